@@ -1,0 +1,102 @@
+"""An independent reference implementation of design §1, for the soundness tests.
+
+Plain loops over Python scalars, sharing no code with verifae's model or backends.
+Rational values stay exact (flint `fmpq`); only sigmoid and tanh produce flint
+`arb` balls, at a high working precision, around the exact real value (Arb's
+operations are rigorous). Keeping the rational part exact matters: a quantity
+that is exactly 0, such as x_hat − x when h = 0, must not become a ball
+straddling an enclosure endpoint. Everything is computed at one point x and one
+incoming gradient g.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import flint
+from flint import arb, fmpq
+
+REFERENCE_BITS = 256
+
+
+def _q(v: Fraction) -> fmpq:
+    return fmpq(v.numerator, v.denominator)
+
+
+def _act(name: str, z: Any) -> tuple[Any, Any]:
+    """(act(z), act'(z)) with the spec's conventions (relu'(0) = 0); z is an exact fmpq."""
+    if name == "identity":
+        return z, fmpq(1)
+    if name == "relu":
+        return (z if z > 0 else fmpq(0)), fmpq(1 if z > 0 else 0)
+    if name == "sigmoid":
+        s = 1 / (1 + arb(-z).exp())
+        return s, s * (1 - s)
+    if name == "tanh":
+        t = arb(z).tanh()
+        return t, 1 - t * t
+    raise ValueError(name)
+
+
+def reference(spec, x: list[Fraction], g: list[Fraction] | None) -> dict[str, Any]:
+    """Every quantity at x, with g = None meaning grad_output "mse".
+
+    Returns flat lists (matrices row-major) keyed like `Enclosure.items()`.
+    """
+    with flint.ctx.workprec(REFERENCE_BITS):
+        num = _q
+        W_enc = [[num(v) for v in row] for row in spec.W_enc.tolist()]
+        b_enc = [num(v) for v in spec.b_enc]
+        W_dec = [[num(v) for v in row] for row in spec.W_dec.tolist()]
+        b_dec = [num(v) for v in spec.b_dec]
+        xs = [num(v) for v in x]
+        d, h = len(b_dec), len(b_enc)
+        zero = fmpq(0)
+
+        z = [sum((W_enc[j][i] * xs[i] for i in range(d)), zero) + b_enc[j] for j in range(h)]
+        acts = [_act(spec.activation, zj) for zj in z]
+        hid = [a for a, _ in acts]
+        dact = [da for _, da in acts]
+        x_hat = [sum((W_dec[i][j] * hid[j] for j in range(h)), zero) + b_dec[i] for i in range(d)]
+        r = [x_hat[i] - xs[i] for i in range(d)]
+        error = sum((ri * ri for ri in r), zero) / d
+        if g is None:
+            gs = [2 * ri / d for ri in r]
+        else:
+            gs = [num(v) for v in g]
+        dH = [sum((W_dec[i][j] * gs[i] for i in range(d)), zero) for j in range(h)]
+        dZ = [dH[j] * dact[j] for j in range(h)]
+        return {
+            "pre_activation": z,
+            "hidden": hid,
+            "output": x_hat,
+            "reconstruction_error": [error],
+            "gradients.W_enc": [dZ[j] * xs[i] for j in range(h) for i in range(d)],
+            "gradients.b_enc": dZ,
+            "gradients.W_dec": [gs[i] * hid[j] for i in range(d) for j in range(h)],
+            "gradients.b_dec": gs,
+            "gradients.input": [sum((W_enc[j][i] * dZ[j] for j in range(h)), zero) for i in range(d)],
+        }
+
+
+def outside(enclosure, ref: dict[str, Any]) -> list[str]:
+    """The quantities (with flat index) whose reference value is not inside the enclosure.
+
+    Zero tolerance: a rational must satisfy lo <= v <= hi exactly; an arb ball must
+    lie entirely inside [lo, hi] (the float endpoints are exact arbs).
+    """
+    misses = []
+    for name, bounds in enclosure.items():
+        flat = bounds.reshape(-1, 2)
+        values = ref[name]
+        assert len(values) == flat.shape[0], (name, len(values), flat.shape)
+        for k, (v, (lo, hi)) in enumerate(zip(values, flat)):
+            if isinstance(v, fmpq):
+                inside = lo <= Fraction(int(v.p), int(v.q)) <= hi
+            else:
+                with flint.ctx.workprec(REFERENCE_BITS):
+                    inside = bool(arb(lo) <= v) and bool(v <= arb(hi))
+            if not inside:
+                misses.append(f"{name}[{k}]: {v} not in [{lo!r}, {hi!r}]")
+    return misses

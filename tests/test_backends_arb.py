@@ -1,0 +1,30 @@
+"""The arb backend: precision per instance, tight products."""
+
+from __future__ import annotations
+
+import flint
+import numpy as np
+
+from verifae import AutoencoderSpec, Box, enclose, get_backend
+
+
+def test_precision_does_not_leak_into_flint_context():
+    before = flint.ctx.prec
+    spec = AutoencoderSpec([[1, 2]], [0], [[1], [1]], [0, 0], "sigmoid")
+    narrow = enclose(spec, Box(["0.1", "0.2"], ["0.1", "0.2"]), backend="arb", precision=300)
+    assert flint.ctx.prec == before
+    coarse = enclose(spec, Box(["0.1", "0.2"], ["0.1", "0.2"]), backend="arb", precision=20)
+    assert flint.ctx.prec == before
+    width = lambda e: e.output[..., 1] - e.output[..., 0]  # noqa: E731
+    assert np.all(width(narrow) < width(coarse))
+    assert get_backend("arb", 300).precision == 300 and get_backend("arb").precision == 53
+
+
+def test_wide_times_wide_is_an_interval_product():
+    """[0, 2]·[0, 2] is [0, 4]; a plain ball product would give [-2, 4]."""
+    B = get_backend("arb")
+    u = B.interval(np.array([0], dtype=object), np.array([2], dtype=object))
+    (lo, hi), = B.bounds(B.mul(u, u))
+    assert -(2.0**-25) <= lo <= 0 and 4 <= hi <= 4 + 2.0**-24
+    (lo, hi), = B.bounds(B.outer(u, u))[0]
+    assert -(2.0**-25) <= lo <= 0

@@ -1,0 +1,43 @@
+"""Box construction and its rejections."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from verifae import Box, BoxError
+
+
+def test_around_scalar_and_vector_radius():
+    b = Box.around(["0.5", 1], "0.1")
+    assert b.lower.tolist() == [Fraction(2, 5), Fraction(9, 10)]
+    assert b.upper.tolist() == [Fraction(3, 5), Fraction(11, 10)]
+    b = Box.around([0, 0], [1, "1/3"])
+    assert b.upper.tolist() == [1, Fraction(1, 3)] and not b.is_point
+    assert Box.point([1, 2]).is_point
+
+
+def test_corners():
+    b = Box([0, 5, 0], [1, 5, 2])  # the middle coordinate is fixed: 4 corners
+    assert sorted(tuple(c) for c in b.corners()) == [(0, 5, 0), (0, 5, 2), (1, 5, 0), (1, 5, 2)]
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Box([0, 2], [1, 1]), r"lower\[1\] = 2.0 exceeds upper\[1\] = 1.0"),
+        (lambda: Box([3, 2], [1, 1]), r"lower\[0\] = 3.0 exceeds upper\[0\] = 1.0 \(and 1 more\)"),
+        (lambda: Box([0, 0], [1]), "lower has 2 entries but upper has 1"),
+        (lambda: Box([[0]], [[1]]), r"lower: expected a vector of numbers, got shape \(1, 1\)"),
+        (lambda: Box(["x"], [1]), "lower: 'x' is not a number"),
+        (lambda: Box([float("nan")], [1]), "lower: nan is not finite"),
+        (lambda: Box.around([0, 0], -1), r"radius\[0\] = -1.0 is negative"),
+        (lambda: Box.around([0, 0], [1, "-0.5"]), r"radius\[1\] = -0.5 is negative"),
+        (lambda: Box.around([0, 0], [1, 1, 1]), "radius has 3 entries but center has 2"),
+        (lambda: Box.around([0], "inf"), "radius: 'inf' is not a number"),
+    ],
+)
+def test_rejections(make, message):
+    with pytest.raises(BoxError, match=message):
+        make()

@@ -1,0 +1,86 @@
+"""AutoencoderSpec validation and the model functions on the float backend."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from verifae import AutoencoderSpec, SpecError, VerifaeError, compression_ratio, get_backend
+from verifae.model import GRADIENT_NAMES, backward, forward, forward_batch, mse_grad_output, parameters
+
+GOOD = dict(W_enc=[[1, 2, 3], [4, 5, 6]], b_enc=[0, 0], W_dec=[[1, 0], [0, 1], [1, 1]], b_dec=[0, 0, 0])
+
+
+def spec(**changes):
+    return AutoencoderSpec(**{**GOOD, **changes})
+
+
+def test_values_are_exact():
+    s = spec(b_enc=["0.1", "1/3"], activation="tanh")
+    assert s.b_enc.tolist() == [Fraction(1, 10), Fraction(1, 3)]
+    assert (s.input_dim, s.hidden_dim, s.activation) == (3, 2, "tanh")
+    assert repr(s) == "AutoencoderSpec(input_dim=3, hidden_dim=2, activation='tanh')"
+
+
+def test_accepts_numpy_and_fractions():
+    s = spec(W_enc=np.arange(6.0).reshape(2, 3), b_enc=[Fraction(1, 7), np.float32(0.5)])
+    assert s.W_enc[1, 2] == 5 and s.b_enc[0] == Fraction(1, 7)
+
+
+def test_compression_ratio():
+    assert compression_ratio(spec()) == 1.5 and spec().compression_ratio == 1.5
+    empty = AutoencoderSpec([], [], [[], [], []], [0, 0, 0])
+    assert empty.hidden_dim == 0 and math.isinf(compression_ratio(empty))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(b_enc=[0, 0, 0]), r"b_enc has shape \(3,\) but W_enc has shape \(2, 3\) \(hidden_dim 2, input_dim 3\), so b_enc must have shape \(2,\)"),
+        (dict(W_dec=[[1, 0, 0], [0, 1, 0]]), r"W_dec has shape \(2, 3\) but W_enc has shape \(2, 3\) .* so W_dec must have shape \(3, 2\)"),
+        (dict(b_dec=[0, 0]), r"b_dec has shape \(2,\) but W_enc has shape \(2, 3\) .* so b_dec must have shape \(3,\)"),
+        (dict(W_enc=[1, 2, 3]), r"W_enc must be a matrix of shape \(hidden_dim, input_dim\), got shape \(3,\)"),
+        (dict(W_enc=[[1, 2, 3], [4, 5]]), "W_enc: ragged nesting"),
+        (dict(W_enc=[[], []], W_dec=[], b_dec=[]), r"input_dim must be at least 1, but W_enc has shape \(2, 0\)"),
+        (dict(b_enc=[float("nan"), 0]), "b_enc: nan is not finite"),
+        (dict(b_dec=[0, float("-inf"), 0]), "b_dec: -inf is not finite"),
+        (dict(b_dec=[0, "Infinity", 0]), "b_dec: 'Infinity' is not a number"),
+        (dict(b_dec=[0, "zero", 0]), "b_dec: 'zero' is not a number"),
+        (dict(activation="gelu"), "unknown activation 'gelu'; valid activations are: relu, sigmoid, tanh, identity"),
+        (dict(activation="ReLU"), "unknown activation 'ReLU'"),
+        (dict(activation=None), "unknown activation None"),
+    ],
+)
+def test_rejections(changes, message):
+    with pytest.raises(SpecError, match=message) as info:
+        spec(**changes)
+    assert isinstance(info.value, VerifaeError)
+
+
+def test_batched_forward_is_forward_per_row():
+    # Dyadic data keep every float operation exact: BLAS may sum a batched product in
+    # another order than a single one, which is what the float semantics allows for.
+    s = spec(activation="relu", b_enc=["-0.5", "-40"])
+    B = get_backend("float64")
+    p = parameters(B, s)
+    X = np.array([[0.25, 0.5, 1.0], [-1.0, 0.5, 2.0]])
+    batch = forward_batch(B, p, X)
+    for k in range(2):
+        single = forward(B, p, X[k])
+        for a, b in zip(batch, single):
+            assert np.array_equal(a[k], b)
+
+
+def test_backward_tuple_order_and_shapes():
+    s = spec(activation="sigmoid")
+    B = get_backend("float32")
+    p = parameters(B, s)
+    x = np.array([0.1, 0.2, 0.3], dtype=np.float32)
+    fwd = forward(B, p, x)
+    grads = backward(B, p, x, fwd, mse_grad_output(B, fwd.output, x, 3))
+    assert grads._fields == GRADIENT_NAMES
+    assert [g.shape for g in grads] == [(2, 3), (2,), (3, 2), (3,), (3,)]
+    assert all(g.dtype == np.float32 for g in grads)

@@ -1,0 +1,37 @@
+"""verifae: verified arithmetic for the one-hidden-layer autoencoder.
+
+    x_hat = W_dec·act(W_enc·x + b_enc) + b_dec
+
+`enclose` computes intervals that provably contain every value of the outputs, the
+backward-pass gradients and the reconstruction error over an input box; `evaluate`
+runs the spec at one point in float32, float64 or exact rationals.
+"""
+
+from .activations import ACTIVATIONS
+from .api import Enclosure, Evaluation, enclose, evaluate
+from .backends import BACKENDS, RIGOROUS_BACKENDS, get_backend
+from .box import Box
+from .errors import BoxError, InvalidNumberError, SpecError, UnsupportedError, VerifaeError
+from .model import AutoencoderSpec, compression_ratio
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "AutoencoderSpec",
+    "BACKENDS",
+    "Box",
+    "BoxError",
+    "Enclosure",
+    "Evaluation",
+    "InvalidNumberError",
+    "RIGOROUS_BACKENDS",
+    "SpecError",
+    "UnsupportedError",
+    "VerifaeError",
+    "__version__",
+    "compression_ratio",
+    "enclose",
+    "evaluate",
+    "get_backend",
+]

@@ -1,0 +1,39 @@
+"""Backends by name: an explicit registry, no import side effects."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import UnsupportedError
+from ..numbers import FLOAT32, FLOAT64
+from .arb import ArbBackend
+from .base import Backend, ObjectIntervalBackend
+from .exact import ExactBackend
+from .floats import FloatBackend
+from .mpmath_iv import MpmathBackend
+
+__all__ = ["BACKENDS", "RIGOROUS_BACKENDS", "get_backend", "Backend", "ObjectIntervalBackend"]
+
+#: name -> factory(precision) for every backend
+BACKENDS: dict[str, Callable[[int | None], Backend]] = {
+    "arb": ArbBackend,
+    "mpmath": MpmathBackend,
+    "exact": ExactBackend,
+    "float64": lambda precision=None: FloatBackend(FLOAT64, precision),
+    "float32": lambda precision=None: FloatBackend(FLOAT32, precision),
+}
+
+#: the backends that compute enclosures
+RIGOROUS_BACKENDS: tuple[str, ...] = ("arb", "mpmath", "exact")
+
+
+def get_backend(name: str | Backend, precision: int | None = None) -> Backend:
+    """The backend called `name`, at `precision` bits where it has a precision."""
+    if isinstance(name, Backend):
+        return name
+    if name not in BACKENDS:
+        valid = ", ".join(BACKENDS)
+        raise UnsupportedError(f"unknown backend {name!r}; valid backends are: {valid}")
+    if precision is not None and (not isinstance(precision, int) or precision < 2):
+        raise UnsupportedError(f"precision must be an integer number of bits >= 2, got {precision!r}")
+    return BACKENDS[name](precision)

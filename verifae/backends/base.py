@@ -1,0 +1,200 @@
+"""The backend interface: the small set of operations the model code is written in.
+
+A backend owns a representation of vectors and matrices ("tensors") and the
+arithmetic on them. The model code (`verifae.model`) calls only the methods below
+and never asks which backend it runs on. Tensors may carry leading batch axes:
+`matvec(A, x)` maps x of shape (..., n) to (..., m).
+
+Precision and rounding live on the backend instance, never in global state.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..activations import TRANSCENDENTAL, validate_activation
+from ..errors import UnsupportedError
+
+__all__ = ["Backend", "ObjectIntervalBackend"]
+
+
+class Backend(ABC):
+    """Arithmetic on tensors; see the module docstring."""
+
+    #: registry name, e.g. "arb"
+    name: str = ""
+    #: True when every operation returns a rigorous enclosure (interval backends)
+    rigorous: bool = False
+    #: working precision in bits, where the backend has one
+    precision: int | None = None
+
+    def check_supports(self, activation: str) -> None:
+        """Raise `UnsupportedError` when this backend cannot be rigorous for `activation`."""
+        validate_activation(activation)
+
+    # conversion in
+    @abstractmethod
+    def constant(self, values: np.ndarray) -> Any:
+        """A tensor holding the exact rationals of object array `values` (rounded outward)."""
+
+    @abstractmethod
+    def interval(self, lower: np.ndarray, upper: np.ndarray) -> Any:
+        """A tensor enclosing every vector between exact `lower` and `upper`."""
+
+    # linear algebra
+    @abstractmethod
+    def matvec(self, A: Any, x: Any) -> Any:
+        """A x over the trailing axis of x."""
+
+    @abstractmethod
+    def rmatvec(self, A: Any, y: Any) -> Any:
+        """Aᵀ y over the trailing axis of y."""
+
+    @abstractmethod
+    def outer(self, u: Any, v: Any) -> Any:
+        """u ⊗ v: (..., m) and (..., n) to (..., m, n)."""
+
+    # elementwise
+    @abstractmethod
+    def add(self, a: Any, b: Any) -> Any: ...
+
+    @abstractmethod
+    def sub(self, a: Any, b: Any) -> Any: ...
+
+    @abstractmethod
+    def mul(self, a: Any, b: Any) -> Any: ...
+
+    @abstractmethod
+    def scale(self, a: Any, q: Fraction) -> Any:
+        """q · a for an exact rational q."""
+
+    @abstractmethod
+    def square(self, a: Any) -> Any:
+        """a², the range of the square (not a · a, which is wider on a straddling interval)."""
+
+    @abstractmethod
+    def mean(self, a: Any) -> Any:
+        """The mean over the trailing axis."""
+
+    @abstractmethod
+    def activation(self, name: str, z: Any) -> Any: ...
+
+    @abstractmethod
+    def activation_derivative(self, name: str, z: Any) -> Any: ...
+
+    # conversion out
+    def bounds(self, t: Any) -> np.ndarray:
+        """Float64 (lower, upper) pairs in a trailing axis of length 2, rounded outward."""
+        raise UnsupportedError(f"backend {self.name!r} computes points, not enclosures")
+
+    def values(self, t: Any) -> np.ndarray:
+        """Point values (float arrays, or Fractions for the exact backend)."""
+        raise UnsupportedError(f"backend {self.name!r} computes enclosures, not points")
+
+
+class ObjectIntervalBackend(Backend):
+    """A rigorous backend whose tensors are numpy object arrays of scalar intervals.
+
+    Numpy's object-dtype operators (+, -, *, @) call the scalar type's own
+    operators, which are rigorous (outward-rounded) for every scalar type used here.
+    Subclasses supply the scalar kit: conversion, tight product and square,
+    exp and the endpoint access of `verifae.activations.IntervalKit`.
+    """
+
+    rigorous = True
+
+    # scalar kit, supplied by subclasses
+    @abstractmethod
+    def from_fraction(self, q: Fraction) -> Any: ...
+
+    @abstractmethod
+    def hull(self, lo: Fraction, hi: Fraction) -> Any:
+        """An interval containing [lo, hi]."""
+
+    @abstractmethod
+    def scalar_mul(self, a: Any, b: Any) -> Any:
+        """The interval product, tight (endpoint products) where both factors are wide."""
+
+    @abstractmethod
+    def scalar_square(self, a: Any) -> Any: ...
+
+    @abstractmethod
+    def scalar_bounds(self, a: Any) -> tuple[float, float]:
+        """Float64 endpoints of a, rounded outward; (-inf, inf) if a is unbounded or NaN."""
+
+    @abstractmethod
+    def scalar_activation(self, name: str, z: Any) -> Any: ...
+
+    @abstractmethod
+    def scalar_activation_derivative(self, name: str, z: Any) -> Any: ...
+
+    # tensors
+    def _map(self, f, *arrays: np.ndarray) -> np.ndarray:
+        return np.frompyfunc(f, len(arrays), 1)(*arrays).astype(object, copy=False)
+
+    def constant(self, values: np.ndarray) -> np.ndarray:
+        return self._map(self.from_fraction, np.asarray(values, dtype=object))
+
+    def interval(self, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        return self._map(self.hull, np.asarray(lower, dtype=object), np.asarray(upper, dtype=object))
+
+    def _zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        return self.constant(np.full(shape, Fraction(0), dtype=object))
+
+    def matvec(self, A: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if A.shape[1] == 0:  # empty sum: numpy would return the int 0
+            return self._zeros(x.shape[:-1] + (A.shape[0],))
+        return x @ A.T
+
+    def rmatvec(self, A: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if A.shape[0] == 0:
+            return self._zeros(y.shape[:-1] + (A.shape[1],))
+        return y @ A
+
+    def outer(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return self._map(self.scalar_mul, u[..., :, None], v[..., None, :])
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a + b
+
+    def sub(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a - b
+
+    def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self._map(self.scalar_mul, a, b)
+
+    def scale(self, a: np.ndarray, q: Fraction) -> np.ndarray:
+        return a * self.from_fraction(q)
+
+    def square(self, a: np.ndarray) -> np.ndarray:
+        return self._map(self.scalar_square, a)
+
+    def mean(self, a: np.ndarray) -> np.ndarray:
+        n = a.shape[-1]
+        return a.sum(axis=-1) * self.from_fraction(Fraction(1, n))
+
+    def activation(self, name: str, z: np.ndarray) -> np.ndarray:
+        return self._map(lambda v: self.scalar_activation(name, v), z)
+
+    def activation_derivative(self, name: str, z: np.ndarray) -> np.ndarray:
+        return self._map(lambda v: self.scalar_activation_derivative(name, v), z)
+
+    def bounds(self, t: Any) -> np.ndarray:
+        t = np.asarray(t, dtype=object)
+        out = np.empty(t.shape + (2,), dtype=np.float64)
+        for index, v in np.ndenumerate(t):
+            out[index] = self.scalar_bounds(v)
+        return out
+
+
+def refuse_transcendental(backend: Backend, activation: str) -> None:
+    """Shared refusal for backends that cannot evaluate exp rigorously and exactly."""
+    if activation in TRANSCENDENTAL:
+        raise UnsupportedError(
+            f"backend {backend.name!r} computes exactly in rational arithmetic and cannot "
+            f"evaluate {activation!r} (it needs exp); use backend 'arb' or 'mpmath'"
+        )

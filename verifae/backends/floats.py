@@ -1,0 +1,104 @@
+"""Plain IEEE-754 point runs in numpy ("Float runs"): what a user's code computes.
+
+Parameters and inputs are rounded to nearest in the format (correctly, from their
+exact values), then the spec is executed with numpy's float32 or float64 kernels.
+Overflow follows IEEE (inf, and NaN from inf - inf); warnings are silenced because
+an overflowing float run is a legitimate run of the spec.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..errors import BoxError, UnsupportedError
+from ..numbers import FloatFormat, round_nearest
+from .base import Backend
+
+__all__ = ["FloatBackend"]
+
+
+class FloatBackend(Backend):
+    """Point arithmetic in one IEEE format (`FLOAT32` or `FLOAT64`)."""
+
+    rigorous = False
+
+    def __init__(self, fmt: FloatFormat, precision: int | None = None) -> None:
+        if precision is not None:
+            raise UnsupportedError(f"backend {fmt.name!r} has fixed precision {fmt.precision}")
+        self.format = fmt
+        self.name = fmt.name
+        self.precision = fmt.precision
+        self.dtype = fmt.dtype
+
+    def _round(self, q: Fraction) -> Any:
+        try:
+            return self.dtype(float(round_nearest(q, self.format)))
+        except OverflowError:
+            return self.dtype(np.inf if q > 0 else -np.inf)
+
+    def constant(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=object)
+        out = np.empty(values.shape, dtype=self.dtype)
+        for index, q in np.ndenumerate(values):
+            out[index] = self._round(q)
+        return out
+
+    def interval(self, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        if any(a != b for a, b in zip(np.ravel(lower), np.ravel(upper))):
+            raise BoxError(f"backend {self.name!r} evaluates points; got a box of positive width")
+        return self.constant(lower)
+
+    def matvec(self, A: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return x @ A.T
+
+    def rmatvec(self, A: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return y @ A
+
+    def outer(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return u[..., :, None] * v[..., None, :]
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a + b
+
+    def sub(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a - b
+
+    def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a * b
+
+    def scale(self, a: np.ndarray, q: Fraction) -> np.ndarray:
+        return a * self._round(q)
+
+    def square(self, a: np.ndarray) -> np.ndarray:
+        return a * a
+
+    def mean(self, a: np.ndarray) -> np.ndarray:
+        return np.mean(a, axis=-1, dtype=self.dtype)
+
+    def activation(self, name: str, z: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if name == "relu":
+                return np.maximum(z, self.dtype(0))
+            if name == "sigmoid":
+                return self.dtype(1) / (self.dtype(1) + np.exp(-z))
+            if name == "tanh":
+                return np.tanh(z)
+            return z.copy()
+
+    def activation_derivative(self, name: str, z: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if name == "relu":
+                return (z > 0).astype(self.dtype)
+            if name == "sigmoid":
+                s = self.activation("sigmoid", z)
+                return s * (self.dtype(1) - s)
+            if name == "tanh":
+                t = np.tanh(z)
+                return self.dtype(1) - t * t
+            return np.ones_like(z)
+
+    def values(self, t: Any) -> np.ndarray:
+        return np.asarray(t)

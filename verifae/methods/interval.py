@@ -1,0 +1,27 @@
+"""Naive interval propagation: the spec evaluated once in interval arithmetic.
+
+Sound because every backend operation encloses its exact result over all points
+of its inputs (the inclusion property of interval arithmetic: Moore, Kearfott and
+Cloud, *Introduction to Interval Analysis*, SIAM 2009, Thm 5.1, the fundamental
+theorem of interval analysis). Loose because each occurrence of x is treated as
+independent of the others; tighter methods come with the tightening issue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends.base import Backend
+from ..model import Parameters, backward, forward, mse_grad_output, reconstruction_error
+from .base import MSE, Quantities
+
+__all__ = ["interval_propagation"]
+
+
+def interval_propagation(backend: Backend, p: Parameters, x: Any, grad_output: Any) -> Quantities:
+    """Every quantity of the spec, for x (and g) ranging over backend tensors."""
+    fwd = forward(backend, p, x)
+    error = reconstruction_error(backend, fwd.output, x)
+    d = p.b_dec.shape[-1]
+    g = mse_grad_output(backend, fwd.output, x, d) if grad_output is MSE else grad_output
+    return Quantities(fwd, error, backward(backend, p, x, fwd, g))

@@ -1,0 +1,207 @@
+"""The autoencoder spec (design §1), written once against the backend interface.
+
+    z     = W_enc x + b_enc                     pre-activation (h)
+    hid   = act(z)                              encode
+    x_hat = W_dec hid + b_dec                   decode
+    E     = (1/d) Σ_i (x_hat_i − x_i)²          reconstruction error
+
+Backward (VJP) for g = dL/dx_hat:
+
+    dW_dec = g ⊗ hid    db_dec = g    dH = W_decᵀ g
+    dZ = dH ⊙ act'(z)   dW_enc = dZ ⊗ x    db_enc = dZ    dX = W_encᵀ dZ
+
+The functions below take a `Backend` and `Parameters` already converted to that
+backend's tensors; they never ask which backend they run on. Every function maps
+over leading batch axes of x, so `forward_batch` is `forward` on a (B, d) tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .activations import validate_activation
+from .backends.base import Backend
+from .errors import SpecError, VerifaeError
+from .numbers import exact_array
+
+__all__ = [
+    "AutoencoderSpec",
+    "Parameters",
+    "Forward",
+    "Gradients",
+    "GRADIENT_NAMES",
+    "parameters",
+    "encode",
+    "decode",
+    "forward",
+    "forward_batch",
+    "backward",
+    "mse_grad_output",
+    "reconstruction_error",
+    "compression_ratio",
+]
+
+#: the backward tuple's order and the keys of every gradient dict
+GRADIENT_NAMES: tuple[str, ...] = ("W_enc", "b_enc", "W_dec", "b_dec", "input")
+
+
+@dataclass(frozen=True, eq=False)
+class AutoencoderSpec:
+    """Exact weights of x_hat = W_dec·act(W_enc·x + b_enc) + b_dec.
+
+    Every parameter is stored as an object array of `Fraction`s holding the exact
+    value given: "0.1" is 1/10, a float is its exact binary value.
+    """
+
+    W_enc: np.ndarray
+    b_enc: np.ndarray
+    W_dec: np.ndarray
+    b_dec: np.ndarray
+    activation: str
+
+    def __init__(self, W_enc: Any, b_enc: Any, W_dec: Any, b_dec: Any, activation: str = "relu") -> None:
+        activation = validate_activation(activation)
+        arrays = {}
+        for name, values in (("W_enc", W_enc), ("b_enc", b_enc), ("W_dec", W_dec), ("b_dec", b_dec)):
+            try:
+                arrays[name] = exact_array(values)
+            except VerifaeError as exc:
+                raise SpecError(f"{name}: {exc}") from None
+        _check_shapes(arrays)
+        for name, array in arrays.items():
+            object.__setattr__(self, name, array)
+        object.__setattr__(self, "activation", activation)
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.b_dec.shape[0])
+
+    @property
+    def hidden_dim(self) -> int:
+        return int(self.b_enc.shape[0])
+
+    @property
+    def compression_ratio(self) -> float:
+        return compression_ratio(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"AutoencoderSpec(input_dim={self.input_dim}, hidden_dim={self.hidden_dim}, "
+            f"activation={self.activation!r})"
+        )
+
+
+def _check_shapes(a: dict[str, np.ndarray]) -> None:
+    """Check every shape against W_enc (h × d), naming the offender and both shapes."""
+    b_dec = a["b_dec"]
+    # An empty nested list has shape (0,): with h = 0 it stands for an empty matrix.
+    if a["W_enc"].shape == (0,) and b_dec.ndim == 1:
+        a["W_enc"] = a["W_enc"].reshape(0, b_dec.shape[0])
+    W_enc = a["W_enc"]
+    if W_enc.ndim != 2:
+        raise SpecError(f"W_enc must be a matrix of shape (hidden_dim, input_dim), got shape {W_enc.shape}")
+    h, d = W_enc.shape
+    if d == 0:
+        raise SpecError(f"input_dim must be at least 1, but W_enc has shape {W_enc.shape}")
+    if h == 0 and a["W_dec"].shape == (0,):
+        a["W_dec"] = a["W_dec"].reshape(d, 0)
+    expected = {"b_enc": (h,), "W_dec": (d, h), "b_dec": (d,)}
+    for name, shape in expected.items():
+        got = a[name].shape
+        if got != shape:
+            raise SpecError(
+                f"{name} has shape {got} but W_enc has shape {W_enc.shape} "
+                f"(hidden_dim {h}, input_dim {d}), so {name} must have shape {shape}"
+            )
+
+
+def compression_ratio(spec: AutoencoderSpec) -> float:
+    """d / h as a float; infinity when h = 0 (for display only)."""
+    if spec.hidden_dim == 0:
+        return math.inf
+    return spec.input_dim / spec.hidden_dim
+
+
+class Parameters(NamedTuple):
+    """The spec's parameters as tensors of one backend."""
+
+    W_enc: Any
+    b_enc: Any
+    W_dec: Any
+    b_dec: Any
+    activation: str
+
+
+class Forward(NamedTuple):
+    pre_activation: Any
+    hidden: Any
+    output: Any
+
+
+class Gradients(NamedTuple):
+    """The backward tuple (dW_enc, db_enc, dW_dec, db_dec, dX)."""
+
+    W_enc: Any
+    b_enc: Any
+    W_dec: Any
+    b_dec: Any
+    input: Any
+
+
+def parameters(backend: Backend, spec: AutoencoderSpec) -> Parameters:
+    """Convert the spec's exact parameters into `backend` tensors."""
+    backend.check_supports(spec.activation)
+    return Parameters(
+        backend.constant(spec.W_enc),
+        backend.constant(spec.b_enc),
+        backend.constant(spec.W_dec),
+        backend.constant(spec.b_dec),
+        spec.activation,
+    )
+
+
+def encode(backend: Backend, p: Parameters, x: Any) -> tuple[Any, Any]:
+    """(z, hid) with z = W_enc x + b_enc and hid = act(z)."""
+    z = backend.add(backend.matvec(p.W_enc, x), p.b_enc)
+    return z, backend.activation(p.activation, z)
+
+
+def decode(backend: Backend, p: Parameters, hid: Any) -> Any:
+    """x_hat = W_dec hid + b_dec."""
+    return backend.add(backend.matvec(p.W_dec, hid), p.b_dec)
+
+
+def forward(backend: Backend, p: Parameters, x: Any) -> Forward:
+    z, hid = encode(backend, p, x)
+    return Forward(z, hid, decode(backend, p, hid))
+
+
+def forward_batch(backend: Backend, p: Parameters, X: Any) -> Forward:
+    """`forward` over a leading batch axis: X has shape (B, d)."""
+    return forward(backend, p, X)
+
+
+def backward(backend: Backend, p: Parameters, x: Any, fwd: Forward, g: Any) -> Gradients:
+    """The manual VJP of design §1 for incoming gradient g = dL/dx_hat."""
+    dW_dec = backend.outer(g, fwd.hidden)
+    dH = backend.rmatvec(p.W_dec, g)
+    # act' is evaluated at z, never at hid (design §1).
+    dZ = backend.mul(dH, backend.activation_derivative(p.activation, fwd.pre_activation))
+    dW_enc = backend.outer(dZ, x)
+    dX = backend.rmatvec(p.W_enc, dZ)
+    return Gradients(dW_enc, dZ, dW_dec, g, dX)
+
+
+def mse_grad_output(backend: Backend, x_hat: Any, x: Any, d: int) -> Any:
+    """g_mse = (2/d)(x_hat − x), the gradient of E with respect to x_hat."""
+    return backend.scale(backend.sub(x_hat, x), Fraction(2, d))
+
+
+def reconstruction_error(backend: Backend, x_hat: Any, x: Any) -> Any:
+    """E = (1/d) Σ (x_hat − x)², with the square's range (not a product of two copies)."""
+    return backend.mean(backend.square(backend.sub(x_hat, x)))
