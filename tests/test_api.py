@@ -205,10 +205,10 @@ class TestRefusals:
         with pytest.raises(UnsupportedError, match="unknown method 'magic'; valid methods are: interval"):
             enclose(spec, box, method="magic")
 
-    def test_float_semantics_refused_until_available(self):
+    def test_unknown_semantics(self):
         spec, box = straddling_relu()
-        with pytest.raises(UnsupportedError, match="semantics 'float64' is not available yet"):
-            enclose(spec, box, semantics="float64")
+        with pytest.raises(UnsupportedError, match="unknown semantics 'float16'; valid: real, float64, float32"):
+            enclose(spec, box, semantics="float16")
 
     def test_box_dimension_mismatch(self):
         spec, _ = straddling_relu()

@@ -11,6 +11,7 @@ from .activations import ACTIVATIONS
 from .api import Enclosure, Evaluation, enclose, evaluate
 from .backends import BACKENDS, RIGOROUS_BACKENDS, get_backend
 from .box import Box
+from .check import CheckResult, check
 from .errors import BoxError, InvalidNumberError, SpecError, UnsupportedError, VerifaeError
 from .model import AutoencoderSpec, compression_ratio
 
@@ -22,6 +23,7 @@ __all__ = [
     "BACKENDS",
     "Box",
     "BoxError",
+    "CheckResult",
     "Enclosure",
     "Evaluation",
     "InvalidNumberError",
@@ -30,6 +32,7 @@ __all__ = [
     "UnsupportedError",
     "VerifaeError",
     "__version__",
+    "check",
     "compression_ratio",
     "enclose",
     "evaluate",

@@ -13,6 +13,8 @@ from .box import Box
 from .errors import BoxError, UnsupportedError
 from .methods import METHODS, MSE, Quantities
 from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
+from .numbers import FORMATS
+from .rounding import FloatSemantics
 
 __all__ = ["Enclosure", "Evaluation", "enclose", "evaluate", "SEMANTICS"]
 
@@ -103,6 +105,10 @@ def enclose(
 
     `grad_output` is "mse" (g = (2/d)(x_hat − x) at the same x) or a `Box` of
     incoming gradients. `backend` is a rigorous backend ("arb", "mpmath", "exact").
+    `semantics` is "real" (exact real arithmetic on the exact parameters) or
+    "float64" / "float32": every result of an IEEE-754 run of the spec in that
+    format (see `verifae.rounding`). Where a float run may overflow, the affected
+    intervals are (-inf, inf) and `notes` says why.
     """
     if not isinstance(box, Box):
         raise BoxError(f"box must be a Box, got {type(box).__name__}")
@@ -110,8 +116,6 @@ def enclose(
         raise BoxError(f"the box has {box.dim} entries but the model's input_dim is {spec.input_dim}")
     if semantics not in SEMANTICS:
         raise UnsupportedError(f"unknown semantics {semantics!r}; valid: {', '.join(SEMANTICS)}")
-    if semantics != "real":
-        raise UnsupportedError(f"semantics {semantics!r} is not available yet; use 'real'")
     g_box = _grad_output_box(spec, grad_output)
     B = get_backend(backend, precision)
     if not B.rigorous:
@@ -119,6 +123,8 @@ def enclose(
             f"backend {B.name!r} computes points, not enclosures; use evaluate(), "
             "or one of the rigorous backends 'arb', 'mpmath', 'exact'"
         )
+    if semantics != "real":
+        B = FloatSemantics(B, FORMATS[semantics])
     x = B.interval(box.lower, box.upper)
     g = MSE if g_box is MSE else B.interval(g_box.lower, g_box.upper)
     q = _run(spec, B, method, x, g)
@@ -132,6 +138,7 @@ def enclose(
         precision=B.precision,
         semantics=semantics,
         method=method,
+        notes=tuple(dict.fromkeys(getattr(B, "reasons", ()))),
     )
 
 

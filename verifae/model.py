@@ -135,6 +135,7 @@ class Parameters(NamedTuple):
     W_dec: Any
     b_dec: Any
     activation: str
+    input_dim: int
 
 
 class Forward(NamedTuple):
@@ -162,18 +163,19 @@ def parameters(backend: Backend, spec: AutoencoderSpec) -> Parameters:
         backend.constant(spec.W_dec),
         backend.constant(spec.b_dec),
         spec.activation,
+        spec.input_dim,
     )
 
 
 def encode(backend: Backend, p: Parameters, x: Any) -> tuple[Any, Any]:
     """(z, hid) with z = W_enc x + b_enc and hid = act(z)."""
-    z = backend.add(backend.matvec(p.W_enc, x), p.b_enc)
+    z = backend.affine(p.W_enc, x, p.b_enc)
     return z, backend.activation(p.activation, z)
 
 
 def decode(backend: Backend, p: Parameters, hid: Any) -> Any:
     """x_hat = W_dec hid + b_dec."""
-    return backend.add(backend.matvec(p.W_dec, hid), p.b_dec)
+    return backend.affine(p.W_dec, hid, p.b_dec)
 
 
 def forward(backend: Backend, p: Parameters, x: Any) -> Forward:

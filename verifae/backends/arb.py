@@ -101,6 +101,16 @@ class ArbBackend(ObjectIntervalBackend):
         hi_man, hi_exp = a.upper().man_exp()
         return (dyadic_down(int(lo_man), int(lo_exp)), dyadic_up(int(hi_man), int(hi_exp)))
 
+    def scalar_magnitude(self, a: arb) -> arb:
+        return a.abs_upper()
+
+    def scalar_widen(self, a: arb, r: arb) -> arb:
+        m = r.upper()
+        return a + m.union(-m)
+
+    def scalar_exceeds(self, a: arb, bound: Fraction) -> bool:
+        return not (a.is_finite() and a.abs_upper() < self.from_fraction(bound).lower())
+
     def scalar_activation(self, name: str, z: arb) -> arb:
         return interval_activation(self, name, z)
 
@@ -112,6 +122,7 @@ class ArbBackend(ObjectIntervalBackend):
 for _name in (
     "constant", "interval", "matvec", "rmatvec", "outer", "add", "sub", "mul",
     "scale", "square", "mean", "activation", "activation_derivative", "bounds",
+    "affine", "magnitude", "widen", "exceeds",
 ):
     setattr(ArbBackend, _name, _with_precision(getattr(ObjectIntervalBackend, _name)))
 del _name

@@ -54,6 +54,10 @@ class Backend(ABC):
     def rmatvec(self, A: Any, y: Any) -> Any:
         """Aᵀ y over the trailing axis of y."""
 
+    def affine(self, A: Any, x: Any, b: Any) -> Any:
+        """A x + b: one primitive, because a float run may fold b into the sum (addmm)."""
+        return self.add(self.matvec(A, x), b)
+
     @abstractmethod
     def outer(self, u: Any, v: Any) -> Any:
         """u ⊗ v: (..., m) and (..., n) to (..., m, n)."""
@@ -132,9 +136,22 @@ class ObjectIntervalBackend(Backend):
     @abstractmethod
     def scalar_activation_derivative(self, name: str, z: Any) -> Any: ...
 
+    @abstractmethod
+    def scalar_magnitude(self, a: Any) -> Any:
+        """The point interval {m} of an exact upper bound m >= max |a|."""
+
+    @abstractmethod
+    def scalar_widen(self, a: Any, r: Any) -> Any:
+        """a + [-m, m] where m >= every value of the non-negative interval r."""
+
+    @abstractmethod
+    def scalar_exceeds(self, a: Any, bound: Fraction) -> bool:
+        """True unless every value of a is certainly below `bound` in magnitude."""
+
     # tensors
     def _map(self, f, *arrays: np.ndarray) -> np.ndarray:
-        return np.frompyfunc(f, len(arrays), 1)(*arrays).astype(object, copy=False)
+        # frompyfunc returns a bare scalar for 0-d input; keep every tensor an array.
+        return np.asarray(np.frompyfunc(f, len(arrays), 1)(*arrays), dtype=object)
 
     def constant(self, values: np.ndarray) -> np.ndarray:
         return self._map(self.from_fraction, np.asarray(values, dtype=object))
@@ -159,29 +176,42 @@ class ObjectIntervalBackend(Backend):
         return self._map(self.scalar_mul, u[..., :, None], v[..., None, :])
 
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a + b
+        return np.asarray(a + b, dtype=object)
 
     def sub(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a - b
+        return np.asarray(a - b, dtype=object)
 
     def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self._map(self.scalar_mul, a, b)
 
     def scale(self, a: np.ndarray, q: Fraction) -> np.ndarray:
-        return a * self.from_fraction(q)
+        c = self.from_fraction(q)
+        return self._map(lambda v: v * c, a)
 
     def square(self, a: np.ndarray) -> np.ndarray:
         return self._map(self.scalar_square, a)
 
     def mean(self, a: np.ndarray) -> np.ndarray:
         n = a.shape[-1]
-        return a.sum(axis=-1) * self.from_fraction(Fraction(1, n))
+        return np.asarray(a.sum(axis=-1) * self.from_fraction(Fraction(1, n)), dtype=object)
 
     def activation(self, name: str, z: np.ndarray) -> np.ndarray:
         return self._map(lambda v: self.scalar_activation(name, v), z)
 
     def activation_derivative(self, name: str, z: np.ndarray) -> np.ndarray:
         return self._map(lambda v: self.scalar_activation_derivative(name, v), z)
+
+    def magnitude(self, a: np.ndarray) -> np.ndarray:
+        """Point intervals bounding |a| elementwise from above."""
+        return self._map(self.scalar_magnitude, a)
+
+    def widen(self, a: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """a + [-r, r] elementwise, for a tensor r of non-negative radii."""
+        return self._map(self.scalar_widen, a, r)
+
+    def exceeds(self, a: np.ndarray, bound: Fraction) -> np.ndarray:
+        """Boolean mask of the elements whose magnitude may reach `bound`."""
+        return np.asarray(np.frompyfunc(lambda v: self.scalar_exceeds(v, bound), 1, 1)(a), dtype=bool)
 
     def bounds(self, t: Any) -> np.ndarray:
         t = np.asarray(t, dtype=object)

@@ -106,6 +106,16 @@ class ExactBackend(ObjectIntervalBackend):
     def scalar_bounds(self, a: RationalInterval) -> tuple[float, float]:
         return round_down(_fraction(a.lo)), round_up(_fraction(a.hi))
 
+    def scalar_magnitude(self, a: RationalInterval) -> RationalInterval:
+        m = max(-a.lo, a.hi)
+        return RationalInterval(m, m)
+
+    def scalar_widen(self, a: RationalInterval, r: RationalInterval) -> RationalInterval:
+        return RationalInterval(a.lo - r.hi, a.hi + r.hi)
+
+    def scalar_exceeds(self, a: RationalInterval, bound: Fraction) -> bool:
+        return max(-a.lo, a.hi) >= fmpq(bound.numerator, bound.denominator)
+
     def scalar_activation(self, name: str, z: RationalInterval) -> RationalInterval:
         return interval_activation(self, name, z)
 

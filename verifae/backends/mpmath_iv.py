@@ -123,11 +123,30 @@ class MpmathBackend(ObjectIntervalBackend):
         lo, hi = a._mpi_
         return (_raw_down(lo), _raw_up(hi))
 
+    def scalar_magnitude(self, a: Any) -> Any:
+        m = _raw_magnitude(a)
+        return self._iv.make_mpf((m, m))
+
+    def scalar_widen(self, a: Any, r: Any) -> Any:
+        m = r._mpi_[1]
+        return a + self._iv.make_mpf((libmp.mpf_neg(m), m))
+
+    def scalar_exceeds(self, a: Any, bound: Fraction) -> bool:
+        if libmp.fnan in a._mpi_:
+            return True
+        return not libmp.mpf_lt(_raw_magnitude(a), self.from_fraction(bound)._mpi_[0])
+
     def scalar_activation(self, name: str, z: Any) -> Any:
         return interval_activation(self, name, z)
 
     def scalar_activation_derivative(self, name: str, z: Any) -> Any:
         return interval_activation_derivative(self, name, z)
+
+
+def _raw_magnitude(a: Any) -> tuple:
+    """max(|lo|, |hi|) of interval a, as a raw mpf (exact: no rounding)."""
+    lo, hi = (libmp.mpf_abs(v) for v in a._mpi_)
+    return hi if libmp.mpf_le(lo, hi) else lo
 
 
 def _raw_down(raw: tuple) -> float:

@@ -22,6 +22,5 @@ def interval_propagation(backend: Backend, p: Parameters, x: Any, grad_output: A
     """Every quantity of the spec, for x (and g) ranging over backend tensors."""
     fwd = forward(backend, p, x)
     error = reconstruction_error(backend, fwd.output, x)
-    d = p.b_dec.shape[-1]
-    g = mse_grad_output(backend, fwd.output, x, d) if grad_output is MSE else grad_output
+    g = mse_grad_output(backend, fwd.output, x, p.input_dim) if grad_output is MSE else grad_output
     return Quantities(fwd, error, backward(backend, p, x, fwd, g))

@@ -1,0 +1,99 @@
+"""The Float-run check, with numpy, explicit loops and (when installed) PyTorch."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verifae import ACTIVATIONS, AutoencoderSpec, Box, enclose
+from verifae.check import check, sample_points
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def random_spec(rng, d, h, act, scale=1.0):
+    return AutoencoderSpec(
+        rng.normal(size=(h, d)) * scale, rng.normal(size=h), rng.normal(size=(d, h)) * scale, rng.normal(size=d), act
+    )
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_run_inside(activation):
+    rng = np.random.default_rng(7)
+    spec = random_spec(rng, 6, 3, activation)
+    box = Box.around(rng.random(6), "0.05")
+    result = check(spec, box, runs=120, seed=1)
+    assert result.ok, result
+    expected = {"numpy", "loops"} | ({"torch"} if HAVE_TORCH else set())
+    for fmt in ("float64", "float32"):
+        f = result.formats[fmt]
+        assert set(f.implementations) == expected and f.outside == 0
+        assert f.runs == sum(f.implementations.values()) and f.implementations["numpy"] == result.points
+    assert result.reference.points == result.points and result.reference.outside == 0
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_torch_autograd_gradients_inside_grad_output_box():
+    rng = np.random.default_rng(3)
+    spec = random_spec(rng, 5, 4, "sigmoid")
+    box = Box.around(rng.random(5), "0.1")
+    g = Box.around(rng.normal(size=5), "0.5")
+    result = check(spec, box, grad_output=g, runs=60)
+    assert result.ok and result.formats["float32"].implementations["torch"] == 60
+
+
+@settings(max_examples=25)
+@given(
+    act=st.sampled_from(ACTIVATIONS),
+    d=st.integers(1, 4),
+    h=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([1e-3, 1.0, 30.0]),
+    radius=st.sampled_from(["0", "1e-7", "0.01", "1"]),
+)
+def test_check_finds_nothing_outside(act, d, h, seed, scale, radius):
+    rng = np.random.default_rng(seed)
+    spec = random_spec(rng, d, h, act, scale)
+    result = check(spec, Box.around(rng.normal(size=d), radius), runs=20, seed=seed)
+    assert result.ok, (result.formats, result.reference)
+
+
+def test_a_wrong_enclosure_is_reported():
+    """The check is not vacuous: a shrunken float32 enclosure yields offenders."""
+    rng = np.random.default_rng(0)
+    spec = random_spec(rng, 3, 2, "tanh")
+    box = Box.around([0.1, 0.2, 0.3], "0.01")
+    e = enclose(spec, box, semantics="float32")
+    mid = e.output.mean(axis=-1, keepdims=True)
+    shrunk = type(e)(**{**e.__dict__, "output": np.repeat(mid, 2, axis=-1)})
+    result = check(spec, box, runs=30, enclosures={"float32": shrunk}, reference=False)
+    f = result.formats["float32"]
+    assert not result.ok and f.outside > 0 and f.offenders[0].quantity == "output"
+    assert result.formats["float64"].outside == 0
+
+
+def test_overflowing_runs_are_inside_unbounded_enclosures():
+    spec = AutoencoderSpec([["1e30"]], [0], [[1]], [0], "sigmoid")
+    result = check(spec, Box(["1e9"], ["1e10"]), runs=10)
+    assert result.ok and result.formats["float32"].runs > 0
+
+
+def test_sampling_covers_corners_and_stays_in_the_box():
+    spec = AutoencoderSpec(np.ones((2, 3)), [0, 0], np.ones((3, 2)), [0, 0, 0], "tanh")
+    box = Box([0, -1, 2], [1, 1, 2])
+    points, fixed = sample_points(spec, box, 50)
+    assert not fixed.any() and len(points) == 50
+    assert np.all(points >= [0, -1, 2]) and np.all(points <= [1, 1, 2])
+    corners = {tuple(p) for p in points if p[0] in (0, 1) and p[1] in (-1, 1)}
+    assert len(corners) == 4
+
+
+def test_points_not_representable_are_rounded_once_per_format():
+    spec = AutoencoderSpec([[1]], [0], [[1]], [0], "identity")
+    points, fixed = sample_points(spec, Box.point(["0.1"]), 5)
+    assert fixed.all()
+    assert check(spec, Box.point(["0.1"]), runs=5).ok

@@ -1,0 +1,50 @@
+"""The trust boundary: library exp, tanh and sigmoid stay within K ulps (verifae.libm).
+
+A smaller re-run of benchmarks/ulp_error.py on the same hard regions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from verifae.libm import LIBRARY_ULPS, hard_points, ulp_errors
+from verifae.numbers import FLOAT32, FLOAT64
+
+POINTS = 30_000
+
+
+def _numpy(function, dtype):
+    one = dtype(1)
+    return {"exp": np.exp, "tanh": np.tanh, "sigmoid": lambda x: one / (one + np.exp(-x))}[function]
+
+
+def _torch(function):
+    torch = pytest.importorskip("torch")
+    f = {"exp": torch.exp, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[function]
+    return lambda x: f(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+@pytest.mark.parametrize("function", ["exp", "tanh", "sigmoid"])
+@pytest.mark.parametrize("fmt", [FLOAT32, FLOAT64], ids=["float32", "float64"])
+def test_library_within_K_ulps(library, function, fmt):
+    if library == "torch" and importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    xs = hard_points(function, fmt, POINTS, seed=1)
+    f = _numpy(function, fmt.dtype) if library == "numpy" else _torch(function)
+    with np.errstate(all="ignore"):
+        ys = f(xs.copy())
+    report = ulp_errors(function, xs, ys, fmt)
+    assert report["count"] > POINTS // 2
+    assert report["max_ulps"] <= LIBRARY_ULPS[fmt.name][function], report
+    assert report["max_subnormal"] <= 1, report
+
+
+def test_measurement_detects_a_wrong_function():
+    xs = hard_points("exp", FLOAT64, 600, seed=2)
+    with np.errstate(all="ignore"):
+        ys = np.exp(xs) * (1 + 2**-48)  # 16 ulps too large (well, ~16-32)
+    assert ulp_errors("exp", xs, ys, FLOAT64)["max_ulps"] > 8

@@ -1,0 +1,441 @@
+"""The Float-run check: do real float32 and float64 runs land inside their enclosures?
+
+`check` samples points of the box (every corner when d <= 10, the centre, points
+on faces, random points, and points reached by a few steps of sign-gradient ascent
+toward each output's extremes and the error's maximum), runs the spec at each
+point in float64 and float32 in several ways (numpy's batched matmul, explicit
+left-to-right loops, and PyTorch's nn.Sequential with autograd when torch is
+installed) and checks each result against the enclosure of its semantics. It also
+checks a high-precision reference (exact rationals for relu and identity, Arb at
+256 bits otherwise) against the real enclosure. Any point outside is a bug.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .api import Enclosure, enclose
+from .backends import get_backend
+from .box import Box
+from .errors import BoxError
+from .methods import MSE, interval_propagation
+from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
+from .numbers import FORMATS, FloatFormat, round_down, round_nearest, round_up
+
+__all__ = ["check", "CheckResult", "FormatCheck", "ReferenceCheck", "Offender"]
+
+#: the float formats checked, in order
+CHECKED_FORMATS: tuple[str, ...] = ("float64", "float32")
+#: explicit Python loops cost about this many scalar operations per point; they run
+#: on as many points as keep them within this budget (at least one point)
+LOOP_BUDGET = 400_000
+#: the high-precision reference runs on as many points as keep h·d·points within this
+REFERENCE_BUDGET = 20_000
+REFERENCE_BITS = 256
+
+
+@dataclass
+class Offender:
+    """One value of one run outside its enclosure."""
+
+    format: str
+    implementation: str
+    point: list[float]
+    quantity: str
+    index: tuple[int, ...]
+    value: float
+    lower: float
+    upper: float
+
+
+@dataclass
+class FormatCheck:
+    """Float runs of one format against that format's enclosure."""
+
+    runs: int = 0
+    outside: int = 0
+    offenders: list[Offender] = field(default_factory=list)
+    implementations: dict[str, int] = field(default_factory=dict)  # name -> runs
+    #: smallest distance, in ulps of the format, from a run's value to an endpoint
+    closest_ulps: float = math.inf
+    closest_quantity: str = ""
+
+
+@dataclass
+class ReferenceCheck:
+    """The high-precision reference against the real enclosure."""
+
+    points: int = 0
+    outside: int = 0
+    inconclusive: int = 0
+    offenders: list[Offender] = field(default_factory=list)
+    kind: str = ""
+
+
+@dataclass
+class CheckResult:
+    points: int
+    formats: dict[str, FormatCheck]
+    reference: ReferenceCheck | None
+
+    @property
+    def ok(self) -> bool:
+        fmt_ok = all(f.outside == 0 for f in self.formats.values())
+        return fmt_ok and (self.reference is None or self.reference.outside == 0)
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def _float_box(box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float64 bounds inside the box, and a mask of coordinates that hold no float64."""
+    lo = np.array([round_up(q) for q in box.lower])
+    hi = np.array([round_down(q) for q in box.upper])
+    fixed = lo > hi  # a degenerate coordinate at a value that is not a double
+    return lo, hi, fixed
+
+
+def _ascent_points(spec: AutoencoderSpec, lo, hi, count: int, rng) -> np.ndarray:
+    """Projected sign-gradient ascent in float64 toward output extremes and the error maximum."""
+    d = spec.input_dim
+    if count <= 0 or spec.hidden_dim == 0 or np.all(lo == hi):
+        return np.empty((0, d))
+    B = get_backend("float64")
+    p = parameters(B, spec)
+    targets = [(i, s) for i in range(d) for s in (1.0, -1.0)]
+    if len(targets) > count - 1:
+        keep = rng.choice(len(targets), size=max(count - 1, 0), replace=False)
+        targets = [targets[k] for k in keep]
+    index = np.array([t[0] for t in targets], dtype=int)
+    sign = np.array([t[1] for t in targets])
+    X = np.tile((lo + hi) / 2, (len(targets) + 1, 1))  # last row: the error's maximum
+    step = (hi - lo) / 2
+    with np.errstate(all="ignore"):
+        for _ in range(6):
+            Z = B.affine(p.W_enc, X, p.b_enc)
+            dact = B.activation_derivative(spec.activation, Z)
+            grads = np.empty_like(X)
+            if len(targets):
+                grads[:-1] = sign[:, None] * ((p.W_dec[index] * dact[:-1]) @ p.W_enc)
+            x_hat = B.affine(p.W_dec, B.activation(spec.activation, Z[-1]), p.b_dec)
+            r = (2.0 / d) * (x_hat - X[-1])
+            grads[-1] = ((r @ p.W_dec) * dact[-1]) @ p.W_enc - r
+            X = np.clip(X + step * np.sign(np.nan_to_num(grads)), lo, hi)
+            step = step / 2
+    return X
+
+
+def sample_points(spec: AutoencoderSpec, box: Box, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """About `count` float64 points of the box, and the mask of non-double coordinates."""
+    rng = np.random.default_rng(seed)
+    lo, hi, fixed = _float_box(box)
+    lo = np.where(fixed, [float(q) for q in box.lower], lo)
+    hi = np.where(fixed, lo, hi)
+    d = box.dim
+    parts = [((lo + hi) / 2)[None, :]]
+    free = np.flatnonzero(lo < hi)
+    if d <= 10 and len(free):
+        corners = np.array(list(np.ndindex(*(2,) * len(free))), dtype=bool)[: max(count // 2, 1)]
+        pts = np.tile(lo, (len(corners), 1))
+        pts[:, free] = np.where(corners, hi[free], lo[free])
+        parts.append(pts)
+    used = sum(len(p) for p in parts)
+    parts.append(_ascent_points(spec, lo, hi, min(count // 4, max(count - used, 0)), rng))
+    used = sum(len(p) for p in parts)
+    faces = min(count // 8, max(count - used, 0))
+    if faces and len(free):
+        pts = rng.uniform(lo, hi, (faces, d))
+        axis = rng.choice(free, faces)
+        pts[np.arange(faces), axis] = np.where(rng.random(faces) < 0.5, lo[axis], hi[axis])
+        parts.append(pts)
+    used = sum(len(p) for p in parts)
+    parts.append(rng.uniform(lo, hi, (max(count - used, 0), d)))
+    points = np.clip(np.concatenate(parts)[:count], lo, hi)
+    return points, fixed
+
+
+def _inputs(points: np.ndarray, fixed: np.ndarray, exact: np.ndarray, fmt: FloatFormat) -> np.ndarray:
+    """The points rounded to `fmt`; non-double coordinates rounded once from their exact value."""
+    with np.errstate(over="ignore"):
+        X = points.astype(fmt.dtype)
+    for j in np.flatnonzero(fixed):
+        try:
+            X[:, j] = float(round_nearest(exact[j], fmt))
+        except OverflowError:
+            X[:, j] = math.copysign(math.inf, exact[j])
+    return X
+
+
+# ---------------------------------------------------------------- float runs
+
+
+def _numpy_runs(spec, X, G, fmt) -> list[dict[str, np.ndarray]]:
+    """The model code on numpy arrays, batched: BLAS matrix products in the format."""
+    B = get_backend(fmt.name)
+    p = parameters(B, spec)
+    out = []
+    chunk = max(1, 2_000_000 // max(1, spec.hidden_dim * spec.input_dim))
+    with np.errstate(all="ignore"):
+        for start in range(0, len(X), chunk):
+            x = X[start : start + chunk]
+            g = MSE if G is None else G[start : start + chunk]
+            q = interval_propagation(B, p, x, g)
+            values = {
+                "pre_activation": q.forward.pre_activation,
+                "hidden": q.forward.hidden,
+                "output": q.forward.output,
+                "reconstruction_error": q.reconstruction_error,
+            }
+            values.update({f"gradients.{n}": t for n, t in zip(GRADIENT_NAMES, q.gradients)})
+            out += [{k: v[i] for k, v in values.items()} for i in range(len(x))]
+    return out
+
+
+def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
+    """The spec with explicit left-to-right loops on numpy scalars of `dtype`."""
+    W_enc, b_enc, W_dec, b_dec = params
+    h, d = W_enc.shape
+    zero, one = dtype(0), dtype(1)
+
+    def act(v):
+        if activation == "relu":
+            return v if v > zero else zero
+        if activation == "sigmoid":
+            return one / (one + np.exp(-v))
+        if activation == "tanh":
+            return np.tanh(v)
+        return v
+
+    def dact(v, a):
+        if activation == "relu":
+            return one if v > zero else zero
+        if activation == "sigmoid":
+            return a * (one - a)
+        if activation == "tanh":
+            return one - a * a
+        return one
+
+    def dot(row, vec, start):
+        s = start
+        for a, b in zip(row, vec):
+            s = s + a * b
+        return s
+
+    z = np.array([dot(W_enc[j], x, zero) + b_enc[j] for j in range(h)], dtype=dtype)
+    hid = np.array([act(v) for v in z], dtype=dtype)
+    x_hat = np.array([dot(W_dec[i], hid, zero) + b_dec[i] for i in range(d)], dtype=dtype)
+    r = np.array([x_hat[i] - x[i] for i in range(d)], dtype=dtype)
+    total = zero
+    for v in r:
+        total = total + v * v
+    error = total / dtype(d)
+    if g is None:
+        c = dtype(float(round_nearest(Fraction(2, d), FORMATS[np.dtype(dtype).name])))
+        g = np.array([c * v for v in r], dtype=dtype)
+    dH = np.array([dot(W_dec[:, j], g, zero) for j in range(h)], dtype=dtype)
+    dZ = np.array([dH[j] * dact(z[j], hid[j]) for j in range(h)], dtype=dtype)
+    return {
+        "pre_activation": z,
+        "hidden": hid,
+        "output": x_hat,
+        "reconstruction_error": np.asarray(error, dtype=dtype),
+        "gradients.W_enc": np.array([[dZ[j] * x[i] for i in range(d)] for j in range(h)], dtype=dtype).reshape(h, d),
+        "gradients.b_enc": dZ,
+        "gradients.W_dec": np.array([[g[i] * hid[j] for j in range(h)] for i in range(d)], dtype=dtype).reshape(d, h),
+        "gradients.b_dec": g,
+        "gradients.input": np.array([dot(W_enc[:, i], dZ, zero) for i in range(d)], dtype=dtype),
+    }
+
+
+def _loop_runs(spec, X, G, fmt, count: int) -> list[dict[str, np.ndarray]]:
+    B = get_backend(fmt.name)
+    p = parameters(B, spec)
+    params = (p.W_enc, p.b_enc, p.W_dec, p.b_dec)
+    with np.errstate(all="ignore"):
+        return [
+            _loop_run(params, spec.activation, X[k], None if G is None else G[k], fmt.dtype)
+            for k in range(min(count, len(X)))
+        ]
+
+
+def _torch_runs(spec, X, G, fmt) -> list[dict[str, np.ndarray]] | None:
+    """nn.Sequential(Linear, act, Linear) in the format, autograd for every gradient."""
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None
+    if spec.hidden_dim == 0:
+        return None
+    dtype = torch.float32 if fmt.name == "float32" else torch.float64
+    B = get_backend(fmt.name)
+    p = parameters(B, spec)
+    d, h = spec.input_dim, spec.hidden_dim
+    act = {"relu": torch.nn.ReLU(), "sigmoid": torch.nn.Sigmoid(), "tanh": torch.nn.Tanh(), "identity": torch.nn.Identity()}
+    encoder, decoder = torch.nn.Linear(d, h, dtype=dtype), torch.nn.Linear(h, d, dtype=dtype)
+    with torch.no_grad():
+        encoder.weight.copy_(torch.from_numpy(p.W_enc))
+        encoder.bias.copy_(torch.from_numpy(p.b_enc))
+        decoder.weight.copy_(torch.from_numpy(p.W_dec))
+        decoder.bias.copy_(torch.from_numpy(p.b_dec))
+    model = torch.nn.Sequential(encoder, act[spec.activation], decoder)
+    out = []
+    for k in range(len(X)):
+        for param in model.parameters():
+            param.grad = None
+        x = torch.tensor(X[k], dtype=dtype, requires_grad=True)
+        z = encoder(x)
+        hid = model[1](z)
+        x_hat = decoder(hid)
+        # The target is a detached copy, so x.grad is the gradient through the network
+        # only (design §1), not plus the direct term of the loss.
+        loss = F.mse_loss(x_hat, x.detach(), reduction="mean")
+        if G is None:
+            loss.backward()
+        else:
+            x_hat.backward(torch.tensor(G[k], dtype=dtype))
+        out.append(
+            {
+                "pre_activation": z.detach().numpy(),
+                "hidden": hid.detach().numpy(),
+                "output": x_hat.detach().numpy(),
+                "reconstruction_error": loss.detach().numpy(),
+                "gradients.W_enc": encoder.weight.grad.numpy(),
+                "gradients.b_enc": encoder.bias.grad.numpy(),
+                "gradients.W_dec": decoder.weight.grad.numpy(),
+                "gradients.b_dec": decoder.bias.grad.numpy(),
+                "gradients.input": x.grad.numpy(),
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------- comparison
+
+
+def _compare(
+    runs: list[dict[str, np.ndarray]],
+    enclosure: Enclosure,
+    points: np.ndarray,
+    implementation: str,
+    fmt: FloatFormat,
+    result: FormatCheck,
+    keep: int,
+) -> None:
+    bounds = dict(enclosure.items())
+    for k, run in enumerate(runs):
+        for name, b in bounds.items():
+            v = np.asarray(run[name], dtype=np.float64)
+            lo, hi = b[..., 0], b[..., 1]
+            unbounded = np.isinf(lo) & np.isinf(hi)
+            bad = ~((lo <= v) & (v <= hi)) & ~unbounded  # NaN is outside unless unbounded
+            if bad.any():
+                result.outside += int(bad.sum())
+                for index in zip(*np.nonzero(bad)) if v.ndim else [()]:
+                    if len(result.offenders) < keep:
+                        result.offenders.append(
+                            Offender(fmt.name, implementation, points[k].tolist(), name, tuple(int(i) for i in index),
+                                     float(v[index]), float(lo[index]), float(hi[index]))
+                        )
+            ok = ~bad & ~unbounded & np.isfinite(v)
+            if ok.any():
+                with np.errstate(all="ignore"):
+                    spacing = np.spacing(np.abs(v[ok]).astype(fmt.dtype)).astype(np.float64)
+                    gap = np.minimum(v[ok] - lo[ok], hi[ok] - v[ok]) / spacing
+                smallest = float(np.min(gap))
+                if smallest < result.closest_ulps:
+                    result.closest_ulps, result.closest_quantity = smallest, name
+        result.runs += 1
+    result.implementations[implementation] = result.implementations.get(implementation, 0) + len(runs)
+
+
+def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, grad_output) -> ReferenceCheck:
+    exact_kind = spec.activation in ("relu", "identity")
+    result = ReferenceCheck(kind="exact rationals" if exact_kind else f"arb at {REFERENCE_BITS} bits")
+    count = max(1, min(len(points), REFERENCE_BUDGET // max(1, (spec.hidden_dim + 1) * spec.input_dim)))
+    for k in range(count):
+        x = [exact[j] if fixed[j] else Fraction(float(points[k, j])) for j in range(spec.input_dim)]
+        g = grad_output if G is None else Box.point([Fraction(float(v)) for v in G[k]])
+        ref = enclose(spec, Box.point(x), grad_output=g, backend="exact" if exact_kind else "arb",
+                      precision=None if exact_kind else REFERENCE_BITS)
+        result.points += 1
+        for (name, r), (_, e) in zip(ref.items(), enclosure.items()):
+            inside = (e[..., 0] <= r[..., 0]) & (r[..., 1] <= e[..., 1])
+            disjoint = (r[..., 1] < e[..., 0]) | (e[..., 1] < r[..., 0])
+            # An exact reference is the tightest double interval around the true value,
+            # so non-containment is a miss. A 256-bit ball that overlaps an endpoint can
+            # only mean a true value within 2^-256 of it: reported as inconclusive.
+            bad = ~inside if exact_kind else disjoint
+            result.inconclusive += 0 if exact_kind else int((~inside & ~disjoint).sum())
+            result.outside += int(bad.sum())
+            for index in zip(*np.nonzero(bad)) if bad.ndim else ([()] if bad else []):
+                if len(result.offenders) < keep:
+                    result.offenders.append(
+                        Offender("real", "reference", [float(v) for v in x], name, tuple(int(i) for i in index),
+                                 float(r[index][0]), float(e[index][0]), float(e[index][1]))
+                    )
+    return result
+
+
+def check(
+    spec: AutoencoderSpec,
+    box: Box,
+    *,
+    grad_output: Box | str = MSE,
+    runs: int = 1000,
+    seed: int = 0,
+    backend: str = "arb",
+    precision: int | None = None,
+    enclosures: Mapping[str, Enclosure] | None = None,
+    reference: bool = True,
+    keep: int = 10,
+    progress: Callable[[str], Any] | None = None,
+) -> CheckResult:
+    """Run the spec in float64 and float32 at about `runs` points and check every result.
+
+    `enclosures` maps "real", "float64" and "float32" to precomputed enclosures of
+    this spec and box (computed here with `backend` when missing). Returns, per
+    format, the number of runs, how many values fell outside and the first `keep`
+    offenders, and the closest approach of a run to an endpoint, in ulps.
+    """
+    if runs < 1:
+        raise BoxError(f"runs must be at least 1, got {runs}")
+    enclosures = dict(enclosures or {})
+    for semantics in ("real", *CHECKED_FORMATS):
+        if semantics not in enclosures:
+            enclosures[semantics] = enclose(spec, box, grad_output=grad_output, backend=backend,
+                                            precision=precision, semantics=semantics)
+    points, fixed = sample_points(spec, box, runs, seed)
+    G = None
+    if isinstance(grad_output, Box):
+        g_points, g_fixed = sample_points(spec, grad_output, len(points), seed + 1)
+        G = g_points
+    result = CheckResult(points=len(points), formats={}, reference=None)
+    loop_points = max(1, LOOP_BUDGET // max(1, 6 * (spec.hidden_dim + 1) * spec.input_dim))
+    for name in CHECKED_FORMATS:
+        fmt = FORMATS[name]
+        X = _inputs(points, fixed, box.lower, fmt)
+        Gf = None if G is None else _inputs(G, g_fixed, grad_output.lower, fmt)
+        fc = FormatCheck()
+        implementations: list[tuple[str, Callable[[], Any]]] = [
+            ("numpy", lambda: _numpy_runs(spec, X, Gf, fmt)),
+            ("loops", lambda: _loop_runs(spec, X, Gf, fmt, loop_points)),
+            ("torch", lambda: _torch_runs(spec, X, Gf, fmt)),
+        ]
+        for impl, run in implementations:
+            if progress:
+                progress(f"{name} {impl}")
+            found = run()
+            if found is not None:
+                _compare(found, enclosures[name], points, impl, fmt, fc, keep)
+        result.formats[name] = fc
+    if reference:
+        if progress:
+            progress("reference")
+        result.reference = _reference(spec, points, fixed, box.lower, G, enclosures["real"], keep, grad_output)
+    return result

@@ -1,0 +1,247 @@
+"""The float32 / float64 execution semantics as widening of real enclosures.
+
+`FloatSemantics(inner, fmt)` is a backend that wraps a rigorous real backend. Its
+tensors hold, for every quantity, an enclosure of *every value an IEEE-754
+execution of the spec in `fmt` can produce* (design §2): parameters and inputs
+rounded to nearest, round to nearest on every operation, any summation order,
+with or without FMA, and library exp / tanh / sigmoid within `verifae.libm`'s K
+ulps. Each operation is the inner backend's real operation on the enclosures of
+its float operands, widened by a proven bound on the rounding error of that
+operation.
+
+The error model is Higham's (N. J. Higham, *Accuracy and Stability of Numerical
+Algorithms*, 2nd ed., SIAM 2002), with gradual underflow (§2.2, eq. (2.8)):
+
+    fl(a op b) = (a op b)(1 + δ) + η,   |δ| <= u,  |η| <= eta/2,  δη = 0,
+
+with η = 0 for + and − (a sum in the subnormal range is exact). Here u = 2^-p is
+the unit roundoff and eta = 2^(emin − p + 1) the smallest subnormal; we use the
+absolute term eta (twice eta/2) per operation, which also absorbs an η scaled by
+a later factor of magnitude below 1. γ_n = nu / (1 − nu) (Higham §3.1, Lemma 3.1).
+
+Dot products, any order, FMA or not (Higham §3.1, eq. (3.5), with the underflow
+terms of (2.8)): for s = Σ_{i<=n} a_i b_i,
+
+    |fl(s) − s| <= γ_n Σ |a_i b_i| + n · eta,
+
+because each of the n products carries one η (|η| <= eta/2) that at most n − 1
+later additions scale by (1 + u)^(n−1) <= 2. A bias added to the sum, inside the
+accumulation (PyTorch's addmm) or after it (numpy's x @ A.T + b), is one more
+term, so A x + b is bounded with n + 1 terms and |b| added to Σ|a_i b_i|.
+
+Overflow (contract item 3): whenever the magnitude bound of an operation's result,
+or of any partial sum of a dot product (at most Σ|a_i b_i| plus its error bound),
+can reach realmax, that element and everything computed from it is marked
+unbounded, and the enclosure says why. IEEE inf · 0 = NaN, so one unbounded entry
+of a vector poisons every entry of a matrix product with it.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .backends.base import Backend, ObjectIntervalBackend
+from .libm import LIBRARY_ULPS
+from .numbers import FloatFormat, round_nearest
+
+__all__ = ["FloatSemantics", "FloatTensor", "gamma"]
+
+
+def gamma(n: int, fmt: FloatFormat) -> Fraction:
+    """γ_n = nu / (1 − nu) (Higham, Lemma 3.1); requires nu < 1."""
+    nu = n * fmt.unit_roundoff
+    if nu >= 1:
+        raise ValueError(f"n = {n} is too large for {fmt.name}: n·u >= 1")
+    return nu / (1 - nu)
+
+
+class FloatTensor(NamedTuple):
+    """An enclosure of every float value (inner tensor) and where it may be unbounded."""
+
+    value: Any
+    unbounded: np.ndarray  # bool, the shape of value
+
+
+class FloatSemantics(Backend):
+    """Enclosures of every IEEE-754 execution in `fmt`, computed with `inner`."""
+
+    rigorous = True
+
+    def __init__(self, inner: ObjectIntervalBackend, fmt: FloatFormat) -> None:
+        self.inner = inner
+        self.format = fmt
+        self.name = inner.name
+        self.precision = inner.precision
+        self.reasons: list[str] = []
+        self.u = fmt.unit_roundoff
+        self.eta = fmt.eta
+        self.realmin = Fraction(2) ** fmt.emin
+        self.realmax = fmt.realmax
+
+    def check_supports(self, activation: str) -> None:
+        self.inner.check_supports(activation)
+
+    # helpers
+    def _full(self, shape: tuple[int, ...], q: Fraction) -> Any:
+        return self.inner.constant(np.full(shape, q, dtype=object))
+
+    def _radius(self, t: Any, rel: Fraction, absolute: Fraction) -> Any:
+        """rel·|t| + absolute, elementwise, as inner intervals."""
+        inner = self.inner
+        r = inner.scale(inner.magnitude(t), rel)
+        return inner.add(r, self._full(np.shape(t), absolute)) if absolute else r
+
+    def _relative(self, t: Any, rel: Fraction, absolute: Fraction) -> Any:
+        """t widened by rel·|t| + absolute: one rounding of relative size rel."""
+        return self.inner.widen(t, self._radius(t, rel, absolute))
+
+    def _finish(self, value: Any, unbounded: np.ndarray, magnitude: Any, what: str) -> FloatTensor:
+        """Mark the elements whose magnitude bound may reach realmax."""
+        overflow = self.inner.exceeds(magnitude, self.realmax)
+        if overflow.any() and not (unbounded | ~overflow).all():
+            self.reasons.append(
+                f"{self.format.name}: {what} can exceed the largest finite {self.format.name} "
+                f"({float(self.realmax):.4g}); what depends on it is unbounded"
+            )
+        return FloatTensor(value, np.broadcast_to(unbounded | overflow, np.shape(value)).copy())
+
+    def _round(self, values: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+        values = np.asarray(values, dtype=object)
+        rounded = np.empty(values.shape, dtype=object)
+        overflow = np.zeros(values.shape, dtype=bool)
+        for index, q in np.ndenumerate(values):
+            try:
+                rounded[index] = round_nearest(q, self.format)
+            except OverflowError:
+                rounded[index], overflow[index] = Fraction(0), True
+        if overflow.any():
+            self.reasons.append(f"{self.format.name}: {what} overflows when rounded to {self.format.name}")
+        return rounded, overflow
+
+    # conversion in: parameters and inputs are rounded to nearest in the format
+    def constant(self, values: np.ndarray) -> FloatTensor:
+        rounded, overflow = self._round(values, "a parameter")
+        return FloatTensor(self.inner.constant(rounded), overflow)
+
+    def interval(self, lower: np.ndarray, upper: np.ndarray) -> FloatTensor:
+        # Rounding to nearest is monotone, so the floats of [lo, hi] lie in [fl(lo), fl(hi)].
+        lo, lo_over = self._round(lower, "a box endpoint")
+        hi, hi_over = self._round(upper, "a box endpoint")
+        return FloatTensor(self.inner.interval(lo, hi), lo_over | hi_over)
+
+    # dot products
+    def _dot(self, real: Any, abs_sum: Any, n: int, unbounded: np.ndarray, what: str) -> FloatTensor:
+        radius = self._radius(abs_sum, gamma(n, self.format), n * self.eta)
+        partial = self.inner.add(abs_sum, radius)  # bounds every partial sum and product
+        return self._finish(self.inner.widen(real, radius), unbounded, partial, what)
+
+    @staticmethod
+    def _poisoned(t: FloatTensor, shape: tuple[int, ...]) -> np.ndarray:
+        """Any unbounded entry of the summed axis poisons the whole output row."""
+        return np.broadcast_to(t.unbounded.any(axis=-1, keepdims=True), shape)
+
+    def affine(self, A: FloatTensor, x: FloatTensor, b: FloatTensor) -> FloatTensor:
+        inner = self.inner
+        real = inner.affine(A.value, x.value, b.value)
+        abs_sum = inner.affine(inner.magnitude(A.value), inner.magnitude(x.value), inner.magnitude(b.value))
+        shape = np.shape(real)
+        unbounded = self._poisoned(x, shape) | A.unbounded.any() | np.broadcast_to(b.unbounded, shape)
+        return self._dot(real, abs_sum, A.value.shape[1] + 1, unbounded, "an affine map A x + b")
+
+    def matvec(self, A: FloatTensor, x: FloatTensor) -> FloatTensor:
+        inner = self.inner
+        real = inner.matvec(A.value, x.value)
+        abs_sum = inner.matvec(inner.magnitude(A.value), inner.magnitude(x.value))
+        unbounded = self._poisoned(x, np.shape(real)) | A.unbounded.any()
+        return self._dot(real, abs_sum, A.value.shape[1], unbounded, "a matrix-vector product")
+
+    def rmatvec(self, A: FloatTensor, y: FloatTensor) -> FloatTensor:
+        inner = self.inner
+        real = inner.rmatvec(A.value, y.value)
+        abs_sum = inner.rmatvec(inner.magnitude(A.value), inner.magnitude(y.value))
+        unbounded = self._poisoned(y, np.shape(real)) | A.unbounded.any()
+        return self._dot(real, abs_sum, A.value.shape[0], unbounded, "a transposed matrix-vector product")
+
+    # one rounding each
+    def _one_rounding(self, real: Any, unbounded: np.ndarray, absolute: Fraction, what: str) -> FloatTensor:
+        out = self._relative(real, self.u, absolute)
+        return self._finish(out, unbounded, out, what)
+
+    def outer(self, u: FloatTensor, v: FloatTensor) -> FloatTensor:
+        unbounded = u.unbounded[..., :, None] | v.unbounded[..., None, :]
+        return self._one_rounding(self.inner.outer(u.value, v.value), unbounded, self.eta, "an outer product")
+
+    def add(self, a: FloatTensor, b: FloatTensor) -> FloatTensor:
+        return self._one_rounding(self.inner.add(a.value, b.value), a.unbounded | b.unbounded, Fraction(0), "a sum")
+
+    def sub(self, a: FloatTensor, b: FloatTensor) -> FloatTensor:
+        return self._one_rounding(
+            self.inner.sub(a.value, b.value), a.unbounded | b.unbounded, Fraction(0), "a difference"
+        )
+
+    def mul(self, a: FloatTensor, b: FloatTensor) -> FloatTensor:
+        return self._one_rounding(self.inner.mul(a.value, b.value), a.unbounded | b.unbounded, self.eta, "a product")
+
+    def square(self, a: FloatTensor) -> FloatTensor:
+        return self._one_rounding(self.inner.square(a.value), a.unbounded, self.eta, "a square")
+
+    def scale(self, a: FloatTensor, q: Fraction) -> FloatTensor:
+        # q · a is run as fl(fl(q) · a) or as fl(fl(c·a) / k) for q = c/k (PyTorch's
+        # 2·(x_hat − x)/d): two roundings either way, relative γ_2 of the exact q·a.
+        out = self._relative(self.inner.scale(a.value, q), gamma(2, self.format), self.eta)
+        return self._finish(out, a.unbounded, out, "a scaled vector")
+
+    def mean(self, a: FloatTensor) -> FloatTensor:
+        # Σ a_i in any order (γ_{n−1} Σ|a_i|), then one division by n or a product
+        # with fl(1/n) (γ_2): together at most γ_{n+1} mean|a| (Higham, Lemma 3.3).
+        inner = self.inner
+        n = a.value.shape[-1]
+        real = inner.mean(a.value)
+        abs_mean = inner.mean(inner.magnitude(a.value))
+        radius = self._radius(abs_mean, gamma(n + 1, self.format), self.eta)
+        partial = inner.scale(inner.add(abs_mean, radius), Fraction(n))  # bounds every partial sum
+        unbounded = a.unbounded.any(axis=-1)
+        return self._finish(inner.widen(real, radius), unbounded, partial, "a mean")
+
+    # activations
+    def activation(self, name: str, z: FloatTensor) -> FloatTensor:
+        real = self.inner.activation(name, z.value)
+        if name in ("relu", "identity"):
+            return FloatTensor(real, z.unbounded.copy())  # max(z, 0) and z are exact on floats
+        # A library function within K ulps: |f_lib − f| <= 2Ku|f| + realmin (verifae.libm).
+        K = LIBRARY_ULPS[self.format.name][name]
+        return FloatTensor(self._relative(real, 2 * K * self.u, self.realmin), z.unbounded.copy())
+
+    def activation_derivative(self, name: str, z: FloatTensor) -> FloatTensor:
+        inner = self.inner
+        if name in ("relu", "identity"):
+            # relu'(z) = (z > 0) and 1 are exact on floats.
+            return FloatTensor(inner.activation_derivative(name, z.value), z.unbounded.copy())
+        shape = np.shape(z.value)
+        if name == "sigmoid":
+            # fl(s · fl(1 − s)) over the float sigmoid values s: s(1 − s) = 1/4 − (s − 1/2)²
+            # is the tight range over an interval (s occurs once), then two roundings.
+            # PyTorch's backward computes fl(fl(g · fl(1 − s)) · s): the same three
+            # roundings of g·s·(1 − s) once `mul` adds its own, so both are enclosed.
+            s = self.activation("sigmoid", z)
+            centred = inner.square(inner.sub(s.value, self._full(shape, Fraction(1, 2))))
+            real = inner.sub(self._full(shape, Fraction(1, 4)), centred)
+            return FloatTensor(self._relative(real, gamma(2, self.format), self.eta), s.unbounded)
+        # tanh: r = fl(1 − q) = (1 − q)(1 + δ2) with q = fl(t·t) = t²(1 + δ1) + η1, so
+        # |r − (1 − t²)| <= u|1 − q| + u t² + eta/2 <= u|1 − t²| + u(1 + u)t² + eta.
+        t = self.activation("tanh", z)
+        t2 = inner.square(t.value)
+        real = inner.sub(self._full(shape, Fraction(1)), t2)
+        radius = inner.add(
+            self._radius(real, self.u, self.eta), self._radius(t2, self.u * (1 + self.u), Fraction(0))
+        )
+        return FloatTensor(inner.widen(real, radius), t.unbounded)
+
+    # conversion out
+    def bounds(self, t: FloatTensor) -> np.ndarray:
+        out = self.inner.bounds(t.value)
+        out[t.unbounded] = (-np.inf, np.inf)
+        return out
