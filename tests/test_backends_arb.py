@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import flint
 import numpy as np
+from flint import arb, fmpq
+from hypothesis import given
+from hypothesis import strategies as st
 
 from verifae import AutoencoderSpec, Box, enclose, get_backend
+from verifae.backends.arb import _float_down, _float_up
+from verifae.numbers import round_down, round_up
 
 
 def test_precision_does_not_leak_into_flint_context():
@@ -28,3 +35,20 @@ def test_wide_times_wide_is_an_interval_product():
     assert -(2.0**-25) <= lo <= 0 and 4 <= hi <= 4 + 2.0**-24
     (lo, hi), = B.bounds(B.outer(u, u))[0]
     assert -(2.0**-25) <= lo <= 0
+
+
+@given(
+    st.integers(-(10**40), 10**40),
+    st.integers(1, 10**40),
+    st.integers(-1150, 1150),
+)
+def test_outward_conversion_to_double(num, den, shift):
+    """The float bounds of an exact arb are its directed roundings, across the whole range."""
+    q = Fraction(num, den) * Fraction(2) ** shift
+    with flint.ctx.workprec(300):
+        e = arb(fmpq(q.numerator, q.denominator)).mid()
+        man, exp = e.man_exp()
+        exact = Fraction(int(man)) * Fraction(2) ** int(exp)
+        assert _float_down(e) == round_down(exact)
+        assert _float_up(e) == round_up(exact)
+    assert str(_float_up(arb(0))) == "0.0"

@@ -19,6 +19,7 @@ from verifae.numbers import (
     dyadic_up,
     exact_array,
     round_down,
+    nearest_float,
     round_nearest,
     round_up,
     to_exact,
@@ -124,3 +125,16 @@ def test_dyadic_extremes_never_expand_huge_powers():
     assert dyadic_down(-3, 10**12) == -math.inf
     assert dyadic_down(3, -(10**12)) == 0.0 and dyadic_up(3, -(10**12)) == 5e-324
     assert dyadic_down(-3, -(10**12)) == -5e-324 and str(dyadic_up(-3, -(10**12))) == "0.0"
+
+
+@given(st.one_of(st.fractions(max_denominator=10**12), st.floats(allow_nan=False, allow_infinity=False).map(Fraction),
+                 st.integers(-(2**140), 2**140).map(Fraction)))
+def test_nearest_float_fast_paths_agree_with_integer_rounding(q):
+    for fmt in (FLOAT32, FLOAT64):
+        try:
+            expected = round_nearest(q, fmt)
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                nearest_float(q, fmt)
+            continue
+        assert Fraction(nearest_float(q, fmt)) == expected

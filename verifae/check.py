@@ -25,7 +25,7 @@ from .box import Box
 from .errors import BoxError
 from .methods import MSE, interval_propagation
 from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
-from .numbers import FORMATS, FloatFormat, round_down, round_nearest, round_up
+from .numbers import FORMATS, FloatFormat, nearest_float, round_down, round_up
 
 __all__ = ["check", "CheckResult", "FormatCheck", "ReferenceCheck", "Offender"]
 
@@ -100,13 +100,13 @@ def _float_box(box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lo, hi, fixed
 
 
-def _ascent_points(spec: AutoencoderSpec, lo, hi, count: int, rng) -> np.ndarray:
+def _ascent_points(spec: AutoencoderSpec, p64, lo, hi, count: int, rng) -> np.ndarray:
     """Projected sign-gradient ascent in float64 toward output extremes and the error maximum."""
     d = spec.input_dim
     if count <= 0 or spec.hidden_dim == 0 or np.all(lo == hi):
         return np.empty((0, d))
     B = get_backend("float64")
-    p = parameters(B, spec)
+    p = p64
     targets = [(i, s) for i in range(d) for s in (1.0, -1.0)]
     if len(targets) > count - 1:
         keep = rng.choice(len(targets), size=max(count - 1, 0), replace=False)
@@ -130,9 +130,16 @@ def _ascent_points(spec: AutoencoderSpec, lo, hi, count: int, rng) -> np.ndarray
     return X
 
 
-def sample_points(spec: AutoencoderSpec, box: Box, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """About `count` float64 points of the box, and the mask of non-double coordinates."""
+def sample_points(
+    spec: AutoencoderSpec, box: Box, count: int, seed: int = 0, p64: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """About `count` float64 points of the box, and the mask of non-double coordinates.
+
+    `p64` are the spec's float64 parameters (for the gradient ascent); computed if None.
+    """
     rng = np.random.default_rng(seed)
+    if p64 is None:
+        p64 = parameters(get_backend("float64"), spec)
     lo, hi, fixed = _float_box(box)
     lo = np.where(fixed, [float(q) for q in box.lower], lo)
     hi = np.where(fixed, lo, hi)
@@ -145,7 +152,7 @@ def sample_points(spec: AutoencoderSpec, box: Box, count: int, seed: int = 0) ->
         pts[:, free] = np.where(corners, hi[free], lo[free])
         parts.append(pts)
     used = sum(len(p) for p in parts)
-    parts.append(_ascent_points(spec, lo, hi, min(count // 4, max(count - used, 0)), rng))
+    parts.append(_ascent_points(spec, p64, lo, hi, min(count // 4, max(count - used, 0)), rng))
     used = sum(len(p) for p in parts)
     faces = min(count // 8, max(count - used, 0))
     if faces and len(free):
@@ -165,7 +172,7 @@ def _inputs(points: np.ndarray, fixed: np.ndarray, exact: np.ndarray, fmt: Float
         X = points.astype(fmt.dtype)
     for j in np.flatnonzero(fixed):
         try:
-            X[:, j] = float(round_nearest(exact[j], fmt))
+            X[:, j] = nearest_float(exact[j], fmt)
         except OverflowError:
             X[:, j] = math.copysign(math.inf, exact[j])
     return X
@@ -174,26 +181,34 @@ def _inputs(points: np.ndarray, fixed: np.ndarray, exact: np.ndarray, fmt: Float
 # ---------------------------------------------------------------- float runs
 
 
-def _numpy_runs(spec, X, G, fmt) -> list[dict[str, np.ndarray]]:
+Chunk = dict[str, np.ndarray]  # quantity -> values stacked along a leading run axis
+
+
+def _chunk_size(spec: AutoencoderSpec) -> int:
+    """Runs per chunk, so that a chunk of weight gradients stays around 16 MB."""
+    return max(1, 2_000_000 // max(1, (spec.hidden_dim + 1) * spec.input_dim))
+
+
+def _numpy_runs(spec, p, X, G):
     """The model code on numpy arrays, batched: BLAS matrix products in the format."""
-    B = get_backend(fmt.name)
-    p = parameters(B, spec)
-    out = []
-    chunk = max(1, 2_000_000 // max(1, spec.hidden_dim * spec.input_dim))
+    B = get_backend(p.W_enc.dtype.name)
     with np.errstate(all="ignore"):
-        for start in range(0, len(X), chunk):
-            x = X[start : start + chunk]
-            g = MSE if G is None else G[start : start + chunk]
+        for start in range(0, len(X), _chunk_size(spec)):
+            x = X[start : start + _chunk_size(spec)]
+            g = MSE if G is None else G[start : start + len(x)]
             q = interval_propagation(B, p, x, g)
-            values = {
+            chunk = {
                 "pre_activation": q.forward.pre_activation,
                 "hidden": q.forward.hidden,
                 "output": q.forward.output,
                 "reconstruction_error": q.reconstruction_error,
             }
-            values.update({f"gradients.{n}": t for n, t in zip(GRADIENT_NAMES, q.gradients)})
-            out += [{k: v[i] for k, v in values.items()} for i in range(len(x))]
-    return out
+            chunk.update({f"gradients.{n}": t for n, t in zip(GRADIENT_NAMES, q.gradients)})
+            yield chunk
+
+
+def _stack(runs: list[dict[str, np.ndarray]]) -> Chunk:
+    return {name: np.stack([r[name] for r in runs]) for name in runs[0]}
 
 
 def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
@@ -235,7 +250,7 @@ def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
         total = total + v * v
     error = total / dtype(d)
     if g is None:
-        c = dtype(float(round_nearest(Fraction(2, d), FORMATS[np.dtype(dtype).name])))
+        c = dtype(nearest_float(Fraction(2, d), FORMATS[np.dtype(dtype).name]))
         g = np.array([c * v for v in r], dtype=dtype)
     dH = np.array([dot(W_dec[:, j], g, zero) for j in range(h)], dtype=dtype)
     dZ = np.array([dH[j] * dact(z[j], hid[j]) for j in range(h)], dtype=dtype)
@@ -252,29 +267,27 @@ def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
     }
 
 
-def _loop_runs(spec, X, G, fmt, count: int) -> list[dict[str, np.ndarray]]:
-    B = get_backend(fmt.name)
-    p = parameters(B, spec)
+def _loop_runs(spec, p, X, G, count: int):
     params = (p.W_enc, p.b_enc, p.W_dec, p.b_dec)
     with np.errstate(all="ignore"):
-        return [
-            _loop_run(params, spec.activation, X[k], None if G is None else G[k], fmt.dtype)
+        runs = [
+            _loop_run(params, spec.activation, X[k], None if G is None else G[k], p.W_enc.dtype.type)
             for k in range(min(count, len(X)))
         ]
+    if runs:
+        yield _stack(runs)
 
 
-def _torch_runs(spec, X, G, fmt) -> list[dict[str, np.ndarray]] | None:
+def _torch_runs(spec, p, X, G):
     """nn.Sequential(Linear, act, Linear) in the format, autograd for every gradient."""
     try:
         import torch
         import torch.nn.functional as F
     except ImportError:
-        return None
+        return
     if spec.hidden_dim == 0:
-        return None
-    dtype = torch.float32 if fmt.name == "float32" else torch.float64
-    B = get_backend(fmt.name)
-    p = parameters(B, spec)
+        return
+    dtype = torch.float32 if p.W_enc.dtype == np.float32 else torch.float64
     d, h = spec.input_dim, spec.hidden_dim
     act = {"relu": torch.nn.ReLU(), "sigmoid": torch.nn.Sigmoid(), "tanh": torch.nn.Tanh(), "identity": torch.nn.Identity()}
     encoder, decoder = torch.nn.Linear(d, h, dtype=dtype), torch.nn.Linear(h, d, dtype=dtype)
@@ -284,7 +297,7 @@ def _torch_runs(spec, X, G, fmt) -> list[dict[str, np.ndarray]] | None:
         decoder.weight.copy_(torch.from_numpy(p.W_dec))
         decoder.bias.copy_(torch.from_numpy(p.b_dec))
     model = torch.nn.Sequential(encoder, act[spec.activation], decoder)
-    out = []
+    runs = []
     for k in range(len(X)):
         for param in model.parameters():
             param.grad = None
@@ -299,7 +312,7 @@ def _torch_runs(spec, X, G, fmt) -> list[dict[str, np.ndarray]] | None:
             loss.backward()
         else:
             x_hat.backward(torch.tensor(G[k], dtype=dtype))
-        out.append(
+        runs.append(
             {
                 "pre_activation": z.detach().numpy(),
                 "hidden": hid.detach().numpy(),
@@ -312,46 +325,62 @@ def _torch_runs(spec, X, G, fmt) -> list[dict[str, np.ndarray]] | None:
                 "gradients.input": x.grad.numpy(),
             }
         )
-    return out
+        if len(runs) == _chunk_size(spec):
+            yield _stack(runs)
+            runs = []
+    if runs:
+        yield _stack(runs)
 
 
 # ---------------------------------------------------------------- comparison
 
 
 def _compare(
-    runs: list[dict[str, np.ndarray]],
+    chunk: Chunk,
+    offset: int,
     enclosure: Enclosure,
     points: np.ndarray,
     implementation: str,
     fmt: FloatFormat,
     result: FormatCheck,
     keep: int,
+    closest: bool,
 ) -> None:
-    bounds = dict(enclosure.items())
-    for k, run in enumerate(runs):
-        for name, b in bounds.items():
-            v = np.asarray(run[name], dtype=np.float64)
-            lo, hi = b[..., 0], b[..., 1]
-            unbounded = np.isinf(lo) & np.isinf(hi)
-            bad = ~((lo <= v) & (v <= hi)) & ~unbounded  # NaN is outside unless unbounded
-            if bad.any():
-                result.outside += int(bad.sum())
-                for index in zip(*np.nonzero(bad)) if v.ndim else [()]:
-                    if len(result.offenders) < keep:
-                        result.offenders.append(
-                            Offender(fmt.name, implementation, points[k].tolist(), name, tuple(int(i) for i in index),
-                                     float(v[index]), float(lo[index]), float(hi[index]))
-                        )
-            ok = ~bad & ~unbounded & np.isfinite(v)
-            if ok.any():
-                with np.errstate(all="ignore"):
-                    spacing = np.spacing(np.abs(v[ok]).astype(fmt.dtype)).astype(np.float64)
-                    gap = np.minimum(v[ok] - lo[ok], hi[ok] - v[ok]) / spacing
-                smallest = float(np.min(gap))
-                if smallest < result.closest_ulps:
-                    result.closest_ulps, result.closest_quantity = smallest, name
-        result.runs += 1
-    result.implementations[implementation] = result.implementations.get(implementation, 0) + len(runs)
+    """Check a chunk of runs (leading axis) against the enclosure, all at once.
+
+    With `closest`, also record the closest approach of a run to an endpoint (a
+    diagnostic, measured on the first chunk of each implementation to keep it cheap).
+    """
+    n = 0
+    for name, b in enclosure.items():
+        v = np.asarray(chunk[name], dtype=np.float64)
+        n = v.shape[0]
+        lo, hi = b[..., 0], b[..., 1]
+        # NaN compares false, so a NaN run is outside unless the interval is unbounded.
+        inside = (v >= lo) & (v <= hi)
+        if not inside.all():
+            bad = ~(inside | (np.isinf(lo) & np.isinf(hi)))
+            result.outside += int(bad.sum())
+            for index in zip(*np.nonzero(bad)):
+                if len(result.offenders) >= keep:
+                    break
+                k, where = int(index[0]), tuple(int(i) for i in index[1:])
+                result.offenders.append(
+                    Offender(fmt.name, implementation, points[offset + k].tolist(), name, where,
+                             float(v[index]), float(lo[where]), float(hi[where]))
+                )
+        if closest:
+            # The closest approach, in ulps of the format at the endpoint approached
+            # (spacings are powers of two, so the products are exact).
+            with np.errstate(all="ignore"):
+                per_ulp_lo = 1 / np.spacing(np.abs(lo).astype(fmt.dtype)).astype(np.float64)
+                per_ulp_hi = 1 / np.spacing(np.abs(hi).astype(fmt.dtype)).astype(np.float64)
+                gap = np.minimum((v - lo) * per_ulp_lo, (hi - v) * per_ulp_hi)
+            smallest = float(np.min(gap, initial=np.inf, where=inside & ~np.isnan(gap)))
+            if smallest < result.closest_ulps:
+                result.closest_ulps, result.closest_quantity = smallest, name
+    result.runs += n
+    result.implementations[implementation] = result.implementations.get(implementation, 0) + n
 
 
 def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, grad_output) -> ReferenceCheck:
@@ -410,29 +439,30 @@ def check(
         if semantics not in enclosures:
             enclosures[semantics] = enclose(spec, box, grad_output=grad_output, backend=backend,
                                             precision=precision, semantics=semantics)
-    points, fixed = sample_points(spec, box, runs, seed)
-    G = None
+    params = {name: parameters(get_backend(name), spec) for name in CHECKED_FORMATS}
+    points, fixed = sample_points(spec, box, runs, seed, params["float64"])
+    G = g_fixed = None
     if isinstance(grad_output, Box):
-        g_points, g_fixed = sample_points(spec, grad_output, len(points), seed + 1)
-        G = g_points
+        G, g_fixed = sample_points(spec, grad_output, len(points), seed + 1, params["float64"])
     result = CheckResult(points=len(points), formats={}, reference=None)
     loop_points = max(1, LOOP_BUDGET // max(1, 6 * (spec.hidden_dim + 1) * spec.input_dim))
     for name in CHECKED_FORMATS:
-        fmt = FORMATS[name]
+        fmt, p = FORMATS[name], params[name]
         X = _inputs(points, fixed, box.lower, fmt)
         Gf = None if G is None else _inputs(G, g_fixed, grad_output.lower, fmt)
         fc = FormatCheck()
-        implementations: list[tuple[str, Callable[[], Any]]] = [
-            ("numpy", lambda: _numpy_runs(spec, X, Gf, fmt)),
-            ("loops", lambda: _loop_runs(spec, X, Gf, fmt, loop_points)),
-            ("torch", lambda: _torch_runs(spec, X, Gf, fmt)),
-        ]
-        for impl, run in implementations:
+        implementations = {
+            "numpy": _numpy_runs(spec, p, X, Gf),
+            "loops": _loop_runs(spec, p, X, Gf, loop_points),
+            "torch": _torch_runs(spec, p, X, Gf),
+        }
+        for impl, chunks in implementations.items():
             if progress:
                 progress(f"{name} {impl}")
-            found = run()
-            if found is not None:
-                _compare(found, enclosures[name], points, impl, fmt, fc, keep)
+            offset = 0
+            for chunk in chunks:
+                _compare(chunk, offset, enclosures[name], points, impl, fmt, fc, keep, closest=offset == 0)
+                offset += len(next(iter(chunk.values())))
         result.formats[name] = fc
     if reference:
         if progress:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from fractions import Fraction
 from numbers import Rational
@@ -32,6 +33,7 @@ __all__ = [
     "to_exact",
     "exact_array",
     "round_nearest",
+    "nearest_float",
     "round_down",
     "round_up",
     "dyadic_down",
@@ -49,17 +51,17 @@ class FloatFormat:
     emax: int  # exponent of the largest finite binade, realmax < 2**(emax+1)
     dtype: Any
 
-    @property
+    @cached_property
     def unit_roundoff(self) -> Fraction:
         """u = 2**-p: |fl(x) - x| <= u|x| in the normal range (Higham, §2.1, Thm 2.2)."""
         return Fraction(1, 2**self.precision)
 
-    @property
+    @cached_property
     def eta(self) -> Fraction:
         """Smallest positive subnormal, 2**(emin - p + 1): the spacing of the subnormal grid."""
         return Fraction(1, 2 ** (self.precision - 1 - self.emin))
 
-    @property
+    @cached_property
     def realmax(self) -> Fraction:
         """Largest finite number, (2 - 2**(1-p)) * 2**emax."""
         return (2 - Fraction(1, 2 ** (self.precision - 1))) * 2**self.emax
@@ -180,6 +182,35 @@ def _flatten(values: Any, depth: int):
         return
     for v in values:
         yield from _flatten(v, depth - 1)
+
+
+def _is_double(q: Fraction) -> bool:
+    """True when q is exactly a float64 (so float(q) is exact)."""
+    d = q.denominator
+    return d & (d - 1) == 0 and abs(q.numerator).bit_length() <= 53 and d.bit_length() <= 1075
+
+
+def nearest_float(q: Fraction, fmt: FloatFormat) -> float:
+    """fl(q) in `fmt` (round to nearest, ties to even), as a Python float.
+
+    Raises OverflowError where IEEE would round to ±inf. Fast paths: CPython's
+    float(Fraction) is int/int division, which is correctly rounded; a float32
+    rounding of a value that is exactly a double is numpy's single correct cast.
+    Anything else is rounded in integer arithmetic, never via float64, because
+    float32(float64(q)) can differ from float32(q) (double rounding).
+    """
+    if fmt.precision == 53:
+        f = float(q)  # raises OverflowError past the double range
+        if math.isinf(f):
+            raise OverflowError(f"{q} overflows float64")
+        return f
+    if _is_double(q):
+        with np.errstate(over="ignore"):
+            f32 = fmt.dtype(float(q))
+        if not np.isfinite(f32):
+            raise OverflowError(f"{float(q):.3g} overflows {fmt.name}")
+        return float(f32)
+    return float(round_nearest(q, fmt))
 
 
 def round_nearest(q: Fraction, fmt: FloatFormat) -> Fraction:

@@ -45,7 +45,7 @@ import numpy as np
 
 from .backends.base import Backend, ObjectIntervalBackend
 from .libm import LIBRARY_ULPS
-from .numbers import FloatFormat, round_nearest
+from .numbers import FloatFormat, nearest_float
 
 __all__ = ["FloatSemantics", "FloatTensor", "gamma"]
 
@@ -114,7 +114,7 @@ class FloatSemantics(Backend):
         overflow = np.zeros(values.shape, dtype=bool)
         for index, q in np.ndenumerate(values):
             try:
-                rounded[index] = round_nearest(q, self.format)
+                rounded[index] = Fraction(nearest_float(q, self.format))
             except OverflowError:
                 rounded[index], overflow[index] = Fraction(0), True
         if overflow.any():

@@ -12,6 +12,7 @@ so no global state leaks between backends.
 from __future__ import annotations
 
 import functools
+import math
 from contextlib import AbstractContextManager
 from fractions import Fraction
 from typing import Any
@@ -20,7 +21,7 @@ import flint
 from flint import arb, fmpq
 
 from ..activations import interval_activation, interval_activation_derivative
-from ..numbers import dyadic_down, dyadic_up
+from ..numbers import dyadic_down
 from .base import ObjectIntervalBackend
 
 __all__ = ["ArbBackend"]
@@ -96,10 +97,8 @@ class ArbBackend(ObjectIntervalBackend):
 
     def scalar_bounds(self, a: arb) -> tuple[float, float]:
         if not a.is_finite():
-            return (-float("inf"), float("inf"))
-        lo_man, lo_exp = a.lower().man_exp()
-        hi_man, hi_exp = a.upper().man_exp()
-        return (dyadic_down(int(lo_man), int(lo_exp)), dyadic_up(int(hi_man), int(hi_exp)))
+            return (-math.inf, math.inf)
+        return _float_down(a.lower()), _float_up(a.upper())
 
     def scalar_magnitude(self, a: arb) -> arb:
         return a.abs_upper()
@@ -116,6 +115,23 @@ class ArbBackend(ObjectIntervalBackend):
 
     def scalar_activation_derivative(self, name: str, z: arb) -> arb:
         return interval_activation_derivative(self, name, z)
+
+
+def _float_down(e: arb) -> float:
+    """The largest double <= the exact arb e (float() rounds to nearest; the exact
+    comparison with arb(f) corrects the direction)."""
+    f = float(e)
+    if math.isnan(f) or abs(f) > _DOUBLE_MAX:  # out of the double range: the slow exact path
+        man, exp = e.man_exp()
+        return dyadic_down(int(man), int(exp))
+    return f if arb(f) <= e else math.nextafter(f, -math.inf)
+
+
+def _float_up(e: arb) -> float:
+    return 0.0 - _float_down(-e)  # never -0.0
+
+
+_DOUBLE_MAX = 1.7976931348623157e308
 
 
 # Every tensor operation runs at this instance's precision.

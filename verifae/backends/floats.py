@@ -8,13 +8,14 @@ an overflowing float run is a legitimate run of the spec.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from ..errors import BoxError, UnsupportedError
-from ..numbers import FloatFormat, round_nearest
+from ..numbers import FloatFormat, nearest_float
 from .base import Backend
 
 __all__ = ["FloatBackend"]
@@ -33,18 +34,17 @@ class FloatBackend(Backend):
         self.precision = fmt.precision
         self.dtype = fmt.dtype
 
-    def _round(self, q: Fraction) -> Any:
+    def _round(self, q: Fraction) -> float:
         try:
-            return self.dtype(float(round_nearest(q, self.format)))
+            return nearest_float(q, self.format)
         except OverflowError:
-            return self.dtype(np.inf if q > 0 else -np.inf)
+            return math.copysign(math.inf, q)
 
     def constant(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=object)
-        out = np.empty(values.shape, dtype=self.dtype)
-        for index, q in np.ndenumerate(values):
-            out[index] = self._round(q)
-        return out
+        # Every rounded value is exactly a double, so the final cast is exact.
+        flat = [self._round(q) for q in values.ravel()]
+        return np.array(flat, dtype=np.float64).reshape(values.shape).astype(self.dtype)
 
     def interval(self, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         if any(a != b for a, b in zip(np.ravel(lower), np.ravel(upper))):
@@ -70,7 +70,7 @@ class FloatBackend(Backend):
         return a * b
 
     def scale(self, a: np.ndarray, q: Fraction) -> np.ndarray:
-        return a * self._round(q)
+        return a * self.dtype(self._round(q))
 
     def square(self, a: np.ndarray) -> np.ndarray:
         return a * a
