@@ -20,6 +20,7 @@ from verifae.numbers import (
     exact_array,
     round_down,
     nearest_float,
+    nearest_floats,
     round_nearest,
     round_up,
     to_exact,
@@ -138,3 +139,25 @@ def test_nearest_float_fast_paths_agree_with_integer_rounding(q):
                 nearest_float(q, fmt)
             continue
         assert Fraction(nearest_float(q, fmt)) == expected
+
+
+def test_nearest_floats_handles_double_rounding_ties():
+    """q just above a float32 midpoint whose nearest double IS that midpoint."""
+    tie = Fraction(1) + Fraction(1, 2**24)  # a double, halfway between two float32s
+    above, below = tie + Fraction(1, 2**80), tie - Fraction(1, 2**80)
+    values = np.array([above, below, tie, Fraction(1, 10), Fraction(10) ** 39, -Fraction(10) ** 39], dtype=object)
+    rounded, overflow = nearest_floats(values, FLOAT32)
+    assert rounded[0] == 1 + 2.0**-23 and rounded[1] == 1.0 and rounded[2] == 1.0
+    assert rounded[3] == float(np.float32(0.1))
+    assert overflow.tolist() == [False] * 4 + [True, True] and rounded[4] == np.inf and rounded[5] == -np.inf
+
+
+@given(st.lists(st.one_of(st.fractions(max_denominator=10**9), st.floats(-1e39, 1e39).map(Fraction)), max_size=20))
+def test_nearest_floats_matches_integer_rounding(qs):
+    for fmt in (FLOAT32, FLOAT64):
+        rounded, overflow = nearest_floats(np.array(qs, dtype=object), fmt)
+        for q, r, o in zip(qs, rounded, overflow):
+            try:
+                assert Fraction(r) == round_nearest(q, fmt) and not o
+            except OverflowError:
+                assert o and math.isinf(r)

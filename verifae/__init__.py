@@ -15,7 +15,7 @@ from .check import CheckResult, check
 from .errors import BoxError, InvalidNumberError, SpecError, UnsupportedError, VerifaeError
 from .model import AutoencoderSpec, compression_ratio
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ACTIVATIONS",

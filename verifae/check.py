@@ -36,6 +36,8 @@ CHECKED_FORMATS: tuple[str, ...] = ("float64", "float32")
 LOOP_BUDGET = 400_000
 #: the high-precision reference runs on as many points as keep h·d·points within this
 REFERENCE_BUDGET = 20_000
+#: and on at most this many points (each is a 256-bit Arb evaluation)
+REFERENCE_POINTS = 200
 REFERENCE_BITS = 256
 
 
@@ -386,7 +388,7 @@ def _compare(
 def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, grad_output) -> ReferenceCheck:
     exact_kind = spec.activation in ("relu", "identity")
     result = ReferenceCheck(kind="exact rationals" if exact_kind else f"arb at {REFERENCE_BITS} bits")
-    count = max(1, min(len(points), REFERENCE_BUDGET // max(1, (spec.hidden_dim + 1) * spec.input_dim)))
+    count = max(1, min(len(points), REFERENCE_POINTS, REFERENCE_BUDGET // max(1, (spec.hidden_dim + 1) * spec.input_dim)))
     for k in range(count):
         x = [exact[j] if fixed[j] else Fraction(float(points[k, j])) for j in range(spec.input_dim)]
         g = grad_output if G is None else Box.point([Fraction(float(v)) for v in G[k]])

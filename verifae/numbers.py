@@ -34,6 +34,7 @@ __all__ = [
     "exact_array",
     "round_nearest",
     "nearest_float",
+    "nearest_floats",
     "round_down",
     "round_up",
     "dyadic_down",
@@ -211,6 +212,44 @@ def nearest_float(q: Fraction, fmt: FloatFormat) -> float:
             raise OverflowError(f"{float(q):.3g} overflows {fmt.name}")
         return float(f32)
     return float(round_nearest(q, fmt))
+
+
+def nearest_floats(values: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray]:
+    """fl(q) in `fmt` for an object array of Fractions: (float64 values, overflow mask).
+
+    Vectorised, and exact: each q is first rounded correctly to the nearest double
+    f (CPython's float(Fraction)). For float32, rounding f again gives fl(q) unless
+    f is exactly halfway between two float32 numbers: every such midpoint is a
+    double, so a midpoint strictly between q and f would be a double closer to q
+    than f. Those ties, and values near the overflow threshold, take the exact path.
+    Overflowed entries hold ±inf.
+    """
+    values = np.asarray(values, dtype=object)
+    flat = values.ravel()
+    f64 = np.empty(flat.shape, dtype=np.float64)
+    for i, q in enumerate(flat):
+        try:
+            f64[i] = float(q)
+        except OverflowError:
+            f64[i] = math.copysign(math.inf, q)
+    if fmt.precision == 53:
+        out = f64
+    else:
+        with np.errstate(over="ignore"):
+            rounded = f64.astype(fmt.dtype)
+            down = np.nextafter(rounded, fmt.dtype(-np.inf))
+            up = np.nextafter(rounded, fmt.dtype(np.inf))
+        midpoint = (f64 == (rounded.astype(np.float64) + down.astype(np.float64)) / 2) | (
+            f64 == (rounded.astype(np.float64) + up.astype(np.float64)) / 2
+        )
+        risky = midpoint | (np.abs(f64) >= float(fmt.realmax))
+        out = rounded.astype(np.float64)
+        for i in np.flatnonzero(risky):
+            try:
+                out[i] = float(round_nearest(flat[i], fmt))
+            except OverflowError:
+                out[i] = math.copysign(math.inf, flat[i])
+    return out.reshape(values.shape), np.isinf(out).reshape(values.shape)
 
 
 def round_nearest(q: Fraction, fmt: FloatFormat) -> Fraction:

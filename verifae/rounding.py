@@ -45,7 +45,7 @@ import numpy as np
 
 from .backends.base import Backend, ObjectIntervalBackend
 from .libm import LIBRARY_ULPS
-from .numbers import FloatFormat, nearest_float
+from .numbers import FloatFormat, nearest_floats
 
 __all__ = ["FloatSemantics", "FloatTensor", "gamma"]
 
@@ -88,15 +88,13 @@ class FloatSemantics(Backend):
     def _full(self, shape: tuple[int, ...], q: Fraction) -> Any:
         return self.inner.constant(np.full(shape, q, dtype=object))
 
-    def _radius(self, t: Any, rel: Fraction, absolute: Fraction) -> Any:
-        """rel·|t| + absolute, elementwise, as inner intervals."""
-        inner = self.inner
-        r = inner.scale(inner.magnitude(t), rel)
-        return inner.add(r, self._full(np.shape(t), absolute)) if absolute else r
+    def _radius(self, t: Any, rel: Fraction) -> Any:
+        """rel·|t|, elementwise, as inner intervals."""
+        return self.inner.scale(self.inner.magnitude(t), rel)
 
     def _relative(self, t: Any, rel: Fraction, absolute: Fraction) -> Any:
         """t widened by rel·|t| + absolute: one rounding of relative size rel."""
-        return self.inner.widen(t, self._radius(t, rel, absolute))
+        return self.inner.widen(t, self._radius(t, rel), absolute)
 
     def _finish(self, value: Any, unbounded: np.ndarray, magnitude: Any, what: str) -> FloatTensor:
         """Mark the elements whose magnitude bound may reach realmax."""
@@ -109,34 +107,29 @@ class FloatSemantics(Backend):
         return FloatTensor(value, np.broadcast_to(unbounded | overflow, np.shape(value)).copy())
 
     def _round(self, values: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
-        values = np.asarray(values, dtype=object)
-        rounded = np.empty(values.shape, dtype=object)
-        overflow = np.zeros(values.shape, dtype=bool)
-        for index, q in np.ndenumerate(values):
-            try:
-                rounded[index] = Fraction(nearest_float(q, self.format))
-            except OverflowError:
-                rounded[index], overflow[index] = Fraction(0), True
+        """fl(values) as doubles (0 where it overflows) and the overflow mask."""
+        rounded, overflow = nearest_floats(values, self.format)
         if overflow.any():
             self.reasons.append(f"{self.format.name}: {what} overflows when rounded to {self.format.name}")
-        return rounded, overflow
+        return np.where(overflow, 0.0, rounded), overflow
 
     # conversion in: parameters and inputs are rounded to nearest in the format
     def constant(self, values: np.ndarray) -> FloatTensor:
         rounded, overflow = self._round(values, "a parameter")
-        return FloatTensor(self.inner.constant(rounded), overflow)
+        return FloatTensor(self.inner.constant_floats(rounded), overflow)
 
     def interval(self, lower: np.ndarray, upper: np.ndarray) -> FloatTensor:
         # Rounding to nearest is monotone, so the floats of [lo, hi] lie in [fl(lo), fl(hi)].
         lo, lo_over = self._round(lower, "a box endpoint")
         hi, hi_over = self._round(upper, "a box endpoint")
-        return FloatTensor(self.inner.interval(lo, hi), lo_over | hi_over)
+        to_q = np.vectorize(Fraction, otypes=[object])
+        return FloatTensor(self.inner.interval(to_q(lo), to_q(hi)), lo_over | hi_over)
 
     # dot products
     def _dot(self, real: Any, abs_sum: Any, n: int, unbounded: np.ndarray, what: str) -> FloatTensor:
-        radius = self._radius(abs_sum, gamma(n, self.format), n * self.eta)
-        partial = self.inner.add(abs_sum, radius)  # bounds every partial sum and product
-        return self._finish(self.inner.widen(real, radius), unbounded, partial, what)
+        radius = self._radius(abs_sum, gamma(n, self.format))
+        partial = self.inner.widen(abs_sum, radius, n * self.eta)  # bounds every partial sum and product
+        return self._finish(self.inner.widen(real, radius, n * self.eta), unbounded, partial, what)
 
     @staticmethod
     def _poisoned(t: FloatTensor, shape: tuple[int, ...]) -> np.ndarray:
@@ -201,10 +194,10 @@ class FloatSemantics(Backend):
         n = a.value.shape[-1]
         real = inner.mean(a.value)
         abs_mean = inner.mean(inner.magnitude(a.value))
-        radius = self._radius(abs_mean, gamma(n + 1, self.format), self.eta)
-        partial = inner.scale(inner.add(abs_mean, radius), Fraction(n))  # bounds every partial sum
+        radius = self._radius(abs_mean, gamma(n + 1, self.format))
+        partial = inner.scale(inner.widen(abs_mean, radius, self.eta), Fraction(n))  # bounds every partial sum
         unbounded = a.unbounded.any(axis=-1)
-        return self._finish(inner.widen(real, radius), unbounded, partial, "a mean")
+        return self._finish(inner.widen(real, radius, self.eta), unbounded, partial, "a mean")
 
     # activations
     def activation(self, name: str, z: FloatTensor) -> FloatTensor:
@@ -235,10 +228,8 @@ class FloatSemantics(Backend):
         t = self.activation("tanh", z)
         t2 = inner.square(t.value)
         real = inner.sub(self._full(shape, Fraction(1)), t2)
-        radius = inner.add(
-            self._radius(real, self.u, self.eta), self._radius(t2, self.u * (1 + self.u), Fraction(0))
-        )
-        return FloatTensor(inner.widen(real, radius), t.unbounded)
+        radius = inner.add(self._radius(real, self.u), self._radius(t2, self.u * (1 + self.u)))
+        return FloatTensor(inner.widen(real, radius, self.eta), t.unbounded)
 
     # conversion out
     def bounds(self, t: FloatTensor) -> np.ndarray:

@@ -77,6 +77,9 @@ class ArbBackend(ObjectIntervalBackend):
             return arb(q.numerator)
         return arb(fmpq(q.numerator, q.denominator))
 
+    def from_float(self, f: float) -> arb:
+        return arb(f)  # a double is exact in Arb at any precision
+
     def hull(self, lo: Fraction, hi: Fraction) -> arb:
         return self.from_fraction(lo).union(self.from_fraction(hi))
 
@@ -138,7 +141,7 @@ _DOUBLE_MAX = 1.7976931348623157e308
 for _name in (
     "constant", "interval", "matvec", "rmatvec", "outer", "add", "sub", "mul",
     "scale", "square", "mean", "activation", "activation_derivative", "bounds",
-    "affine", "magnitude", "widen", "exceeds",
+    "affine", "magnitude", "widen", "exceeds", "constant_floats",
 ):
     setattr(ArbBackend, _name, _with_precision(getattr(ObjectIntervalBackend, _name)))
 del _name

@@ -156,6 +156,14 @@ class ObjectIntervalBackend(Backend):
     def constant(self, values: np.ndarray) -> np.ndarray:
         return self._map(self.from_fraction, np.asarray(values, dtype=object))
 
+    def from_float(self, f: float) -> Any:
+        """The point interval of a double (exact in every backend here)."""
+        return self.from_fraction(Fraction(f))
+
+    def constant_floats(self, values: np.ndarray) -> np.ndarray:
+        """A tensor of the exact values of a float64 array."""
+        return self._map(self.from_float, np.asarray(values, dtype=np.float64).astype(object))
+
     def interval(self, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         return self._map(self.hull, np.asarray(lower, dtype=object), np.asarray(upper, dtype=object))
 
@@ -205,8 +213,11 @@ class ObjectIntervalBackend(Backend):
         """Point intervals bounding |a| elementwise from above."""
         return self._map(self.scalar_magnitude, a)
 
-    def widen(self, a: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """a + [-r, r] elementwise, for a tensor r of non-negative radii."""
+    def widen(self, a: np.ndarray, r: np.ndarray, absolute: Fraction = Fraction(0)) -> np.ndarray:
+        """a + [-(r + absolute), r + absolute] elementwise, for non-negative radii r."""
+        if absolute:
+            c = self.from_fraction(absolute)
+            return self._map(lambda v, w: self.scalar_widen(v, w + c), a, r)
         return self._map(self.scalar_widen, a, r)
 
     def exceeds(self, a: np.ndarray, bound: Fraction) -> np.ndarray:

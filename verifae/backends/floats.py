@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BoxError, UnsupportedError
-from ..numbers import FloatFormat, nearest_float
+from ..numbers import FloatFormat, nearest_float, nearest_floats
 from .base import Backend
 
 __all__ = ["FloatBackend"]
@@ -41,10 +41,9 @@ class FloatBackend(Backend):
             return math.copysign(math.inf, q)
 
     def constant(self, values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=object)
         # Every rounded value is exactly a double, so the final cast is exact.
-        flat = [self._round(q) for q in values.ravel()]
-        return np.array(flat, dtype=np.float64).reshape(values.shape).astype(self.dtype)
+        rounded, _ = nearest_floats(values, self.format)
+        return rounded.astype(self.dtype)
 
     def interval(self, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         if any(a != b for a, b in zip(np.ravel(lower), np.ravel(upper))):

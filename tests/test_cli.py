@@ -1,0 +1,306 @@
+"""The command line: outputs, exit codes and an error message for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import verifae
+from verifae.cli import main
+
+CASES = Path(__file__).resolve().parent.parent / "cases"
+
+GOOD = {
+    "name": "good",
+    "model": {
+        "activation": "tanh",
+        "W_enc": [[0.1, -0.2], [0.3, 0.4], [0.5, -0.6]],
+        "b_enc": [0, 0, 0],
+        "W_dec": [[1, 0, 1], [0, 1, -1]],
+        "b_dec": [0, "0.1"],
+    },
+    "input": {"lower": [0, 0], "upper": [1, 1]},
+}
+
+
+def run(*args, input_text=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input_text)
+
+
+def write(tmp_path, content, name="case.json"):
+    p = tmp_path / name
+    if isinstance(content, bytes):
+        p.write_bytes(content)
+    elif isinstance(content, str):
+        p.write_text(content)
+    else:
+        p.write_text(json.dumps(content))
+    return p
+
+
+def changed(path: str, value):
+    """GOOD with the field at dotted `path` replaced (or removed when value is DELETE)."""
+    case = json.loads(json.dumps(GOOD))
+    *parents, last = path.split(".")
+    node = case
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return case
+
+
+DELETE = object()
+
+
+class TestOutput:
+    def test_table_fits_100_columns_for_784_model(self):
+        result = run("bound", CASES / "large-784-64-784.json", "--runs", "3", "--semantics", "real")
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert max(len(line) for line in lines) <= 100
+        assert len(lines) < 60  # summarized, not 50,000 intervals
+        assert "784-64-784 tanh" in result.output and "(784 intervals)" in result.output
+
+    def test_json_follows_the_design(self, tmp_path):
+        result = run("bound", write(tmp_path, GOOD), "--format", "json", "--runs", "20")
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.output)
+        for key in ("case", "input_dim", "hidden_dim", "activation", "compression_ratio", "backend",
+                    "precision", "method", "enclosures", "float_check"):
+            assert key in doc
+        assert (doc["case"], doc["input_dim"], doc["hidden_dim"], doc["compression_ratio"]) == ("good", 2, 3, 2 / 3)
+        assert set(doc["enclosures"]) == {"real", "float64", "float32"}
+        real = doc["enclosures"]["real"]
+        assert set(real["gradients"]) == {"W_enc", "b_enc", "W_dec", "b_dec", "input"}
+        assert np.array(real["gradients"]["W_enc"]).shape == (3, 2, 2)
+        assert len(real["reconstruction_error"]) == 2
+        assert doc["float_check"]["float64"]["runs"] > 0 and doc["float_check"]["float32"]["outside"] == 0
+
+    def test_json_endpoints_are_the_outward_rounded_doubles(self, tmp_path):
+        case = changed("model.b_dec", ["0.1", "0.1"])
+        case["model"]["activation"] = "relu"
+        case["input"] = {"center": ["0.1", "0.2"], "radius": 0}
+        result = run("bound", write(tmp_path, case), "--format", "json", "--runs", "0", "--semantics", "real",
+                     "--backend", "exact")
+        doc = json.loads(result.output)
+        e = verifae.enclose(verifae.cases.load_case(tmp_path / "case.json").spec, verifae.Box.point(["0.1", "0.2"]),
+                            backend="exact")
+        assert doc["enclosures"]["real"]["output"] == e.output.tolist()
+
+    def test_unbounded_endpoints_are_strings(self):
+        result = run("bound", CASES / "overflow-float32-2-1-2.json", "--format", "json", "--runs", "0",
+                     "--semantics", "float32")
+        doc = json.loads(result.output)
+        assert doc["enclosures"]["float32"]["output"][0] == ["-inf", "inf"]
+        assert "can exceed the largest finite float32" in doc["enclosures"]["float32"]["notes"][0]
+
+    def test_output_file_is_written_atomically(self, tmp_path):
+        out = tmp_path / "result.json"
+        result = run("bound", write(tmp_path, GOOD), "--format", "json", "-o", out, "--runs", "0")
+        assert result.exit_code == 0 and result.output == ""
+        assert json.loads(out.read_text())["case"] == "good"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json", "result.json"]
+
+    def test_grad_output_option_overrides_the_case(self, tmp_path):
+        g = write(tmp_path, {"center": [1, -1], "radius": "0.5"}, "g.json")
+        result = run("bound", write(tmp_path, GOOD), "--grad-output", g, "--format", "json", "--runs", "10",
+                     "--backend", "mpmath")  # mpmath keeps endpoints exact (Arb rounds radii up)
+        doc = json.loads(result.output)
+        assert doc["grad_output"] == "box"
+        assert doc["enclosures"]["real"]["gradients"]["b_dec"] == [[0.5, 1.5], [-1.5, -0.5]]
+
+    def test_semantics_selection(self, tmp_path):
+        result = run("bound", write(tmp_path, GOOD), "--semantics", "float32", "--format", "json", "--runs", "5")
+        assert set(json.loads(result.output)["enclosures"]) == {"float32"}
+
+    def test_version_and_help(self):
+        assert run("--version").output.strip() == f"verifae, version {verifae.__version__}"
+        help_text = run("bound", "--help").output
+        assert "Examples:" in help_text and "--grad-output" in help_text and "Exit codes" in help_text
+
+    def test_python_dash_m(self):
+        out = subprocess.run([sys.executable, "-m", "verifae", "--version"], capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.strip() == f"verifae, version {verifae.__version__}"
+
+
+class TestExitCodes:
+    def test_check_failure_exits_1(self, tmp_path, monkeypatch):
+        from verifae import bound as bound_module
+
+        real_bound = bound_module.bound
+
+        def failing(*args, **kwargs):
+            result = real_bound(*args, **kwargs)
+            result.check.formats["float32"].outside = 1
+            return result
+
+        monkeypatch.setattr("verifae.cli.bound", failing)
+        result = run("bound", write(tmp_path, GOOD), "--runs", "5")
+        assert result.exit_code == 1
+        assert "error: a float run fell outside its enclosure in case 'good'" in result.output
+        assert "FAILED" in result.output
+
+    def test_internal_error_exits_3_without_traceback(self, tmp_path, monkeypatch):
+        def broken(*args, **kwargs):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr("verifae.cli.bound", broken)
+        result = run("bound", write(tmp_path, GOOD))
+        assert result.exit_code == 3
+        assert result.output == "internal error: RuntimeError: boom (rerun with --debug for the traceback)\n"
+
+    def test_debug_shows_the_exception(self, tmp_path):
+        result = run("--debug", "bound", tmp_path / "missing.json")
+        assert isinstance(result.exception, verifae.VerifaeError) and result.exit_code != 0
+
+    def test_usage_error_exits_2(self):
+        assert run("bound").exit_code == 2
+        assert run("bound", "x.json", "--backend", "gpu").exit_code == 2
+
+
+def bad(tmp_path, content, *extra):
+    p = write(tmp_path, content)
+    result = run("bound", p, "--runs", "0", *extra)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.output.replace(str(p), "CASE")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "error: CASE: the file is empty (expected a JSON object)\n"),
+        (b"   \n", "error: CASE: the file is empty (expected a JSON object)\n"),
+        (b"\xff\xfe{}", "error: CASE: not UTF-8 text (byte 0 is 0xff)\n"),
+        (b'{"model": ', "error: CASE: invalid JSON at line 1, column 11: Expecting value\n"),
+        (b"[1, 2]", "error: CASE: the top level must be a JSON object, got a list\n"),
+        (b'"text"', "error: CASE: the top level must be a JSON object, got a string\n"),
+    ],
+    ids=["empty", "blank", "not-utf8", "invalid-json", "list", "string"],
+)
+def test_unreadable_files(tmp_path, content, message):
+    assert bad(tmp_path, content) == message
+
+
+def test_missing_file(tmp_path):
+    result = run("bound", tmp_path / "nope.json")
+    assert result.exit_code == 2
+    assert result.output == f"error: {tmp_path / 'nope.json'}: no such file\n"
+
+
+def test_file_over_the_size_limit(tmp_path):
+    output = bad(tmp_path, GOOD, "--max-size", "100")
+    size = (tmp_path / "case.json").stat().st_size
+    assert output == f"error: CASE: the file has {size} bytes, more than the limit of 100 (raise it with --max-size)\n"
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("model", DELETE, "missing key 'model'"),
+        ("input", DELETE, "missing key 'input'"),
+        ("model.W_dec", DELETE, "model.W_dec: missing key"),
+        ("model.activation", DELETE, "model.activation: missing key"),
+        ("model.extra", 1, "model.extra: unknown key; expected one of activation, W_enc, b_enc, W_dec, b_dec"),
+        ("grad", "mse", "grad: unknown key; expected one of name, description, model, input, grad_output"),
+        ("model.W_enc", "weights", "model.W_enc: expected a list of rows, got a string"),
+        ("model.b_enc", [0, True, 0], "model.b_enc[1]: expected a number, got true"),
+        ("model.b_enc", [0, None, 0], "model.b_enc[1]: expected a number, got null"),
+        ("model.b_dec", {"a": 1}, "model.b_dec: expected a list of numbers, got an object"),
+        ("name", 5, "name: expected a non-empty string, got a number"),
+        ("input", [0, 1], "input: expected an object with lower/upper or center/radius, got a list"),
+        ("grad_output", "l1", "grad_output: expected \"mse\" or a box, got 'l1'"),
+    ],
+)
+def test_missing_keys_and_wrong_types(tmp_path, path, value, message):
+    assert bad(tmp_path, changed(path, value)) == f"error: CASE: {message}\n"
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("model.W_enc", [[0.1, -0.2], [0.3], [0.5, -0.6]], "model.W_enc[1]: expected 2 numbers, got 1"),
+        ("model.W_enc", [[0.1, -0.2, 1]] * 3, "model.W_dec: expected 3 rows (input_dim 3, from model.W_enc), got 2"),
+        ("model.b_enc", [0, 0], "model.b_enc: expected 3 numbers (one per row of model.W_enc), got 2"),
+        ("model.W_dec", [[1, 0, 1]], "model.W_dec: expected 2 rows (input_dim 2, from model.W_enc), got 1"),
+        ("model.W_dec", [[1, 0], [0, 1]], "model.W_dec[0]: expected 3 numbers (input_dim 2, from model.W_enc), got 2"),
+        ("model.W_dec", [[1, 0, 1], [0, 1]], "model.W_dec[1]: expected 3 numbers, got 2"),
+        ("model.b_dec", [0, 0, 0], "model.b_dec: expected 2 numbers (input_dim 2, from model.W_enc), got 3"),
+        ("input", {"lower": [0, 0, 0], "upper": [1, 1, 1]}, "input.lower: expected 2 numbers (input_dim 2), got 3"),
+        ("input", {"lower": [0, 0], "upper": [1]}, "input.upper: expected 2 numbers (as many as lower), got 1"),
+        ("input", {"center": [0, 0], "radius": [1]}, "input.radius: expected 2 numbers (one per entry of center), got 1"),
+        ("input", {"lower": [0, 0]}, "input.upper: missing key (a box needs both lower and upper)"),
+        ("input", {"center": [0, 0]}, "input.radius: missing key (a box needs both center and radius)"),
+        ("input", {"lower": [0, 0], "center": [0, 0]}, "input.center: unknown key; expected one of lower, upper"),
+        ("grad_output", {"lower": [0], "upper": [1]}, "grad_output.lower: expected 2 numbers (input_dim 2), got 1"),
+    ],
+)
+def test_shapes_that_disagree(tmp_path, path, value, message):
+    assert bad(tmp_path, changed(path, value)).startswith(f"error: CASE: {message}")
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("input", {"lower": [0, 2], "upper": [1, 1]}, "input: lower[1] = 2.0 exceeds upper[1] = 1.0"),
+        ("input", {"center": [0, 0], "radius": "-0.1"}, "input.radius: -0.1 is negative"),
+        ("input", {"center": [0, 0], "radius": [1, -2]}, "input.radius[1]: -2.0 is negative"),
+        ("grad_output", {"center": [0, 0], "radius": -1}, "grad_output.radius: -1.0 is negative"),
+    ],
+)
+def test_bad_boxes(tmp_path, path, value, message):
+    assert bad(tmp_path, changed(path, value)) == f"error: CASE: {message}\n"
+
+
+@pytest.mark.parametrize(
+    "token, message",
+    [
+        ("NaN", "model.b_dec[1]: NaN is not a finite number"),
+        ("Infinity", "model.b_dec[1]: Infinity is not a finite number"),
+        ("-Infinity", "model.b_dec[1]: -Infinity is not a finite number"),
+        ("1e400", "model.b_dec[1]: 1E+400 is beyond the double range (magnitude at most 1.8e308)"),
+        ('"1e400"', "model.b_dec[1]: 1e400 is beyond the double range (magnitude at most 1.8e308)"),
+        ('"nan"', "model.b_dec[1]: 'nan' is not a number (expected a decimal like '0.1', a rational like '1/3' "
+                  "or a hexadecimal float like '0x1.8p-3')"),
+        ('"1/0"', "model.b_dec[1]: '1/0': zero denominator"),
+        ('"0.1.2"', "model.b_dec[1]: '0.1.2' is not a number"),
+    ],
+)
+def test_bad_numbers(tmp_path, token, message):
+    text = json.dumps(GOOD).replace('"b_dec": [0, "0.1"]', f'"b_dec": [0, {token}]')
+    assert bad(tmp_path, text).startswith(f"error: CASE: {message}")
+
+
+def test_unknown_activation(tmp_path):
+    assert bad(tmp_path, changed("model.activation", "gelu")) == (
+        "error: CASE: model.activation: unknown activation 'gelu'; "
+        "valid activations are: relu, sigmoid, tanh, identity\n"
+    )
+
+
+def test_zero_input_dim(tmp_path):
+    case = changed("model.W_enc", [[], [], []])
+    case["model"]["W_dec"], case["model"]["b_dec"] = [], []
+    case["input"] = {"lower": [], "upper": []}
+    assert bad(tmp_path, case) == "error: CASE: model.W_enc: input_dim must be at least 1, but the rows are empty\n"
+
+
+def test_bad_grad_output_file(tmp_path):
+    g = write(tmp_path, {"lower": [0, 0]}, "g.json")
+    result = run("bound", write(tmp_path, GOOD), "--grad-output", g)
+    assert result.exit_code == 2
+    assert result.output == f"error: {g}: upper: missing key (a box needs both lower and upper)\n"
+
+
+def test_exact_backend_refuses_tanh_with_exit_2(tmp_path):
+    result = run("bound", write(tmp_path, GOOD), "--backend", "exact")
+    assert result.exit_code == 2 and "cannot evaluate 'tanh'" in result.output

@@ -1,0 +1,143 @@
+"""`verifae bound` as a library call: enclosures of one case, the Float-run check, the result JSON."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ._version import __version__
+from .api import SEMANTICS, Enclosure, enclose
+from .box import Box
+from .cases import Case
+from .check import CheckResult, check
+from .model import GRADIENT_NAMES
+
+__all__ = ["BoundResult", "bound", "to_json", "endpoints"]
+
+
+@dataclass
+class BoundResult:
+    case: Case
+    backend: str
+    precision: int | None
+    method: str
+    grad_output: Box | str
+    enclosures: dict[str, Enclosure]
+    check: CheckResult | None
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        """True when a Float run or the reference fell outside its enclosure."""
+        return self.check is not None and not self.check.ok
+
+
+def bound(
+    case: Case,
+    *,
+    backend: str = "arb",
+    precision: int | None = None,
+    semantics: tuple[str, ...] = SEMANTICS,
+    runs: int = 1000,
+    seed: int = 0,
+    grad_output: Box | str | None = None,
+    method: str = "interval",
+    progress: Callable[[str], Any] | None = None,
+) -> BoundResult:
+    """Enclose every quantity of `case` in each of `semantics`, then check `runs` float runs.
+
+    `grad_output` overrides the case's. The check needs the real and both float
+    enclosures; any of them not asked for is computed for the check only.
+    """
+    start = time.perf_counter()
+    g = case.grad_output if grad_output is None else grad_output
+    enclosures: dict[str, Enclosure] = {}
+    timings: dict[str, float] = {}
+    needed = list(semantics) + ([s for s in SEMANTICS if s not in semantics] if runs else [])
+    for s in needed:
+        if progress:
+            progress(f"enclosing ({s})")
+        t = time.perf_counter()
+        enclosures[s] = enclose(case.spec, case.box, grad_output=g, backend=backend, precision=precision,
+                                semantics=s, method=method)
+        timings[f"enclose {s}"] = time.perf_counter() - t
+    result = None
+    if runs:
+        t = time.perf_counter()
+        result = check(case.spec, case.box, grad_output=g, runs=runs, seed=seed, enclosures=enclosures,
+                       progress=(lambda what: progress(f"float runs ({what})")) if progress else None)
+        timings["check"] = time.perf_counter() - t
+    shown = {s: enclosures[s] for s in semantics}
+    any_enclosure = next(iter(enclosures.values()))
+    return BoundResult(case, any_enclosure.backend, any_enclosure.precision, method, g, shown, result,
+                       time.perf_counter() - start, timings)
+
+
+def endpoints(a: np.ndarray) -> Any:
+    """Nested lists of JSON-ready endpoints: finite doubles (repr round-trips), or "-inf"/"inf"."""
+    if isinstance(a, np.ndarray):
+        return [endpoints(x) for x in a] if a.ndim else endpoints(a.item())
+    if math.isinf(a):
+        return "inf" if a > 0 else "-inf"
+    return float(a)
+
+
+def _enclosure_json(e: Enclosure) -> dict[str, Any]:
+    return {
+        "pre_activation": endpoints(e.pre_activation),
+        "hidden": endpoints(e.hidden),
+        "output": endpoints(e.output),
+        "reconstruction_error": endpoints(e.reconstruction_error),
+        "gradients": {name: endpoints(e.gradients[name]) for name in GRADIENT_NAMES},
+        "notes": list(e.notes),
+    }
+
+
+def _number(x: float) -> Any:
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def _check_json(c: CheckResult) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for fmt, f in c.formats.items():
+        out[fmt] = {
+            "runs": f.runs,
+            "outside": f.outside,
+            "points": c.points,
+            "implementations": f.implementations,
+            "closest_approach_ulps": _number(f.closest_ulps),
+            "closest_quantity": f.closest_quantity,
+            "offenders": [o.__dict__ for o in f.offenders],
+        }
+    if c.reference is not None:
+        r = c.reference
+        out["reference"] = {"kind": r.kind, "points": r.points, "outside": r.outside,
+                            "inconclusive": r.inconclusive, "offenders": [o.__dict__ for o in r.offenders]}
+    return out
+
+
+def to_json(result: BoundResult) -> dict[str, Any]:
+    """The result document of design §4 (plus description, timing and notes)."""
+    spec = result.case.spec
+    return {
+        "case": result.case.name,
+        "description": result.case.description,
+        "input_dim": spec.input_dim,
+        "hidden_dim": spec.hidden_dim,
+        "activation": spec.activation,
+        "compression_ratio": _number(spec.compression_ratio),
+        "backend": result.backend,
+        "precision": result.precision,
+        "method": result.method,
+        "grad_output": "mse" if isinstance(result.grad_output, str) else "box",
+        "enclosures": {s: _enclosure_json(e) for s, e in result.enclosures.items()},
+        "float_check": _check_json(result.check) if result.check is not None else None,
+        "status": "check-failed" if result.failed else "ok",
+        "seconds": round(result.seconds, 4),
+        "verifae": __version__,
+    }

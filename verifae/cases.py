@@ -1,0 +1,255 @@
+"""Case files in (design §3): exact numbers, clear errors with JSON field paths.
+
+Python's json turns numbers into doubles; here every JSON number is parsed as a
+`Decimal` and every numeric string as a decimal, rational or hexadecimal float,
+so "0.1" and 0.1 both stay 1/10. NaN, Infinity and numbers beyond the double range
+(1e400) are refused, naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .activations import ACTIVATIONS
+from .box import Box
+from .errors import InvalidNumberError, VerifaeError
+from .model import AutoencoderSpec
+from .numbers import FLOAT64, to_exact
+
+__all__ = ["Case", "CaseError", "DEFAULT_MAX_BYTES", "load_case", "load_box", "parse_case", "read_json"]
+
+#: case files larger than this are refused unless the caller raises the limit
+DEFAULT_MAX_BYTES = 64 * 2**20
+
+_TOP_KEYS = ("name", "description", "model", "input", "grad_output")
+_MODEL_KEYS = ("activation", "W_enc", "b_enc", "W_dec", "b_dec")
+
+
+class CaseError(VerifaeError, ValueError):
+    """A case file that cannot be read or does not follow design §3.
+
+    `path` is the JSON field path ("model.W_enc[3]") or "" for the whole file.
+    """
+
+    def __init__(self, message: str, path: str = "", file: str | None = None) -> None:
+        self.message = message
+        self.path = path
+        self.file = file
+        where = ": ".join(p for p in (file, path) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    description: str
+    spec: AutoencoderSpec
+    box: Box
+    grad_output: Box | str
+
+
+class _Constant:
+    """NaN, Infinity or -Infinity in the JSON text, refused during validation with its path."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def read_json(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Parse a JSON file keeping exact numbers; CaseError for every way it can be unreadable."""
+    file = str(path)
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        raise CaseError("no such file", file=file) from None
+    except OSError as exc:
+        raise CaseError(f"cannot read the file ({exc.strerror})", file=file) from None
+    if p.is_dir():
+        raise CaseError("is a directory, not a case file", file=file)
+    if size > max_bytes:
+        raise CaseError(
+            f"the file has {size} bytes, more than the limit of {max_bytes} (raise it with --max-size)", file=file
+        )
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise CaseError(f"cannot read the file ({exc.strerror})", file=file) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaseError(f"not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x})", file=file) from None
+    if not text.strip():
+        raise CaseError("the file is empty (expected a JSON object)", file=file)
+    try:
+        return json.loads(text, parse_float=Decimal, parse_int=int, parse_constant=_Constant)
+    except json.JSONDecodeError as exc:
+        raise CaseError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=file) from None
+    except RecursionError:
+        raise CaseError("invalid JSON: nested too deeply", file=file) from None
+
+
+def load_case(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Case:
+    """Read and validate one case file; its name defaults to the file's stem."""
+    data = read_json(path, max_bytes)
+    try:
+        return parse_case(data, default_name=Path(path).stem)
+    except CaseError as exc:
+        raise CaseError(exc.message, exc.path, file=str(path)) from None
+
+
+def load_box(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Box:
+    """A box file: {"lower": [...], "upper": [...]} or {"center": [...], "radius": r}."""
+    data = read_json(path, max_bytes)
+    try:
+        return _box(data, "", None)
+    except CaseError as exc:
+        raise CaseError(exc.message, exc.path, file=str(path)) from None
+
+
+def parse_case(data: Any, default_name: str = "case") -> Case:
+    """Validate parsed JSON (from `read_json`) into a Case."""
+    if not isinstance(data, dict):
+        raise CaseError(f"the top level must be a JSON object, got {_kind(data)}")
+    _known_keys(data, _TOP_KEYS, "")
+    for key in ("model", "input"):
+        if key not in data:
+            raise CaseError(f"missing key {key!r}", "")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise CaseError(f"expected a non-empty string, got {_kind(name)}", "name")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise CaseError(f"expected a string, got {_kind(description)}", "description")
+    spec = _model(data["model"])
+    box = _box(data["input"], "input", spec.input_dim)
+    grad_output: Box | str = "mse"
+    if "grad_output" in data and data["grad_output"] != "mse":
+        if isinstance(data["grad_output"], str):
+            raise CaseError(f"expected \"mse\" or a box, got {data['grad_output']!r}", "grad_output")
+        grad_output = _box(data["grad_output"], "grad_output", spec.input_dim)
+    return Case(name, description, spec, box, grad_output)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, _Constant):
+        return v.token
+    if isinstance(v, (int, Decimal)):
+        return "a number"
+    return {str: "a string", list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
+
+
+def _known_keys(obj: dict, allowed: tuple[str, ...], path: str) -> None:
+    unknown = [k for k in obj if k not in allowed]
+    if unknown:
+        where = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise CaseError(f"unknown key; expected one of {', '.join(allowed)}", where)
+
+
+_DOUBLE_MAX = FLOAT64.realmax
+
+
+def _number(v: Any, path: str) -> Fraction:
+    if isinstance(v, _Constant):
+        raise CaseError(f"{v.token} is not a finite number", path)
+    if isinstance(v, bool) or not isinstance(v, (int, Decimal, str)):
+        raise CaseError(f"expected a number, got {_kind(v)}", path)
+    try:
+        q = to_exact(v)
+    except InvalidNumberError as exc:
+        raise CaseError(str(exc), path) from None
+    if abs(q) > _DOUBLE_MAX:
+        raise CaseError(f"{v} is beyond the double range (magnitude at most 1.8e308)", path)
+    return q
+
+
+def _vector(v: Any, path: str, length: int | None = None, what: str = "") -> list[Fraction]:
+    if not isinstance(v, list):
+        raise CaseError(f"expected a list of numbers, got {_kind(v)}", path)
+    if length is not None and len(v) != length:
+        raise CaseError(f"expected {length} numbers{what}, got {len(v)}", path)
+    return [_number(x, f"{path}[{i}]") for i, x in enumerate(v)]
+
+
+def _matrix(v: Any, path: str, rows: int | None, cols: int | None, what: str) -> list[list[Fraction]]:
+    if not isinstance(v, list):
+        raise CaseError(f"expected a list of rows, got {_kind(v)}", path)
+    if rows is not None and len(v) != rows:
+        raise CaseError(f"expected {rows} rows{what}, got {len(v)}", path)
+    if cols is None and v:  # every row must have the length of the first
+        if not isinstance(v[0], list):
+            raise CaseError(f"expected a list of numbers, got {_kind(v[0])}", f"{path}[0]")
+        cols = len(v[0])
+    return [_vector(row, f"{path}[{i}]", cols, "" if i else what) for i, row in enumerate(v)]
+
+
+def _model(m: Any):
+    if not isinstance(m, dict):
+        raise CaseError(f"expected an object, got {_kind(m)}", "model")
+    _known_keys(m, _MODEL_KEYS, "model")
+    for key in _MODEL_KEYS:
+        if key not in m:
+            raise CaseError("missing key", f"model.{key}")
+    act = m["activation"]
+    if act not in ACTIVATIONS:
+        raise CaseError(f"unknown activation {act!r}; valid activations are: {', '.join(ACTIVATIONS)}", "model.activation")
+    b_dec = _vector(m["b_dec"], "model.b_dec")
+    W_enc = _matrix(m["W_enc"], "model.W_enc", None, None, "")
+    h = len(W_enc)
+    d = len(W_enc[0]) if h else len(b_dec)
+    if d == 0:
+        raise CaseError("input_dim must be at least 1, but the rows are empty", "model.W_enc")
+    b_enc = _vector(m["b_enc"], "model.b_enc", h, " (one per row of model.W_enc)")
+    W_dec = _matrix(m["W_dec"], "model.W_dec", d, h, f" (input_dim {d}, from model.W_enc)")
+    b_dec = _vector(m["b_dec"], "model.b_dec", d, f" (input_dim {d}, from model.W_enc)")
+    try:
+        return AutoencoderSpec(W_enc if h else [], b_enc, W_dec if h else [[] for _ in range(d)], b_dec, act)
+    except VerifaeError as exc:  # shapes are checked above; kept as a safety net with a path
+        raise CaseError(str(exc), "model") from None
+
+
+def _box(b: Any, path: str, dim: int | None) -> Box:
+    where = lambda key: f"{path}.{key}" if path else key  # noqa: E731
+    what = f" (input_dim {dim})" if dim is not None else ""
+    if not isinstance(b, dict):
+        raise CaseError(f"expected an object with lower/upper or center/radius, got {_kind(b)}", path)
+    if "lower" in b or "upper" in b:
+        _known_keys(b, ("lower", "upper"), path)
+        for key in ("lower", "upper"):
+            if key not in b:
+                raise CaseError("missing key (a box needs both lower and upper)", where(key))
+        lower = _vector(b["lower"], where("lower"), dim, what)
+        upper = _vector(b["upper"], where("upper"), len(lower), " (as many as lower)")
+        for i, (lo, hi) in enumerate(zip(lower, upper)):
+            if lo > hi:
+                raise CaseError(f"lower[{i}] = {float(lo)!r} exceeds upper[{i}] = {float(hi)!r}", path)
+        return Box(lower, upper)
+    if "center" in b or "radius" in b:
+        _known_keys(b, ("center", "radius"), path)
+        for key in ("center", "radius"):
+            if key not in b:
+                raise CaseError("missing key (a box needs both center and radius)", where(key))
+        center = _vector(b["center"], where("center"), dim, what)
+        if isinstance(b["radius"], list):
+            radius = _vector(b["radius"], where("radius"), len(center), " (one per entry of center)")
+            for i, r in enumerate(radius):
+                if r < 0:
+                    raise CaseError(f"{float(r)!r} is negative", f"{where('radius')}[{i}]")
+        else:
+            radius = _number(b["radius"], where("radius"))
+            if radius < 0:
+                raise CaseError(f"{float(radius)!r} is negative", where("radius"))
+        return Box.around(center, radius)
+    raise CaseError("expected keys lower and upper, or center and radius", path)

@@ -1,0 +1,160 @@
+"""The `verifae` command line: parse, call the library, map errors to exit codes.
+
+Exit codes: 0 done, 1 a check failed (a float run or the reference fell outside
+its enclosure), 2 bad input or usage, 3 an internal error (a bug; --debug shows
+the traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from ._version import __version__
+from .api import SEMANTICS
+from .backends import RIGOROUS_BACKENDS
+from .bound import bound, to_json
+from .cases import DEFAULT_MAX_BYTES, load_box, load_case
+from .errors import VerifaeError
+from .table import render_table
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+EPILOG = """\b
+Examples:
+  verifae bound cases/tanh-4x2.json
+  verifae bound cases/digits-64-16-64-eps0.01.json --semantics float32 --runs 5000
+  verifae bound cases/relu-kink.json --backend exact --format json -o result.json
+  verifae bound cases/large-784-64-784.json --grad-output g.json --runs 0
+
+Exit codes: 0 done, 1 a float run fell outside its enclosure, 2 bad input or
+usage, 3 internal error (rerun with --debug for the traceback).
+"""
+
+
+def _debug_option(f):
+    return click.option("--debug", is_flag=True, help="Show tracebacks of errors.")(f)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write text to path through a temporary file in the same folder and a rename,
+    so an interrupted run never leaves half a file."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class _Runner:
+    """Run a command body, mapping verifae's typed errors to exit codes."""
+
+    def __init__(self, debug: bool) -> None:
+        self.debug = debug
+
+    def __call__(self, body):
+        try:
+            return body()
+        except VerifaeError as exc:
+            if self.debug:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except OSError as exc:
+            if self.debug:
+                raise
+            click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a bug: say so plainly, keep the traceback for --debug
+            if self.debug:
+                raise
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                       err=True)
+            sys.exit(EXIT_INTERNAL)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
+@click.version_option(__version__, prog_name="verifae")
+@_debug_option
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Verified arithmetic for the autoencoder x_hat = W_dec·act(W_enc·x + b_enc) + b_dec.
+
+    Computes intervals that provably contain every value of the outputs, the
+    backward-pass gradients and the reconstruction error over an input box, in real
+    arithmetic and for every float32 and float64 run, and checks real float runs.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _progress():
+    if not sys.stderr.isatty():
+        return None
+    return lambda what: click.echo(f"\r\x1b[K{what} …", err=True, nl=False)
+
+
+@main.command(epilog=EPILOG)
+@click.argument("case_file", metavar="CASE.json", type=click.Path(path_type=Path))
+@click.option("--backend", type=click.Choice(RIGOROUS_BACKENDS), default="arb", show_default=True,
+              help="Rigorous arithmetic to compute in.")
+@click.option("--precision", type=click.IntRange(min=2), default=None,
+              help="Working precision in bits (arb and mpmath; default 53).")
+@click.option("--semantics", type=click.Choice(SEMANTICS), multiple=True,
+              help="Semantics to enclose; repeat for several (default: all three).")
+@click.option("--runs", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Points for the Float-run check; 0 skips it.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampled points.")
+@click.option("--grad-output", "grad_output", metavar="mse|FILE.json", default=None,
+              help="Incoming gradient: 'mse' or a box file; overrides the case's grad_output.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the result here (atomically) instead of standard output.")
+@click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_BYTES, show_default=True,
+              help="Refuse case files larger than this many bytes.")
+@_debug_option
+@click.pass_context
+def bound_command(ctx, case_file, backend, precision, semantics, runs, seed, grad_output, fmt, output,
+                  max_size, debug):
+    """Enclose every quantity of one case and check float runs against the enclosures."""
+    run = _Runner(debug or ctx.obj.get("debug", False))
+
+    def body():
+        case = load_case(case_file, max_size)
+        g = None
+        if grad_output is not None:
+            g = "mse" if grad_output == "mse" else load_box(grad_output, max_size)
+        progress = _progress()
+        result = bound(case, backend=backend, precision=precision, semantics=tuple(semantics) or SEMANTICS,
+                       runs=runs, seed=seed, grad_output=g, progress=progress)
+        if progress:
+            click.echo("\r\x1b[K", err=True, nl=False)
+        text = json.dumps(to_json(result), indent=1) + "\n" if fmt == "json" else render_table(result)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            write_atomically(output, text)
+        return result
+
+    result = run(body)
+    if result.failed:
+        click.echo(f"error: a float run fell outside its enclosure in case {result.case.name!r}", err=True)
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+bound_command.name = "bound"
+main.add_command(bound_command, "bound")

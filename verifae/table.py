@@ -1,0 +1,126 @@
+"""`verifae bound --format table`: a result for a person, at most 100 columns wide.
+
+Short vectors are listed interval by interval; long ones (more than `LIST_LIMIT`
+entries) are summarized by their widths, so a 784-64-784 model prints a page,
+not 50,000 intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+
+from .bound import BoundResult
+from .model import GRADIENT_NAMES
+
+__all__ = ["render_table", "WIDTH"]
+
+WIDTH = 100
+LIST_LIMIT = 8
+
+
+def _num(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.10g}"
+
+
+def _short(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.3g}"
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(i) for i in np.unravel_index(flat, shape)) + "]"
+
+
+def _vector_lines(name: str, b: np.ndarray) -> list[str]:
+    width = b[..., 1] - b[..., 0]
+    if b.shape[0] <= LIST_LIMIT:
+        lines = [f"  {name}"]
+        for i, (lo, hi) in enumerate(b):
+            lines.append(f"    [{i}] {_num(lo):>20} {_num(hi):>20}   width {_short(width[i])}")
+        return lines
+    order = np.argsort(width)
+    widest = ", ".join(f"[{i}] {_short(width[i])}" for i in order[::-1][:3])
+    return [
+        f"  {name}  ({b.shape[0]} intervals)",
+        f"    width  min {_short(width.min())}  median {_short(float(np.median(width)))}  max {_short(width.max())}"
+        f"   widest {widest}",
+        f"    lower from {_num(b[:, 0].min())} to {_num(b[:, 0].max())};"
+        f" upper from {_num(b[:, 1].min())} to {_num(b[:, 1].max())}",
+    ]
+
+
+def _gradient_lines(gradients: dict[str, np.ndarray]) -> list[str]:
+    lines = [f"  {'gradient':<9}{'shape':>10}  {'largest width':>13}  {'at':<12} {'midpoints from':>16} {'to':>16}"]
+    for name in GRADIENT_NAMES:
+        b = gradients[name]
+        shape = b.shape[:-1]
+        if b.size == 0:
+            lines.append(f"  {name:<9}{'×'.join(map(str, shape)):>10}  (empty)")
+            continue
+        width = (b[..., 1] - b[..., 0]).ravel()
+        with np.errstate(invalid="ignore"):
+            mid = ((b[..., 0] + b[..., 1]) / 2).ravel()
+        k = int(np.argmax(width))
+        finite = mid[np.isfinite(mid)]
+        lo, hi = (finite.min(), finite.max()) if finite.size else (math.nan, math.nan)
+        lines.append(
+            f"  {name:<9}{'×'.join(map(str, shape)):>10}  {_short(width[k]):>13}  {_index(k, shape):<12}"
+            f" {_short(lo):>16} {_short(hi):>16}"
+        )
+    return lines
+
+
+def render_table(result: BoundResult) -> str:
+    spec, case = result.case.spec, result.case
+    d, h = spec.input_dim, spec.hidden_dim
+    bits = f", {result.precision} bits" if result.precision else ""
+    box_width = max(float(hi - lo) for lo, hi in zip(case.box.lower, case.box.upper))
+    g = "mse" if isinstance(result.grad_output, str) else "a box"
+    lines = [f"verifae bound · {case.name}"]
+    if case.description:
+        lines += textwrap.wrap(case.description, WIDTH - 2, initial_indent="  ", subsequent_indent="  ")
+    lines += [
+        f"  model      {d}-{h}-{d} {spec.activation}, compression ratio {_short(spec.compression_ratio)}",
+        f"  input      box of widest side {_short(box_width)}; grad_output {g}",
+        f"  backend    {result.backend}{bits}; method {result.method}; {result.seconds:.2f} s",
+    ]
+    for semantics, e in result.enclosures.items():
+        lines += ["", f"{semantics} " + "─" * (WIDTH - len(semantics) - 1)]
+        lines += _vector_lines("output", e.output)
+        lines += _vector_lines("hidden", e.hidden)
+        lo, hi = e.reconstruction_error
+        lines.append(f"  reconstruction error  [{_num(lo)}, {_num(hi)}]   width {_short(hi - lo)}")
+        lines += _gradient_lines(e.gradients)
+        for note in e.notes:
+            lines += textwrap.wrap(f"note: {note}", WIDTH - 2, initial_indent="  ", subsequent_indent="    ")
+    c = result.check
+    lines += ["", "Float-run check " + "─" * (WIDTH - 16)]
+    if c is None:
+        lines.append("  skipped (--runs 0)")
+    else:
+        for fmt, f in c.formats.items():
+            impls = ", ".join(f"{k} {v}" for k, v in f.implementations.items())
+            closest = f"closest {_short(f.closest_ulps)} ulps ({f.closest_quantity})" if f.runs else ""
+            lines.append(f"  {fmt:<8} {f.runs:>6} runs ({impls}): {f.outside} outside")
+            if closest:
+                lines.append(f"  {'':<8} {closest}")
+            for o in f.offenders[:3]:
+                lines.append(f"    OUTSIDE {o.implementation} {o.quantity}{list(o.index)} = {_num(o.value)}"
+                             f" not in [{_num(o.lower)}, {_num(o.upper)}]")
+        r = c.reference
+        if r is not None:
+            extra = f", {r.inconclusive} inconclusive" if r.inconclusive else ""
+            lines.append(f"  {'real':<8} {r.points:>6} reference points ({r.kind}): {r.outside} outside{extra}")
+            for o in r.offenders[:3]:
+                lines.append(f"    OUTSIDE reference {o.quantity}{list(o.index)} = {_num(o.value)}"
+                             f" not in [{_num(o.lower)}, {_num(o.upper)}]")
+        verdict = ("FAILED: a value fell outside its enclosure (a bug in verifae; please report it)"
+                   if result.failed else "ok: every float run and the reference lie inside their enclosures")
+        lines += ["", verdict]
+    return "\n".join(lines) + "\n"
