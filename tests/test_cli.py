@@ -110,6 +110,10 @@ class TestOutput:
         assert json.loads(out.read_text())["case"] == "good"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json", "result.json"]
 
+    def test_output_to_a_device_is_not_replaced(self, tmp_path):
+        result = run("bound", write(tmp_path, GOOD), "--format", "json", "-o", "/dev/null", "--runs", "0")
+        assert result.exit_code == 0 and Path("/dev/null").is_char_device()
+
     def test_grad_output_option_overrides_the_case(self, tmp_path):
         g = write(tmp_path, {"center": [1, -1], "radius": "0.5"}, "g.json")
         result = run("bound", write(tmp_path, GOOD), "--grad-output", g, "--format", "json", "--runs", "10",

@@ -77,6 +77,32 @@ def _run(spec: AutoencoderSpec, backend: Backend, method: str, x: Any, grad_outp
     return METHODS[method](backend, p, x, grad_output)
 
 
+def _hidden_range(activation: str, semantics: str) -> tuple[float, float]:
+    """The set every value of act lies in: relu >= 0 exactly (max(z, 0) is exact in
+    floats too); sigmoid in [0, 1] and tanh in [-1, 1] for real numbers (a library
+    within K ulps is not promised to respect them, so not for float semantics)."""
+    if activation == "relu":
+        return 0.0, np.inf
+    if semantics == "real" and activation == "sigmoid":
+        return 0.0, 1.0
+    if semantics == "real" and activation == "tanh":
+        return -1.0, 1.0
+    return -np.inf, np.inf
+
+
+def _within(bounds: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Intersect enclosures with a set known to contain every value (sound, and it trims
+    the ball artefacts of Arb, whose radii are rounded up: a square's enclosure can start
+    at -1e-9). E = mean of squares is >= 0 in every semantics: squares of floats and
+    sums and quotients of non-negative floats are non-negative. An unbounded interval
+    (-inf, inf) stays as it is: it stands for a run that may overflow into inf or NaN."""
+    out = bounds.copy()
+    bounded = ~(np.isneginf(out[..., 0]) & np.isposinf(out[..., 1]))
+    out[..., 0] = np.where(bounded, np.clip(out[..., 0], low, high), out[..., 0])
+    out[..., 1] = np.where(bounded, np.clip(out[..., 1], low, high), out[..., 1])
+    return out
+
+
 def _grad_output_box(spec: AutoencoderSpec, grad_output: Any) -> Box | str:
     if isinstance(grad_output, str):
         if grad_output != MSE:
@@ -130,9 +156,9 @@ def enclose(
     q = _run(spec, B, method, x, g)
     return Enclosure(
         pre_activation=B.bounds(q.forward.pre_activation),
-        hidden=B.bounds(q.forward.hidden),
+        hidden=_within(B.bounds(q.forward.hidden), *_hidden_range(spec.activation, semantics)),
         output=B.bounds(q.forward.output),
-        reconstruction_error=B.bounds(q.reconstruction_error),
+        reconstruction_error=_within(B.bounds(q.reconstruction_error), 0.0, np.inf),
         gradients={name: B.bounds(t) for name, t in zip(GRADIENT_NAMES, q.gradients)},
         backend=B.name,
         precision=B.precision,

@@ -80,11 +80,25 @@ def bound(
 
 def endpoints(a: np.ndarray) -> Any:
     """Nested lists of JSON-ready endpoints: finite doubles (repr round-trips), or "-inf"/"inf"."""
-    if isinstance(a, np.ndarray):
-        return [endpoints(x) for x in a] if a.ndim else endpoints(a.item())
-    if math.isinf(a):
-        return "inf" if a > 0 else "-inf"
-    return float(a)
+    a = np.asarray(a, dtype=np.float64)
+    if np.isfinite(a).all():
+        return a.tolist()
+    out = a.astype(object)
+    out[np.isposinf(a)] = "inf"
+    out[np.isneginf(a)] = "-inf"
+    return out.tolist()
+
+
+def _values(a: Any) -> Any:
+    """Like `endpoints`, for observed values: NaN becomes null."""
+    a = np.asarray(a, dtype=np.float64)
+    if np.isfinite(a).all():
+        return a.tolist()
+    out = a.astype(object)
+    out[np.isposinf(a)] = "inf"
+    out[np.isneginf(a)] = "-inf"
+    out[np.isnan(a)] = None
+    return out.tolist()
 
 
 def _enclosure_json(e: Enclosure) -> dict[str, Any]:
@@ -113,6 +127,10 @@ def _check_json(c: CheckResult) -> dict[str, Any]:
             "closest_approach_ulps": _number(f.closest_ulps),
             "closest_quantity": f.closest_quantity,
             "offenders": [o.__dict__ for o in f.offenders],
+            "observed": {
+                name: {"min": _values(low), "max": _values(high)} for name, (low, high) in f.observed.items()
+            },
+            "error_samples": _values(f.error_samples),
         }
     if c.reference is not None:
         r = c.reference

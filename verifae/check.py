@@ -13,6 +13,7 @@ checks a high-precision reference (exact rationals for relu and identity, Arb at
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, Mapping
@@ -39,6 +40,9 @@ REFERENCE_BUDGET = 20_000
 #: and on at most this many points (each is a 256-bit Arb evaluation)
 REFERENCE_POINTS = 200
 REFERENCE_BITS = 256
+#: quantities whose observed range over the runs is recorded (for plots and reports)
+OBSERVED: tuple[str, ...] = ("output", "hidden", "reconstruction_error")
+ERROR_SAMPLES = 2000
 
 
 @dataclass
@@ -66,6 +70,10 @@ class FormatCheck:
     #: smallest distance, in ulps of the format, from a run's value to an endpoint
     closest_ulps: float = math.inf
     closest_quantity: str = ""
+    #: per quantity in OBSERVED, the elementwise (min, max) over every run (NaN ignored)
+    observed: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    #: reconstruction errors of the numpy runs (at most ERROR_SAMPLES), for histograms
+    error_samples: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -357,6 +365,8 @@ def _compare(
     for name, b in enclosure.items():
         v = np.asarray(chunk[name], dtype=np.float64)
         n = v.shape[0]
+        if name in OBSERVED:
+            _observe(result, name, v, samples=implementation == "numpy")
         lo, hi = b[..., 0], b[..., 1]
         # NaN compares false, so a NaN run is outside unless the interval is unbounded.
         inside = (v >= lo) & (v <= hi)
@@ -383,6 +393,19 @@ def _compare(
                 result.closest_ulps, result.closest_quantity = smallest, name
     result.runs += n
     result.implementations[implementation] = result.implementations.get(implementation, 0) + n
+
+
+def _observe(result: FormatCheck, name: str, v: np.ndarray, samples: bool) -> None:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
+        low, high = np.nanmin(v, axis=0), np.nanmax(v, axis=0)
+    if name in result.observed:
+        old_low, old_high = result.observed[name]
+        low, high = np.fmin(old_low, low), np.fmax(old_high, high)
+    result.observed[name] = (low, high)
+    if samples and name == "reconstruction_error":  # one sample per point: numpy runs them all
+        room = ERROR_SAMPLES - len(result.error_samples)
+        result.error_samples.extend(v[:room].tolist())
 
 
 def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, grad_output) -> ReferenceCheck:

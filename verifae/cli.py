@@ -45,7 +45,15 @@ def _debug_option(f):
 
 def write_atomically(path: Path, text: str) -> None:
     """Write text to path through a temporary file in the same folder and a rename,
-    so an interrupted run never leaves half a file."""
+    so an interrupted run never leaves half a file.
+
+    A path that exists but is not a regular file (/dev/null, /dev/stdout, a pipe)
+    is written directly: renaming over it would replace the device with a file.
+    """
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
@@ -143,7 +151,13 @@ def bound_command(ctx, case_file, backend, precision, semantics, runs, seed, gra
                        runs=runs, seed=seed, grad_output=g, progress=progress)
         if progress:
             click.echo("\r\x1b[K", err=True, nl=False)
-        text = json.dumps(to_json(result), indent=1) + "\n" if fmt == "json" else render_table(result)
+        if fmt == "json":
+            # Indented for small models; compact for large ones (a 784-64-784 result has
+            # 300,000 intervals, and indentation triples the size and the time to write).
+            small = case.spec.input_dim * max(case.spec.hidden_dim, 1) <= 4096
+            text = json.dumps(to_json(result), indent=1 if small else None) + "\n"
+        else:
+            text = render_table(result)
         if output is None:
             click.echo(text, nl=False)
         else:
@@ -158,3 +172,50 @@ def bound_command(ctx, case_file, backend, precision, semantics, runs, seed, gra
 
 bound_command.name = "bound"
 main.add_command(bound_command, "bound")
+
+REPORT_EPILOG = """\b
+Examples:
+  verifae report cases --out reports
+  verifae report cases/tiny-*.json cases/tanh-4x2.json --out /tmp/report --jobs 1 --runs 200
+  verifae report cases --out reports --no-cache --format json
+
+Exit codes: 0 all done, 1 a float run fell outside its enclosure, 2 a case was
+invalid (the others are still reported), 3 a case raised an internal error.
+"""
+
+
+@main.command("report", epilog=REPORT_EPILOG)
+@click.argument("cases", nargs=-1, required=True, metavar="CASES...")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the report into (replaced only once the new report is complete).")
+@click.option("--backend", type=click.Choice(RIGOROUS_BACKENDS), default="arb", show_default=True)
+@click.option("--precision", type=click.IntRange(min=2), default=None, help="Working precision in bits.")
+@click.option("--runs", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Float-run check points per case; 0 skips the check.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Cases run in this many processes (default: the number of cores).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="What to print on standard output: a summary table, or summary.json.")
+@click.option("--no-cache", is_flag=True, help="Recompute every case instead of reusing unchanged results.")
+@click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_BYTES, show_default=True,
+              help="Refuse case files larger than this many bytes.")
+@_debug_option
+@click.pass_context
+def report_command(ctx, cases, out, backend, precision, runs, seed, jobs, fmt, no_cache, max_size, debug):
+    """Bound every case of CASES (files, or folders of *.json) into one HTML/Markdown/JSON report."""
+    from .report import ReportOptions, build_report
+
+    run = _Runner(debug or ctx.obj.get("debug", False))
+    options = ReportOptions(backend=backend, precision=precision, runs=runs, seed=seed, max_bytes=max_size)
+    entries, code = run(lambda: build_report(cases, out, options, jobs=jobs, use_cache=not no_cache))
+    if fmt == "json":
+        click.echo((out / "summary.json").read_text(), nl=False)
+    else:
+        for e in entries:
+            runs_text = ", ".join(f"{k} {v['runs']}/{v['outside']} out" for k, v in e["float_runs"].items())
+            click.echo(f"{e['status']:<13} {e['name']:<34} {e['seconds']:6.2f} s  {runs_text}")
+            if e["error"]:
+                click.echo(f"  {e['error'].strip().splitlines()[0]}")
+        click.echo(f"report: {out / 'index.html'}")
+    sys.exit(code)
