@@ -125,6 +125,14 @@ def test_cache_reuses_unchanged_cases(folder, tmp_path):
 
 
 def test_parallel_jobs_give_the_same_report(folder, tmp_path):
+    """Also a regression test: with threads already running in this process (PyTorch's
+    pool, BLAS), forked workers deadlocked; the pool now spawns them."""
+    try:
+        import torch
+
+        torch.ones(64, 64) @ torch.ones(64, 64)
+    except ImportError:
+        pass
     files = [folder / f"{n}.json" for n in SMALL]
     one, _ = build_report(files, tmp_path / "one", FAST, jobs=1, use_cache=False, progress=False)
     two, _ = build_report(files, tmp_path / "two", FAST, jobs=2, use_cache=False, progress=False)

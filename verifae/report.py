@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -207,7 +208,9 @@ def _run_all(tasks: list[tuple], jobs: int, submit: Callable | None, tick: Calla
             tick()
         return results
     results_by_index: dict[int, dict] = {}
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # "spawn", not fork: a forked child of a process that has started threads (BLAS,
+    # PyTorch's pool) can deadlock on a lock held by a thread that does not exist in it.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(process_case, *t): i for i, t in enumerate(tasks)}
         for f in as_completed(futures):
             results_by_index[futures[f]] = f.result()

@@ -1,0 +1,278 @@
+"""Fast rigorous intervals: float64 lower/upper numpy arrays with any batch axes.
+
+Rigour comes from a-priori error bounds and `np.nextafter`, never from changing
+the rounding mode:
+
+- Each elementwise +, −, ·, / is computed in round-to-nearest, whose result r
+  satisfies |r − v| <= ulp(r)/2 for the exact v (IEEE 754, §4.3; in the
+  subnormal range the error is at most eta/2). So nextafter(r, −inf) <= v <=
+  nextafter(r, +inf): one step outward per operation (`_down`, `_up`).
+- Matrix-vector products use Rump's midpoint-radius product (S. M. Rump, "Fast and
+  parallel interval arithmetic", BIT 39(3), 1999, §3; INTLAB): for A = mA ± rA
+  and x = mx ± rx, A·x ⊆ mA·mx ± (|mA|·rx + rA·(|mx| + rx)). mA·mx is one BLAS
+  call; its rounding error, for any summation order, with or without FMA, is at
+  most γ_n |mA|·|mx| + n·eta (Higham, *Accuracy and Stability of Numerical
+  Algorithms*, 2nd ed., §3.1, eq. (3.5), with the underflow term of eq. (2.8)).
+  Every non-negative quantity in the radius is itself computed in floating point
+  and bounded above with `_inflate` (see there).
+- exp, tanh and sigmoid come from numpy and are widened by the library error
+  bound K of `verifae.libm` (measured; the trust boundary), then monotonicity or
+  the even, decreasing shape of the derivatives gives the range from endpoints.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..libm import LIBRARY_ULPS
+from ..numbers import FLOAT64, _is_double
+from .base import Backend
+
+__all__ = ["FastBackend", "FastTensor"]
+
+U = 2.0**-53  # unit roundoff of float64
+ETA = 2.0**-1074  # smallest subnormal
+REALMIN = 2.0**-1022
+INF = np.inf
+
+
+def _down(x: np.ndarray) -> np.ndarray:
+    return np.nextafter(x, -INF)
+
+
+def _up(x: np.ndarray) -> np.ndarray:
+    return np.nextafter(x, INF)
+
+
+def _inflate(x: np.ndarray, k: int) -> np.ndarray:
+    """An upper bound of E >= 0, given x = the float evaluation of E with at most k
+    roundings (to nearest) of non-negative terms: x = E(1 + θ_k) + (k eta) with
+    |θ_k| <= γ_k, so E <= (x + k·eta)/(1 − γ_k) <= (x + k·eta)(1 + 2γ_k) for k·u <= 1/4,
+    and 1 + (2k + 2)·u >= (1 + 2γ_k)/(1 − u) covers the rounding of this product;
+    the final nextafter covers the addition."""
+    factor = 1.0 + (2 * k + 2) * U  # exactly representable: (2k + 2)·2^-53 is a multiple of 2^-52
+    return _up((x + k * ETA) * factor)
+
+
+def _gamma(n: int) -> float:
+    """An upper bound of γ_n = nu/(1 − nu), as a float."""
+    return float(_up(np.float64(n * U / (1 - n * U)) * (1 + 4 * U)))
+
+
+class FastTensor:
+    """An interval array: every value lies in [lo, hi], elementwise."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.lo = lo
+        self.hi = hi
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.lo.shape
+
+    def __getitem__(self, index: Any) -> "FastTensor":
+        return FastTensor(self.lo[index], self.hi[index])
+
+    def mid_rad(self) -> tuple[np.ndarray, np.ndarray]:
+        """Midpoint and radius with [mid − rad, mid + rad] ⊇ [lo, hi]."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            mid = 0.5 * self.lo + 0.5 * self.hi  # no overflow; each half is exact unless subnormal
+            rad = _up(np.maximum(mid - self.lo, self.hi - mid))
+        finite = np.isfinite(self.lo) & np.isfinite(self.hi)
+        return np.where(finite, mid, 0.0), np.where(finite, rad, INF)
+
+
+def _fractions_to_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 lower/upper bounds of exact rationals: the double itself when q is one,
+    else one step each way from float(q) (correctly rounded, so within one ulp)."""
+    values = np.asarray(values, dtype=object)
+    flat = values.ravel()
+    f = np.array([float(q) for q in flat], dtype=np.float64)
+    exact = np.fromiter((_is_double(q) for q in flat), dtype=bool, count=flat.size)
+    lo = np.where(exact, f, _down(f))
+    hi = np.where(exact, f, _up(f))
+    return lo.reshape(values.shape), hi.reshape(values.shape)
+
+
+class FastBackend(Backend):
+    """Vectorised float64 interval arithmetic (lower/upper arrays)."""
+
+    name = "fast"
+    rigorous = True
+
+    def __init__(self, precision: int | None = None) -> None:
+        if precision not in (None, 53):
+            from ..errors import UnsupportedError
+
+            raise UnsupportedError("backend 'fast' computes in float64 (53 bits); use 'arb' for more precision")
+        self.precision = 53
+
+    # conversion in
+    def constant(self, values: np.ndarray) -> FastTensor:
+        return FastTensor(*_fractions_to_bounds(values))
+
+    def constant_floats(self, values: np.ndarray) -> FastTensor:
+        v = np.asarray(values, dtype=np.float64)
+        return FastTensor(v.copy(), v.copy())
+
+    def interval(self, lower: np.ndarray, upper: np.ndarray) -> FastTensor:
+        lo, _ = _fractions_to_bounds(lower)
+        _, hi = _fractions_to_bounds(upper)
+        return FastTensor(lo, hi)
+
+    def from_bounds(self, lo: np.ndarray, hi: np.ndarray) -> FastTensor:
+        return FastTensor(np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64))
+
+    # linear algebra (Rump's midpoint-radius product, module docstring)
+    def _product(self, mA, rA, absA, x: FastTensor, transpose: bool) -> FastTensor:
+        mx, rx = x.mid_rad()
+        n = mA.shape[0] if transpose else mA.shape[1]
+        dot = (lambda M, v: v @ M) if transpose else (lambda M, v: v @ M.T)
+        with np.errstate(invalid="ignore", over="ignore"):
+            c = dot(mA, mx)
+            abs_mx = np.abs(mx)
+            S = _inflate(dot(absA, abs_mx), n)  # >= |mA|·|mx|
+            radius = _gamma(n) * S + n * ETA  # >= the rounding error of c
+            radius = radius + _inflate(dot(absA, rx), n)  # >= |mA|·rx
+            if rA is not None:
+                radius = radius + _inflate(dot(rA, _up(abs_mx + rx)), n)  # >= rA·(|mx| + rx)
+            radius = _inflate(radius, 4)
+            lo, hi = _down(c - radius), _up(c + radius)
+        bad = np.isnan(lo) | np.isnan(hi)
+        return FastTensor(np.where(bad, -INF, lo), np.where(bad, INF, hi))
+
+    @staticmethod
+    def _matrix(A: FastTensor) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        mA, rA = A.mid_rad()
+        return mA, (rA if np.any(rA) else None), np.abs(mA)
+
+    def matvec(self, A: FastTensor, x: FastTensor) -> FastTensor:
+        mA, rA, absA = self._matrix(A)
+        return self._product(mA, rA, absA, x, transpose=False)
+
+    def rmatvec(self, A: FastTensor, y: FastTensor) -> FastTensor:
+        mA, rA, absA = self._matrix(A)
+        return self._product(mA, rA, absA, y, transpose=True)
+
+    def affine(self, A: FastTensor, x: FastTensor, b: FastTensor) -> FastTensor:
+        return self.add(self.matvec(A, x), b)
+
+    # elementwise
+    def add(self, a: FastTensor, b: FastTensor) -> FastTensor:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._clean(_down(a.lo + b.lo), _up(a.hi + b.hi))
+
+    def sub(self, a: FastTensor, b: FastTensor) -> FastTensor:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._clean(_down(a.lo - b.hi), _up(a.hi - b.lo))
+
+    def mul(self, a: FastTensor, b: FastTensor) -> FastTensor:
+        with np.errstate(invalid="ignore", over="ignore"):
+            p = (a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi)
+            lo = np.minimum(np.minimum(p[0], p[1]), np.minimum(p[2], p[3]))
+            hi = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
+            return self._clean(_down(lo), _up(hi))
+
+    def outer(self, u: FastTensor, v: FastTensor) -> FastTensor:
+        return self.mul(u[..., :, None], v[..., None, :])
+
+    def scale(self, a: FastTensor, q: Fraction) -> FastTensor:
+        lo, hi = _fractions_to_bounds(np.array([q], dtype=object))
+        return self.mul(a, FastTensor(lo[0], hi[0]))
+
+    def square(self, a: FastTensor) -> FastTensor:
+        small = np.where((a.lo <= 0) & (a.hi >= 0), 0.0, np.minimum(np.abs(a.lo), np.abs(a.hi)))
+        large = np.maximum(np.abs(a.lo), np.abs(a.hi))
+        with np.errstate(over="ignore"):
+            return self._clean(np.maximum(_down(small * small), 0.0), _up(large * large))
+
+    def mean(self, a: FastTensor) -> FastTensor:
+        # Σ over n terms in any order: error <= γ_{n−1} Σ|a_i| (Higham §4.2), then one
+        # division by n (one more rounding, covered by the outward steps).
+        n = a.shape[-1]
+        with np.errstate(invalid="ignore", over="ignore"):
+            mag = _inflate(np.maximum(np.abs(a.lo), np.abs(a.hi)).sum(axis=-1), n)
+            err = _inflate(_gamma(n) * mag, 2)
+            lo = _down(_down(a.lo.sum(axis=-1) - err) / n)
+            hi = _up(_up(a.hi.sum(axis=-1) + err) / n)
+        return self._clean(lo, hi)
+
+    @staticmethod
+    def _clean(lo: np.ndarray, hi: np.ndarray) -> FastTensor:
+        """NaN (inf − inf, 0·inf) means the enclosure is unbounded, never a wrong number."""
+        bad = np.isnan(lo) | np.isnan(hi)
+        if bad.any():
+            lo, hi = np.where(bad, -INF, lo), np.where(bad, INF, hi)
+        return FastTensor(lo, hi)
+
+    # activations
+    def _library(self, name: str, x: np.ndarray, lower: bool) -> np.ndarray:
+        """f(x) for the float endpoints x, widened by the library bound 2Ku|f| + realmin."""
+        with np.errstate(over="ignore", under="ignore"):
+            if name == "tanh":
+                v = np.tanh(x)
+            else:  # sigmoid, as the spec writes it
+                v = 1.0 / (1.0 + np.exp(-x))
+        K = LIBRARY_ULPS["float64"][name]
+        slack = _inflate(2 * K * U * np.abs(v) + REALMIN, 2)
+        return _down(v - slack) if lower else _up(v + slack)
+
+    def _derivative_at(self, name: str, x: np.ndarray, lower: bool) -> np.ndarray:
+        """sigmoid' or tanh' at float points x, via the cancellation-free 4^j·t/(1 + t)²
+        with t = exp(−c|x|) (c = 1, j = 0 for sigmoid; c = 2, j = 1 for tanh). exp is
+        within K ulps; doubling, +1, squaring, the product and the quotient add 5
+        roundings: relative error at most (2K + 6)u·(1 + small) + underflow terms."""
+        with np.errstate(over="ignore", under="ignore"):
+            scale, factor = (1.0, 1.0) if name == "sigmoid" else (2.0, 4.0)
+            t = np.exp(-scale * np.abs(x))
+            v = factor * t / ((1.0 + t) * (1.0 + t))
+        K = LIBRARY_ULPS["float64"]["exp"]
+        slack = _inflate((2 * K + 8) * U * v + 4 * REALMIN, 2)
+        return np.maximum(_down(v - slack), 0.0) if lower else _up(v + slack)
+
+    def activation(self, name: str, z: FastTensor) -> FastTensor:
+        if name == "identity":
+            return z
+        if name == "relu":
+            return FastTensor(np.maximum(z.lo, 0.0), np.maximum(z.hi, 0.0))
+        # monotone increasing: the range over [lo, hi] is [f(lo), f(hi)]
+        return FastTensor(self._library(name, z.lo, True), self._library(name, z.hi, False))
+
+    def activation_derivative(self, name: str, z: FastTensor) -> FastTensor:
+        one = np.ones_like(z.lo)
+        if name == "identity":
+            return FastTensor(one, one.copy())
+        if name == "relu":  # relu'(0) = 0; [0, 1] where the interval straddles 0
+            return FastTensor((z.lo > 0).astype(np.float64), (z.hi > 0).astype(np.float64))
+        # even, decreasing in |z|: max at the point nearest 0, min at the farthest endpoint
+        near = np.where(z.lo > 0, z.lo, np.where(z.hi < 0, z.hi, 0.0))
+        far = np.where(-z.lo >= z.hi, z.lo, z.hi)
+        peak = 0.25 if name == "sigmoid" else 1.0
+        hi = np.where(near == 0, peak, self._derivative_at(name, near, False))
+        return FastTensor(self._derivative_at(name, far, True), np.minimum(hi, peak))
+
+    # the helpers the float semantics needs
+    def magnitude(self, a: FastTensor) -> FastTensor:
+        m = np.maximum(np.abs(a.lo), np.abs(a.hi))
+        return FastTensor(m, m.copy())
+
+    def widen(self, a: FastTensor, r: FastTensor, absolute: Fraction = Fraction(0)) -> FastTensor:
+        extra = float(_up(np.float64(float(absolute)))) if absolute else 0.0
+        with np.errstate(invalid="ignore", over="ignore"):
+            radius = _up(r.hi + extra)
+            return self._clean(_down(a.lo - radius), _up(a.hi + radius))
+
+    def exceeds(self, a: FastTensor, bound: Fraction) -> np.ndarray:
+        limit = float(bound)
+        if Fraction(limit) > bound:
+            limit = float(_down(np.float64(limit)))
+        return ~(np.maximum(np.abs(a.lo), np.abs(a.hi)) < limit)  # NaN counts as exceeding
+
+    # conversion out
+    def bounds(self, t: FastTensor) -> np.ndarray:
+        return np.stack([t.lo, t.hi], axis=-1)
