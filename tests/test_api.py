@@ -144,9 +144,9 @@ def test_enclosures_contain_reference(data):
     use_mse = data.draw(st.booleans(), label="mse")
     g_box = "mse" if use_mse else data.draw(boxes(spec.input_dim), label="g_box")
     precision = data.draw(st.sampled_from([None, 30, 80]), label="precision")
-    backends = ["arb", "mpmath"] + ([] if spec.activation in TRANSCENDENTAL else ["exact"])
+    backends = ["arb", "mpmath", "fast"] + ([] if spec.activation in TRANSCENDENTAL else ["exact"])
     enclosures = {
-        b: enclose(spec, box, grad_output=g_box, backend=b, precision=None if b == "exact" else precision)
+        b: enclose(spec, box, grad_output=g_box, backend=b, precision=None if b in ("exact", "fast") else precision)
         for b in backends
     }
     xs = data.draw(points_in(box), label="points")
@@ -157,9 +157,10 @@ def test_enclosures_contain_reference(data):
             for name, e in enclosures.items():
                 misses = outside(e, ref)
                 assert not misses, (name, misses[:5])
-    # arb and mpmath enclose the same sets, so they must intersect everywhere.
-    for (name, a), (_, b) in zip(enclosures["arb"].items(), enclosures["mpmath"].items()):
-        assert np.all(np.maximum(a[..., 0], b[..., 0]) <= np.minimum(a[..., 1], b[..., 1])), name
+    # All backends enclose the same sets, so they must intersect everywhere.
+    for other in ("mpmath", "fast"):
+        for (name, a), (_, b) in zip(enclosures["arb"].items(), enclosures[other].items()):
+            assert np.all(np.maximum(a[..., 0], b[..., 0]) <= np.minimum(a[..., 1], b[..., 1])), (other, name)
 
 
 @given(st.data())
@@ -197,7 +198,7 @@ class TestRefusals:
 
     def test_unknown_backend(self):
         spec, box = straddling_relu()
-        with pytest.raises(UnsupportedError, match="unknown backend 'gpu'; valid backends are: arb, mpmath, exact, float64, float32"):
+        with pytest.raises(UnsupportedError, match="unknown backend 'gpu'; valid backends are: arb, mpmath, exact, fast, float64, float32"):
             enclose(spec, box, backend="gpu")
 
     def test_unknown_method(self):

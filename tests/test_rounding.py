@@ -73,10 +73,10 @@ def nasty_cases(draw):
 
 
 @settings(max_examples=100)
-@given(case=nasty_cases(), data=st.data())
-def test_float_runs_inside_their_enclosures(case, data):
+@given(case=nasty_cases(), data=st.data(), backend=st.sampled_from(["arb", "fast"]))
+def test_float_runs_inside_their_enclosures(case, data, backend):
     spec, box = case
-    enclosures = {s: enclose(spec, box, semantics=s) for s in FORMATS}
+    enclosures = {s: enclose(spec, box, semantics=s, backend=backend) for s in FORMATS}
     for x in data.draw(points_in(box, count=3), label="points"):
         for fmt in FORMATS:
             run = evaluate(spec, x, backend=fmt)
@@ -90,7 +90,9 @@ def test_references_inside_real_and_float_enclosures_contain_real_runs_of_small_
     and float runs at the same points lie in their format's enclosures, for every backend."""
     spec = data.draw(specs(), label="spec")
     box = data.draw(boxes(spec.input_dim), label="box")
-    backend = data.draw(st.sampled_from(["arb", "mpmath"] + ([] if spec.activation in ("sigmoid", "tanh") else ["exact"])))
+    backend = data.draw(
+        st.sampled_from(["arb", "mpmath", "fast"] + ([] if spec.activation in ("sigmoid", "tanh") else ["exact"]))
+    )
     real = enclose(spec, box, backend=backend)
     floats = {s: enclose(spec, box, backend=backend, semantics=s) for s in FORMATS}
     for x in data.draw(points_in(box, count=2), label="points"):
@@ -123,7 +125,7 @@ def test_float32_rounds_parameters_and_inputs():
     assert lo64 <= 0.01 <= hi64 and hi64 - lo64 < hi - lo
 
 
-@pytest.mark.parametrize("backend", ["arb", "mpmath", "exact"])
+@pytest.mark.parametrize("backend", ["arb", "mpmath", "exact", "fast"])
 def test_overflow_is_unbounded_and_says_why(backend):
     """1e30 · 1e10 = 1e40 overflows float32 but not float64."""
     spec = AutoencoderSpec([["1e30"]], [0], [[1]], [0], "relu")

@@ -8,7 +8,7 @@ runs the spec at one point in float32, float64 or exact rationals.
 """
 
 from .activations import ACTIVATIONS
-from .api import Enclosure, Evaluation, enclose, evaluate
+from .api import BatchEnclosure, Enclosure, Evaluation, choose_backend, enclose, enclose_many, evaluate
 from .backends import BACKENDS, RIGOROUS_BACKENDS, get_backend
 from .box import Box
 from .check import CheckResult, check
@@ -21,6 +21,7 @@ __all__ = [
     "ACTIVATIONS",
     "AutoencoderSpec",
     "BACKENDS",
+    "BatchEnclosure",
     "Box",
     "BoxError",
     "CheckResult",
@@ -33,8 +34,10 @@ __all__ = [
     "VerifaeError",
     "__version__",
     "check",
+    "choose_backend",
     "compression_ratio",
     "enclose",
+    "enclose_many",
     "evaluate",
     "get_backend",
 ]

@@ -13,10 +13,11 @@ from .box import Box
 from .errors import BoxError, UnsupportedError
 from .methods import METHODS, MSE, Quantities
 from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
-from .numbers import FORMATS
+from .numbers import FORMATS, round_down, round_up
 from .rounding import FloatSemantics
 
-__all__ = ["Enclosure", "Evaluation", "enclose", "evaluate", "SEMANTICS"]
+__all__ = ["Enclosure", "BatchEnclosure", "Evaluation", "enclose", "enclose_many", "evaluate", "choose_backend",
+           "SEMANTICS"]
 
 SEMANTICS: tuple[str, ...] = ("real", "float64", "float32")
 QUANTITIES: tuple[str, ...] = ("pre_activation", "hidden", "output", "reconstruction_error")
@@ -69,12 +70,40 @@ class Evaluation:
             yield f"gradients.{name}", self.gradients[name]
 
 
-def _run(spec: AutoencoderSpec, backend: Backend, method: str, x: Any, grad_output: Any) -> Quantities:
+def _run(
+    spec: AutoencoderSpec, backend: Backend, method: str, x: Any, grad_output: Any, gradients: bool = True
+) -> Quantities:
     if method not in METHODS:
         valid = ", ".join(METHODS)
         raise UnsupportedError(f"unknown method {method!r}; valid methods are: {valid}")
     p = parameters(backend, spec)
-    return METHODS[method](backend, p, x, grad_output)
+    return METHODS[method](backend, p, x, grad_output, gradients=gradients)
+
+
+#: models with at least this many weights in W_enc (d·h) go to the fast backend under "auto"
+AUTO_FAST_WEIGHTS = 1024
+
+
+def choose_backend(spec: AutoencoderSpec, batch: int = 1, precision: int | None = None) -> str:
+    """The rule of backend="auto": "arb" when more than 53 bits are asked for; else "fast"
+    for a batch of boxes or a model with d·h >= AUTO_FAST_WEIGHTS; else "arb"."""
+    if precision is not None and precision > 53:
+        return "arb"
+    if batch > 1 or spec.input_dim * spec.hidden_dim >= AUTO_FAST_WEIGHTS:
+        return "fast"
+    return "arb"
+
+
+def _rigorous(name: str | Backend, precision: int | None, semantics: str) -> Backend:
+    if semantics not in SEMANTICS:
+        raise UnsupportedError(f"unknown semantics {semantics!r}; valid: {', '.join(SEMANTICS)}")
+    B = get_backend(name, precision)
+    if not B.rigorous:
+        raise UnsupportedError(
+            f"backend {B.name!r} computes points, not enclosures; use evaluate(), "
+            "or one of the rigorous backends 'arb', 'mpmath', 'exact', 'fast'"
+        )
+    return B if semantics == "real" else FloatSemantics(B, FORMATS[semantics])
 
 
 def _hidden_range(activation: str, semantics: str) -> tuple[float, float]:
@@ -122,7 +151,7 @@ def enclose(
     box: Box,
     *,
     grad_output: Box | str = MSE,
-    backend: str | Backend = "arb",
+    backend: str | Backend = "auto",
     precision: int | None = None,
     semantics: str = "real",
     method: str = "interval",
@@ -130,7 +159,8 @@ def enclose(
     """Enclose every quantity of `spec` for x in `box` (and g in `grad_output`).
 
     `grad_output` is "mse" (g = (2/d)(x_hat − x) at the same x) or a `Box` of
-    incoming gradients. `backend` is a rigorous backend ("arb", "mpmath", "exact").
+    incoming gradients. `backend` is a rigorous backend ("arb", "mpmath", "exact",
+    "fast") or "auto" (`choose_backend`).
     `semantics` is "real" (exact real arithmetic on the exact parameters) or
     "float64" / "float32": every result of an IEEE-754 run of the spec in that
     format (see `verifae.rounding`). Where a float run may overflow, the affected
@@ -140,19 +170,12 @@ def enclose(
         raise BoxError(f"box must be a Box, got {type(box).__name__}")
     if box.dim != spec.input_dim:
         raise BoxError(f"the box has {box.dim} entries but the model's input_dim is {spec.input_dim}")
-    if semantics not in SEMANTICS:
-        raise UnsupportedError(f"unknown semantics {semantics!r}; valid: {', '.join(SEMANTICS)}")
     g_box = _grad_output_box(spec, grad_output)
-    B = get_backend(backend, precision)
-    if not B.rigorous:
-        raise UnsupportedError(
-            f"backend {B.name!r} computes points, not enclosures; use evaluate(), "
-            "or one of the rigorous backends 'arb', 'mpmath', 'exact'"
-        )
-    if semantics != "real":
-        B = FloatSemantics(B, FORMATS[semantics])
-    x = B.interval(box.lower, box.upper)
-    g = MSE if g_box is MSE else B.interval(g_box.lower, g_box.upper)
+    if backend == "auto":
+        backend = choose_backend(spec, 1, precision)
+    B = _rigorous(backend, precision, semantics)
+    x = B.box(box)
+    g = MSE if g_box is MSE else B.box(g_box)
     q = _run(spec, B, method, x, g)
     return Enclosure(
         pre_activation=B.bounds(q.forward.pre_activation),
@@ -162,6 +185,137 @@ def enclose(
         gradients={name: B.bounds(t) for name, t in zip(GRADIENT_NAMES, q.gradients)},
         backend=B.name,
         precision=B.precision,
+        semantics=semantics,
+        method=method,
+        notes=tuple(dict.fromkeys(getattr(B, "reasons", ()))),
+    )
+
+
+BATCH_QUANTITIES: tuple[str, ...] = ("pre_activation", "hidden", "output", "reconstruction_error")
+
+
+@dataclass(frozen=True)
+class BatchEnclosure:
+    """Enclosures of B boxes at once: each array has a leading axis of length B.
+
+    Quantities not asked for are None (gradients: absent from the dict).
+    """
+
+    pre_activation: np.ndarray | None
+    hidden: np.ndarray | None
+    output: np.ndarray | None
+    reconstruction_error: np.ndarray | None
+    gradients: dict[str, np.ndarray]
+    backend: str
+    semantics: str
+    method: str
+    notes: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        present = [a for a in (self.pre_activation, self.hidden, self.output, self.reconstruction_error) if a is not None]
+        return len(present[0]) if present else len(next(iter(self.gradients.values())))
+
+    def items(self):
+        for name in QUANTITIES:
+            if getattr(self, name) is not None:
+                yield name, getattr(self, name)
+        for name in GRADIENT_NAMES:
+            if name in self.gradients:
+                yield f"gradients.{name}", self.gradients[name]
+
+
+def _box_arrays(boxes: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) float64 arrays of shape (B, d) from a pair of arrays or a list of Boxes."""
+    if isinstance(boxes, (list, tuple)) and boxes and all(isinstance(b, Box) for b in boxes):
+        for i, b in enumerate(boxes):
+            if b.dim != d:
+                raise BoxError(f"box {i} has {b.dim} entries but the model's input_dim is {d}")
+        lower = np.array([[round_down(q) for q in b.lower] for b in boxes])
+        upper = np.array([[round_up(q) for q in b.upper] for b in boxes])
+        return lower, upper
+    try:
+        lower, upper = (np.asarray(a, dtype=np.float64) for a in boxes)
+    except (TypeError, ValueError):
+        raise BoxError("boxes must be (lower, upper) arrays of shape (B, d), or a list of Box") from None
+    if lower.ndim != 2 or lower.shape != upper.shape or lower.shape[1] != d:
+        raise BoxError(f"lower and upper must both have shape (B, {d}); got {lower.shape} and {upper.shape}")
+    if not (np.isfinite(lower).all() and np.isfinite(upper).all()):
+        raise BoxError("box endpoints must be finite")
+    bad = np.argwhere(lower > upper)
+    if len(bad):
+        i, j = bad[0]
+        raise BoxError(f"box {i}: lower[{j}] = {lower[i, j]!r} exceeds upper[{j}] = {upper[i, j]!r}")
+    return lower, upper
+
+
+def enclose_many(
+    spec: AutoencoderSpec,
+    boxes: Any,
+    *,
+    grad_output: Box | str = MSE,
+    backend: str | Backend = "auto",
+    precision: int | None = None,
+    semantics: str = "real",
+    method: str = "interval",
+    quantities: tuple[str, ...] = BATCH_QUANTITIES,
+    chunk: int | None = None,
+) -> BatchEnclosure:
+    """Enclose every quantity of `spec` for each of B boxes at once.
+
+    `boxes` is a pair (lower, upper) of float arrays of shape (B, d), or a list of
+    `Box` (rounded outward to doubles). `quantities` names what to compute, from
+    "pre_activation", "hidden", "output", "reconstruction_error" and "gradients" (all
+    five) or "gradients.W_enc" and so on. Weight gradients are B × h × d: they are
+    computed `chunk` boxes at a time (default: about 4·10^6 intervals per chunk), and
+    only when asked for.
+    """
+    lower, upper = _box_arrays(boxes, spec.input_dim)
+    wanted_grads = [n for n in GRADIENT_NAMES if "gradients" in quantities or f"gradients.{n}" in quantities]
+    unknown = [q for q in quantities if q not in (*QUANTITIES, "gradients", *(f"gradients.{n}" for n in GRADIENT_NAMES))]
+    if unknown:
+        raise UnsupportedError(f"unknown quantity {unknown[0]!r}")
+    g_box = _grad_output_box(spec, grad_output)
+    if backend == "auto":
+        backend = choose_backend(spec, len(lower), precision)
+    B = _rigorous(backend, precision, semantics)
+    n = len(lower)
+    size = spec.hidden_dim * spec.input_dim + spec.hidden_dim + spec.input_dim
+    step = chunk or (n if not wanted_grads else max(1, 4_000_000 // max(size, 1)))
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        x = B.interval_floats(lower[start:stop], upper[start:stop])
+        g: Any = MSE
+        if g_box is not MSE:
+            g = B.interval_floats(np.tile([round_down(q) for q in g_box.lower], (stop - start, 1)),
+                                  np.tile([round_up(q) for q in g_box.upper], (stop - start, 1)))
+        q = _run(spec, B, method, x, g, gradients=bool(wanted_grads))
+        found = {
+            "pre_activation": q.forward.pre_activation,
+            "hidden": q.forward.hidden,
+            "output": q.forward.output,
+            "reconstruction_error": q.reconstruction_error,
+        }
+        for name, t in found.items():
+            if name in quantities:
+                b = B.bounds(t)
+                if name == "hidden":
+                    b = _within(b, *_hidden_range(spec.activation, semantics))
+                elif name == "reconstruction_error":
+                    b = _within(b, 0.0, np.inf)
+                parts.setdefault(name, []).append(b)
+        if wanted_grads:
+            for name, t in zip(GRADIENT_NAMES, q.gradients):
+                if name in wanted_grads:
+                    parts.setdefault(f"gradients.{name}", []).append(B.bounds(t))
+    joined = {k: np.concatenate(v) for k, v in parts.items()}
+    return BatchEnclosure(
+        pre_activation=joined.get("pre_activation"),
+        hidden=joined.get("hidden"),
+        output=joined.get("output"),
+        reconstruction_error=joined.get("reconstruction_error"),
+        gradients={n: joined[f"gradients.{n}"] for n in wanted_grads},
+        backend=B.name,
         semantics=semantics,
         method=method,
         notes=tuple(dict.fromkeys(getattr(B, "reasons", ()))),

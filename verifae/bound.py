@@ -40,7 +40,7 @@ class BoundResult:
 def bound(
     case: Case,
     *,
-    backend: str = "arb",
+    backend: str = "auto",
     precision: int | None = None,
     semantics: tuple[str, ...] = SEMANTICS,
     runs: int = 1000,

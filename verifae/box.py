@@ -40,6 +40,7 @@ class Box:
             )
         object.__setattr__(self, "lower", lo)
         object.__setattr__(self, "upper", hi)
+        object.__setattr__(self, "_derived", {})
 
     @classmethod
     def around(cls, center: Any, radius: Any) -> "Box":
@@ -67,6 +68,13 @@ class Box:
         """The degenerate box {x}."""
         v = _vector(x, "point")
         return cls(v, v)
+
+    def derived(self, key: Any, compute: Any) -> Any:
+        """`compute()`, once per key: a conversion of the immutable endpoints (their
+        float roundings, a backend's tensors); never results."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     @property
     def dim(self) -> int:

@@ -443,7 +443,7 @@ def check(
     grad_output: Box | str = MSE,
     runs: int = 1000,
     seed: int = 0,
-    backend: str = "arb",
+    backend: str = "auto",
     precision: int | None = None,
     enclosures: Mapping[str, Enclosure] | None = None,
     reference: bool = True,

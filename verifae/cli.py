@@ -118,8 +118,8 @@ def _progress():
 
 @main.command(epilog=EPILOG)
 @click.argument("case_file", metavar="CASE.json", type=click.Path(path_type=Path))
-@click.option("--backend", type=click.Choice(RIGOROUS_BACKENDS), default="arb", show_default=True,
-              help="Rigorous arithmetic to compute in.")
+@click.option("--backend", type=click.Choice(("auto", *RIGOROUS_BACKENDS)), default="auto", show_default=True,
+              help="Rigorous arithmetic to compute in; auto: fast for d·h >= 1024, else arb.")
 @click.option("--precision", type=click.IntRange(min=2), default=None,
               help="Working precision in bits (arb and mpmath; default 53).")
 @click.option("--semantics", type=click.Choice(SEMANTICS), multiple=True,
@@ -188,7 +188,8 @@ invalid (the others are still reported), 3 a case raised an internal error.
 @click.argument("cases", nargs=-1, required=True, metavar="CASES...")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the report into (replaced only once the new report is complete).")
-@click.option("--backend", type=click.Choice(RIGOROUS_BACKENDS), default="arb", show_default=True)
+@click.option("--backend", type=click.Choice(("auto", *RIGOROUS_BACKENDS)), default="auto", show_default=True,
+              help="Rigorous arithmetic to compute in; auto: fast for d·h >= 1024, else arb.")
 @click.option("--precision", type=click.IntRange(min=2), default=None, help="Working precision in bits.")
 @click.option("--runs", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Float-run check points per case; 0 skips the check.")

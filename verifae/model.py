@@ -76,6 +76,7 @@ class AutoencoderSpec:
         for name, array in arrays.items():
             object.__setattr__(self, name, array)
         object.__setattr__(self, "activation", activation)
+        object.__setattr__(self, "_derived", {})
 
     @property
     def input_dim(self) -> int:
@@ -88,6 +89,14 @@ class AutoencoderSpec:
     @property
     def compression_ratio(self) -> float:
         return compression_ratio(self)
+
+    def derived(self, key: Any, compute: Any) -> Any:
+        """`compute()`, once per key: a conversion of the immutable parameters that every
+        enclosure of this spec needs (their float roundings, a backend's tensors). Only
+        such representations are kept here, never results."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     def __repr__(self) -> str:
         return (
@@ -157,14 +166,7 @@ class Gradients(NamedTuple):
 def parameters(backend: Backend, spec: AutoencoderSpec) -> Parameters:
     """Convert the spec's exact parameters into `backend` tensors."""
     backend.check_supports(spec.activation)
-    return Parameters(
-        backend.constant(spec.W_enc),
-        backend.constant(spec.b_enc),
-        backend.constant(spec.W_dec),
-        backend.constant(spec.b_dec),
-        spec.activation,
-        spec.input_dim,
-    )
+    return Parameters(*backend.convert_parameters(spec), spec.activation, spec.input_dim)
 
 
 def encode(backend: Backend, p: Parameters, x: Any) -> tuple[Any, Any]:

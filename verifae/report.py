@@ -37,7 +37,7 @@ CACHE = ".cache"
 
 @dataclass(frozen=True)
 class ReportOptions:
-    backend: str = "arb"
+    backend: str = "auto"
     precision: int | None = None
     runs: int = 1000
     seed: int = 0

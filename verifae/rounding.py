@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .backends.base import Backend, ObjectIntervalBackend
+from .backends.base import Backend
 from .libm import LIBRARY_ULPS
 from .numbers import FloatFormat, nearest_floats
 
@@ -70,7 +70,7 @@ class FloatSemantics(Backend):
 
     rigorous = True
 
-    def __init__(self, inner: ObjectIntervalBackend, fmt: FloatFormat) -> None:
+    def __init__(self, inner: Backend, fmt: FloatFormat) -> None:
         self.inner = inner
         self.format = fmt
         self.name = inner.name
@@ -113,10 +113,40 @@ class FloatSemantics(Backend):
             self.reasons.append(f"{self.format.name}: {what} overflows when rounded to {self.format.name}")
         return np.where(overflow, 0.0, rounded), overflow
 
+    @property
+    def cache_key(self) -> None:
+        return None  # parameters go through convert_parameters, which also records overflow
+
+    def convert_parameters(self, spec: Any) -> tuple[FloatTensor, ...]:
+        """fl(parameters), converted once per spec, format and inner backend."""
+        names = ("W_enc", "b_enc", "W_dec", "b_dec")
+        rounded = spec.derived(("rounded", self.format.name),
+                               lambda: tuple(nearest_floats(getattr(spec, n), self.format) for n in names))
+        if any(overflow.any() for _, overflow in rounded):
+            self.reasons.append(f"{self.format.name}: a parameter overflows when rounded to {self.format.name}")
+
+        def convert():
+            return tuple(self.inner.constant_floats(np.where(o, 0.0, r)) for r, o in rounded)
+
+        key = self.inner.cache_key
+        values = convert() if key is None else spec.derived(("float parameters", self.format.name, key), convert)
+        return tuple(FloatTensor(v, o.copy()) for v, (_, o) in zip(values, rounded))
+
     # conversion in: parameters and inputs are rounded to nearest in the format
     def constant(self, values: np.ndarray) -> FloatTensor:
         rounded, overflow = self._round(values, "a parameter")
         return FloatTensor(self.inner.constant_floats(rounded), overflow)
+
+    def interval_floats(self, lower: np.ndarray, upper: np.ndarray) -> FloatTensor:
+        """Boxes given as doubles: rounding a double to float32 is numpy's single correct cast."""
+        lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+        with np.errstate(over="ignore"):
+            lo, hi = lower.astype(self.format.dtype).astype(np.float64), upper.astype(self.format.dtype).astype(np.float64)
+        overflow = np.isinf(lo) | np.isinf(hi)
+        if overflow.any():
+            self.reasons.append(f"{self.format.name}: a box endpoint overflows when rounded to {self.format.name}")
+        lo, hi = np.where(overflow, 0.0, lo), np.where(overflow, 0.0, hi)
+        return FloatTensor(self.inner.interval_floats(lo, hi), overflow)
 
     def interval(self, lower: np.ndarray, upper: np.ndarray) -> FloatTensor:
         # Rounding to nearest is monotone, so the floats of [lo, hi] lie in [fl(lo), fl(hi)].

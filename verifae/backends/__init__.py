@@ -9,6 +9,7 @@ from ..numbers import FLOAT32, FLOAT64
 from .arb import ArbBackend
 from .base import Backend, ObjectIntervalBackend
 from .exact import ExactBackend
+from .fast import FastBackend
 from .floats import FloatBackend
 from .mpmath_iv import MpmathBackend
 
@@ -19,12 +20,13 @@ BACKENDS: dict[str, Callable[[int | None], Backend]] = {
     "arb": ArbBackend,
     "mpmath": MpmathBackend,
     "exact": ExactBackend,
+    "fast": FastBackend,
     "float64": lambda precision=None: FloatBackend(FLOAT64, precision),
     "float32": lambda precision=None: FloatBackend(FLOAT32, precision),
 }
 
 #: the backends that compute enclosures
-RIGOROUS_BACKENDS: tuple[str, ...] = ("arb", "mpmath", "exact")
+RIGOROUS_BACKENDS: tuple[str, ...] = ("arb", "mpmath", "exact", "fast")
 
 
 def get_backend(name: str | Backend, precision: int | None = None) -> Backend:

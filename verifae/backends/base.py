@@ -32,6 +32,19 @@ class Backend(ABC):
     #: working precision in bits, where the backend has one
     precision: int | None = None
 
+    @property
+    def cache_key(self) -> Any:
+        """What determines this backend's tensors of given exact values, or None when
+        its tensors cannot be shared between instances (mpmath's belong to a context)."""
+        return (self.name, self.precision)
+
+    def convert_parameters(self, spec: Any) -> tuple[Any, Any, Any, Any]:
+        """(W_enc, b_enc, W_dec, b_dec) as tensors, converted once per spec and cache_key."""
+        names = ("W_enc", "b_enc", "W_dec", "b_dec")
+        convert = lambda: tuple(self.constant(getattr(spec, n)) for n in names)  # noqa: E731
+        key = self.cache_key
+        return convert() if key is None else spec.derived(("parameters", key), convert)
+
     def check_supports(self, activation: str) -> None:
         """Raise `UnsupportedError` when this backend cannot be rigorous for `activation`."""
         validate_activation(activation)
@@ -44,6 +57,17 @@ class Backend(ABC):
     @abstractmethod
     def interval(self, lower: np.ndarray, upper: np.ndarray) -> Any:
         """A tensor enclosing every vector between exact `lower` and `upper`."""
+
+    def interval_floats(self, lower: np.ndarray, upper: np.ndarray) -> Any:
+        """A tensor enclosing every vector between float64 arrays `lower` and `upper`."""
+        to_q = np.vectorize(Fraction, otypes=[object])
+        return self.interval(to_q(np.asarray(lower, dtype=np.float64)), to_q(np.asarray(upper, dtype=np.float64)))
+
+    def box(self, box: Any) -> Any:
+        """The tensor of a `Box`, converted once per box and cache_key."""
+        convert = lambda: self.interval(box.lower, box.upper)  # noqa: E731
+        key = self.cache_key
+        return convert() if key is None else box.derived(("interval", key), convert)
 
     # linear algebra
     @abstractmethod

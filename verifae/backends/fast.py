@@ -125,8 +125,8 @@ class FastBackend(Backend):
         _, hi = _fractions_to_bounds(upper)
         return FastTensor(lo, hi)
 
-    def from_bounds(self, lo: np.ndarray, hi: np.ndarray) -> FastTensor:
-        return FastTensor(np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64))
+    def interval_floats(self, lower: np.ndarray, upper: np.ndarray) -> FastTensor:
+        return FastTensor(np.array(lower, dtype=np.float64), np.array(upper, dtype=np.float64))
 
     # linear algebra (Rump's midpoint-radius product, module docstring)
     def _product(self, mA, rA, absA, x: FastTensor, transpose: bool) -> FastTensor:
@@ -212,21 +212,28 @@ class FastBackend(Backend):
 
     # activations
     def _library(self, name: str, x: np.ndarray, lower: bool) -> np.ndarray:
-        """f(x) for the float endpoints x, widened by the library bound 2Ku|f| + realmin."""
+        """f(x) for the float endpoints x, widened by the library bound 2Ku|f| + realmin.
+
+        The bound is relative to the true |f|, which we only know as the computed v:
+        |f| <= |v|(1 + 2Ku) + realmin, so 2Ku|f| + realmin <= (2K + 1)u|v| + 2·realmin
+        (as 4K²u <= 1)."""
         with np.errstate(over="ignore", under="ignore"):
             if name == "tanh":
                 v = np.tanh(x)
             else:  # sigmoid, as the spec writes it
                 v = 1.0 / (1.0 + np.exp(-x))
         K = LIBRARY_ULPS["float64"][name]
-        slack = _inflate(2 * K * U * np.abs(v) + REALMIN, 2)
+        slack = _inflate((2 * K + 1) * U * np.abs(v) + 2 * REALMIN, 2)
         return _down(v - slack) if lower else _up(v + slack)
 
     def _derivative_at(self, name: str, x: np.ndarray, lower: bool) -> np.ndarray:
-        """sigmoid' or tanh' at float points x, via the cancellation-free 4^j·t/(1 + t)²
-        with t = exp(−c|x|) (c = 1, j = 0 for sigmoid; c = 2, j = 1 for tanh). exp is
-        within K ulps; doubling, +1, squaring, the product and the quotient add 5
-        roundings: relative error at most (2K + 6)u·(1 + small) + underflow terms."""
+        """sigmoid' or tanh' at float points x, via the cancellation-free c·t/(1 + t)²
+        with t = exp(−s|x|) (s = 1, c = 1 for sigmoid; s = 2, c = 4 for tanh). A relative
+        error ε of t moves v = t/(1 + t)² by at most |ε| relatively (its logarithmic
+        derivative in t is (1 − t)/(1 + t)), so exp's 2Ku, the three roundings of 1 + t,
+        the product and the quotient (s|x| and c·t are exact) give (2K + 3)u to first
+        order; (2K + 8)u leaves room for the second order and for using the computed v.
+        Underflow of t (|x| > 708) costs at most a few realmin."""
         with np.errstate(over="ignore", under="ignore"):
             scale, factor = (1.0, 1.0) if name == "sigmoid" else (2.0, 4.0)
             t = np.exp(-scale * np.abs(x))

@@ -44,6 +44,10 @@ class MpmathBackend(ObjectIntervalBackend):
         self._iv = MPIntervalContext()
         self._iv.prec = self.precision
 
+    @property
+    def cache_key(self) -> None:
+        return None  # its intervals belong to this instance's context
+
     # IntervalKit: endpoints are exact Fractions (real-semantics intervals are finite).
     def endpoints(self, x: Any) -> tuple[Fraction, Fraction]:
         lo, hi = x._mpi_

@@ -18,9 +18,16 @@ from .base import MSE, Quantities
 __all__ = ["interval_propagation"]
 
 
-def interval_propagation(backend: Backend, p: Parameters, x: Any, grad_output: Any) -> Quantities:
-    """Every quantity of the spec, for x (and g) ranging over backend tensors."""
+def interval_propagation(
+    backend: Backend, p: Parameters, x: Any, grad_output: Any, gradients: bool = True
+) -> Quantities:
+    """Every quantity of the spec, for x (and g) ranging over backend tensors.
+
+    With gradients=False the backward pass is skipped and `Quantities.gradients` is None.
+    """
     fwd = forward(backend, p, x)
     error = reconstruction_error(backend, fwd.output, x)
+    if not gradients:
+        return Quantities(fwd, error, None)
     g = mse_grad_output(backend, fwd.output, x, p.input_dim) if grad_output is MSE else grad_output
     return Quantities(fwd, error, backward(backend, p, x, fwd, g))

@@ -1,0 +1,119 @@
+"""The fast backend: vectorised float64 intervals, batches, and the auto rule."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verifae import AutoencoderSpec, Box, BoxError, UnsupportedError, choose_backend, enclose, enclose_many
+from verifae.backends.fast import FastBackend, FastTensor, _inflate
+
+from .reference import outside, reference
+from .strategies import boxes, points_in, specs
+
+
+def test_elementwise_operations_round_outward():
+    B = FastBackend()
+    third = B.constant(np.array([Fraction(1, 3)], dtype=object))
+    assert third.lo[0] < 1 / 3 < third.hi[0] or third.lo[0] <= Fraction(1, 3) <= third.hi[0]
+    assert Fraction(third.lo[0]) < Fraction(1, 3) < Fraction(third.hi[0])
+    s = B.add(third, third)
+    assert Fraction(s.lo[0]) < Fraction(2, 3) < Fraction(s.hi[0])
+    p = B.mul(FastTensor(np.array([-1.0]), np.array([2.0])), FastTensor(np.array([-3.0]), np.array([0.5])))
+    assert p.lo[0] <= -6 and p.hi[0] >= 3 and p.lo[0] > -6.000001
+    sq = B.square(FastTensor(np.array([-1.0]), np.array([2.0])))
+    assert sq.lo[0] == 0 and 4 <= sq.hi[0] < 4.000001
+
+
+def test_inflate_bounds_a_nonnegative_sum():
+    rng = np.random.default_rng(0)
+    for n in (1, 10, 1000):
+        v = rng.random(n) * 10.0 ** rng.integers(-300, 300)
+        exact = sum(Fraction(x) for x in v)
+        assert Fraction(float(_inflate(np.float64(v.sum()), n))) >= exact
+
+
+def test_overflow_and_nan_become_unbounded():
+    B = FastBackend()
+    big = FastTensor(np.array([1e308]), np.array([1e308]))
+    assert B.add(big, big).hi[0] == np.inf
+    inf = FastTensor(np.array([-np.inf]), np.array([np.inf]))
+    zero = FastTensor(np.array([0.0]), np.array([0.0]))
+    out = B.mul(inf, zero)
+    assert out.lo[0] == -np.inf and out.hi[0] == np.inf
+
+
+def test_precision_beyond_float64_is_refused():
+    with pytest.raises(UnsupportedError, match="backend 'fast' computes in float64"):
+        FastBackend(100)
+
+
+@settings(max_examples=60)
+@given(st.data())
+def test_batched_enclosures_contain_the_reference(data):
+    """enclose_many of several boxes encloses the reference at points of each box."""
+    spec = data.draw(specs(), label="spec")
+    boxes_ = [data.draw(boxes(spec.input_dim), label=f"box{k}") for k in range(3)]
+    floats = [Box([float(q) for q in b.lower], [float(q) for q in b.upper]) for b in boxes_]
+    # The list-of-Box form rounds endpoints outward, so test at points of the rounded boxes.
+    many = enclose_many(spec, floats, quantities=("output", "reconstruction_error", "gradients"), backend="fast")
+    assert len(many) == 3
+    for k, box in enumerate(floats):
+        one = type("One", (), {"items": lambda self, k=k: ((n, a[k]) for n, a in many.items())})()
+        for x in data.draw(points_in(box, count=2), label="points"):
+            ref = reference(spec, x, None)
+            assert not outside(one, {n: ref[n] for n, _ in many.items()})
+
+
+def test_batched_equals_per_box_up_to_blas_rounding():
+    """A batch runs matrix-matrix BLAS, a single box matrix-vector: their rounding can differ
+    in the last bits, and both are sound; the enclosures agree to within 1e-12."""
+    rng = np.random.default_rng(3)
+    d, h = 12, 5
+    spec = AutoencoderSpec(rng.normal(size=(h, d)), rng.normal(size=h), rng.normal(size=(d, h)),
+                           rng.normal(size=d), "tanh")
+    lower = rng.random((20, d))
+    upper = lower + 0.01
+    many = enclose_many(spec, (lower, upper), quantities=("output", "reconstruction_error", "gradients"))
+    for k in range(20):
+        one = dict(enclose(spec, Box(lower[k], upper[k]), backend="fast").items())
+        for name, batch in many.items():
+            a, b = one[name], batch[k]
+            assert np.abs(a - b).max() <= 1e-12 * (1 + np.abs(a).max()), name
+
+
+def test_quantities_and_chunks():
+    rng = np.random.default_rng(4)
+    spec = AutoencoderSpec(rng.normal(size=(3, 4)), [0] * 3, rng.normal(size=(4, 3)), [0] * 4, "sigmoid")
+    lower = rng.random((10, 4))
+    only = enclose_many(spec, (lower, lower + 0.1))
+    assert only.gradients == {} and only.output.shape == (10, 4, 2) and only.pre_activation.shape == (10, 3, 2)
+    some = enclose_many(spec, (lower, lower + 0.1), quantities=("gradients.W_enc",), chunk=3)
+    assert set(some.gradients) == {"W_enc"} and some.gradients["W_enc"].shape == (10, 3, 4, 2) and some.output is None
+    whole = enclose_many(spec, (lower, lower + 0.1), quantities=("gradients.W_enc",))
+    assert np.abs(whole.gradients["W_enc"] - some.gradients["W_enc"]).max() <= 1e-12  # BLAS rounding only
+    with pytest.raises(UnsupportedError, match="unknown quantity 'weights'"):
+        enclose_many(spec, (lower, lower), quantities=("weights",))
+    with pytest.raises(BoxError, match=r"lower and upper must both have shape \(B, 4\)"):
+        enclose_many(spec, (lower[:, :3], lower[:, :3]))
+    with pytest.raises(BoxError, match=r"box 0: lower\[0\] = .* exceeds upper\[0\]"):
+        enclose_many(spec, (lower + 1, lower))
+
+
+def test_float_semantics_batches():
+    spec = AutoencoderSpec([["1e30"]], [0], [[1]], [0], "identity")
+    many = enclose_many(spec, (np.array([[1.0], [1e10]]), np.array([[2.0], [2e10]])), semantics="float32")
+    assert np.isfinite(many.output[0]).all() and np.isinf(many.output[1]).all()
+    assert any("can exceed the largest finite float32" in n for n in many.notes)
+
+
+def test_auto_rule():
+    small = AutoencoderSpec([[1, 2]], [0], [[1], [1]], [0, 0], "tanh")
+    big = AutoencoderSpec(np.ones((32, 32)), [0] * 32, np.ones((32, 32)), [0] * 32, "tanh")
+    assert choose_backend(small) == "arb" and choose_backend(big) == "fast"
+    assert choose_backend(small, batch=5) == "fast" and choose_backend(big, precision=100) == "arb"
+    assert enclose(big, Box.point([0] * 32)).backend == "fast" and enclose(small, Box.point([0, 0])).backend == "arb"
