@@ -52,3 +52,15 @@ def test_outward_conversion_to_double(num, den, shift):
         assert _float_down(e) == round_down(exact)
         assert _float_up(e) == round_up(exact)
     assert str(_float_up(arb(0))) == "0.0"
+
+
+@given(st.lists(st.tuples(st.integers(-(10**30), 10**30), st.integers(1, 10**30), st.integers(-1100, 1100),
+                          st.integers(0, 10**6)), min_size=1, max_size=20))
+def test_vectorised_bounds_enclose_every_ball(entries):
+    B = get_backend("arb", 200)
+    with flint.ctx.workprec(200):
+        balls = np.array([arb(fmpq(n, d) * fmpq(2) ** e, fmpq(r, 10**6) * fmpq(2) ** e) for n, d, e, r in entries],
+                         dtype=object)
+        out = B.bounds(balls)
+        for ball, (lo, hi) in zip(balls, out):
+            assert arb(lo) <= ball.lower() and ball.upper() <= arb(hi)

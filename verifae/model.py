@@ -27,7 +27,7 @@ import numpy as np
 from .activations import validate_activation
 from .backends.base import Backend
 from .errors import SpecError, VerifaeError
-from .numbers import exact_array
+from .numbers import exact_array, is_double
 
 __all__ = [
     "AutoencoderSpec",
@@ -89,6 +89,17 @@ class AutoencoderSpec:
     @property
     def compression_ratio(self) -> float:
         return compression_ratio(self)
+
+    def float64(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(float(q), q is exactly that double) for parameter `name`, computed once: the
+        starting point of every float conversion (nearest_floats, the fast backend)."""
+        def compute():
+            flat = getattr(self, name).ravel()
+            f = np.array([float(q) for q in flat], dtype=np.float64).reshape(getattr(self, name).shape)
+            exact = np.fromiter((is_double(q) for q in flat), dtype=bool, count=flat.size)
+            return f, exact.reshape(f.shape)
+
+        return self.derived(("float64", name), compute)
 
     def derived(self, key: Any, compute: Any) -> Any:
         """`compute()`, once per key: a conversion of the immutable parameters that every

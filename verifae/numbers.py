@@ -35,6 +35,7 @@ __all__ = [
     "round_nearest",
     "nearest_float",
     "nearest_floats",
+    "is_double",
     "round_down",
     "round_up",
     "dyadic_down",
@@ -185,7 +186,7 @@ def _flatten(values: Any, depth: int):
         yield from _flatten(v, depth - 1)
 
 
-def _is_double(q: Fraction) -> bool:
+def is_double(q: Fraction) -> bool:
     """True when q is exactly a float64 (so float(q) is exact)."""
     d = q.denominator
     return d & (d - 1) == 0 and abs(q.numerator).bit_length() <= 53 and d.bit_length() <= 1075
@@ -205,7 +206,7 @@ def nearest_float(q: Fraction, fmt: FloatFormat) -> float:
         if math.isinf(f):
             raise OverflowError(f"{q} overflows float64")
         return f
-    if _is_double(q):
+    if is_double(q):
         with np.errstate(over="ignore"):
             f32 = fmt.dtype(float(q))
         if not np.isfinite(f32):
@@ -214,7 +215,9 @@ def nearest_float(q: Fraction, fmt: FloatFormat) -> float:
     return float(round_nearest(q, fmt))
 
 
-def nearest_floats(values: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray]:
+def nearest_floats(
+    values: np.ndarray, fmt: FloatFormat, f64: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """fl(q) in `fmt` for an object array of Fractions: (float64 values, overflow mask).
 
     Vectorised, and exact: each q is first rounded correctly to the nearest double
@@ -222,16 +225,19 @@ def nearest_floats(values: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np
     f is exactly halfway between two float32 numbers: every such midpoint is a
     double, so a midpoint strictly between q and f would be a double closer to q
     than f. Those ties, and values near the overflow threshold, take the exact path.
-    Overflowed entries hold ±inf.
+    Overflowed entries hold ±inf. `f64`, if given, is float(values) already computed.
     """
     values = np.asarray(values, dtype=object)
     flat = values.ravel()
-    f64 = np.empty(flat.shape, dtype=np.float64)
-    for i, q in enumerate(flat):
-        try:
-            f64[i] = float(q)
-        except OverflowError:
-            f64[i] = math.copysign(math.inf, q)
+    if f64 is not None:
+        f64 = np.asarray(f64, dtype=np.float64).ravel()
+    else:
+        f64 = np.empty(flat.shape, dtype=np.float64)
+        for i, q in enumerate(flat):
+            try:
+                f64[i] = float(q)
+            except OverflowError:
+                f64[i] = math.copysign(math.inf, q)
     if fmt.precision == 53:
         out = f64
     else:

@@ -121,7 +121,8 @@ class FloatSemantics(Backend):
         """fl(parameters), converted once per spec, format and inner backend."""
         names = ("W_enc", "b_enc", "W_dec", "b_dec")
         rounded = spec.derived(("rounded", self.format.name),
-                               lambda: tuple(nearest_floats(getattr(spec, n), self.format) for n in names))
+                               lambda: tuple(nearest_floats(getattr(spec, n), self.format, spec.float64(n)[0])
+                                             for n in names))
         if any(overflow.any() for _, overflow in rounded):
             self.reasons.append(f"{self.format.name}: a parameter overflows when rounded to {self.format.name}")
 

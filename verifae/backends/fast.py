@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..libm import LIBRARY_ULPS
-from ..numbers import FLOAT64, _is_double
+from ..numbers import is_double
 from .base import Backend
 
 __all__ = ["FastBackend", "FastTensor"]
@@ -93,7 +93,7 @@ def _fractions_to_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(values, dtype=object)
     flat = values.ravel()
     f = np.array([float(q) for q in flat], dtype=np.float64)
-    exact = np.fromiter((_is_double(q) for q in flat), dtype=bool, count=flat.size)
+    exact = np.fromiter((is_double(q) for q in flat), dtype=bool, count=flat.size)
     lo = np.where(exact, f, _down(f))
     hi = np.where(exact, f, _up(f))
     return lo.reshape(values.shape), hi.reshape(values.shape)
@@ -113,6 +113,16 @@ class FastBackend(Backend):
         self.precision = 53
 
     # conversion in
+    def convert_parameters(self, spec: Any) -> tuple[FastTensor, ...]:
+        def convert():
+            out = []
+            for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+                f, exact = spec.float64(name)
+                out.append(FastTensor(np.where(exact, f, _down(f)), np.where(exact, f, _up(f))))
+            return tuple(out)
+
+        return spec.derived(("parameters", self.cache_key), convert)
+
     def constant(self, values: np.ndarray) -> FastTensor:
         return FastTensor(*_fractions_to_bounds(values))
 

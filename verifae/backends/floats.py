@@ -40,6 +40,13 @@ class FloatBackend(Backend):
         except OverflowError:
             return math.copysign(math.inf, q)
 
+    def convert_parameters(self, spec: Any) -> tuple[np.ndarray, ...]:
+        def convert():
+            return tuple(nearest_floats(getattr(spec, n), self.format, spec.float64(n)[0])[0].astype(self.dtype)
+                         for n in ("W_enc", "b_enc", "W_dec", "b_dec"))
+
+        return spec.derived(("parameters", self.cache_key), convert)
+
     def constant(self, values: np.ndarray) -> np.ndarray:
         # Every rounded value is exactly a double, so the final cast is exact.
         rounded, _ = nearest_floats(values, self.format)
