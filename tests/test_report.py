@@ -185,3 +185,24 @@ def test_report_renders_in_a_real_browser(folder, tmp_path):
     assert len(images) == 3 * 4  # three plots for each of the four good cases
     assert all(loaded for _, loaded in images), [src for src, loaded in images if not loaded]
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_dask_gives_the_same_report_as_local_processes(folder, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    files = [folder / f"{n}.json" for n in SMALL] + [folder / "bad-activation.json"]
+    local, local_code = build_report(files, tmp_path / "local", FAST, jobs=2, use_cache=False, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        remote, remote_code = build_report(files, tmp_path / "dask", FAST, use_cache=False, progress=False,
+                                           scheduler=cluster.scheduler_address)
+    key = lambda es: [(e["slug"], e["status"], e["error"], e["reconstruction_error"], e["float_runs"])  # noqa: E731
+                      for e in es]
+    assert key(local) == key(remote) and local_code == remote_code == 2
+    assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())
+
+
+def test_unreachable_scheduler_is_a_clear_error(folder, tmp_path):
+    pytest.importorskip("distributed")
+    result = CliRunner().invoke(main, ["report", str(folder / "tanh-4x2.json"), "--out", str(tmp_path / "r"),
+                                       "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "2", "--runs", "5"])
+    assert result.exit_code == 2 and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in result.output

@@ -199,17 +199,22 @@ invalid (the others are still reported), 3 a case raised an internal error.
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on standard output: a summary table, or summary.json.")
 @click.option("--no-cache", is_flag=True, help="Recompute every case instead of reusing unchanged results.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Run the cases on this dask.distributed scheduler (extra 'dask') instead of local processes.")
+@click.option("--scheduler-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler.")
 @click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_BYTES, show_default=True,
               help="Refuse case files larger than this many bytes.")
 @_debug_option
 @click.pass_context
-def report_command(ctx, cases, out, backend, precision, runs, seed, jobs, fmt, no_cache, max_size, debug):
+def report_command(ctx, cases, out, backend, precision, runs, seed, jobs, fmt, no_cache, scheduler, scheduler_timeout, max_size, debug):
     """Bound every case of CASES (files, or folders of *.json) into one HTML/Markdown/JSON report."""
     from .report import ReportOptions, build_report
 
     run = _Runner(debug or ctx.obj.get("debug", False))
     options = ReportOptions(backend=backend, precision=precision, runs=runs, seed=seed, max_bytes=max_size)
-    entries, code = run(lambda: build_report(cases, out, options, jobs=jobs, use_cache=not no_cache))
+    entries, code = run(lambda: build_report(cases, out, options, jobs=jobs, use_cache=not no_cache,
+                                             scheduler=scheduler, scheduler_timeout=scheduler_timeout))
     if fmt == "json":
         click.echo((out / "summary.json").read_text(), nl=False)
     else:

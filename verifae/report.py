@@ -225,11 +225,19 @@ def build_report(
     *,
     jobs: int | None = None,
     use_cache: bool = True,
-    submit: Callable | None = None,
+    scheduler: str | None = None,
+    scheduler_timeout: float = 30.0,
     progress: bool | None = None,
 ) -> tuple[list[dict], int]:
-    """Build the report of `cases` into folder `out`; return the entries and the exit code."""
+    """Build the report of `cases` into folder `out`; return the entries and the exit code.
+
+    With `scheduler` (a dask.distributed scheduler address, the extra `dask`), cases
+    run on that cluster instead of local processes; its workers must see `out`'s
+    parent folder (a shared filesystem), where they write each case's files.
+    """
     files = collect_cases(cases)
+    client = _dask_client(scheduler, scheduler_timeout) if scheduler else None
+    submit = (lambda fn, *args: client.submit(fn, *args, pure=False)) if client else None
     out = Path(out)
     jobs = jobs or os.cpu_count() or 1
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +259,21 @@ def build_report(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if client is not None:
+            client.close()
     return entries, code
+
+
+def _dask_client(address: str, timeout: float):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise VerifaeError("--scheduler needs dask.distributed: pip install 'verifae[dask]'") from None
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise VerifaeError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
 
 
 def _with_progress(tasks, jobs, submit, show: bool) -> list[dict]:
