@@ -64,3 +64,11 @@ def test_vectorised_bounds_enclose_every_ball(entries):
         out = B.bounds(balls)
         for ball, (lo, hi) in zip(balls, out):
             assert arb(lo) <= ball.lower() and ball.upper() <= arb(hi)
+
+
+def test_exact_balls_keep_exact_bounds():
+    """An exact 0 must stay [0, 0]: a one-ulp step would make a reference that is exactly
+    0 look like it straddles an enclosure's endpoint."""
+    B = get_backend("arb")
+    out = B.bounds(np.array([arb(0), arb(3), arb(-2) / 8], dtype=object))
+    assert out.tolist() == [[0.0, 0.0], [3.0, 3.0], [-0.25, -0.25]]

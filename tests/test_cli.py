@@ -126,6 +126,25 @@ class TestOutput:
         result = run("bound", write(tmp_path, GOOD), "--semantics", "float32", "--format", "json", "--runs", "5")
         assert set(json.loads(result.output)["enclosures"]) == {"float32"}
 
+    def test_a_case_with_several_boxes(self, tmp_path):
+        case = json.loads(json.dumps(GOOD))
+        case["input"] = [{"lower": [0, 0], "upper": [1, 1]}, {"center": ["0.5", "0.25"], "radius": "0.1"},
+                         {"lower": [-1, 0], "upper": [0, 0]}]
+        path = write(tmp_path, case)
+        doc = json.loads(run("bound", path, "--format", "json", "--runs", "30").output)
+        assert doc["box_count"] == 3 and len(doc["boxes"]) == 3 and doc["backend"] == "fast"
+        assert doc["enclosures"] == doc["boxes"][0]["enclosures"]
+        for box in doc["boxes"]:
+            assert box["float_check"]["float32"]["runs"] > 0 and box["float_check"]["float32"]["outside"] == 0
+        one = json.loads(run("bound", write(tmp_path, changed("input", case["input"][1]), "one.json"),
+                             "--format", "json", "--runs", "0", "--backend", "fast").output)
+        # The batch rounds box endpoints outward to doubles; "0.5 ± 0.1" is not a double box.
+        for (lo, hi), (lo1, hi1) in zip(doc["boxes"][1]["enclosures"]["real"]["output"], one["enclosures"]["real"]["output"]):
+            assert lo <= lo1 and hi1 <= hi and hi - lo <= (hi1 - lo1) * (1 + 1e-9) + 1e-15
+        table = run("bound", path, "--runs", "10").output
+        assert "3 boxes (box 0 below, all at the end)" in table and "Boxes (real)" in table
+        assert max(len(line) for line in table.splitlines()) <= 100
+
     def test_version_and_help(self):
         assert run("--version").output.strip() == f"verifae, version {verifae.__version__}"
         help_text = run("bound", "--help").output
@@ -221,7 +240,9 @@ def test_file_over_the_size_limit(tmp_path):
         ("model.b_enc", [0, None, 0], "model.b_enc[1]: expected a number, got null"),
         ("model.b_dec", {"a": 1}, "model.b_dec: expected a list of numbers, got an object"),
         ("name", 5, "name: expected a non-empty string, got a number"),
-        ("input", [0, 1], "input: expected an object with lower/upper or center/radius, got a list"),
+        ("input", [0, 1], "input[0]: expected an object with lower/upper or center/radius, got a number"),
+        ("input", "box", "input: expected an object with lower/upper or center/radius (or a list of them), got a string"),
+        ("input", [], "input: expected at least one box"),
         ("grad_output", "l1", "grad_output: expected \"mse\" or a box, got 'l1'"),
     ],
 )

@@ -10,31 +10,48 @@ from typing import Any, Callable
 import numpy as np
 
 from ._version import __version__
-from .api import SEMANTICS, Enclosure, enclose
+from .api import BATCH_QUANTITIES, SEMANTICS, BatchEnclosure, Enclosure, enclose, enclose_many
 from .box import Box
 from .cases import Case
 from .check import CheckResult, check
 from .model import GRADIENT_NAMES
 
-__all__ = ["BoundResult", "bound", "to_json", "endpoints"]
+__all__ = ["BoundResult", "BoxResult", "bound", "to_json", "endpoints"]
+
+
+@dataclass
+class BoxResult:
+    """The enclosures of one input box, by semantics, and its Float-run check."""
+
+    enclosures: dict[str, Enclosure]
+    check: CheckResult | None
 
 
 @dataclass
 class BoundResult:
+    """Every box's enclosures and checks; `enclosures` and `check` are the first box's."""
+
     case: Case
     backend: str
     precision: int | None
     method: str
     grad_output: Box | str
-    enclosures: dict[str, Enclosure]
-    check: CheckResult | None
+    boxes: list[BoxResult]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
+    def enclosures(self) -> dict[str, Enclosure]:
+        return self.boxes[0].enclosures
+
+    @property
+    def check(self) -> CheckResult | None:
+        return self.boxes[0].check
+
+    @property
     def failed(self) -> bool:
-        """True when a Float run or the reference fell outside its enclosure."""
-        return self.check is not None and not self.check.ok
+        """True when a Float run or the reference fell outside its enclosure, in any box."""
+        return any(b.check is not None and not b.check.ok for b in self.boxes)
 
 
 def bound(
@@ -56,26 +73,49 @@ def bound(
     """
     start = time.perf_counter()
     g = case.grad_output if grad_output is None else grad_output
-    enclosures: dict[str, Enclosure] = {}
     timings: dict[str, float] = {}
     needed = list(semantics) + ([s for s in SEMANTICS if s not in semantics] if runs else [])
+    per_box: list[dict[str, Enclosure]] = [{} for _ in case.boxes]
     for s in needed:
         if progress:
             progress(f"enclosing ({s})")
         t = time.perf_counter()
-        enclosures[s] = enclose(case.spec, case.box, grad_output=g, backend=backend, precision=precision,
-                                semantics=s, method=method)
+        if len(case.boxes) == 1:
+            per_box[0][s] = enclose(case.spec, case.box, grad_output=g, backend=backend, precision=precision,
+                                    semantics=s, method=method)
+        else:  # several boxes: one batch (list-of-Box endpoints are rounded outward to doubles)
+            many = enclose_many(case.spec, list(case.boxes), grad_output=g, backend=backend, precision=precision,
+                                semantics=s, method=method, quantities=(*BATCH_QUANTITIES, "gradients"))
+            for k in range(len(case.boxes)):
+                per_box[k][s] = _one_box(many, k, precision)
         timings[f"enclose {s}"] = time.perf_counter() - t
-    result = None
+    checks: list[CheckResult | None] = [None] * len(case.boxes)
     if runs:
         t = time.perf_counter()
-        result = check(case.spec, case.box, grad_output=g, runs=runs, seed=seed, enclosures=enclosures,
-                       progress=(lambda what: progress(f"float runs ({what})")) if progress else None)
+        each = max(1, runs // len(case.boxes))
+        for k, box in enumerate(case.boxes):
+            checks[k] = check(case.spec, box, grad_output=g, runs=each, seed=seed + k, enclosures=per_box[k],
+                              progress=(lambda what: progress(f"float runs ({what})")) if progress else None)
         timings["check"] = time.perf_counter() - t
-    shown = {s: enclosures[s] for s in semantics}
-    any_enclosure = next(iter(enclosures.values()))
-    return BoundResult(case, any_enclosure.backend, any_enclosure.precision, method, g, shown, result,
+    boxes = [BoxResult({s: e[s] for s in semantics}, c) for e, c in zip(per_box, checks)]
+    any_enclosure = next(iter(per_box[0].values()))
+    return BoundResult(case, any_enclosure.backend, any_enclosure.precision, method, g, boxes,
                        time.perf_counter() - start, timings)
+
+
+def _one_box(many: BatchEnclosure, k: int, precision: int | None) -> Enclosure:
+    return Enclosure(
+        pre_activation=many.pre_activation[k],
+        hidden=many.hidden[k],
+        output=many.output[k],
+        reconstruction_error=many.reconstruction_error[k],
+        gradients={name: a[k] for name, a in many.gradients.items()},
+        backend=many.backend,
+        precision=precision if many.backend != "fast" else 53,
+        semantics=many.semantics,
+        method=many.method,
+        notes=many.notes,
+    )
 
 
 def endpoints(a: np.ndarray) -> Any:
@@ -140,9 +180,12 @@ def _check_json(c: CheckResult) -> dict[str, Any]:
 
 
 def to_json(result: BoundResult) -> dict[str, Any]:
-    """The result document of design §4 (plus description, timing and notes)."""
+    """The result document of design §4 (plus description, timing and notes).
+
+    For a case with several boxes, the design's keys describe the first box and
+    "boxes" lists every box's "enclosures" and "float_check"."""
     spec = result.case.spec
-    return {
+    doc = {
         "case": result.case.name,
         "description": result.case.description,
         "input_dim": spec.input_dim,
@@ -158,4 +201,12 @@ def to_json(result: BoundResult) -> dict[str, Any]:
         "status": "check-failed" if result.failed else "ok",
         "seconds": round(result.seconds, 4),
         "verifae": __version__,
+        "box_count": len(result.boxes),
     }
+    if len(result.boxes) > 1:
+        doc["boxes"] = [
+            {"enclosures": {s: _enclosure_json(e) for s, e in b.enclosures.items()},
+             "float_check": _check_json(b.check) if b.check is not None else None}
+            for b in result.boxes
+        ]
+    return doc

@@ -46,11 +46,18 @@ class CaseError(VerifaeError, ValueError):
 
 @dataclass(frozen=True)
 class Case:
+    """One case file: a model, one or several input boxes, and the incoming gradient."""
+
     name: str
     description: str
     spec: AutoencoderSpec
-    box: Box
+    boxes: tuple[Box, ...]
     grad_output: Box | str
+
+    @property
+    def box(self) -> Box:
+        """The first (for most cases, the only) input box."""
+        return self.boxes[0]
 
 
 class _Constant:
@@ -127,13 +134,18 @@ def parse_case(data: Any, default_name: str = "case") -> Case:
     if not isinstance(description, str):
         raise CaseError(f"expected a string, got {_kind(description)}", "description")
     spec = _model(data["model"])
-    box = _box(data["input"], "input", spec.input_dim)
+    if isinstance(data["input"], list):  # several boxes: verifae bound encloses them as a batch
+        if not data["input"]:
+            raise CaseError("expected at least one box", "input")
+        boxes = tuple(_box(b, f"input[{i}]", spec.input_dim) for i, b in enumerate(data["input"]))
+    else:
+        boxes = (_box(data["input"], "input", spec.input_dim),)
     grad_output: Box | str = "mse"
     if "grad_output" in data and data["grad_output"] != "mse":
         if isinstance(data["grad_output"], str):
             raise CaseError(f"expected \"mse\" or a box, got {data['grad_output']!r}", "grad_output")
         grad_output = _box(data["grad_output"], "grad_output", spec.input_dim)
-    return Case(name, description, spec, box, grad_output)
+    return Case(name, description, spec, boxes, grad_output)
 
 
 # ---------------------------------------------------------------- validation
@@ -224,7 +236,7 @@ def _box(b: Any, path: str, dim: int | None) -> Box:
     where = lambda key: f"{path}.{key}" if path else key  # noqa: E731
     what = f" (input_dim {dim})" if dim is not None else ""
     if not isinstance(b, dict):
-        raise CaseError(f"expected an object with lower/upper or center/radius, got {_kind(b)}", path)
+        raise CaseError(f"expected an object with lower/upper or center/radius{' (or a list of them)' if path == 'input' else ''}, got {_kind(b)}", path)
     if "lower" in b or "upper" in b:
         _known_keys(b, ("lower", "upper"), path)
         for key in ("lower", "upper"):

@@ -57,6 +57,7 @@ class CaseEntry:
     error: str = ""
     dims: str = ""
     activation: str = ""
+    boxes: int = 1
     output_max_width: float | None = None
     reconstruction_error: list | None = None
     largest_gradient_width: float | None = None
@@ -117,9 +118,14 @@ def _figures(entry: CaseEntry, doc: dict) -> None:
     entry.reconstruction_error = real["reconstruction_error"]
     gw = [hi - lo for g in real["gradients"].values() for lo, hi in _finite_pairs(g)]
     entry.largest_gradient_width = max(gw) if gw else None
-    check = doc.get("float_check") or {}
-    entry.float_runs = {fmt: {"runs": c["runs"], "outside": c["outside"]} for fmt, c in check.items()
-                        if fmt in ("float64", "float32")}
+    entry.boxes = doc.get("box_count", 1)
+    checks = [b["float_check"] for b in doc["boxes"]] if "boxes" in doc else [doc.get("float_check")]
+    for check in filter(None, checks):  # the runs of every box, added up
+        for fmt, c in check.items():
+            if fmt in ("float64", "float32"):
+                total = entry.float_runs.setdefault(fmt, {"runs": 0, "outside": 0})
+                total["runs"] += c["runs"]
+                total["outside"] += c["outside"]
 
 
 def _finite_pairs(nested: Any):
@@ -324,7 +330,8 @@ COLUMNS = ("case", "dims", "activation", "status", "output width", "reconstructi
 
 
 def _row(e: dict) -> list[str]:
-    return [e["name"], e["dims"] or "—", e["activation"] or "—", e["status"], _fmt(e["output_max_width"]),
+    name = e["name"] + (f" ({e['boxes']} boxes; figures of box 0)" if e.get("boxes", 1) > 1 else "")
+    return [name, e["dims"] or "—", e["activation"] or "—", e["status"], _fmt(e["output_max_width"]),
             _interval(e["reconstruction_error"]), _fmt(e["largest_gradient_width"]), _runs(e),
             f"{e['seconds']:.2f} s" + (" (cached)" if e.get("cached") else "")]
 

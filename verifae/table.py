@@ -76,6 +76,21 @@ def _gradient_lines(gradients: dict[str, np.ndarray]) -> list[str]:
     return lines
 
 
+def _boxes_lines(result: BoundResult) -> list[str]:
+    semantics = next(iter(result.boxes[0].enclosures))
+    lines = ["", f"Boxes ({semantics}) " + "─" * (WIDTH - 9 - len(semantics)),
+             f"  {'box':>5}  {'output max width':>17}  {'reconstruction error':<36} {'float runs':>12} {'outside':>8}"]
+    for k, b in enumerate(result.boxes):
+        e = b.enclosures[semantics]
+        lo, hi = e.reconstruction_error
+        runs = sum(f.runs for f in b.check.formats.values()) if b.check else 0
+        outside = sum(f.outside for f in b.check.formats.values()) if b.check else 0
+        error = f"[{_num(lo)}, {_num(hi)}]"
+        lines.append(f"  {k:>5}  {_short(float((e.output[:, 1] - e.output[:, 0]).max())):>17}  {error:<36}"
+                     f" {runs:>12} {outside:>8}")
+    return lines
+
+
 def render_table(result: BoundResult) -> str:
     spec, case = result.case.spec, result.case
     d, h = spec.input_dim, spec.hidden_dim
@@ -85,9 +100,11 @@ def render_table(result: BoundResult) -> str:
     lines = [f"verifae bound · {case.name}"]
     if case.description:
         lines += textwrap.wrap(case.description, WIDTH - 2, initial_indent="  ", subsequent_indent="  ")
+    count = len(result.boxes)
+    which = "box" if count == 1 else f"{count} boxes (box 0 below, all at the end); box 0"
     lines += [
         f"  model      {d}-{h}-{d} {spec.activation}, compression ratio {_short(spec.compression_ratio)}",
-        f"  input      box of widest side {_short(box_width)}; grad_output {g}",
+        f"  input      {which} of widest side {_short(box_width)}; grad_output {g}",
         f"  backend    {result.backend}{bits}; method {result.method}; {result.seconds:.2f} s",
     ]
     for semantics, e in result.enclosures.items():
@@ -120,6 +137,8 @@ def render_table(result: BoundResult) -> str:
             for o in r.offenders[:3]:
                 lines.append(f"    OUTSIDE reference {o.quantity}{list(o.index)} = {_num(o.value)}"
                              f" not in [{_num(o.lower)}, {_num(o.upper)}]")
+        if count > 1:
+            lines += _boxes_lines(result)
         verdict = ("FAILED: a value fell outside its enclosure (a bug in verifae; please report it)"
                    if result.failed else "ok: every float run and the reference lie inside their enclosures")
         lines += ["", verdict]

@@ -117,8 +117,8 @@ class ArbBackend(ObjectIntervalBackend):
     def bounds(self, t: Any) -> np.ndarray:
         """Outward float64 bounds, vectorised: float() of an exact arb is within one ulp of
         it, so one nextafter step on each of midpoint and radius, and one on their sum,
-        bounds [mid − rad, mid + rad]. Entries out of the double range take the exact,
-        per-entry path of `scalar_bounds`."""
+        bounds [mid − rad, mid + rad]. Exact balls and entries out of the double range
+        take the exact, per-entry path of `scalar_bounds`."""
         t = np.asarray(t, dtype=object)
         flat = t.ravel()
         mid = np.array([float(v.mid()) for v in flat], dtype=np.float64)
@@ -128,7 +128,10 @@ class ArbBackend(ObjectIntervalBackend):
             lo = np.nextafter(np.nextafter(mid, -np.inf) - r, -np.inf)
             hi = np.nextafter(np.nextafter(mid, np.inf) + r, np.inf)
         out = np.stack([lo, hi], axis=-1)
-        for i in np.flatnonzero(~(np.isfinite(mid) & np.isfinite(rad) & np.isfinite(lo) & np.isfinite(hi))):
+        # Exact balls (radius 0: exact zeros, small integers) keep their exact double
+        # bounds; out-of-range entries need the exact path too.
+        exact_or_huge = (rad == 0) | ~(np.isfinite(mid) & np.isfinite(rad) & np.isfinite(lo) & np.isfinite(hi))
+        for i in np.flatnonzero(exact_or_huge):
             out[i] = self.scalar_bounds(flat[i])
         return out.reshape(t.shape + (2,))
 
