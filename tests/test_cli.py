@@ -136,8 +136,9 @@ class TestOutput:
         assert doc["enclosures"] == doc["boxes"][0]["enclosures"]
         for box in doc["boxes"]:
             assert box["float_check"]["float32"]["runs"] > 0 and box["float_check"]["float32"]["outside"] == 0
+        assert doc["method"] == "interval"  # a batch propagates intervals
         one = json.loads(run("bound", write(tmp_path, changed("input", case["input"][1]), "one.json"),
-                             "--format", "json", "--runs", "0", "--backend", "fast").output)
+                             "--format", "json", "--runs", "0", "--backend", "fast", "--method", "interval").output)
         # The batch rounds box endpoints outward to doubles; "0.5 ± 0.1" is not a double box.
         for (lo, hi), (lo1, hi1) in zip(doc["boxes"][1]["enclosures"]["real"]["output"], one["enclosures"]["real"]["output"]):
             assert lo <= lo1 and hi1 <= hi and hi - lo <= (hi1 - lo1) * (1 + 1e-9) + 1e-15

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ from .backends import get_backend
 from .backends.base import Backend
 from .box import Box
 from .errors import BoxError, UnsupportedError
-from .methods import METHODS, MSE, Quantities
+from .methods import AUTO_BISECT_MAX_DIM, METHOD_NAMES, METHODS, MSE, TIGHTENINGS, Quantities
 from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
 from .numbers import FORMATS, round_down, round_up
 from .rounding import FloatSemantics
@@ -73,11 +73,34 @@ class Evaluation:
 def _run(
     spec: AutoencoderSpec, backend: Backend, method: str, x: Any, grad_output: Any, gradients: bool = True
 ) -> Quantities:
-    if method not in METHODS:
-        valid = ", ".join(METHODS)
-        raise UnsupportedError(f"unknown method {method!r}; valid methods are: {valid}")
     p = parameters(backend, spec)
-    return METHODS[method](backend, p, x, grad_output, gradients=gradients)
+    return METHODS["interval"](backend, p, x, grad_output, gradients=gradients)
+
+
+def _check_method(method: str) -> None:
+    if method not in METHOD_NAMES:
+        raise UnsupportedError(f"unknown method {method!r}; valid methods are: {', '.join(METHOD_NAMES)}")
+
+
+def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Both contain every value, so their intersection does (and it is never empty)."""
+    return np.stack([np.maximum(a[..., 0], b[..., 0]), np.minimum(a[..., 1], b[..., 1])], axis=-1)
+
+
+def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure") -> "Enclosure":
+    """Intersect the interval enclosure's output and error with those of the tightening
+    methods (real semantics): "linear", "mean-value", "bisect", or for "auto" the
+    linear and mean-value forms, plus bisection in low dimensions (d <= 16)."""
+    if method == "auto":
+        chosen = {k: f for k, f in TIGHTENINGS.items() if k != "bisect" or spec.input_dim <= AUTO_BISECT_MAX_DIM}
+    else:
+        chosen = {method: TIGHTENINGS[method]}
+    output, error = e.output, e.reconstruction_error
+    for name, tighten in chosen.items():
+        found = tighten(spec, box, e) if name == "mean-value" else tighten(spec, box)
+        output = _intersect(output, found["output"])
+        error = _intersect(error, found["reconstruction_error"])
+    return replace(e, output=output, reconstruction_error=error, method=method)
 
 
 #: models with at least this many weights in W_enc (d·h) go to the fast backend under "auto"
@@ -171,13 +194,14 @@ def enclose(
     if box.dim != spec.input_dim:
         raise BoxError(f"the box has {box.dim} entries but the model's input_dim is {spec.input_dim}")
     g_box = _grad_output_box(spec, grad_output)
+    _check_method(method)
     if backend == "auto":
         backend = choose_backend(spec, 1, precision)
     B = _rigorous(backend, precision, semantics)
     x = B.box(box)
     g = MSE if g_box is MSE else B.box(g_box)
     q = _run(spec, B, method, x, g)
-    return Enclosure(
+    enclosure = Enclosure(
         pre_activation=B.bounds(q.forward.pre_activation),
         hidden=_within(B.bounds(q.forward.hidden), *_hidden_range(spec.activation, semantics)),
         output=B.bounds(q.forward.output),
@@ -186,9 +210,15 @@ def enclose(
         backend=B.name,
         precision=B.precision,
         semantics=semantics,
-        method=method,
+        method="interval",
         notes=tuple(dict.fromkeys(getattr(B, "reasons", ()))),
     )
+    if method == "interval":
+        return enclosure
+    if semantics != "real":
+        note = f"method {method!r} tightens the real semantics only; {semantics} uses interval propagation"
+        return replace(enclosure, method=method, notes=(*enclosure.notes, note))
+    return _tighten(spec, box, method, enclosure)
 
 
 BATCH_QUANTITIES: tuple[str, ...] = ("pre_activation", "hidden", "output", "reconstruction_error")
@@ -270,6 +300,8 @@ def enclose_many(
     only when asked for.
     """
     lower, upper = _box_arrays(boxes, spec.input_dim)
+    if method != "interval":
+        raise UnsupportedError("enclose_many computes with method 'interval' only, for now")
     wanted_grads = [n for n in GRADIENT_NAMES if "gradients" in quantities or f"gradients.{n}" in quantities]
     unknown = [q for q in quantities if q not in (*QUANTITIES, "gradients", *(f"gradients.{n}" for n in GRADIENT_NAMES))]
     if unknown:

@@ -17,6 +17,7 @@ import click
 
 from ._version import __version__
 from .api import SEMANTICS
+from .methods import METHOD_NAMES
 from .backends import RIGOROUS_BACKENDS
 from .bound import bound, to_json
 from .cases import DEFAULT_MAX_BYTES, load_box, load_case
@@ -124,6 +125,8 @@ def _progress():
               help="Working precision in bits (arb and mpmath; default 53).")
 @click.option("--semantics", type=click.Choice(SEMANTICS), multiple=True,
               help="Semantics to enclose; repeat for several (default: all three).")
+@click.option("--method", type=click.Choice(METHOD_NAMES), default="auto", show_default=True,
+              help="Tightening: interval propagation, linear relaxation, mean-value form, or auto (their intersection).")
 @click.option("--runs", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Points for the Float-run check; 0 skips it.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampled points.")
@@ -136,7 +139,7 @@ def _progress():
               help="Refuse case files larger than this many bytes.")
 @_debug_option
 @click.pass_context
-def bound_command(ctx, case_file, backend, precision, semantics, runs, seed, grad_output, fmt, output,
+def bound_command(ctx, case_file, backend, precision, semantics, method, runs, seed, grad_output, fmt, output,
                   max_size, debug):
     """Enclose every quantity of one case and check float runs against the enclosures."""
     run = _Runner(debug or ctx.obj.get("debug", False))
@@ -148,7 +151,7 @@ def bound_command(ctx, case_file, backend, precision, semantics, runs, seed, gra
             g = "mse" if grad_output == "mse" else load_box(grad_output, max_size)
         progress = _progress()
         result = bound(case, backend=backend, precision=precision, semantics=tuple(semantics) or SEMANTICS,
-                       runs=runs, seed=seed, grad_output=g, progress=progress)
+                       runs=runs, seed=seed, grad_output=g, method=method, progress=progress)
         if progress:
             click.echo("\r\x1b[K", err=True, nl=False)
         if fmt == "json":
@@ -191,6 +194,8 @@ invalid (the others are still reported), 3 a case raised an internal error.
 @click.option("--backend", type=click.Choice(("auto", *RIGOROUS_BACKENDS)), default="auto", show_default=True,
               help="Rigorous arithmetic to compute in; auto: fast for d·h >= 1024, else arb.")
 @click.option("--precision", type=click.IntRange(min=2), default=None, help="Working precision in bits.")
+@click.option("--method", type=click.Choice(METHOD_NAMES), default="auto", show_default=True,
+              help="Tightening method, as in bound.")
 @click.option("--runs", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Float-run check points per case; 0 skips the check.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -207,12 +212,13 @@ invalid (the others are still reported), 3 a case raised an internal error.
               help="Refuse case files larger than this many bytes.")
 @_debug_option
 @click.pass_context
-def report_command(ctx, cases, out, backend, precision, runs, seed, jobs, fmt, no_cache, scheduler, scheduler_timeout, max_size, debug):
+def report_command(ctx, cases, out, backend, precision, method, runs, seed, jobs, fmt, no_cache, scheduler, scheduler_timeout, max_size, debug):
     """Bound every case of CASES (files, or folders of *.json) into one HTML/Markdown/JSON report."""
     from .report import ReportOptions, build_report
 
     run = _Runner(debug or ctx.obj.get("debug", False))
-    options = ReportOptions(backend=backend, precision=precision, runs=runs, seed=seed, max_bytes=max_size)
+    options = ReportOptions(backend=backend, precision=precision, runs=runs, seed=seed, method=method,
+                            max_bytes=max_size)
     entries, code = run(lambda: build_report(cases, out, options, jobs=jobs, use_cache=not no_cache,
                                              scheduler=scheduler, scheduler_timeout=scheduler_timeout))
     if fmt == "json":

@@ -41,7 +41,7 @@ class ReportOptions:
     precision: int | None = None
     runs: int = 1000
     seed: int = 0
-    method: str = "interval"
+    method: str = "auto"
     max_bytes: int = DEFAULT_MAX_BYTES
 
 

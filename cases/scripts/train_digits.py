@@ -22,7 +22,16 @@ CASES = Path(__file__).resolve().parent.parent
 SEED, HIDDEN, STEPS, LR = 0, 16, 3000, 0.01
 
 
-def train(X: np.ndarray) -> dict[str, np.ndarray]:
+ACT = {
+    "tanh": (np.tanh, lambda H: 1 - H**2),
+    "sigmoid": (lambda Z: 1 / (1 + np.exp(-Z)), lambda H: H * (1 - H)),
+    "relu": (lambda Z: np.maximum(Z, 0), lambda H: (H > 0).astype(float)),
+}
+
+
+def train(X: np.ndarray, activation: str = "tanh", steps: int = STEPS) -> dict[str, np.ndarray]:
+    """Full-batch Adam on the mean squared error; act' is computed from hid (valid for these three)."""
+    act, dact = ACT[activation]
     rng = np.random.default_rng(SEED)
     n, d = X.shape
     p = {
@@ -33,18 +42,18 @@ def train(X: np.ndarray) -> dict[str, np.ndarray]:
     }
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(v) for k, v in p.items()}
-    for step in range(1, STEPS + 1):
+    for step in range(1, steps + 1):
         Z = X @ p["W_enc"].T + p["b_enc"]
-        H = np.tanh(Z)
+        H = act(Z)
         X_hat = H @ p["W_dec"].T + p["b_dec"]
         G = 2 * (X_hat - X) / (n * d)  # d(mean over samples of E)/d x_hat
-        dZ = (G @ p["W_dec"]) * (1 - H**2)
+        dZ = (G @ p["W_dec"]) * dact(H)
         grads = {"W_dec": G.T @ H, "b_dec": G.sum(0), "W_enc": dZ.T @ X, "b_enc": dZ.sum(0)}
         for k in p:  # Adam
             m[k] = 0.9 * m[k] + 0.1 * grads[k]
             v[k] = 0.999 * v[k] + 0.001 * grads[k] ** 2
             p[k] -= LR * (m[k] / (1 - 0.9**step)) / (np.sqrt(v[k] / (1 - 0.999**step)) + 1e-8)
-        if step % 500 == 0:
+        if step % 500 == 0 and __name__ == "__main__":
             print(f"step {step}: mean squared error {np.mean((X_hat - X) ** 2):.5f}")
     return {k: val.astype(np.float32) for k, val in p.items()}
 

@@ -1,0 +1,122 @@
+"""Linear relaxation: sound slopes and offsets, exact on affine models, sound enclosures."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import flint
+import numpy as np
+import pytest
+from flint import arb, fmpq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verifae import AutoencoderSpec, Box, enclose
+from verifae.methods.linear import relaxation
+
+from .reference import outside, reference
+from .strategies import boxes, points_in, specs
+
+
+def _act(name: str, q: Fraction) -> arb:
+    z = arb(fmpq(q.numerator, q.denominator))
+    if name == "relu":
+        return z if q > 0 else arb(0)
+    if name == "identity":
+        return z
+    if name == "tanh":
+        return z.tanh()
+    return 1 / (1 + (-z).exp())
+
+
+@settings(max_examples=300)
+@given(
+    name=st.sampled_from(["relu", "sigmoid", "tanh", "identity"]),
+    a=st.floats(-30, 30, allow_subnormal=False),
+    b=st.floats(-30, 30, allow_subnormal=False),
+    ts=st.lists(st.fractions(0, 1, max_denominator=1000), min_size=3, max_size=12),
+)
+def test_relaxation_lines_bound_the_activation(name, a, b, ts):
+    lo, hi = min(a, b), max(a, b)
+    slope, cL, cU = relaxation(name, lo, hi)
+    L, H = Fraction(lo), Fraction(hi)
+    points = [L, H, *(L + t * (H - L) for t in ts)]
+    z0 = None
+    if name in ("sigmoid", "tanh") and 0 < slope < (0.25 if name == "sigmoid" else 1):
+        z0 = 2 * np.arctanh(np.sqrt(1 - 4 * slope)) if name == "sigmoid" else np.arctanh(np.sqrt(1 - slope))
+        points += [Fraction(v) for v in (z0, -z0) if lo <= v <= hi]  # where act − slope·z is extreme
+    with flint.ctx.workprec(200):
+        s = arb(slope)
+        for p in points:
+            # Compare act − slope·z with the offsets (not 1 + 5e-324 with 1); exactly for
+            # the piecewise linear activations, as a 200-bit ball otherwise.
+            if name in ("relu", "identity"):
+                g = (p if (name == "identity" or p > 0) else Fraction(0)) - Fraction(slope) * p
+                assert Fraction(cL) <= g <= Fraction(cU), (p, slope, cL, cU)
+                continue
+            g = _act(name, p) - s * arb(fmpq(p.numerator, p.denominator))
+            assert arb(cL) <= g and g <= arb(cU), (p, slope, cL, cU)
+
+
+def test_relaxation_is_tight_where_it_should_be():
+    assert relaxation("identity", -1, 1) == (1.0, 0.0, 0.0)
+    assert relaxation("relu", 1, 2) == (1.0, 0.0, 0.0) and relaxation("relu", -2, -1)[0] == 0.0
+    slope, cL, cU = relaxation("relu", -1.0, 3.0)  # the triangle's upper side: 0.75(z + 1)
+    assert slope == 0.75 and cL <= 0 and 0.75 <= cU < 0.75 + 1e-15
+    slope, cL, cU = relaxation("tanh", 1.0, 1.0 + 1e-9)  # a point: the lines coincide
+    assert cU - cL < 1e-15
+
+
+def test_identity_model_is_exact():
+    """An affine model's range over a box is M c ± |M| ρ exactly; linear attains it."""
+    W_enc = [["0.5", "-1"], ["2", "0.25"]]
+    W_dec = [["1", "1"], ["-1", "0.5"]]
+    spec = AutoencoderSpec(W_enc, [0, 0], W_dec, [0, 0], "identity")
+    box = Box([0, -1], [1, 1])
+    e = enclose(spec, box, method="linear", backend="fast")
+    M = np.array([[2.5, -0.75], [0.5, 1.125]])  # W_dec @ W_enc
+    centre, radius = np.array([0.5, 0.0]), np.array([0.5, 1.0])
+    exact = np.stack([M @ centre - np.abs(M) @ radius, M @ centre + np.abs(M) @ radius], -1)
+    assert np.all(e.output[:, 0] <= exact[:, 0]) and np.all(e.output[:, 1] >= exact[:, 1])
+    assert np.abs(e.output - exact).max() < 1e-12
+    interval = enclose(spec, box, method="interval", backend="fast")
+    assert np.all(interval.output[:, 1] - interval.output[:, 0] > exact[:, 1] - exact[:, 0] + 0.5)
+
+
+@settings(max_examples=80)
+@given(st.data())
+def test_tightened_enclosures_contain_the_reference(data):
+    spec = data.draw(specs(), label="spec")
+    box = data.draw(boxes(spec.input_dim), label="box")
+    method = data.draw(st.sampled_from(["linear", "mean-value", "bisect", "auto"]), label="method")
+    backend = data.draw(st.sampled_from(["arb", "fast"]), label="backend")
+    e = enclose(spec, box, method=method, backend=backend)
+    for x in data.draw(points_in(box, count=4), label="points"):
+        assert not outside(e, reference(spec, x, None))
+
+
+@settings(max_examples=40)
+@given(st.data())
+def test_auto_is_never_wider_than_its_members(data):
+    spec = data.draw(specs(), label="spec")
+    box = data.draw(boxes(spec.input_dim), label="box")
+    auto = enclose(spec, box, method="auto", backend="fast")
+    for member in ("interval", "linear", "mean-value", "bisect"):
+        e = enclose(spec, box, method=member, backend="fast")
+        for name in ("output", "reconstruction_error"):
+            a, m = getattr(auto, name), getattr(e, name)
+            assert np.all(a[..., 0] >= m[..., 0]) and np.all(a[..., 1] <= m[..., 1]), (member, name)
+
+
+def test_float_semantics_use_interval_and_say_so():
+    spec = AutoencoderSpec([[1, 2]], [0], [[1], [1]], [0, 0], "tanh")
+    e = enclose(spec, Box([0, 0], [1, 1]), method="linear", semantics="float32")
+    i = enclose(spec, Box([0, 0], [1, 1]), semantics="float32")
+    assert np.array_equal(e.output, i.output) and e.method == "linear"
+    assert any("tightens the real semantics only" in n for n in e.notes)
+
+
+def test_unknown_method():
+    spec = AutoencoderSpec([[1]], [0], [[1]], [0], "relu")
+    with pytest.raises(Exception, match="valid methods are: interval, linear, mean-value, bisect, auto"):
+        enclose(spec, Box([0], [1]), method="crown")
