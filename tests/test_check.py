@@ -97,3 +97,18 @@ def test_points_not_representable_are_rounded_once_per_format():
     points, fixed = sample_points(spec, Box.point(["0.1"]), 5)
     assert fixed.all()
     assert check(spec, Box.point(["0.1"]), runs=5).ok
+
+
+def test_float32_comparison_is_exact_at_the_endpoints():
+    """lo <= v <=> ceil32(lo) <= v for float32 v, including lo between two float32s."""
+    from verifae.check import _outward_float32
+
+    one = np.float32(1)
+    lo = np.array([1.0 + 2.0**-30, 1.0, -np.inf, 3.5e38])  # just above 1; exactly 1; unbounded; beyond float32
+    hi = np.array([2.0, 1.0 - 2.0**-30, np.inf, np.inf])
+    lo32, hi32 = _outward_float32(lo, hi)
+    assert lo32[0] == np.nextafter(one, np.float32(2)) and lo32[1] == one and lo32[2] == -np.inf
+    assert lo32[3] == np.inf and hi32[1] == np.nextafter(one, np.float32(0))
+    v = np.array([one, one, one, np.float32(3.4e38)], dtype=np.float32)
+    assert ((v >= lo32) & (v <= hi32)).tolist() == [False, False, True, False]
+    assert (((v >= lo) & (v <= hi))).tolist() == [False, False, True, False]

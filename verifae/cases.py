@@ -174,6 +174,10 @@ _DOUBLE_MAX = FLOAT64.realmax
 
 
 def _number(v: Any, path: str) -> Fraction:
+    if type(v) is Decimal and -300 < v.adjusted() < 300:  # the common case, fast: finite, in range
+        return Fraction(*v.as_integer_ratio())
+    if type(v) is int and abs(v) < 2**1000:
+        return Fraction(v)
     if isinstance(v, _Constant):
         raise CaseError(f"{v.token} is not a finite number", path)
     if isinstance(v, bool) or not isinstance(v, (int, Decimal, str)):

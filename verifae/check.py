@@ -363,13 +363,20 @@ def _compare(
     """
     n = 0
     for name, b in enclosure.items():
-        v = np.asarray(chunk[name], dtype=np.float64)
-        n = v.shape[0]
-        if name in OBSERVED:
-            _observe(result, name, v, samples=implementation == "numpy")
+        raw = np.asarray(chunk[name])
+        n = raw.shape[0]
         lo, hi = b[..., 0], b[..., 1]
         # NaN compares false, so a NaN run is outside unless the interval is unbounded.
-        inside = (v >= lo) & (v <= hi)
+        if raw.dtype == np.float32:
+            # For a float32 v, lo <= v <=> ceil32(lo) <= v (and likewise for hi): compare in
+            # float32, without widening every run to float64.
+            lo32, hi32 = _outward_float32(lo, hi)
+            inside = (raw >= lo32) & (raw <= hi32)
+        else:
+            inside = (raw >= lo) & (raw <= hi)
+        v = raw.astype(np.float64, copy=False)
+        if name in OBSERVED:
+            _observe(result, name, v, samples=implementation == "numpy")
         if not inside.all():
             bad = ~(inside | (np.isinf(lo) & np.isinf(hi)))
             result.outside += int(bad.sum())
@@ -393,6 +400,15 @@ def _compare(
                 result.closest_ulps, result.closest_quantity = smallest, name
     result.runs += n
     result.implementations[implementation] = result.implementations.get(implementation, 0) + n
+
+
+def _outward_float32(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest float32 >= lo and the largest float32 <= hi (float32's ±inf beyond)."""
+    with np.errstate(over="ignore"):
+        lo32, hi32 = lo.astype(np.float32), hi.astype(np.float32)  # round to nearest
+    lo32 = np.where(lo32.astype(np.float64) < lo, np.nextafter(lo32, np.float32(np.inf)), lo32)
+    hi32 = np.where(hi32.astype(np.float64) > hi, np.nextafter(hi32, np.float32(-np.inf)), hi32)
+    return lo32, hi32
 
 
 def _observe(result: FormatCheck, name: str, v: np.ndarray, samples: bool) -> None:

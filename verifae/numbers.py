@@ -123,6 +123,8 @@ def to_exact(value: Any) -> Fraction:
     """
     if isinstance(value, (bool, np.bool_)):
         raise InvalidNumberError(f"{value!r} is a boolean, not a number")
+    if type(value) is Fraction:  # exact_array of already-parsed values: the fast path
+        return value
     if isinstance(value, Fraction):
         return value
     if isinstance(value, (int, np.integer)):
