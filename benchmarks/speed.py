@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from verifae import Box, enclose, enclose_many
+from verifae import enclose, enclose_many
 from verifae.backends import get_backend
 from verifae.cases import load_case
 from verifae.model import backward, forward, mse_grad_output, parameters, reconstruction_error

@@ -88,6 +88,8 @@ def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure") -> "Enclosure":
+    # The tightenings bound the output and E = mean((x_hat − x)²), which do not depend
+    # on grad_output: they are valid whatever incoming gradient e was computed for.
     """Intersect the interval enclosure's output and error with those of the tightening
     methods (real semantics): "linear", "mean-value", "bisect", or for "auto" the
     linear and mean-value forms, plus bisection in low dimensions (d <= 16)."""
@@ -97,7 +99,7 @@ def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure") -> "E
         chosen = {method: TIGHTENINGS[method]}
     output, error = e.output, e.reconstruction_error
     for name, tighten in chosen.items():
-        found = tighten(spec, box, e) if name == "mean-value" else tighten(spec, box)
+        found = tighten(spec, box)
         output = _intersect(output, found["output"])
         error = _intersect(error, found["reconstruction_error"])
     return replace(e, output=output, reconstruction_error=error, method=method)

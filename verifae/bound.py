@@ -120,19 +120,9 @@ def _one_box(many: BatchEnclosure, k: int, precision: int | None) -> Enclosure:
     )
 
 
-def endpoints(a: np.ndarray) -> Any:
-    """Nested lists of JSON-ready endpoints: finite doubles (repr round-trips), or "-inf"/"inf"."""
-    a = np.asarray(a, dtype=np.float64)
-    if np.isfinite(a).all():
-        return a.tolist()
-    out = a.astype(object)
-    out[np.isposinf(a)] = "inf"
-    out[np.isneginf(a)] = "-inf"
-    return out.tolist()
-
-
-def _values(a: Any) -> Any:
-    """Like `endpoints`, for observed values: NaN becomes null."""
+def endpoints(a: Any) -> Any:
+    """Nested lists of JSON-ready numbers: finite doubles (repr round-trips), "-inf"/"inf",
+    and null for NaN (which only observed run values can be; enclosures never are)."""
     a = np.asarray(a, dtype=np.float64)
     if np.isfinite(a).all():
         return a.tolist()
@@ -170,9 +160,9 @@ def _check_json(c: CheckResult) -> dict[str, Any]:
             "closest_quantity": f.closest_quantity,
             "offenders": [o.__dict__ for o in f.offenders],
             "observed": {
-                name: {"min": _values(low), "max": _values(high)} for name, (low, high) in f.observed.items()
+                name: {"min": endpoints(low), "max": endpoints(high)} for name, (low, high) in f.observed.items()
             },
-            "error_samples": _values(f.error_samples),
+            "error_samples": endpoints(f.error_samples),
         }
     if c.reference is not None:
         r = c.reference

@@ -35,7 +35,7 @@ import flint
 import numpy as np
 from flint import arb
 
-from .numbers import FLOAT32, FLOAT64, FloatFormat
+from .numbers import FLOAT32, FloatFormat
 
 __all__ = [
     "LIBRARY_ULPS",

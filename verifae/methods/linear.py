@@ -20,8 +20,6 @@ so the result is a proof, not an estimate.
 
 from __future__ import annotations
 
-from fractions import Fraction
-from typing import Any
 
 import flint
 import numpy as np
@@ -97,13 +95,15 @@ def relaxation(name: str, lo: float, hi: float) -> tuple[float, float, float]:
                 delta = 1e-9 * z0 + 1e-12
                 for sign in (1, -1):
                     left, right = sorted((sign * (z0 - delta), sign * (z0 + delta)))
-                    if right < lo or left > hi:
-                        continue  # the critical point is outside [lo, hi]
                     d_left, d_right = _fprime(name, arb(left)) - A, _fprime(name, arb(right)) - A
                     if not ((d_left > 0 and d_right < 0) or (d_left < 0 and d_right > 0)):
+                        # The root is not proven to lie in [left, right] (z0 came from floats):
+                        # enclose g over all of [lo, hi] instead.
                         whole = arb(lo).union(arb(hi))
-                        values.append(_f(name, whole) - A * whole)  # unproven root: enclose g on [lo, hi]
+                        values.append(_f(name, whole) - A * whole)
                         continue
+                    if right < lo or left > hi:
+                        continue  # the proven critical point is outside [lo, hi]
                     Z = arb(max(left, lo)).union(arb(min(right, hi)))
                     values.append(_f(name, Z) - A * Z)
         cL = min(_float_down(v.lower()) for v in values)  # exact directed roundings

@@ -22,12 +22,14 @@ from .base import MSE
 __all__ = ["mean_value_bounds"]
 
 
-def mean_value_bounds(spec: AutoencoderSpec, box: Box, interval) -> dict[str, np.ndarray]:
-    """Rigorous bounds of the output and the reconstruction error; `interval` is the
-    interval method's Enclosure of the same spec and box (for ∇E)."""
+def mean_value_bounds(spec: AutoencoderSpec, box: Box) -> dict[str, np.ndarray]:
+    """Rigorous bounds of the output and the reconstruction error over the box."""
     B = FastBackend()
     p = parameters(B, spec)
     x = B.box(box)
+    # ∇E needs the backward pass for g = (2/d)(x_hat − x), whatever grad_output the
+    # caller asked for: its own interval pass.
+    over_box = interval_propagation(B, p, x, MSE, gradients=True)
     mid, rad = x.mid_rad()
     centre = B.box(Box.point(box.center))
     at_c = interval_propagation(B, p, centre, MSE, gradients=False)
@@ -42,9 +44,8 @@ def mean_value_bounds(spec: AutoencoderSpec, box: Box, interval) -> dict[str, np
     else:
         spread = np.zeros(d)
     out["output"] = np.stack([_down(at_c.forward.output.lo - spread), _up(at_c.forward.output.hi + spread)], -1)
-    # ∇E = dX − g, from the interval pass (outward-rounded doubles)
-    dX, g = interval.gradients["input"], interval.gradients["b_dec"]
-    grad = FastTensor(_down(dX[:, 0] - g[:, 1]), _up(dX[:, 1] - g[:, 0]))
+    # ∇E = dX − g over the box
+    grad = B.sub(over_box.gradients.input, over_box.gradients.b_dec)
     spread_e = float(_up(np.float64(B.matvec(B.magnitude(FastTensor(grad.lo[None, :], grad.hi[None, :])),
                                              FastTensor(rad, rad.copy())).hi[0])))
     e_c = at_c.reconstruction_error
