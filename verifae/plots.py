@@ -39,37 +39,43 @@ def _shown(doc: dict) -> str:
 
 
 def plot_outputs(doc: dict, path: Path) -> None:
-    """(a) Each output coordinate's enclosure, with the range the float runs reached inside it."""
+    """(a) Each output coordinate's enclosures (float32 and real, where present), with the
+    range the float runs reached inside them."""
     plt = _pyplot()
-    semantics = _shown(doc)
-    bounds = _array(doc["enclosures"][semantics]["output"])
-    check = (doc.get("float_check") or {}).get(semantics if semantics != "real" else "float64")
+    shown = [s for s in ("float32", "real") if s in doc["enclosures"]] or [next(iter(doc["enclosures"]))]
+    colors = {"float32": "#c6dbef", "real": "#6baed6", "float64": "#9ecae1"}
+    bounds = {s: _array(doc["enclosures"][s]["output"]) for s in shown}
+    checks = doc.get("float_check") or {}
+    check = checks.get("float32") or checks.get("float64")
     seen = None
     if check and "output" in check.get("observed", {}):
         seen = np.stack([_array(check["observed"]["output"]["min"]), _array(check["observed"]["output"]["max"])], -1)
-    d = bounds.shape[0]
+    first = bounds[shown[0]]
+    d = first.shape[0]
     fig, ax = plt.subplots(figsize=(9, 3.6), dpi=100)
     if d <= BARS_UP_TO:
         x = np.arange(d)
-        ax.bar(x, bounds[:, 1] - bounds[:, 0], bottom=bounds[:, 0], width=0.6, color="#c6dbef",
-               edgecolor="#3182bd", label=f"{semantics} enclosure")
+        for k, (s, b) in enumerate(bounds.items()):
+            ax.bar(x, b[:, 1] - b[:, 0], bottom=b[:, 0], width=0.6 - 0.2 * k, color=colors.get(s, "#c6dbef"),
+                   edgecolor="#3182bd", label=f"{s} enclosure")
         if seen is not None:
-            ax.bar(x, seen[:, 1] - seen[:, 0], bottom=seen[:, 0], width=0.25, color="#08306b",
+            ax.bar(x, seen[:, 1] - seen[:, 0], bottom=seen[:, 0], width=0.12, color="#08306b",
                    label="float runs (min to max)")
         ax.set_xticks(x if d <= 20 else x[:: max(1, d // 10)])
         ax.set_xlabel("output coordinate")
     else:
-        order = np.argsort(np.nan_to_num((bounds[:, 0] + bounds[:, 1]) / 2))
+        order = np.argsort(np.nan_to_num((first[:, 0] + first[:, 1]) / 2))
         x = np.arange(d)
-        ax.fill_between(x, bounds[order, 0], bounds[order, 1], color="#c6dbef", step="mid",
-                        label=f"{semantics} enclosure")
+        for s, b in bounds.items():
+            ax.fill_between(x, b[order, 0], b[order, 1], color=colors.get(s, "#c6dbef"), step="mid",
+                            label=f"{s} enclosure")
         if seen is not None:
             ax.fill_between(x, seen[order, 0], seen[order, 1], color="#08306b", step="mid",
                             label="float runs (min to max)")
         ax.set_xlabel(f"output coordinate, sorted by enclosure midpoint ({d} coordinates)")
     ax.margins(y=0.08)
     ax.set_ylabel("x_hat")
-    ax.set_title(f"{doc['case']}: output enclosures")
+    ax.set_title(f"{doc['case']}: output enclosures (method {doc.get('method', '?')})")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
@@ -140,7 +146,7 @@ def plot_error(doc: dict, path: Path) -> None:
 
 #: suffix -> (function, caption)
 PLOTS = {
-    "outputs": (plot_outputs, "Output enclosures, with the range the float runs reached inside"),
+    "outputs": (plot_outputs, "Output enclosures (float32 and real), with the range the float runs reached inside"),
     "gradients": (plot_gradient_widths, "Enclosure widths of the W_enc and W_dec gradients"),
     "error": (plot_error, "Reconstruction-error intervals against sampled errors"),
 }
