@@ -108,12 +108,25 @@ def test_auto_is_never_wider_than_its_members(data):
             assert np.all(a[..., 0] >= m[..., 0]) and np.all(a[..., 1] <= m[..., 1]), (member, name)
 
 
-def test_float_semantics_use_interval_and_say_so():
+def test_float_semantics_with_mean_value_use_interval_and_say_so():
     spec = AutoencoderSpec([[1, 2]], [0], [[1], [1]], [0, 0], "tanh")
-    e = enclose(spec, Box([0, 0], [1, 1]), method="linear", semantics="float32")
-    i = enclose(spec, Box([0, 0], [1, 1]), semantics="float32")
-    assert np.array_equal(e.output, i.output) and e.method == "linear"
+    e = enclose(spec, Box([0, 0], [1, 1]), method="mean-value", semantics="float32")
+    i = enclose(spec, Box([0, 0], [1, 1]), semantics="float32", method="interval")
+    assert np.array_equal(e.output, i.output) and e.method == "mean-value"
     assert any("tightens the real semantics only" in n for n in e.notes)
+
+
+def test_linear_tightens_the_float_semantics():
+    rng = np.random.default_rng(5)
+    spec = AutoencoderSpec(rng.normal(size=(8, 30)) / 5, rng.normal(size=8) / 10, rng.normal(size=(30, 8)) / 3,
+                           rng.normal(size=30) / 10, "tanh")
+    box = Box.around(rng.random(30), "0.01")
+    for semantics in ("float32", "float64"):
+        linear = enclose(spec, box, method="linear", semantics=semantics)
+        interval = enclose(spec, box, method="interval", semantics=semantics)
+        width = lambda b: b[..., 1] - b[..., 0]  # noqa: E731
+        assert np.median(width(linear.output) / width(interval.output)) < 0.5
+        assert width(linear.reconstruction_error) < width(interval.reconstruction_error)
 
 
 def test_unknown_method():

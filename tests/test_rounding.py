@@ -73,10 +73,11 @@ def nasty_cases(draw):
 
 
 @settings(max_examples=100)
-@given(case=nasty_cases(), data=st.data(), backend=st.sampled_from(["arb", "fast"]))
-def test_float_runs_inside_their_enclosures(case, data, backend):
+@given(case=nasty_cases(), data=st.data(), backend=st.sampled_from(["arb", "fast"]),
+       method=st.sampled_from(["interval", "linear"]))
+def test_float_runs_inside_their_enclosures(case, data, backend, method):
     spec, box = case
-    enclosures = {s: enclose(spec, box, semantics=s, backend=backend) for s in FORMATS}
+    enclosures = {s: enclose(spec, box, semantics=s, backend=backend, method=method) for s in FORMATS}
     for x in data.draw(points_in(box, count=3), label="points"):
         for fmt in FORMATS:
             run = evaluate(spec, x, backend=fmt)

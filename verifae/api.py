@@ -88,21 +88,30 @@ def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure") -> "Enclosure":
+    """Intersect the interval enclosure's output and error with those of the tightening
+    methods: "linear", "mean-value", "bisect", or for "auto" the linear and mean-value
+    forms, plus bisection in low dimensions (d <= 16). In the float semantics only the
+    linear relaxation applies (it carries the float error terms); the others say so."""
     # The tightenings bound the output and E = mean((x_hat − x)²), which do not depend
     # on grad_output: they are valid whatever incoming gradient e was computed for.
-    """Intersect the interval enclosure's output and error with those of the tightening
-    methods (real semantics): "linear", "mean-value", "bisect", or for "auto" the
-    linear and mean-value forms, plus bisection in low dimensions (d <= 16)."""
     if method == "auto":
-        chosen = {k: f for k, f in TIGHTENINGS.items() if k != "bisect" or spec.input_dim <= AUTO_BISECT_MAX_DIM}
+        names = [k for k in TIGHTENINGS if k != "bisect" or spec.input_dim <= AUTO_BISECT_MAX_DIM]
     else:
-        chosen = {method: TIGHTENINGS[method]}
+        names = [method]
+    notes = list(e.notes)
+    if e.semantics != "real":
+        skipped = [k for k in names if k != "linear"]
+        names = [k for k in names if k == "linear"]
+        if skipped and method != "auto":
+            notes.append(f"method {method!r} tightens the real semantics only; {e.semantics} uses interval propagation")
     output, error = e.output, e.reconstruction_error
-    for name, tighten in chosen.items():
-        found = tighten(spec, box)
+    for name in names:
+        found = TIGHTENINGS[name](spec, box) if e.semantics == "real" else TIGHTENINGS[name](spec, box, e.semantics)
+        if found is None:  # a float run may overflow: the interval enclosure says why
+            continue
         output = _intersect(output, found["output"])
         error = _intersect(error, found["reconstruction_error"])
-    return replace(e, output=output, reconstruction_error=error, method=method)
+    return replace(e, output=output, reconstruction_error=error, method=method, notes=tuple(notes))
 
 
 #: models with at least this many weights in W_enc (d·h) go to the fast backend under "auto"
@@ -217,9 +226,6 @@ def enclose(
     )
     if method == "interval":
         return enclosure
-    if semantics != "real":
-        note = f"method {method!r} tightens the real semantics only; {semantics} uses interval propagation"
-        return replace(enclosure, method=method, notes=(*enclosure.notes, note))
     return _tighten(spec, box, method, enclosure)
 
 

@@ -20,13 +20,17 @@ so the result is a proof, not an estimate.
 
 from __future__ import annotations
 
+from fractions import Fraction
 
 import flint
 import numpy as np
 from flint import arb
 
 from ..backends.arb import _float_down, _float_up
-from ..backends.fast import FastBackend, FastTensor, _down, _up
+from ..backends.fast import FastBackend, FastTensor, _down, _inflate, _up
+from ..libm import LIBRARY_ULPS
+from ..numbers import FORMATS
+from ..rounding import FloatSemantics, FloatTensor, gamma
 from ..box import Box
 from ..model import AutoencoderSpec
 
@@ -50,11 +54,13 @@ def _fprime(name: str, z: arb) -> arb:
 
 
 def _critical(name: str, a: float) -> float | None:
-    """z0 > 0 with act'(±z0) = a (floats; verified rigorously by the caller), or None."""
-    if name == "tanh" and 0 < a < 1:
-        return float(np.arctanh(np.sqrt(1 - a)))
-    if name == "sigmoid" and 0 < a < 0.25:
-        return float(2 * np.arctanh(np.sqrt(1 - 4 * a)))
+    """z0 > 0 with act'(±z0) = a (a float estimate, verified rigorously by the caller; it
+    may be inf or NaN when a is tiny), or None when act' never equals a."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if name == "tanh" and 0 < a < 1:
+            return float(np.arctanh(np.sqrt(1 - a)))
+        if name == "sigmoid" and 0 < a < 0.25:
+            return float(2 * np.arctanh(np.sqrt(1 - 4 * a)))
     return None
 
 
@@ -91,7 +97,10 @@ def relaxation(name: str, lo: float, hi: float) -> tuple[float, float, float]:
         else:
             values = [_f(name, z) - A * z for z in points]
             z0 = _critical(name, a)
-            if z0 is not None:
+            if z0 is not None and not np.isfinite(z0):
+                whole = arb(lo).union(arb(hi))
+                values.append(_f(name, whole) - A * whole)  # no usable estimate: enclose g on [lo, hi]
+            elif z0 is not None:
                 delta = 1e-9 * z0 + 1e-12
                 for sign in (1, -1):
                     left, right = sorted((sign * (z0 - delta), sign * (z0 + delta)))
@@ -129,7 +138,7 @@ def _relu_triangle(lo: float, hi: float) -> tuple[float, float, float, float]:
     return aL, cL, aU, cU
 
 
-def linear_bounds(spec: AutoencoderSpec, box: Box) -> dict[str, np.ndarray]:
+def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
     """Rigorous float64 (lower, upper) bounds of the output and the reconstruction error.
 
     Neuron j contributes w·act(z_j) with w = W_dec[i, j] = w⁺ + w⁻ (its positive and
@@ -137,12 +146,48 @@ def linear_bounds(spec: AutoencoderSpec, box: Box) -> dict[str, np.ndarray]:
     (back-substitution, as in CROWN), the other way round for the lower bound. A weight
     interval straddling 0 simply has both parts. sigmoid and tanh use one slope for both
     lines; relu straddling 0 uses the triangle.
+
+    For the float32 / float64 semantics the same bounds hold for the float run with
+    three error terms (each proven as in `verifae.rounding`): the float pre-activation
+    is z_f = W_enc x_f + b_enc + e1 with |e1| <= γ_{d+1}(|W_enc||x_f| + |b_enc|) + (d+1)eta,
+    the float activation is act(z_f) + e2 with |e2| <= 2Ku|act| + realmin (library
+    bound; 0 for relu and identity), and x_hat_f = W_dec hid_f + b_dec + e3 with
+    |e3| <= γ_{h+1}(|W_dec||hid_f| + |b_dec|) + (h+1)eta. The relaxation is taken over
+    the interval of z_f, parameters and inputs are the rounded ones, r = x_hat − x
+    adds one rounding, and E is the float semantics' square and mean of those bounds.
+    Returns None where a float run may overflow (the interval enclosure says why).
     """
     B = FastBackend()
-    W_enc, b_enc, W_dec, b_dec = B.convert_parameters(spec)
     d, h = spec.input_dim, spec.hidden_dim
-    x = B.box(box)
-    z = B.affine(W_enc, x, b_enc)
+    point = lambda v: FastTensor(v, v.copy())  # noqa: E731
+    if semantics == "real":
+        W_enc, b_enc, W_dec, b_dec = B.convert_parameters(spec)
+        x = B.box(box)
+        z = B.affine(W_enc, x, b_enc)
+        e1 = e2 = e3 = np.zeros(0)
+    else:
+        F = FloatSemantics(B, FORMATS[semantics])
+        params = F.convert_parameters(spec)
+        xf = F.box(box)
+        zf = F.affine(params[0], xf, params[1])
+        hidf = F.activation(spec.activation, zf)
+        if any(t.unbounded.any() for t in (*params, xf, zf, hidf)):
+            return None
+        W_enc, b_enc, W_dec, b_dec = (t.value for t in params)
+        x, z = xf.value, zf.value  # z: every float pre-activation (e1 included)
+        fmt = FORMATS[semantics]
+        u, eta = float(fmt.unit_roundoff), float(fmt.eta)
+        g = lambda n: float(_up(np.float64(float(gamma(n, fmt)))))  # noqa: E731
+        abs_sum1 = B.affine(B.magnitude(W_enc), B.magnitude(x), B.magnitude(b_enc)).hi
+        e1 = _inflate(g(d + 1) * abs_sum1 + (d + 1) * eta, 2)
+        hid_mag = B.magnitude(hidf.value).hi
+        if spec.activation in ("sigmoid", "tanh"):
+            K = LIBRARY_ULPS[semantics][spec.activation]
+            e2 = _inflate(2 * K * u * hid_mag + float(Fraction(2) ** fmt.emin), 2)
+        else:
+            e2 = np.zeros(h)
+        abs_sum3 = B.affine(B.magnitude(W_dec), point(hid_mag), B.magnitude(b_dec)).hi
+        e3 = _inflate(g(h + 1) * abs_sum3 + (h + 1) * eta, 2)
     lines = []
     for lo, hi in zip(z.lo, z.hi):
         if spec.activation == "relu" and lo < 0 < hi:
@@ -153,7 +198,6 @@ def linear_bounds(spec: AutoencoderSpec, box: Box) -> dict[str, np.ndarray]:
     aL, cL, aU, cU = (np.array([line[k] for line in lines], dtype=np.float64).reshape(h) for k in range(4))
     W_pos = FastTensor(np.maximum(W_dec.lo, 0.0), np.maximum(W_dec.hi, 0.0))
     W_neg = FastTensor(np.minimum(W_dec.lo, 0.0), np.minimum(W_dec.hi, 0.0))
-    point = lambda v: FastTensor(v, v.copy())  # noqa: E731
     rows = lambda v: point(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
     mid, rad = x.mid_rad()
     eye = np.eye(d)
@@ -167,13 +211,25 @@ def linear_bounds(spec: AutoencoderSpec, box: Box) -> dict[str, np.ndarray]:
                           B.add(B.matvec(P, b_enc), b_dec))
         else:
             M, const = point(np.zeros((d, d))), b_dec
+        if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
+            slack = B.matvec(B.magnitude(P), point(e1)).hi + B.matvec(B.magnitude(W_dec), point(e2)).hi
+            const = B.widen(const, point(_inflate(slack + e3, 2)))
         for name, matrix in (("output", M), ("residual", B.sub(M, point(eye)))):
             centre = B.add(B.matvec(matrix, point(mid)), const)
             spread = B.matvec(B.magnitude(matrix), point(rad)).hi
             bounds[(name, up)] = _up(centre.hi + spread) if up else _down(centre.lo - spread)
     out = {name: np.stack([bounds[(name, False)], bounds[(name, True)]], axis=-1) for name in ("output", "residual")}
-    # E = mean(r_i²) from the bounds of each r_i (a square's exact range, then the mean).
     r = FastTensor(out["residual"][:, 0], out["residual"][:, 1])
-    error = B.mean(B.square(r))
+    if semantics == "real":
+        # E = mean(r_i²) from the bounds of each r_i (a square's exact range, then the mean).
+        error = B.mean(B.square(r))
+    else:
+        # r_f = fl(x_hat_f − x_f) rounds once; then the float semantics' square and mean.
+        r = B.widen(r, point(_inflate(u * B.magnitude(r).hi, 1)))
+        squares = F.square(FloatTensor(r, np.zeros(d, dtype=bool)))
+        mean = F.mean(squares)
+        if squares.unbounded.any() or mean.unbounded.any():
+            return None
+        error = mean.value
     out["reconstruction_error"] = np.array([max(error.lo, 0.0), error.hi])
     return out
