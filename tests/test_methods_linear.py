@@ -149,3 +149,16 @@ def test_tightening_with_a_grad_output_box(data):
         assert not outside(type("Q", (), {"items": lambda self: [("output", e.output),
                                                                    ("reconstruction_error", e.reconstruction_error)]})(),
                            ref)
+
+
+def test_relaxation_of_a_huge_interval_is_sound_not_a_crash():
+    """A found-by-CI regression: exp over [−1e9, 1e9] is not finite in Arb, and the offsets
+    must become infinite (the interval enclosure then stands) rather than raise."""
+    slope, cL, cU = relaxation("sigmoid", -1e9, 1e9)
+    assert cL <= 0 <= 1 <= cU + slope * 1e9
+    spec = AutoencoderSpec([[-1, -1, "-1e15"]], [-1], [[-1], [-1], [-1]], [-1, -1, -1], "sigmoid")
+    box = Box.around([0, 0, 0], "1e-6")
+    for semantics in ("real", "float32"):
+        e = enclose(spec, box, method="linear", semantics=semantics, backend="arb")
+        i = enclose(spec, box, method="interval", semantics=semantics, backend="arb")
+        assert np.all(e.output[:, 0] >= i.output[:, 0]) and np.all(e.output[:, 1] <= i.output[:, 1])

@@ -144,7 +144,9 @@ class ArbBackend(ObjectIntervalBackend):
 
 def _float_down(e: arb) -> float:
     """The largest double <= the exact arb e (float() rounds to nearest; the exact
-    comparison with arb(f) corrects the direction)."""
+    comparison with arb(f) corrects the direction); -inf for a non-finite e."""
+    if not e.is_finite():  # NaN or infinite: nothing finite bounds it
+        return -math.inf
     f = float(e)
     if math.isnan(f) or abs(f) > _DOUBLE_MAX:  # out of the double range: the slow exact path
         man, exp = e.man_exp()
@@ -153,6 +155,8 @@ def _float_down(e: arb) -> float:
 
 
 def _float_up(e: arb) -> float:
+    if not e.is_finite():
+        return math.inf
     return 0.0 - _float_down(-e)  # never -0.0
 
 
