@@ -70,9 +70,8 @@ class Evaluation:
             yield f"gradients.{name}", self.gradients[name]
 
 
-def _run(
-    spec: AutoencoderSpec, backend: Backend, method: str, x: Any, grad_output: Any, gradients: bool = True
-) -> Quantities:
+def _run(spec: AutoencoderSpec, backend: Backend, x: Any, grad_output: Any, gradients: bool = True) -> Quantities:
+    """The interval propagation every method starts from (tightenings refine it after)."""
     p = parameters(backend, spec)
     return METHODS["interval"](backend, p, x, grad_output, gradients=gradients)
 
@@ -211,7 +210,7 @@ def enclose(
     B = _rigorous(backend, precision, semantics)
     x = B.box(box)
     g = MSE if g_box is MSE else B.box(g_box)
-    q = _run(spec, B, method, x, g)
+    q = _run(spec, B, x, g)
     enclosure = Enclosure(
         pre_activation=B.bounds(q.forward.pre_activation),
         hidden=_within(B.bounds(q.forward.hidden), *_hidden_range(spec.activation, semantics)),
@@ -329,7 +328,7 @@ def enclose_many(
         if g_box is not MSE:
             g = B.interval_floats(np.tile([round_down(q) for q in g_box.lower], (stop - start, 1)),
                                   np.tile([round_up(q) for q in g_box.upper], (stop - start, 1)))
-        q = _run(spec, B, method, x, g, gradients=bool(wanted_grads))
+        q = _run(spec, B, x, g, gradients=bool(wanted_grads))
         found = {
             "pre_activation": q.forward.pre_activation,
             "hidden": q.forward.hidden,
@@ -389,7 +388,7 @@ def evaluate(
         if not g_point.is_point:
             raise BoxError("evaluate() takes a point grad_output, not a box")
         g = B.interval(g_point.lower, g_point.upper)
-    q = _run(spec, B, "interval", B.interval(point.lower, point.upper), g)
+    q = _run(spec, B, B.interval(point.lower, point.upper), g)
     return Evaluation(
         pre_activation=B.values(q.forward.pre_activation),
         hidden=B.values(q.forward.hidden),

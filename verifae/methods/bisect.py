@@ -2,8 +2,8 @@
 
 The parts cover the box, so the union of sound enclosures of the parts is a sound
 enclosure of the whole. Each part is bounded with the linear relaxation (tighter on a
-smaller box: relaxation gaps shrink with the square of the pre-activation width) and
-the mean-value form, intersected. Refinement is best-first: the part whose outputs
+smaller box: relaxation gaps shrink with the square of the pre-activation width).
+Refinement is best-first: the part whose outputs
 are widest is split next, along its widest side weighted by how strongly that input
 moves the outputs (the column sums of |W_dec| |W_enc|). It stops after `budget` parts.
 """
@@ -24,10 +24,6 @@ __all__ = ["bisect_bounds", "DEFAULT_BUDGET"]
 DEFAULT_BUDGET = 128
 
 
-def _bounds(spec: AutoencoderSpec, box: Box) -> dict[str, np.ndarray]:
-    return linear_bounds(spec, box)
-
-
 def bisect_bounds(spec: AutoencoderSpec, box: Box, budget: int = DEFAULT_BUDGET) -> dict[str, np.ndarray]:
     """Rigorous bounds of the output and the reconstruction error by best-first bisection."""
     W_enc = np.abs(np.array(spec.W_enc, dtype=float))
@@ -38,7 +34,7 @@ def bisect_bounds(spec: AutoencoderSpec, box: Box, budget: int = DEFAULT_BUDGET)
 
     def entry(part: Box) -> tuple:
         nonlocal counter
-        found = _bounds(spec, part)
+        found = linear_bounds(spec, part)
         counter += 1
         width = float((found["output"][:, 1] - found["output"][:, 0]).sum())
         return (-width, counter, part, found)

@@ -120,11 +120,6 @@ def relaxation(name: str, lo: float, hi: float) -> tuple[float, float, float]:
     return a, cL, cU
 
 
-def _box_mid_rad(box: Box) -> tuple[np.ndarray, np.ndarray]:
-    B = FastBackend()
-    return B.box(box).mid_rad()
-
-
 def _relu_triangle(lo: float, hi: float) -> tuple[float, float, float, float]:
     """(aL, cL, aU, cU) for relu straddling 0: the triangle's upper side (the secant) and
     the lower line through the origin with slope 1 if hi > −lo else 0 (CROWN's choice),
