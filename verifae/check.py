@@ -16,16 +16,19 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from . import torch_runs
 from .api import Enclosure, enclose
 from .backends import get_backend
 from .box import Box
 from .errors import BoxError
 from .methods import MSE, interval_propagation
-from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
+from .model import GRADIENT_NAMES, AutoencoderSpec, Parameters, parameters
 from .numbers import FORMATS, FloatFormat, nearest_float, round_down, round_up
 
 __all__ = ["check", "CheckResult", "FormatCheck", "ReferenceCheck", "Offender"]
@@ -40,6 +43,9 @@ REFERENCE_BUDGET = 20_000
 #: and on at most this many points (each is a 256-bit Arb evaluation)
 REFERENCE_POINTS = 200
 REFERENCE_BITS = 256
+#: PyTorch runs in a second process when runs·(h+1)·d reaches this (below it, the
+#: process costs more than it saves)
+TORCH_WORKER_WORK = 10_000_000
 #: quantities whose observed range over the runs is recorded (for plots and reports)
 OBSERVED: tuple[str, ...] = ("output", "hidden", "reconstruction_error")
 ERROR_SAMPLES = 2000
@@ -74,6 +80,25 @@ class FormatCheck:
     observed: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     #: reconstruction errors of the numpy runs (at most ERROR_SAMPLES), for histograms
     error_samples: list[float] = field(default_factory=list)
+
+    def merge(self, other: FormatCheck, keep: int) -> None:
+        """Add another check of the same format (other runs, other implementations)."""
+        self.runs += other.runs
+        self.outside += other.outside
+        self.offenders.extend(other.offenders[: max(0, keep - len(self.offenders))])
+        for name, n in other.implementations.items():
+            self.implementations[name] = self.implementations.get(name, 0) + n
+        if other.closest_ulps < self.closest_ulps:
+            self.closest_ulps, self.closest_quantity = other.closest_ulps, other.closest_quantity
+        for name, (low, high) in other.observed.items():
+            self._observe(name, low, high)
+        self.error_samples.extend(other.error_samples[: ERROR_SAMPLES - len(self.error_samples)])
+
+    def _observe(self, name: str, low: np.ndarray, high: np.ndarray) -> None:
+        if name in self.observed:
+            old_low, old_high = self.observed[name]
+            low, high = np.fmin(old_low, low), np.fmax(old_high, high)
+        self.observed[name] = (low, high)
 
 
 @dataclass
@@ -194,17 +219,19 @@ def _inputs(points: np.ndarray, fixed: np.ndarray, exact: np.ndarray, fmt: Float
 Chunk = dict[str, np.ndarray]  # quantity -> values stacked along a leading run axis
 
 
-def _chunk_size(spec: AutoencoderSpec) -> int:
-    """Runs per chunk, so that a chunk of weight gradients stays around 16 MB."""
-    return max(1, 2_000_000 // max(1, (spec.hidden_dim + 1) * spec.input_dim))
+def _chunk_size(p: Parameters) -> int:
+    """Runs per chunk, so that a chunk of weight gradients (about 4 MB) stays in cache
+    between its computation and its comparison (measured: larger chunks are slower)."""
+    h, d = p.W_enc.shape
+    return max(1, 500_000 // max(1, (h + 1) * d))
 
 
-def _numpy_runs(spec, p, X, G):
+def _numpy_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None) -> Iterator[Chunk]:
     """The model code on numpy arrays, batched: BLAS matrix products in the format."""
     B = get_backend(p.W_enc.dtype.name)
     with np.errstate(all="ignore"):
-        for start in range(0, len(X), _chunk_size(spec)):
-            x = X[start : start + _chunk_size(spec)]
+        for start in range(0, len(X), _chunk_size(p)):
+            x = X[start : start + _chunk_size(p)]
             g = MSE if G is None else G[start : start + len(x)]
             q = interval_propagation(B, p, x, g)
             chunk = {
@@ -277,67 +304,13 @@ def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
     }
 
 
-def _loop_runs(spec, p, X, G, count: int):
+def _loop_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None, count: int) -> Iterator[Chunk]:
     params = (p.W_enc, p.b_enc, p.W_dec, p.b_dec)
     with np.errstate(all="ignore"):
         runs = [
-            _loop_run(params, spec.activation, X[k], None if G is None else G[k], p.W_enc.dtype.type)
+            _loop_run(params, p.activation, X[k], None if G is None else G[k], p.W_enc.dtype.type)
             for k in range(min(count, len(X)))
         ]
-    if runs:
-        yield _stack(runs)
-
-
-def _torch_runs(spec, p, X, G):
-    """nn.Sequential(Linear, act, Linear) in the format, autograd for every gradient."""
-    try:
-        import torch
-        import torch.nn.functional as F
-    except ImportError:
-        return
-    if spec.hidden_dim == 0:
-        return
-    dtype = torch.float32 if p.W_enc.dtype == np.float32 else torch.float64
-    d, h = spec.input_dim, spec.hidden_dim
-    act = {"relu": torch.nn.ReLU(), "sigmoid": torch.nn.Sigmoid(), "tanh": torch.nn.Tanh(), "identity": torch.nn.Identity()}
-    encoder, decoder = torch.nn.Linear(d, h, dtype=dtype), torch.nn.Linear(h, d, dtype=dtype)
-    with torch.no_grad():
-        encoder.weight.copy_(torch.from_numpy(p.W_enc))
-        encoder.bias.copy_(torch.from_numpy(p.b_enc))
-        decoder.weight.copy_(torch.from_numpy(p.W_dec))
-        decoder.bias.copy_(torch.from_numpy(p.b_dec))
-    model = torch.nn.Sequential(encoder, act[spec.activation], decoder)
-    runs = []
-    for k in range(len(X)):
-        for param in model.parameters():
-            param.grad = None
-        x = torch.tensor(X[k], dtype=dtype, requires_grad=True)
-        z = encoder(x)
-        hid = model[1](z)
-        x_hat = decoder(hid)
-        # The target is a detached copy, so x.grad is the gradient through the network
-        # only (design §1), not plus the direct term of the loss.
-        loss = F.mse_loss(x_hat, x.detach(), reduction="mean")
-        if G is None:
-            loss.backward()
-        else:
-            x_hat.backward(torch.tensor(G[k], dtype=dtype))
-        runs.append(
-            {
-                "pre_activation": z.detach().numpy(),
-                "hidden": hid.detach().numpy(),
-                "output": x_hat.detach().numpy(),
-                "reconstruction_error": loss.detach().numpy(),
-                "gradients.W_enc": encoder.weight.grad.numpy(),
-                "gradients.b_enc": encoder.bias.grad.numpy(),
-                "gradients.W_dec": decoder.weight.grad.numpy(),
-                "gradients.b_dec": decoder.bias.grad.numpy(),
-                "gradients.input": x.grad.numpy(),
-            }
-        )
-        if len(runs) == _chunk_size(spec):
-            yield _stack(runs)
-            runs = []
     if runs:
         yield _stack(runs)
 
@@ -345,61 +318,93 @@ def _torch_runs(spec, p, X, G):
 # ---------------------------------------------------------------- comparison
 
 
-def _compare(
-    chunk: Chunk,
-    offset: int,
-    enclosure: Enclosure,
-    points: np.ndarray,
-    implementation: str,
-    fmt: FloatFormat,
-    result: FormatCheck,
-    keep: int,
-    closest: bool,
-) -> None:
-    """Check a chunk of runs (leading axis) against the enclosure, all at once.
+class _Comparison:
+    """The runs of one implementation in one format against that format's enclosure.
 
-    With `closest`, also record the closest approach of a run to an endpoint (a
-    diagnostic, measured on the first chunk of each implementation to keep it cheap).
+    Every run of an entry lies in [lo, hi] exactly when the entry's smallest and
+    largest run do, so each chunk is reduced to its elementwise min and max (one
+    pass each) and single runs are looked at only when that test fails. The running
+    min and max also give the observed ranges and the closest approach of a run to
+    an endpoint, once, at the end.
     """
-    n = 0
-    for name, b in enclosure.items():
-        raw = np.asarray(chunk[name])
-        n = raw.shape[0]
-        lo, hi = b[..., 0], b[..., 1]
-        # NaN compares false, so a NaN run is outside unless the interval is unbounded.
-        if raw.dtype == np.float32:
-            # For a float32 v, lo <= v <=> ceil32(lo) <= v (and likewise for hi): compare in
-            # float32, without widening every run to float64.
-            lo32, hi32 = _outward_float32(lo, hi)
-            inside = (raw >= lo32) & (raw <= hi32)
-        else:
-            inside = (raw >= lo) & (raw <= hi)
-        v = raw.astype(np.float64, copy=False)
-        if name in OBSERVED:
-            _observe(result, name, v, samples=implementation == "numpy")
-        if not inside.all():
-            bad = ~(inside | (np.isinf(lo) & np.isinf(hi)))
-            result.outside += int(bad.sum())
-            for index in zip(*np.nonzero(bad)):
-                if len(result.offenders) >= keep:
-                    break
-                k, where = int(index[0]), tuple(int(i) for i in index[1:])
-                result.offenders.append(
-                    Offender(fmt.name, implementation, points[offset + k].tolist(), name, where,
-                             float(v[index]), float(lo[where]), float(hi[where]))
-                )
-        if closest:
+
+    def __init__(self, enclosure: Enclosure, fmt: FloatFormat, implementation: str, points: np.ndarray,
+                 keep: int, result: FormatCheck) -> None:
+        self.fmt, self.implementation, self.points, self.keep, self.result = fmt, implementation, points, keep, result
+        self.bounds = {}
+        for name, b in enclosure.items():
+            lo, hi = b[..., 0], b[..., 1]
+            if fmt.dtype == np.float32:
+                # For a float32 v, lo <= v <=> ceil32(lo) <= v (and likewise for hi):
+                # compare in float32, without widening every run to float64.
+                self.bounds[name] = (lo, hi, *_outward_float32(lo, hi))
+            else:
+                self.bounds[name] = (lo, hi, lo, hi)
+        self.low: dict[str, np.ndarray] = {}  # running elementwise min and max, NaN ignored
+        self.high: dict[str, np.ndarray] = {}
+        self.inside = {name: True for name in self.bounds}  # entries whose every run so far is inside
+        self.runs = 0
+
+    def add(self, chunk: Chunk) -> None:
+        """Check a chunk of runs, stacked along a leading axis."""
+        n = 0
+        for name, (lo, hi, lo_f, hi_f) in self.bounds.items():
+            raw = np.asarray(chunk[name])
+            n = raw.shape[0]
+            # min and max propagate NaN, and NaN compares false: a NaN run fails this test
+            vmin, vmax = raw.min(axis=0), raw.max(axis=0)
+            entry_inside = (vmin >= lo_f) & (vmax <= hi_f)
+            self.inside[name] = self.inside[name] & entry_inside
+            if not entry_inside.all():
+                self._offenders(name, raw, lo, hi, lo_f, hi_f)
+            if np.isnan(vmin).any() or np.isnan(vmax).any():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
+                    vmin, vmax = np.nanmin(raw, axis=0), np.nanmax(raw, axis=0)
+            if name in self.low:
+                vmin, vmax = np.fmin(self.low[name], vmin), np.fmax(self.high[name], vmax)
+            self.low[name], self.high[name] = vmin, vmax
+            if name == "reconstruction_error" and self.implementation == "numpy":
+                # one sample per point (numpy runs them all), for histograms
+                samples = self.result.error_samples
+                samples.extend(raw[: ERROR_SAMPLES - len(samples)].astype(np.float64).tolist())
+        self.runs += n
+
+    def _offenders(self, name, raw, lo, hi, lo_f, hi_f) -> None:
+        result = self.result
+        # NaN is outside unless the interval is unbounded
+        bad = ~(((raw >= lo_f) & (raw <= hi_f)) | (np.isinf(lo) & np.isinf(hi)))
+        result.outside += int(bad.sum())
+        for index in zip(*np.nonzero(bad)):
+            if len(result.offenders) >= self.keep:
+                break
+            k, where = int(index[0]), tuple(int(i) for i in index[1:])
+            result.offenders.append(
+                Offender(self.fmt.name, self.implementation, self.points[self.runs + k].tolist(), name, where,
+                         float(raw[index]), float(lo[where]), float(hi[where]))
+            )
+
+    def finish(self) -> None:
+        """Record the runs, the observed ranges and the closest approach in the result."""
+        result = self.result
+        for name, (lo, hi, _, _) in self.bounds.items():
+            if name not in self.low:
+                continue
+            low, high = self.low[name].astype(np.float64), self.high[name].astype(np.float64)
+            if name in OBSERVED:
+                result._observe(name, low, high)
             # The closest approach, in ulps of the format at the endpoint approached
             # (spacings are powers of two, so the products are exact).
             with np.errstate(all="ignore"):
-                per_ulp_lo = 1 / np.spacing(np.abs(lo).astype(fmt.dtype)).astype(np.float64)
-                per_ulp_hi = 1 / np.spacing(np.abs(hi).astype(fmt.dtype)).astype(np.float64)
-                gap = np.minimum((v - lo) * per_ulp_lo, (hi - v) * per_ulp_hi)
-            smallest = float(np.min(gap, initial=np.inf, where=inside & ~np.isnan(gap)))
+                per_ulp_lo = 1 / np.spacing(np.abs(lo).astype(self.fmt.dtype)).astype(np.float64)
+                per_ulp_hi = 1 / np.spacing(np.abs(hi).astype(self.fmt.dtype)).astype(np.float64)
+                gap = np.minimum((low - lo) * per_ulp_lo, (hi - high) * per_ulp_hi)
+            smallest = float(np.min(gap, initial=np.inf, where=self.inside[name] & ~np.isnan(gap)))
             if smallest < result.closest_ulps:
                 result.closest_ulps, result.closest_quantity = smallest, name
-    result.runs += n
-    result.implementations[implementation] = result.implementations.get(implementation, 0) + n
+        result.runs += self.runs
+        if self.runs:
+            result.implementations[self.implementation] = self.runs
 
 
 def _outward_float32(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -411,17 +416,50 @@ def _outward_float32(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.nda
     return lo32, hi32
 
 
-def _observe(result: FormatCheck, name: str, v: np.ndarray, samples: bool) -> None:
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
-        low, high = np.nanmin(v, axis=0), np.nanmax(v, axis=0)
-    if name in result.observed:
-        old_low, old_high = result.observed[name]
-        low, high = np.fmin(old_low, low), np.fmax(old_high, high)
-    result.observed[name] = (low, high)
-    if samples and name == "reconstruction_error":  # one sample per point: numpy runs them all
-        room = ERROR_SAMPLES - len(result.error_samples)
-        result.error_samples.extend(v[:room].tolist())
+IMPLEMENTATIONS = ("numpy", "loops", "torch")
+
+
+def _implementation_check(
+    implementation: str,
+    p: Parameters,
+    X: np.ndarray,
+    G: np.ndarray | None,
+    enclosure: Enclosure,
+    points: np.ndarray,
+    keep: int,
+    loop_points: int,
+) -> FormatCheck:
+    """Run one implementation in the format of `p` and check its runs against `enclosure`.
+
+    Every implementation runs at every point but the loops, which run at the first
+    `loop_points`. Module-level, so that it can run in the PyTorch process.
+    """
+    fmt = FORMATS[p.W_enc.dtype.name]
+    if implementation == "numpy":
+        chunks = _numpy_runs(p, X, G)
+    elif implementation == "loops":
+        chunks = _loop_runs(p, X, G, loop_points)
+    else:
+        chunks = torch_runs.torch_runs(p, X, G, _chunk_size(p))
+    result = FormatCheck()
+    comparison = _Comparison(enclosure, fmt, implementation, points, keep, result)
+    with np.errstate(all="ignore"):
+        for chunk in chunks:
+            comparison.add(chunk)
+        comparison.finish()
+    return result
+
+
+def _torch_elsewhere(spec: AutoencoderSpec, points: int) -> bool:
+    """Whether PyTorch's runs are worth a second process (see verifae.torch_runs)."""
+    work = points * (spec.hidden_dim + 1) * spec.input_dim
+    return spec.hidden_dim > 0 and work >= TORCH_WORKER_WORK and torch_runs.available()
+
+
+def prepare(spec: AutoencoderSpec, runs: int) -> None:
+    """Start what a later `check` of `runs` points will need (PyTorch's process), ahead of it."""
+    if runs and _torch_elsewhere(spec, runs):
+        torch_runs.start()
 
 
 def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, grad_output) -> ReferenceCheck:
@@ -465,6 +503,7 @@ def check(
     reference: bool = True,
     keep: int = 10,
     progress: Callable[[str], Any] | None = None,
+    torch_worker: bool | None = None,
 ) -> CheckResult:
     """Run the spec in float64 and float32 at about `runs` points and check every result.
 
@@ -472,6 +511,8 @@ def check(
     this spec and box (computed here with `backend` when missing). Returns, per
     format, the number of runs, how many values fell outside and the first `keep`
     offenders, and the closest approach of a run to an endpoint, in ulps.
+    PyTorch runs in a second process when `torch_worker` is True, or, when it is
+    None, for big work where one can start (see verifae.torch_runs).
     """
     if runs < 1:
         raise BoxError(f"runs must be at least 1, got {runs}")
@@ -487,26 +528,36 @@ def check(
         G, g_fixed = sample_points(spec, grad_output, len(points), seed + 1, params["float64"])
     result = CheckResult(points=len(points), formats={}, reference=None)
     loop_points = max(1, LOOP_BUDGET // max(1, 6 * (spec.hidden_dim + 1) * spec.input_dim))
+    inputs = {}
     for name in CHECKED_FORMATS:
-        fmt, p = FORMATS[name], params[name]
-        X = _inputs(points, fixed, box.lower, fmt)
-        Gf = None if G is None else _inputs(G, g_fixed, grad_output.lower, fmt)
-        fc = FormatCheck()
-        implementations = {
-            "numpy": _numpy_runs(spec, p, X, Gf),
-            "loops": _loop_runs(spec, p, X, Gf, loop_points),
-            "torch": _torch_runs(spec, p, X, Gf),
-        }
-        for impl, chunks in implementations.items():
+        X = _inputs(points, fixed, box.lower, FORMATS[name])
+        inputs[name] = (X, None if G is None else _inputs(G, g_fixed, grad_output.lower, FORMATS[name]))
+    elsewhere: dict[str, Future | None] = {name: None for name in CHECKED_FORMATS}
+    if torch_worker if torch_worker is not None else _torch_elsewhere(spec, len(points)):
+        for name in CHECKED_FORMATS:
+            elsewhere[name] = torch_runs.submit(_implementation_check, "torch", params[name], *inputs[name],
+                                                enclosures[name], points, keep, loop_points)
+    # numpy and the loops here, then the reference, and only then wait for PyTorch
+    for name in CHECKED_FORMATS:
+        result.formats[name] = fc = FormatCheck()
+        for impl in IMPLEMENTATIONS if elsewhere[name] is None else IMPLEMENTATIONS[:-1]:
             if progress:
                 progress(f"{name} {impl}")
-            offset = 0
-            for chunk in chunks:
-                _compare(chunk, offset, enclosures[name], points, impl, fmt, fc, keep, closest=offset == 0)
-                offset += len(next(iter(chunk.values())))
-        result.formats[name] = fc
+            fc.merge(_implementation_check(impl, params[name], *inputs[name], enclosures[name], points, keep,
+                                           loop_points), keep)
     if reference:
         if progress:
             progress("reference")
         result.reference = _reference(spec, points, fixed, box.lower, G, enclosures["real"], keep, grad_output)
+    for name, future in elsewhere.items():
+        if future is None:
+            continue
+        if progress:
+            progress(f"{name} torch (second process)")
+        try:
+            part = future.result()
+        except BrokenProcessPool:  # the process died (killed, out of memory): run here after all
+            part = _implementation_check("torch", params[name], *inputs[name], enclosures[name], points, keep,
+                                         loop_points)
+        result.formats[name].merge(part, keep)
     return result

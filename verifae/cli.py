@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from . import torch_runs
 from ._version import __version__
 from .api import SEMANTICS
 from .methods import METHOD_NAMES
@@ -152,6 +153,7 @@ def bound_command(ctx, case_file, backend, precision, semantics, method, runs, s
         progress = _progress()
         result = bound(case, backend=backend, precision=precision, semantics=tuple(semantics) or SEMANTICS,
                        runs=runs, seed=seed, grad_output=g, method=method, progress=progress)
+        torch_runs.stop()  # one case per command: PyTorch's process exits while we write
         if progress:
             click.echo("\r\x1b[K", err=True, nl=False)
         if fmt == "json":

@@ -1,0 +1,142 @@
+"""PyTorch's float runs for the Float-run check, and a process to run them beside the rest.
+
+`torch_runs` is the textbook PyTorch code for the spec: nn.Sequential(Linear, act,
+Linear), F.mse_loss against a detached copy of the input, and autograd, one point
+at a time as a training step would run it.
+
+Importing PyTorch takes about a second and tearing it down at exit another third of
+one, and for a 784-64-784 model its runs and their comparison take about as long
+again; that is as much as the rest of the check. On big work the check therefore
+hands PyTorch to a second process (`submit`), started ahead of need (`start`) so
+that the import overlaps the enclosures. Where a process cannot be started (a
+daemonic Dask worker, a sandbox without semaphores) `submit` returns None and the
+caller runs PyTorch in its own process: the same runs, only slower.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .model import Parameters
+
+__all__ = ["available", "torch_runs", "start", "submit"]
+
+_pool: ProcessPoolExecutor | None = None
+_failed = False
+
+
+def available() -> bool:
+    """True when PyTorch is installed (without importing it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def torch_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None, chunk: int) -> Iterator[dict[str, np.ndarray]]:
+    """Every quantity of the spec at each row of X, by PyTorch in the dtype of `p`.
+
+    Yields dicts of quantity -> values stacked along a leading run axis, `chunk` runs
+    at a time. G holds the incoming gradient per run, or None for the MSE loss.
+    """
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return
+    h, d = p.W_enc.shape
+    if h == 0:
+        return
+    dtype = torch.float32 if p.W_enc.dtype == np.float32 else torch.float64
+    act = {"relu": torch.nn.ReLU(), "sigmoid": torch.nn.Sigmoid(), "tanh": torch.nn.Tanh(),
+           "identity": torch.nn.Identity()}
+    encoder, decoder = torch.nn.Linear(d, h, dtype=dtype), torch.nn.Linear(h, d, dtype=dtype)
+    with torch.no_grad():
+        encoder.weight.copy_(torch.from_numpy(p.W_enc))
+        encoder.bias.copy_(torch.from_numpy(p.b_enc))
+        decoder.weight.copy_(torch.from_numpy(p.W_dec))
+        decoder.bias.copy_(torch.from_numpy(p.b_dec))
+    model = torch.nn.Sequential(encoder, act[p.activation], decoder)
+    names = ("pre_activation", "hidden", "output", "reconstruction_error", "gradients.W_enc", "gradients.b_enc",
+             "gradients.W_dec", "gradients.b_dec", "gradients.input")
+    for start in range(0, len(X), chunk):
+        rows = range(start, min(start + chunk, len(X)))
+        out = {name: None for name in names}
+        for k, row in enumerate(rows):
+            for param in model.parameters():
+                param.grad = None
+            x = torch.tensor(X[row], dtype=dtype, requires_grad=True)
+            z = encoder(x)
+            hid = model[1](z)
+            x_hat = decoder(hid)
+            # The target is a detached copy, so x.grad is the gradient through the network
+            # only (design §1), not plus the direct term of the loss.
+            loss = F.mse_loss(x_hat, x.detach(), reduction="mean")
+            if G is None:
+                loss.backward()
+            else:
+                x_hat.backward(torch.tensor(G[row], dtype=dtype))
+            values = (z.detach(), hid.detach(), x_hat.detach(), loss.detach(), encoder.weight.grad,
+                      encoder.bias.grad, decoder.weight.grad, decoder.bias.grad, x.grad)
+            for name, v in zip(names, values):
+                if out[name] is None:  # stacked in place: no list of per-run copies
+                    out[name] = np.empty((len(rows), *v.shape), dtype=p.W_enc.dtype)
+                out[name][k] = v.numpy()
+        yield out
+
+
+def _import_torch() -> None:
+    torch = importlib.import_module("torch")
+    # One point at a time is too little work to share: a second thread here would only
+    # take the core that the check's own process is using.
+    torch.set_num_threads(1)
+
+
+def start() -> bool:
+    """Start the PyTorch process (once) and import PyTorch in it; False where none can start."""
+    global _pool, _failed
+    if _pool is None and not _failed:
+        try:
+            # "spawn", not fork: a forked child of a process that has started threads
+            # (BLAS, PyTorch) can deadlock (see verifae.report).
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_import_torch)
+            # Submitting starts the process (and its PyTorch import) without waiting for it;
+            # where no process may start (a daemonic parent), this raises at once.
+            _pool.submit(int)
+        except Exception:  # noqa: BLE001 - any failure to start means: run in this process
+            _failed = True
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
+    return _pool is not None
+
+
+def submit(fn: Callable[..., Any], *args: Any) -> Future | None:
+    """Run fn(*args) in the PyTorch process; None when no such process can run here."""
+    if not start():
+        return None
+    try:
+        return _pool.submit(fn, *args)
+    except Exception:  # noqa: BLE001 - a broken pool: the caller runs fn itself
+        _shutdown_broken()
+        return None
+
+
+def _shutdown_broken() -> None:
+    global _pool, _failed
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+    _pool, _failed = None, True
+
+
+def stop() -> None:
+    """Let the PyTorch process exit (its teardown overlaps whatever comes next); a later
+    `start` begins a new one."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=False)
+    _pool = None
