@@ -11,7 +11,7 @@ from flint import arb, fmpq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import AutoencoderSpec, Box, enclose
+from verifae import AutoencoderSpec, Box, check, enclose
 from verifae.methods.linear import relaxation
 
 from .reference import outside, reference
@@ -162,3 +162,31 @@ def test_relaxation_of_a_huge_interval_is_sound_not_a_crash():
         e = enclose(spec, box, method="linear", semantics=semantics, backend="arb")
         i = enclose(spec, box, method="interval", semantics=semantics, backend="arb")
         assert np.all(e.output[:, 0] >= i.output[:, 0]) and np.all(e.output[:, 1] <= i.output[:, 1])
+
+
+def test_joint_error_bound_keeps_the_correlation_of_the_residuals():
+    """r = (10 + x1 + x2, 10 + x1 − x2) on [−1, 1]²: E = ||r||²/2 ranges over [81, 122].
+    Squares of each r_i's bounds [8, 12] give [64, 144]; the joint affine form gives
+    (200 ∓ 2·20 + [0, 8]) / 2 = [80, 124] (its quadratic term is bounded row by row)."""
+    spec = AutoencoderSpec([[1, 0], [0, 1]], [0, 0], [[2, 1], [1, 0]], [10, 10], "identity")
+    box = Box([-1, -1], [1, 1])
+    for semantics, rounding in (("real", 1e-12), ("float64", 1e-12), ("float32", 1e-5)):
+        e = enclose(spec, box, method="linear", semantics=semantics)
+        lower, upper = e.reconstruction_error
+        assert 80 * (1 - rounding) <= lower <= 81 and 122 <= upper <= 124 * (1 + rounding), (semantics, e)
+    interval = enclose(spec, box, method="interval").reconstruction_error
+    assert interval[0] <= 64 and interval[1] >= 144
+
+
+@settings(max_examples=40)
+@given(st.data())
+def test_linear_enclosures_hold_every_float_run_and_the_reference(data):
+    """Every semantics' linear enclosure (the joint bound of E included) against float runs
+    at every corner (d <= 6), at points found by ascent toward E's maximum, and against
+    the exact / 256-bit reference."""
+    spec = data.draw(specs(max_d=5, max_h=3), label="spec")
+    box = data.draw(boxes(spec.input_dim), label="box")
+    enclosures = {s: enclose(spec, box, method="linear", semantics=s) for s in ("real", "float64", "float32")}
+    result = check(spec, box, runs=48, enclosures=enclosures, torch_worker=False)
+    assert result.ok, (result.formats["float64"].offenders, result.formats["float32"].offenders,
+                       result.reference.offenders)

@@ -20,7 +20,9 @@ so the result is a proof, not an estimate.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
+from typing import NamedTuple
 
 import flint
 import numpy as np
@@ -29,7 +31,7 @@ from flint import arb
 from ..backends.arb import _float_down, _float_up
 from ..backends.fast import FastBackend, FastTensor, _down, _inflate, _up
 from ..libm import LIBRARY_ULPS
-from ..numbers import FORMATS
+from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from ..box import Box
 from ..model import AutoencoderSpec
@@ -133,6 +135,59 @@ def _relu_triangle(lo: float, hi: float) -> tuple[float, float, float, float]:
     return aL, cL, aU, cU
 
 
+class _Setup(NamedTuple):
+    """What both the per-coordinate bounds and the joint bound of E start from."""
+
+    B: FastBackend
+    W_enc: FastTensor
+    b_enc: FastTensor
+    W_dec: FastTensor
+    b_dec: FastTensor
+    x: FastTensor  # the inputs (the float semantics: every rounded input)
+    z: FastTensor  # every pre-activation (the float semantics: every float one, e1 included)
+    e1: np.ndarray  # the float semantics' error bounds (empty for real numbers), see linear_bounds
+    e2: np.ndarray
+    e3: np.ndarray
+    semantics: str
+
+
+def _setup(spec: AutoencoderSpec, box: Box, semantics: str) -> _Setup | None:
+    B = FastBackend()
+    d, h = spec.input_dim, spec.hidden_dim
+    if semantics == "real":
+        W_enc, b_enc, W_dec, b_dec = B.convert_parameters(spec)
+        x = B.box(box)
+        empty = np.zeros(0)
+        return _Setup(B, W_enc, b_enc, W_dec, b_dec, x, B.affine(W_enc, x, b_enc), empty, empty, empty, semantics)
+    F = FloatSemantics(B, FORMATS[semantics])
+    params = F.convert_parameters(spec)
+    xf = F.box(box)
+    zf = F.affine(params[0], xf, params[1])
+    hidf = F.activation(spec.activation, zf)
+    if any(t.unbounded.any() for t in (*params, xf, zf, hidf)):
+        return None
+    W_enc, b_enc, W_dec, b_dec = (t.value for t in params)
+    x = xf.value
+    fmt = FORMATS[semantics]
+    u, eta = float(fmt.unit_roundoff), float(fmt.eta)
+    g = lambda n: float(_up(np.float64(float(gamma(n, fmt)))))  # noqa: E731
+    abs_sum1 = B.affine(B.magnitude(W_enc), B.magnitude(x), B.magnitude(b_enc)).hi
+    e1 = _inflate(g(d + 1) * abs_sum1 + (d + 1) * eta, 2)
+    hid_mag = B.magnitude(hidf.value).hi
+    if spec.activation in ("sigmoid", "tanh"):
+        K = LIBRARY_ULPS[semantics][spec.activation]
+        e2 = _inflate(2 * K * u * hid_mag + float(Fraction(2) ** fmt.emin), 2)
+    else:
+        e2 = np.zeros(h)
+    abs_sum3 = B.affine(B.magnitude(W_dec), _point(hid_mag), B.magnitude(b_dec)).hi
+    e3 = _inflate(g(h + 1) * abs_sum3 + (h + 1) * eta, 2)
+    return _Setup(B, W_enc, b_enc, W_dec, b_dec, x, zf.value, e1, e2, e3, semantics)
+
+
+def _point(v: np.ndarray) -> FastTensor:
+    return FastTensor(v, v.copy())
+
+
 def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
     """Rigorous float64 (lower, upper) bounds of the output and the reconstruction error.
 
@@ -149,40 +204,17 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     bound; 0 for relu and identity), and x_hat_f = W_dec hid_f + b_dec + e3 with
     |e3| <= γ_{h+1}(|W_dec||hid_f| + |b_dec|) + (h+1)eta. The relaxation is taken over
     the interval of z_f, parameters and inputs are the rounded ones, r = x_hat − x
-    adds one rounding, and E is the float semantics' square and mean of those bounds.
+    adds one rounding.
+
+    E is the intersection of two bounds: the square and mean of each r_i's bounds, and
+    `_joint_error`, which keeps the correlation between the r_i.
     Returns None where a float run may overflow (the interval enclosure says why).
     """
-    B = FastBackend()
+    s = _setup(spec, box, semantics)
+    if s is None:
+        return None
+    B, W_enc, b_enc, W_dec, b_dec, x, z, e1, e2, e3 = s[:10]
     d, h = spec.input_dim, spec.hidden_dim
-    point = lambda v: FastTensor(v, v.copy())  # noqa: E731
-    if semantics == "real":
-        W_enc, b_enc, W_dec, b_dec = B.convert_parameters(spec)
-        x = B.box(box)
-        z = B.affine(W_enc, x, b_enc)
-        e1 = e2 = e3 = np.zeros(0)
-    else:
-        F = FloatSemantics(B, FORMATS[semantics])
-        params = F.convert_parameters(spec)
-        xf = F.box(box)
-        zf = F.affine(params[0], xf, params[1])
-        hidf = F.activation(spec.activation, zf)
-        if any(t.unbounded.any() for t in (*params, xf, zf, hidf)):
-            return None
-        W_enc, b_enc, W_dec, b_dec = (t.value for t in params)
-        x, z = xf.value, zf.value  # z: every float pre-activation (e1 included)
-        fmt = FORMATS[semantics]
-        u, eta = float(fmt.unit_roundoff), float(fmt.eta)
-        g = lambda n: float(_up(np.float64(float(gamma(n, fmt)))))  # noqa: E731
-        abs_sum1 = B.affine(B.magnitude(W_enc), B.magnitude(x), B.magnitude(b_enc)).hi
-        e1 = _inflate(g(d + 1) * abs_sum1 + (d + 1) * eta, 2)
-        hid_mag = B.magnitude(hidf.value).hi
-        if spec.activation in ("sigmoid", "tanh"):
-            K = LIBRARY_ULPS[semantics][spec.activation]
-            e2 = _inflate(2 * K * u * hid_mag + float(Fraction(2) ** fmt.emin), 2)
-        else:
-            e2 = np.zeros(h)
-        abs_sum3 = B.affine(B.magnitude(W_dec), point(hid_mag), B.magnitude(b_dec)).hi
-        e3 = _inflate(g(h + 1) * abs_sum3 + (h + 1) * eta, 2)
     lines = []
     for lo, hi in zip(z.lo, z.hi):
         if spec.activation == "relu" and lo < 0 < hi:
@@ -193,7 +225,7 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     aL, cL, aU, cU = (np.array([line[k] for line in lines], dtype=np.float64).reshape(h) for k in range(4))
     W_pos = FastTensor(np.maximum(W_dec.lo, 0.0), np.maximum(W_dec.hi, 0.0))
     W_neg = FastTensor(np.minimum(W_dec.lo, 0.0), np.minimum(W_dec.hi, 0.0))
-    rows = lambda v: point(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
+    rows = lambda v: _point(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
     mid, rad = x.mid_rad()
     eye = np.eye(d)
     bounds = {}
@@ -202,16 +234,16 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
         P = B.add(B.mul(W_pos, rows(a_pos)), B.mul(W_neg, rows(a_neg)))  # d × h slopes
         if h:
             M = B.rmatvec(W_enc, P)  # rows P_i W_enc
-            const = B.add(B.add(B.matvec(W_pos, point(c_pos)), B.matvec(W_neg, point(c_neg))),
+            const = B.add(B.add(B.matvec(W_pos, _point(c_pos)), B.matvec(W_neg, _point(c_neg))),
                           B.add(B.matvec(P, b_enc), b_dec))
         else:
-            M, const = point(np.zeros((d, d))), b_dec
+            M, const = _point(np.zeros((d, d))), b_dec
         if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
-            slack = B.matvec(B.magnitude(P), point(e1)).hi + B.matvec(B.magnitude(W_dec), point(e2)).hi
-            const = B.widen(const, point(_inflate(slack + e3, 2)))
-        for name, matrix in (("output", M), ("residual", B.sub(M, point(eye)))):
-            centre = B.add(B.matvec(matrix, point(mid)), const)
-            spread = B.matvec(B.magnitude(matrix), point(rad)).hi
+            slack = B.matvec(B.magnitude(P), _point(e1)).hi + B.matvec(B.magnitude(W_dec), _point(e2)).hi
+            const = B.widen(const, _point(_inflate(slack + e3, 2)))
+        for name, matrix in (("output", M), ("residual", B.sub(M, _point(eye)))):
+            centre = B.add(B.matvec(matrix, _point(mid)), const)
+            spread = B.matvec(B.magnitude(matrix), _point(rad)).hi
             bounds[(name, up)] = _up(centre.hi + spread) if up else _down(centre.lo - spread)
     out = {name: np.stack([bounds[(name, False)], bounds[(name, True)]], axis=-1) for name in ("output", "residual")}
     r = FastTensor(out["residual"][:, 0], out["residual"][:, 1])
@@ -220,11 +252,100 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
         error = B.mean(B.square(r))
     else:
         # r_f = fl(x_hat_f − x_f) rounds once; then the float semantics' square and mean.
-        r = B.widen(r, point(_inflate(u * B.magnitude(r).hi, 1)))
+        F = FloatSemantics(B, FORMATS[semantics])
+        r = B.widen(r, _point(_inflate(float(F.u) * B.magnitude(r).hi, 1)))
         squares = F.square(FloatTensor(r, np.zeros(d, dtype=bool)))
         mean = F.mean(squares)
         if squares.unbounded.any() or mean.unbounded.any():
             return None
         error = mean.value
-    out["reconstruction_error"] = np.array([max(error.lo, 0.0), error.hi])
+    lower, upper = max(float(error.lo), 0.0), float(error.hi)
+    joint = _joint_error(s, spec.activation)
+    if joint is not None:
+        lower, upper = max(lower, joint[0]), min(upper, joint[1])
+    out["reconstruction_error"] = np.array([lower, upper])
     return out
+
+
+def _sum_up(terms: np.ndarray) -> Fraction | None:
+    """An upper bound of the exact Σ terms (math.fsum rounds it once, to nearest); None
+    if it is not finite."""
+    total = math.fsum(terms)
+    return Fraction(math.nextafter(total, math.inf)) if math.isfinite(total) else None
+
+
+def _sum_down(terms: np.ndarray) -> Fraction | None:
+    total = math.fsum(terms)
+    return Fraction(math.nextafter(total, -math.inf)) if math.isfinite(total) else None
+
+
+def _joint_error(s: _Setup, activation: str) -> tuple[float, float] | None:
+    """Bounds of E = ||r||²/d from one affine form of the whole residual vector r.
+
+    With one slope a_j per neuron (`relaxation`: the secant, for relu straddling 0 the
+    parallelogram of DeepZ, Singh et al., NeurIPS 2018) act(z_j) = a_j z_j + t_j with
+    t_j in [tc_j − τ_j, tc_j + τ_j]; with x = c + ρ∘e_x, t = tc + τ∘e_t and e in [−1, 1]:
+
+        r = c0 + v,   c0 = W_dec (a∘(W_enc c + b_enc) + tc) + b_dec − c,
+                      v  = (W_dec A − I)(ρ∘e_x) + W_dec (τ∘e_t) + ζ∘e_ζ,   A = diag(a) W_enc,
+
+    (ζ: the float semantics' e3 and the rounding of x_hat − x, per coordinate; e1 and e2
+    enter τ). Then ||r||² = ||c0||² + 2 c0ᵀv + ||v||², and over the cube
+
+        max 2 c0ᵀv  = 2 (Σ_k ρ_k |(Aᵀw − c0)_k| + Σ_j τ_j |w_j| + Σ_i ζ_i |c0_i|),   w = W_decᵀ c0,
+        max ||v||² <= Σ_i (Σ_k |(W_dec A − I)_ik| ρ_k + Σ_j |W_dec,ij| τ_j + ζ_i)²,
+
+    the first exactly (a linear function's maximum over a box), the second coordinate by
+    coordinate. Unlike squares of each r_i's bounds, the first-order term keeps the
+    correlation of the r_i: summed separately, each |r_i| is at its maximum at another
+    corner. ||r||² >= ||c0||² − max 2 c0ᵀv. Every vector is computed in outward-rounded
+    interval arithmetic (c0, w, ... are interval vectors, |·| their magnitudes), the sums
+    exactly (math.fsum) and rounded outward.
+
+    In a float semantics E_f = fl(fl(Σ fl(r_i²))/d) with |fl(r²) − r²| <= u r² + eta and
+    the mean within γ_{d+1} (as `FloatSemantics.mean`): E_f <= (1 + γ_{d+1})((1 + u) S/d
+    + eta) + eta for S >= ||r_f||², and the same way round below.
+    """
+    B, W_enc, b_enc, W_dec, b_dec, x = s.B, s.W_enc, s.b_enc, s.W_dec, s.b_dec, s.x
+    h, d = W_enc.shape
+    if h == 0:
+        return None
+    a, cL, cU = (np.array(v, dtype=np.float64) for v in zip(*(relaxation(activation, lo, hi)
+                                                             for lo, hi in zip(s.z.lo, s.z.hi))))
+    if len(s.e1):  # hid_f = act(z_f) + e2 with z_f = W_enc x_f + b_enc + e1
+        slack = _inflate(np.abs(a) * s.e1 + s.e2, 2)
+        cL, cU = _down(cL - slack), _up(cU + slack)
+    tc = 0.5 * cL + 0.5 * cU
+    tau = _up(np.maximum(tc - cL, cU - tc))
+    mid, rho = x.mid_rad()
+    A = B.mul(W_enc, _point(np.broadcast_to(a[:, None], (h, d)).copy()))
+    hidden_c = B.add(B.mul(_point(a), B.affine(W_enc, _point(mid), b_enc)), _point(tc))
+    c0 = B.sub(B.affine(W_dec, hidden_c, b_dec), _point(mid))
+    w = B.rmatvec(W_dec, c0)
+    gx = B.sub(B.rmatvec(A, w), c0)
+    MI = B.sub(B.rmatvec(A, W_dec), _point(np.eye(d)))  # rows W_dec,i A, minus I
+    row = _up(B.matvec(B.magnitude(MI), _point(rho)).hi + B.matvec(B.magnitude(W_dec), _point(tau)).hi)
+    c0_mag = B.magnitude(c0).hi
+    c0_mig = np.where((c0.lo <= 0) & (c0.hi >= 0), 0.0, np.minimum(np.abs(c0.lo), np.abs(c0.hi)))
+    if len(s.e1):
+        u = float(FORMATS[s.semantics].unit_roundoff)
+        reach = _up(_up(c0_mag + row) + s.e3)  # >= |x_hat_f − x_f|
+        zeta = _up(s.e3 + _up(u * reach))
+        row = _up(row + zeta)
+    else:
+        zeta = np.zeros(d)
+    parts = [_sum_up(_up(c0_mag * c0_mag)), _sum_up(_up(rho * B.magnitude(gx).hi)),
+             _sum_up(_up(tau * B.magnitude(w).hi)), _sum_up(_up(zeta * c0_mag)), _sum_up(_up(row * row)),
+             _sum_down(_down(c0_mig * c0_mig))]
+    if any(p is None for p in parts):
+        return None
+    square, lin_x, lin_t, lin_zeta, quadratic, square_low = parts
+    linear = lin_x + lin_t + lin_zeta
+    S_up, S_lo = square + 2 * linear + quadratic, max(square_low - 2 * linear, Fraction(0))
+    if s.semantics == "real":
+        return float(round_down(S_lo / d)), round_up(S_up / d)
+    fmt = FORMATS[s.semantics]
+    u, eta, g = fmt.unit_roundoff, fmt.eta, gamma(d + 1, fmt)
+    upper = (1 + g) * ((1 + u) * S_up / d + eta) + eta
+    lower = (1 - g) * ((1 - u) * S_lo / d - eta) - eta
+    return max(round_down(lower), 0.0), round_up(upper)
