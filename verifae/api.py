@@ -11,7 +11,8 @@ from .backends import get_backend
 from .backends.base import Backend
 from .box import Box
 from .errors import BoxError, UnsupportedError
-from .methods import AUTO_BISECT_MAX_DIM, METHOD_NAMES, METHODS, MSE, TIGHTENINGS, Quantities
+from .methods import (AUTO_BISECT_MAX_DIM, FLOAT_TIGHTENINGS, METHOD_NAMES, METHODS, MSE, REFINED, TIGHTENINGS,
+                      Quantities, tightened_gradients)
 from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
 from .numbers import FORMATS, round_down, round_up
 from .rounding import FloatSemantics
@@ -86,31 +87,50 @@ def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack([np.maximum(a[..., 0], b[..., 0]), np.minimum(a[..., 1], b[..., 1])], axis=-1)
 
 
-def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure") -> "Enclosure":
-    """Intersect the interval enclosure's output and error with those of the tightening
-    methods: "linear", "mean-value", "bisect", or for "auto" the linear and mean-value
-    forms, plus bisection in low dimensions (d <= 16). In the float semantics only the
-    linear relaxation applies (it carries the float error terms); the others say so."""
-    # The tightenings bound the output and E = mean((x_hat − x)²), which do not depend
-    # on grad_output: they are valid whatever incoming gradient e was computed for.
+def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_output: Box | str) -> "Enclosure":
+    """Intersect the interval enclosure with the bounds of the tightening methods:
+    "linear", "mean-value", "bisect", or for "auto" the linear and mean-value forms, plus
+    bisection in low dimensions (d <= 16). In the float semantics only the linear
+    relaxation and bisection apply (they carry the float error terms); mean-value says so.
+
+    The output and E do not depend on grad_output, so their bounds hold whatever
+    incoming gradient e was computed for. For the MSE loss the methods' bounds of the
+    residual, dH and dX also tighten every gradient (`tightened_gradients`)."""
     if method == "auto":
         names = [k for k in TIGHTENINGS if k != "bisect" or spec.input_dim <= AUTO_BISECT_MAX_DIM]
     else:
         names = [method]
     notes = list(e.notes)
     if e.semantics != "real":
-        skipped = [k for k in names if k != "linear"]
-        names = [k for k in names if k == "linear"]
+        skipped = [k for k in names if k not in FLOAT_TIGHTENINGS]
+        names = [k for k in names if k in FLOAT_TIGHTENINGS]
         if skipped and method != "auto":
             notes.append(f"method {method!r} tightens the real semantics only; {e.semantics} uses interval propagation")
-    output, error = e.output, e.reconstruction_error
+    found: dict[str, np.ndarray] = {}
+    refined: list[dict[str, np.ndarray]] = []  # per method, then all together
     for name in names:
-        found = TIGHTENINGS[name](spec, box) if e.semantics == "real" else TIGHTENINGS[name](spec, box, e.semantics)
-        if found is None:  # a float run may overflow: the interval enclosure says why
+        bounds = TIGHTENINGS[name](spec, box) if e.semantics == "real" else TIGHTENINGS[name](spec, box, e.semantics)
+        if bounds is None:  # a float run may overflow: the interval enclosure says why
             continue
+        for key, b in bounds.items():
+            found[key] = _intersect(found[key], b) if key in found else b
+        refined.append({key: bounds[key] for key in REFINED if key in bounds})
+    output, error, gradients = e.output, e.reconstruction_error, dict(e.gradients)
+    if "output" in found:
         output = _intersect(output, found["output"])
         error = _intersect(error, found["reconstruction_error"])
-    return replace(e, output=output, reconstruction_error=error, method=method, notes=tuple(notes))
+    refined = [r for r in refined if r]
+    if len(refined) > 1:
+        # Outward-rounded midpoint-radius products are not inclusion-monotone to the last
+        # ulp, so the pass on the intersected bounds is intersected with each method's own
+        # pass as well: "auto" is then never wider than any member, exactly.
+        refined.append({key: found[key] for key in REFINED if key in found})
+    if grad_output is MSE:
+        for bounds in refined:
+            tighter = tightened_gradients(spec, box, e.semantics, bounds)
+            gradients = {name: _intersect(b, tighter[name]) for name, b in gradients.items()}
+    return replace(e, output=output, reconstruction_error=error, gradients=gradients, method=method,
+                   notes=tuple(notes))
 
 
 #: models with at least this many weights in W_enc (d·h) go to the fast backend under "auto"
@@ -225,7 +245,7 @@ def enclose(
     )
     if method == "interval":
         return enclosure
-    return _tighten(spec, box, method, enclosure)
+    return _tighten(spec, box, method, enclosure, g_box)
 
 
 BATCH_QUANTITIES: tuple[str, ...] = ("pre_activation", "hidden", "output", "reconstruction_error")

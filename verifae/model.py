@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -201,20 +201,30 @@ def forward_batch(backend: Backend, p: Parameters, X: Any) -> Forward:
     return forward(backend, p, X)
 
 
-def backward(backend: Backend, p: Parameters, x: Any, fwd: Forward, g: Any) -> Gradients:
+#: refine(name, tensor) -> tensor: a hook through which a tightening method replaces an
+#: intermediate enclosure ("residual" = x_hat − x, "dH", "dX") by a tighter one that
+#: still contains every value; the identity for plain evaluation
+Refine = Callable[[str, Any], Any]
+
+
+def unrefined(name: str, t: Any) -> Any:
+    return t
+
+
+def backward(backend: Backend, p: Parameters, x: Any, fwd: Forward, g: Any, refine: Refine = unrefined) -> Gradients:
     """The manual VJP of design §1 for incoming gradient g = dL/dx_hat."""
     dW_dec = backend.outer(g, fwd.hidden)
-    dH = backend.rmatvec(p.W_dec, g)
+    dH = refine("dH", backend.rmatvec(p.W_dec, g))
     # act' is evaluated at z, never at hid (design §1).
     dZ = backend.mul(dH, backend.activation_derivative(p.activation, fwd.pre_activation))
     dW_enc = backend.outer(dZ, x)
-    dX = backend.rmatvec(p.W_enc, dZ)
+    dX = refine("dX", backend.rmatvec(p.W_enc, dZ))
     return Gradients(dW_enc, dZ, dW_dec, g, dX)
 
 
-def mse_grad_output(backend: Backend, x_hat: Any, x: Any, d: int) -> Any:
+def mse_grad_output(backend: Backend, x_hat: Any, x: Any, d: int, refine: Refine = unrefined) -> Any:
     """g_mse = (2/d)(x_hat − x), the gradient of E with respect to x_hat."""
-    return backend.scale(backend.sub(x_hat, x), Fraction(2, d))
+    return backend.scale(refine("residual", backend.sub(x_hat, x)), Fraction(2, d))
 
 
 def reconstruction_error(backend: Backend, x_hat: Any, x: Any) -> Any:

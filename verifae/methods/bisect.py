@@ -11,6 +11,7 @@ moves the outputs (the column sums of |W_dec| |W_enc|). It stops after `budget` 
 from __future__ import annotations
 
 import heapq
+import itertools
 
 import numpy as np
 
@@ -24,22 +25,31 @@ __all__ = ["bisect_bounds", "DEFAULT_BUDGET"]
 DEFAULT_BUDGET = 128
 
 
-def bisect_bounds(spec: AutoencoderSpec, box: Box, budget: int = DEFAULT_BUDGET) -> dict[str, np.ndarray]:
-    """Rigorous bounds of the output and the reconstruction error by best-first bisection."""
+def bisect_bounds(
+    spec: AutoencoderSpec, box: Box, semantics: str = "real", budget: int = DEFAULT_BUDGET
+) -> dict[str, np.ndarray] | None:
+    """Rigorous bounds of every quantity `linear_bounds` bounds, by best-first bisection.
+
+    Also in a float semantics: a float run rounds its input to nearest, and the
+    rounded inputs of the parts (split at exact rational midpoints) together are those
+    of the whole box. None where a float run may overflow (in any part)."""
     W_enc = np.abs(np.array(spec.W_enc, dtype=float))
     W_dec = np.abs(np.array(spec.W_dec, dtype=float))
     influence = (W_dec @ W_enc).sum(axis=0) if spec.hidden_dim else np.ones(spec.input_dim)
     influence = influence + 1.0  # the −x of the residual moves the error too
-    counter = 0
+    heap: list[tuple] = []
+    order = itertools.count()  # ties never compare boxes
 
-    def entry(part: Box) -> tuple:
-        nonlocal counter
-        found = linear_bounds(spec, part)
-        counter += 1
+    def push(part: Box) -> bool:
+        found = linear_bounds(spec, part, semantics)
+        if found is None:
+            return False
         width = float((found["output"][:, 1] - found["output"][:, 0]).sum())
-        return (-width, counter, part, found)
+        heapq.heappush(heap, (-width, next(order), part, found))
+        return True
 
-    heap = [entry(box)]
+    if not push(box):
+        return None
     while len(heap) < budget:
         _, _, part, _ = heap[0]
         sides = np.array([float(hi - lo) for lo, hi in zip(part.lower, part.upper)]) * influence
@@ -50,10 +60,10 @@ def bisect_bounds(spec: AutoencoderSpec, box: Box, budget: int = DEFAULT_BUDGET)
         middle = (part.lower[k] + part.upper[k]) / 2  # exact rational midpoint
         left_upper, right_lower = part.upper.copy(), part.lower.copy()
         left_upper[k], right_lower[k] = middle, middle
-        heapq.heappush(heap, entry(Box(part.lower, left_upper)))
-        heapq.heappush(heap, entry(Box(right_lower, part.upper)))
+        if not (push(Box(part.lower, left_upper)) and push(Box(right_lower, part.upper))):
+            return None
     out = {}
-    for name in ("output", "reconstruction_error"):
+    for name in heap[0][3]:  # every part has the same keys
         stacked = np.stack([found[name] for _, _, _, found in heap])
         out[name] = np.stack([stacked[..., 0].min(axis=0), stacked[..., 1].max(axis=0)], axis=-1)
     return out

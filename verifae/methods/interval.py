@@ -12,22 +12,24 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends.base import Backend
-from ..model import Parameters, backward, forward, mse_grad_output, reconstruction_error
+from ..model import Parameters, Refine, unrefined, backward, forward, mse_grad_output, reconstruction_error
 from .base import MSE, Quantities
 
 __all__ = ["interval_propagation"]
 
 
 def interval_propagation(
-    backend: Backend, p: Parameters, x: Any, grad_output: Any, gradients: bool = True
+    backend: Backend, p: Parameters, x: Any, grad_output: Any, gradients: bool = True, refine: Refine = unrefined
 ) -> Quantities:
     """Every quantity of the spec, for x (and g) ranging over backend tensors.
 
     With gradients=False the backward pass is skipped and `Quantities.gradients` is None.
+    `refine` lets a tightening method substitute tighter enclosures of intermediate
+    quantities (see `verifae.model.Refine`).
     """
     fwd = forward(backend, p, x)
     error = reconstruction_error(backend, fwd.output, x)
     if not gradients:
         return Quantities(fwd, error, None)
-    g = mse_grad_output(backend, fwd.output, x, p.input_dim) if grad_output is MSE else grad_output
-    return Quantities(fwd, error, backward(backend, p, x, fwd, g))
+    g = mse_grad_output(backend, fwd.output, x, p.input_dim, refine) if grad_output is MSE else grad_output
+    return Quantities(fwd, error, backward(backend, p, x, fwd, g, refine))

@@ -35,6 +35,7 @@ from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from ..box import Box
 from ..model import AutoencoderSpec
+from .linear_gradients import mse_gradient_bounds
 
 __all__ = ["relaxation", "linear_bounds"]
 
@@ -179,13 +180,9 @@ def _setup(spec: AutoencoderSpec, box: Box, semantics: str) -> _Setup | None:
         e2 = _inflate(2 * K * u * hid_mag + float(Fraction(2) ** fmt.emin), 2)
     else:
         e2 = np.zeros(h)
-    abs_sum3 = B.affine(B.magnitude(W_dec), _point(hid_mag), B.magnitude(b_dec)).hi
+    abs_sum3 = B.affine(B.magnitude(W_dec), B.constant_floats(hid_mag), B.magnitude(b_dec)).hi
     e3 = _inflate(g(h + 1) * abs_sum3 + (h + 1) * eta, 2)
     return _Setup(B, W_enc, b_enc, W_dec, b_dec, x, zf.value, e1, e2, e3, semantics)
-
-
-def _point(v: np.ndarray) -> FastTensor:
-    return FastTensor(v, v.copy())
 
 
 def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
@@ -208,7 +205,11 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
 
     E is the intersection of two bounds: the square and mean of each r_i's bounds, and
     `_joint_error`, which keeps the correlation between the r_i.
-    Returns None where a float run may overflow (the interval enclosure says why).
+
+    Returns bounds (..., 2) keyed "output", "residual" (r as the semantics computes it:
+    in a float one, fl(x_hat_f − x_f)), "reconstruction_error", and for h > 0 "dH" and
+    "dX" of the MSE loss (`mse_gradient_bounds`); None where a float run may overflow
+    (the interval enclosure says why).
     """
     s = _setup(spec, box, semantics)
     if s is None:
@@ -225,7 +226,7 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     aL, cL, aU, cU = (np.array([line[k] for line in lines], dtype=np.float64).reshape(h) for k in range(4))
     W_pos = FastTensor(np.maximum(W_dec.lo, 0.0), np.maximum(W_dec.hi, 0.0))
     W_neg = FastTensor(np.minimum(W_dec.lo, 0.0), np.minimum(W_dec.hi, 0.0))
-    rows = lambda v: _point(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
+    rows = lambda v: B.constant_floats(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
     mid, rad = x.mid_rad()
     eye = np.eye(d)
     bounds = {}
@@ -234,16 +235,17 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
         P = B.add(B.mul(W_pos, rows(a_pos)), B.mul(W_neg, rows(a_neg)))  # d × h slopes
         if h:
             M = B.rmatvec(W_enc, P)  # rows P_i W_enc
-            const = B.add(B.add(B.matvec(W_pos, _point(c_pos)), B.matvec(W_neg, _point(c_neg))),
-                          B.add(B.matvec(P, b_enc), b_dec))
+            const = B.add(B.add(B.matvec(W_pos, B.constant_floats(c_pos)),
+                                B.matvec(W_neg, B.constant_floats(c_neg))), B.add(B.matvec(P, b_enc), b_dec))
         else:
-            M, const = _point(np.zeros((d, d))), b_dec
+            M, const = B.constant_floats(np.zeros((d, d))), b_dec
         if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
-            slack = B.matvec(B.magnitude(P), _point(e1)).hi + B.matvec(B.magnitude(W_dec), _point(e2)).hi
-            const = B.widen(const, _point(_inflate(slack + e3, 2)))
-        for name, matrix in (("output", M), ("residual", B.sub(M, _point(eye)))):
-            centre = B.add(B.matvec(matrix, _point(mid)), const)
-            spread = B.matvec(B.magnitude(matrix), _point(rad)).hi
+            slack = (B.matvec(B.magnitude(P), B.constant_floats(e1)).hi
+                     + B.matvec(B.magnitude(W_dec), B.constant_floats(e2)).hi)
+            const = B.widen(const, B.constant_floats(_inflate(slack + e3, 2)))
+        for name, matrix in (("output", M), ("residual", B.sub(M, B.constant_floats(eye)))):
+            centre = B.add(B.matvec(matrix, B.constant_floats(mid)), const)
+            spread = B.matvec(B.magnitude(matrix), B.constant_floats(rad)).hi
             bounds[(name, up)] = _up(centre.hi + spread) if up else _down(centre.lo - spread)
     out = {name: np.stack([bounds[(name, False)], bounds[(name, True)]], axis=-1) for name in ("output", "residual")}
     r = FastTensor(out["residual"][:, 0], out["residual"][:, 1])
@@ -253,16 +255,24 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     else:
         # r_f = fl(x_hat_f − x_f) rounds once; then the float semantics' square and mean.
         F = FloatSemantics(B, FORMATS[semantics])
-        r = B.widen(r, _point(_inflate(float(F.u) * B.magnitude(r).hi, 1)))
+        r = B.widen(r, B.constant_floats(_inflate(float(F.u) * B.magnitude(r).hi, 1)))
+        out["residual"] = np.stack([r.lo, r.hi], axis=-1)
         squares = F.square(FloatTensor(r, np.zeros(d, dtype=bool)))
         mean = F.mean(squares)
         if squares.unbounded.any() or mean.unbounded.any():
             return None
         error = mean.value
     lower, upper = max(float(error.lo), 0.0), float(error.hi)
-    joint = _joint_error(s, spec.activation)
-    if joint is not None:
-        lower, upper = max(lower, joint[0]), min(upper, joint[1])
+    form = residual_form(s, spec.activation)
+    if form is not None:
+        joint = _joint_error(form)
+        if joint is not None:
+            lower, upper = max(lower, joint[0]), min(upper, joint[1])
+        if semantics == "real":
+            dact = B.activation_derivative(spec.activation, z)
+        else:
+            dact = F.activation_derivative(spec.activation, FloatTensor(z, np.zeros(h, dtype=bool))).value
+        out.update(mse_gradient_bounds(form, W_enc, dact))
     out["reconstruction_error"] = np.array([lower, upper])
     return out
 
@@ -279,32 +289,41 @@ def _sum_down(terms: np.ndarray) -> Fraction | None:
     return Fraction(math.nextafter(total, -math.inf)) if math.isfinite(total) else None
 
 
-def _joint_error(s: _Setup, activation: str) -> tuple[float, float] | None:
-    """Bounds of E = ||r||²/d from one affine form of the whole residual vector r.
+class ResidualForm(NamedTuple):
+    """One affine form of the whole residual vector over the box (see `residual_form`):
 
-    With one slope a_j per neuron (`relaxation`: the secant, for relu straddling 0 the
-    parallelogram of DeepZ, Singh et al., NeurIPS 2018) act(z_j) = a_j z_j + t_j with
-    t_j in [tc_j − τ_j, tc_j + τ_j]; with x = c + ρ∘e_x, t = tc + τ∘e_t and e in [−1, 1]:
+        x_hat − x = c0 + MI (ρ∘e_x) + W_dec (τ∘e_t) + ζ∘e_ζ   for some e in [−1, 1],
 
-        r = c0 + v,   c0 = W_dec (a∘(W_enc c + b_enc) + tc) + b_dec − c,
-                      v  = (W_dec A − I)(ρ∘e_x) + W_dec (τ∘e_t) + ζ∘e_ζ,   A = diag(a) W_enc,
+    with MI = W_dec A − I and A = diag(a) W_enc (interval tensors), and, in a float
+    semantics, x_hat and x the float ones (before the rounding of their difference).
+    """
 
-    (ζ: the float semantics' e3 and the rounding of x_hat − x, per coordinate; e1 and e2
-    enter τ). Then ||r||² = ||c0||² + 2 c0ᵀv + ||v||², and over the cube
+    B: FastBackend
+    c0: FastTensor  # d
+    A: FastTensor  # h × d
+    W_dec: FastTensor  # d × h
+    MI: FastTensor  # d × d
+    rho: np.ndarray  # d
+    tau: np.ndarray  # h
+    zeta: np.ndarray  # d; zeros for real numbers
+    row: np.ndarray  # d: Σ_k |MI_ik| ρ_k + Σ_j |W_dec,ij| τ_j + ζ_i >= the largest |(x_hat − x − c0)_i|
+    semantics: str
 
-        max 2 c0ᵀv  = 2 (Σ_k ρ_k |(Aᵀw − c0)_k| + Σ_j τ_j |w_j| + Σ_i ζ_i |c0_i|),   w = W_decᵀ c0,
-        max ||v||² <= Σ_i (Σ_k |(W_dec A − I)_ik| ρ_k + Σ_j |W_dec,ij| τ_j + ζ_i)²,
+    @property
+    def reach(self) -> np.ndarray:
+        """Upper bounds of |x_hat_i − x_i| over the box."""
+        return _up(self.B.magnitude(self.c0).hi + self.row)
 
-    the first exactly (a linear function's maximum over a box), the second coordinate by
-    coordinate. Unlike squares of each r_i's bounds, the first-order term keeps the
-    correlation of the r_i: summed separately, each |r_i| is at its maximum at another
-    corner. ||r||² >= ||c0||² − max 2 c0ᵀv. Every vector is computed in outward-rounded
-    interval arithmetic (c0, w, ... are interval vectors, |·| their magnitudes), the sums
-    exactly (math.fsum) and rounded outward.
 
-    In a float semantics E_f = fl(fl(Σ fl(r_i²))/d) with |fl(r²) − r²| <= u r² + eta and
-    the mean within γ_{d+1} (as `FloatSemantics.mean`): E_f <= (1 + γ_{d+1})((1 + u) S/d
-    + eta) + eta for S >= ||r_f||², and the same way round below.
+def residual_form(s: _Setup, activation: str) -> ResidualForm | None:
+    """The affine form of x_hat − x from one slope a_j per neuron (None when h = 0).
+
+    `relaxation` gives act(z_j) = a_j z_j + t_j with t_j in [cL_j, cU_j] (the secant,
+    for relu straddling 0 the parallelogram of DeepZ: Singh et al., NeurIPS 2018).
+    With x = c + ρ∘e_x and t = tc + τ∘e_t, x_hat − x = W_dec(a∘(W_enc x + b_enc) + t) +
+    b_dec − x is the form above with c0 = W_dec(a∘(W_enc c + b_enc) + tc) + b_dec − c.
+    In a float semantics z_f = W_enc x_f + b_enc + e1 and hid_f = act(z_f) + e2 widen t
+    by |a| e1 + e2, and x_hat_f = W_dec hid_f + b_dec + e3 gives ζ = e3 (see linear_bounds).
     """
     B, W_enc, b_enc, W_dec, b_dec, x = s.B, s.W_enc, s.b_enc, s.W_dec, s.b_dec, s.x
     h, d = W_enc.shape
@@ -312,28 +331,52 @@ def _joint_error(s: _Setup, activation: str) -> tuple[float, float] | None:
         return None
     a, cL, cU = (np.array(v, dtype=np.float64) for v in zip(*(relaxation(activation, lo, hi)
                                                              for lo, hi in zip(s.z.lo, s.z.hi))))
-    if len(s.e1):  # hid_f = act(z_f) + e2 with z_f = W_enc x_f + b_enc + e1
+    if len(s.e1):
         slack = _inflate(np.abs(a) * s.e1 + s.e2, 2)
         cL, cU = _down(cL - slack), _up(cU + slack)
     tc = 0.5 * cL + 0.5 * cU
     tau = _up(np.maximum(tc - cL, cU - tc))
     mid, rho = x.mid_rad()
-    A = B.mul(W_enc, _point(np.broadcast_to(a[:, None], (h, d)).copy()))
-    hidden_c = B.add(B.mul(_point(a), B.affine(W_enc, _point(mid), b_enc)), _point(tc))
-    c0 = B.sub(B.affine(W_dec, hidden_c, b_dec), _point(mid))
-    w = B.rmatvec(W_dec, c0)
-    gx = B.sub(B.rmatvec(A, w), c0)
-    MI = B.sub(B.rmatvec(A, W_dec), _point(np.eye(d)))  # rows W_dec,i A, minus I
-    row = _up(B.matvec(B.magnitude(MI), _point(rho)).hi + B.matvec(B.magnitude(W_dec), _point(tau)).hi)
+    A = B.mul(W_enc, B.constant_floats(np.broadcast_to(a[:, None], (h, d)).copy()))
+    hidden_c = B.add(B.mul(B.constant_floats(a), B.affine(W_enc, B.constant_floats(mid), b_enc)), B.constant_floats(tc))
+    c0 = B.sub(B.affine(W_dec, hidden_c, b_dec), B.constant_floats(mid))
+    MI = B.sub(B.rmatvec(A, W_dec), B.constant_floats(np.eye(d)))  # rows W_dec,i A, minus I
+    zeta = s.e3 if len(s.e3) else np.zeros(d)
+    row = _up(_up(B.matvec(B.magnitude(MI), B.constant_floats(rho)).hi + B.matvec(B.magnitude(W_dec), B.constant_floats(tau)).hi) + zeta)
+    return ResidualForm(B, c0, A, W_dec, MI, rho, tau, zeta, row, s.semantics)
+
+
+def _joint_error(form: ResidualForm) -> tuple[float, float] | None:
+    """Bounds of E = ||r||²/d from the affine form of the whole residual vector.
+
+    Write r = c0 + v with v = MI(ρ∘e_x) + W_dec(τ∘e_t) + ζ∘e_ζ (`residual_form`; in a
+    float semantics ζ also holds the rounding of x_hat − x, u·|x_hat − x|). Then
+    ||r||² = ||c0||² + 2 c0ᵀv + ||v||², and over the cube
+
+        max 2 c0ᵀv  = 2 (Σ_k ρ_k |(Aᵀw − c0)_k| + Σ_j τ_j |w_j| + Σ_i ζ_i |c0_i|),   w = W_decᵀ c0,
+        max ||v||² <= Σ_i (Σ_k |MI_ik| ρ_k + Σ_j |W_dec,ij| τ_j + ζ_i)²,
+
+    the first exactly (a linear function's maximum over a box; MIᵀc0 = Aᵀw − c0), the
+    second coordinate by coordinate. Unlike squares of each r_i's bounds, the
+    first-order term keeps the correlation of the r_i: summed separately, each |r_i|
+    is at its maximum at another corner. ||r||² >= ||c0||² − max 2 c0ᵀv. Every vector
+    is computed in outward-rounded interval arithmetic (c0, w, ... are interval
+    vectors, |·| their magnitudes), the sums exactly (math.fsum) and rounded outward.
+
+    In a float semantics E_f = fl(fl(Σ fl(r_i²))/d) with |fl(r²) − r²| <= u r² + eta and
+    the mean within γ_{d+1} (as `FloatSemantics.mean`): E_f <= (1 + γ_{d+1})((1 + u) S/d
+    + eta) + eta for S >= ||r_f||², and the same way round below.
+    """
+    B, c0, rho, tau = form.B, form.c0, form.rho, form.tau
+    d = len(rho)
+    zeta, row = form.zeta, form.row
+    if form.semantics != "real":  # r_f = fl(x_hat_f − x_f): one more rounding, u·|x_hat_f − x_f|
+        rounding = _up(float(FORMATS[form.semantics].unit_roundoff) * form.reach)
+        zeta, row = _up(zeta + rounding), _up(row + rounding)
+    w = B.rmatvec(form.W_dec, c0)
+    gx = B.sub(B.rmatvec(form.A, w), c0)
     c0_mag = B.magnitude(c0).hi
     c0_mig = np.where((c0.lo <= 0) & (c0.hi >= 0), 0.0, np.minimum(np.abs(c0.lo), np.abs(c0.hi)))
-    if len(s.e1):
-        u = float(FORMATS[s.semantics].unit_roundoff)
-        reach = _up(_up(c0_mag + row) + s.e3)  # >= |x_hat_f − x_f|
-        zeta = _up(s.e3 + _up(u * reach))
-        row = _up(row + zeta)
-    else:
-        zeta = np.zeros(d)
     parts = [_sum_up(_up(c0_mag * c0_mag)), _sum_up(_up(rho * B.magnitude(gx).hi)),
              _sum_up(_up(tau * B.magnitude(w).hi)), _sum_up(_up(zeta * c0_mag)), _sum_up(_up(row * row)),
              _sum_down(_down(c0_mig * c0_mig))]
@@ -342,9 +385,9 @@ def _joint_error(s: _Setup, activation: str) -> tuple[float, float] | None:
     square, lin_x, lin_t, lin_zeta, quadratic, square_low = parts
     linear = lin_x + lin_t + lin_zeta
     S_up, S_lo = square + 2 * linear + quadratic, max(square_low - 2 * linear, Fraction(0))
-    if s.semantics == "real":
+    if form.semantics == "real":
         return float(round_down(S_lo / d)), round_up(S_up / d)
-    fmt = FORMATS[s.semantics]
+    fmt = FORMATS[form.semantics]
     u, eta, g = fmt.unit_roundoff, fmt.eta, gamma(d + 1, fmt)
     upper = (1 + g) * ((1 + u) * S_up / d + eta) + eta
     lower = (1 - g) * ((1 - u) * S_lo / d - eta) - eta

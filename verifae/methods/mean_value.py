@@ -23,7 +23,7 @@ __all__ = ["mean_value_bounds"]
 
 
 def mean_value_bounds(spec: AutoencoderSpec, box: Box) -> dict[str, np.ndarray]:
-    """Rigorous bounds of the output and the reconstruction error over the box."""
+    """Rigorous bounds of the output, the residual x_hat − x and the reconstruction error."""
     B = FastBackend()
     p = parameters(B, spec)
     x = B.box(box)
@@ -40,10 +40,14 @@ def mean_value_bounds(spec: AutoencoderSpec, box: Box) -> dict[str, np.ndarray]:
         slope = B.activation_derivative(spec.activation, z)  # act'(Z), h intervals
         P = B.mul(p.W_dec, FastTensor(np.broadcast_to(slope.lo, (d, h)).copy(), np.broadcast_to(slope.hi, (d, h)).copy()))
         J = B.rmatvec(p.W_enc, P)  # rows P_i W_enc: the interval Jacobian of x_hat
-        spread = B.matvec(B.magnitude(J), FastTensor(rad, rad.copy())).hi
     else:
-        spread = np.zeros(d)
+        J = B.constant_floats(np.zeros((d, d)))
+    spread = B.matvec(B.magnitude(J), B.constant_floats(rad)).hi
     out["output"] = np.stack([_down(at_c.forward.output.lo - spread), _up(at_c.forward.output.hi + spread)], -1)
+    # r = x_hat − x has the Jacobian J − I
+    r_c = B.sub(at_c.forward.output, centre)
+    spread_r = B.matvec(B.magnitude(B.sub(J, B.constant_floats(np.eye(d)))), B.constant_floats(rad)).hi
+    out["residual"] = np.stack([_down(r_c.lo - spread_r), _up(r_c.hi + spread_r)], -1)
     # ∇E = dX − g over the box
     grad = B.sub(over_box.gradients.input, over_box.gradients.b_dec)
     spread_e = float(_up(np.float64(B.matvec(B.magnitude(FastTensor(grad.lo[None, :], grad.hi[None, :])),

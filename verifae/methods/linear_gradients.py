@@ -1,0 +1,106 @@
+"""Tighter MSE gradients from the linear relaxation's affine form of the residual.
+
+For the MSE loss the backward pass starts from g = (2/d) r with r = x_hat − x, and
+`ResidualForm` gives r over the box as one affine form in e in [−1, 1]^(d+h+d):
+
+    r = c0 + MI (ρ∘e_x) + W_dec (τ∘e_t) + ζ∘e_ζ.
+
+dH = W_decᵀ g is linear in r, so it is an affine form in the same e and is
+concretized exactly (up to outward rounding):
+
+    dH ∈ (2/d) W_decᵀc0 ± (2/d)(|N| ρ + |C| τ + |W_dec|ᵀ ζ),   N = W_decᵀ MI,  C = W_decᵀ W_dec.
+
+Interval propagation instead multiplies W_decᵀ into the per-coordinate bounds of g,
+as if each r_i could take its extremes independently. For dX = W_encᵀ (act'(z) ∘ dH)
+write act'(z_j) = m_j + δ_j with |δ_j| <= w_j (the midpoint and radius of act' over the
+pre-activation interval): the part W_encᵀ (m ∘ dH) is again affine in e,
+
+    (2/d) Wmᵀ W_decᵀc0 ± (2/d)(|Wmᵀ N| ρ + |Wmᵀ C| τ + |Wm|ᵀ|W_dec|ᵀ ζ),   Wm = diag(m) W_enc,
+
+and the rest is at most |W_enc|ᵀ (w ∘ |dH|) — the centred form of the product
+(Moore, Kearfott and Cloud, *Introduction to Interval Analysis*, SIAM 2009, §6.4).
+
+In a float semantics (ζ carries x_hat_f's errors; see `residual_form`) the float run
+adds, each bounded as in `verifae.rounding` (Higham's model): g_f = fl(fl(x_hat_f −
+x_f)·2/d) is within ε = (2/d) γ_3 |x_hat_f − x_f| + eta of (2/d)(x_hat_f − x_f) (one
+rounding of the difference, two of the scaling; Higham Lemma 3.3); dH_f = fl(W_decᵀ g_f)
+within γ_d |W_dec|ᵀ|g_f| + d·eta of W_decᵀ g_f; dZ_f = fl(dH_f act'_f) within
+u|dH_f act'_f| + eta; dX_f = fl(W_encᵀ dZ_f) within γ_h |W_enc|ᵀ|dZ_f| + h·eta.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..backends.fast import FastTensor, _inflate, _up
+from ..numbers import FORMATS
+from ..rounding import gamma
+
+if TYPE_CHECKING:  # linear imports this module
+    from .linear import ResidualForm
+
+__all__ = ["mse_gradient_bounds"]
+
+
+def _transpose(t: FastTensor) -> FastTensor:
+    return FastTensor(t.lo.T.copy(), t.hi.T.copy())
+
+
+def _upper(x: float) -> float:
+    return float(_up(np.float64(x)))
+
+
+def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor) -> dict[str, np.ndarray]:
+    """Bounds (..., 2) of dH and dX for the MSE loss, in the semantics of `form`.
+
+    `dact` encloses act' at every (float, in a float semantics) pre-activation.
+    """
+    B = form.B
+    h, d = W_enc.shape
+    two_over_d = Fraction(2, d)
+    q = _upper(2 / d)  # >= 2/d, for magnitudes
+    mag = lambda t: B.magnitude(t).hi  # noqa: E731
+    W_decT = _transpose(form.W_dec)  # h × d
+    N = B.rmatvec(form.MI, W_decT)  # W_decᵀ MI, h × d
+    C = B.rmatvec(form.W_dec, W_decT)  # W_decᵀ W_dec, h × h
+    zeta_h = B.matvec(B.magnitude(W_decT), B.constant_floats(form.zeta)).hi  # |W_dec|ᵀ ζ
+    spread_h = _inflate(q * (B.matvec(B.magnitude(N), B.constant_floats(form.rho)).hi
+                             + B.matvec(B.magnitude(C), B.constant_floats(form.tau)).hi + zeta_h), 4)
+    centre = B.scale(B.rmatvec(form.W_dec, form.c0), two_over_d)  # (2/d) W_decᵀ c0
+    if form.semantics == "real":
+        kappa = np.zeros(h)
+        u = eta = g_h = 0.0
+    else:
+        fmt = FORMATS[form.semantics]
+        u, eta = float(fmt.unit_roundoff), float(fmt.eta)
+        g3, g_d, g_h = (_upper(float(gamma(n, fmt))) for n in (3, d, h))
+        reach = form.reach
+        eps = _inflate(q * g3 * reach + eta, 3)  # |g_f − (2/d)(x_hat_f − x_f)|
+        g_mag = _inflate(q * (1 + g3) * reach + eta, 4)  # |g_f|
+        abs_WT = B.magnitude(W_decT)
+        kappa = _inflate(B.matvec(abs_WT, B.constant_floats(eps)).hi + g_d * B.matvec(abs_WT, B.constant_floats(g_mag)).hi + d * eta, 3)
+    dH = B.widen(centre, B.constant_floats(_up(spread_h + kappa)))
+    out = {"dH": np.stack([dH.lo, dH.hi], axis=-1)}
+
+    m, w = dact.mid_rad()
+    Wm = B.mul(W_enc, B.constant_floats(np.broadcast_to(m[:, None], (h, d)).copy()))  # diag(m) W_enc
+    WmT = _transpose(Wm)  # d × h
+    K = B.rmatvec(N, WmT)  # Wmᵀ N, d × d
+    KC = B.rmatvec(C, WmT)  # Wmᵀ C, d × h
+    linear_spread = _inflate(q * (B.matvec(B.magnitude(K), B.constant_floats(form.rho)).hi
+                                  + B.matvec(B.magnitude(KC), B.constant_floats(form.tau)).hi
+                                  + B.matvec(B.magnitude(WmT), B.constant_floats(zeta_h)).hi), 4)
+    dH_mag = mag(dH)
+    act_mag = _up(np.abs(m) + w)
+    dZ_mag = _inflate(dH_mag * act_mag * (1 + u) + eta, 3)
+    # per neuron: |m| κ + w |dH| + the rounding of the product u |dH act'| + eta
+    per_neuron = _inflate(np.abs(m) * kappa + w * dH_mag + u * dH_mag * act_mag + eta, 5)
+    abs_W_encT = B.magnitude(_transpose(W_enc))
+    rest = _inflate(B.matvec(abs_W_encT, B.constant_floats(per_neuron)).hi
+                    + g_h * B.matvec(abs_W_encT, B.constant_floats(dZ_mag)).hi + h * eta, 3)
+    dX = B.widen(B.rmatvec(Wm, centre), B.constant_floats(_up(linear_spread + rest)))
+    out["dX"] = np.stack([dX.lo, dX.hi], axis=-1)
+    return out
