@@ -11,7 +11,7 @@ from .backends import get_backend
 from .backends.base import Backend
 from .box import Box
 from .errors import BoxError, UnsupportedError
-from .methods import (AUTO_BISECT_MAX_DIM, FLOAT_TIGHTENINGS, METHOD_NAMES, METHODS, MSE, REFINED, TIGHTENINGS,
+from .methods import (AUTO_BISECT_MAX_DIM, METHOD_NAMES, METHODS, MSE, REFINED, TIGHTENINGS,
                       Quantities, tightened_gradients)
 from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
 from .numbers import FORMATS, round_down, round_up
@@ -90,8 +90,7 @@ def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_output: Box | str) -> "Enclosure":
     """Intersect the interval enclosure with the bounds of the tightening methods:
     "linear", "mean-value", "bisect", or for "auto" the linear and mean-value forms, plus
-    bisection in low dimensions (d <= 16). In the float semantics only the linear
-    relaxation and bisection apply (they carry the float error terms); mean-value says so.
+    bisection in low dimensions (d <= 16), each in the enclosure's semantics.
 
     The output and E do not depend on grad_output, so their bounds hold whatever
     incoming gradient e was computed for. For the MSE loss the methods' bounds of the
@@ -100,16 +99,10 @@ def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_
         names = [k for k in TIGHTENINGS if k != "bisect" or spec.input_dim <= AUTO_BISECT_MAX_DIM]
     else:
         names = [method]
-    notes = list(e.notes)
-    if e.semantics != "real":
-        skipped = [k for k in names if k not in FLOAT_TIGHTENINGS]
-        names = [k for k in names if k in FLOAT_TIGHTENINGS]
-        if skipped and method != "auto":
-            notes.append(f"method {method!r} tightens the real semantics only; {e.semantics} uses interval propagation")
     found: dict[str, np.ndarray] = {}
     refined: list[dict[str, np.ndarray]] = []  # per method, then all together
     for name in names:
-        bounds = TIGHTENINGS[name](spec, box) if e.semantics == "real" else TIGHTENINGS[name](spec, box, e.semantics)
+        bounds = TIGHTENINGS[name](spec, box, e.semantics)
         if bounds is None:  # a float run may overflow: the interval enclosure says why
             continue
         for key, b in bounds.items():
@@ -129,8 +122,7 @@ def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_
         for bounds in refined:
             tighter = tightened_gradients(spec, box, e.semantics, bounds)
             gradients = {name: _intersect(b, tighter[name]) for name, b in gradients.items()}
-    return replace(e, output=output, reconstruction_error=error, gradients=gradients, method=method,
-                   notes=tuple(notes))
+    return replace(e, output=output, reconstruction_error=error, gradients=gradients, method=method)
 
 
 #: models with at least this many weights in W_enc (d·h) go to the fast backend under "auto"

@@ -11,7 +11,7 @@ from .interval import interval_propagation
 from .linear import linear_bounds
 from .mean_value import mean_value_bounds
 
-__all__ = ["METHODS", "METHOD_NAMES", "TIGHTENINGS", "FLOAT_TIGHTENINGS", "AUTO_BISECT_MAX_DIM", "MSE", "REFINED",
+__all__ = ["METHODS", "METHOD_NAMES", "TIGHTENINGS", "AUTO_BISECT_MAX_DIM", "MSE", "REFINED",
            "Quantities", "interval_propagation", "tightened_gradients"]
 
 #: the propagation every method starts from: method(backend, parameters, x, grad_output) -> Quantities
@@ -19,7 +19,7 @@ METHODS: dict[str, Callable[..., Quantities]] = {
     "interval": interval_propagation,
 }
 
-#: tightening methods: method(spec, box[, semantics]) -> bounds (..., 2) of the output and
+#: tightening methods: method(spec, box, semantics) -> bounds (..., 2) of the output and
 #: the reconstruction error, and optionally of the quantities in REFINED, intersected with
 #: the interval ones ("auto" intersects all of them); None where a float run may overflow
 TIGHTENINGS: dict[str, Callable[..., dict]] = {
@@ -27,9 +27,6 @@ TIGHTENINGS: dict[str, Callable[..., dict]] = {
     "mean-value": mean_value_bounds,
     "bisect": bisect_bounds,
 }
-
-#: the tightenings that also take a float semantics (the others bound real numbers only)
-FLOAT_TIGHTENINGS: tuple[str, ...] = ("linear", "bisect")
 
 METHOD_NAMES: tuple[str, ...] = ("interval", "linear", "mean-value", "bisect", "auto")
 

@@ -136,7 +136,7 @@ def _relu_triangle(lo: float, hi: float) -> tuple[float, float, float, float]:
     return aL, cL, aU, cU
 
 
-class _Setup(NamedTuple):
+class Prepared(NamedTuple):
     """What both the per-coordinate bounds and the joint bound of E start from."""
 
     B: FastBackend
@@ -152,14 +152,14 @@ class _Setup(NamedTuple):
     semantics: str
 
 
-def _setup(spec: AutoencoderSpec, box: Box, semantics: str) -> _Setup | None:
+def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
     B = FastBackend()
     d, h = spec.input_dim, spec.hidden_dim
     if semantics == "real":
         W_enc, b_enc, W_dec, b_dec = B.convert_parameters(spec)
         x = B.box(box)
         empty = np.zeros(0)
-        return _Setup(B, W_enc, b_enc, W_dec, b_dec, x, B.affine(W_enc, x, b_enc), empty, empty, empty, semantics)
+        return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, B.affine(W_enc, x, b_enc), empty, empty, empty, semantics)
     F = FloatSemantics(B, FORMATS[semantics])
     params = F.convert_parameters(spec)
     xf = F.box(box)
@@ -182,7 +182,7 @@ def _setup(spec: AutoencoderSpec, box: Box, semantics: str) -> _Setup | None:
         e2 = np.zeros(h)
     abs_sum3 = B.affine(B.magnitude(W_dec), B.constant_floats(hid_mag), B.magnitude(b_dec)).hi
     e3 = _inflate(g(h + 1) * abs_sum3 + (h + 1) * eta, 2)
-    return _Setup(B, W_enc, b_enc, W_dec, b_dec, x, zf.value, e1, e2, e3, semantics)
+    return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, zf.value, e1, e2, e3, semantics)
 
 
 def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
@@ -211,7 +211,7 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     "dX" of the MSE loss (`mse_gradient_bounds`); None where a float run may overflow
     (the interval enclosure says why).
     """
-    s = _setup(spec, box, semantics)
+    s = prepare(spec, box, semantics)
     if s is None:
         return None
     B, W_enc, b_enc, W_dec, b_dec, x, z, e1, e2, e3 = s[:10]
@@ -315,7 +315,7 @@ class ResidualForm(NamedTuple):
         return _up(self.B.magnitude(self.c0).hi + self.row)
 
 
-def residual_form(s: _Setup, activation: str) -> ResidualForm | None:
+def residual_form(s: Prepared, activation: str) -> ResidualForm | None:
     """The affine form of x_hat − x from one slope a_j per neuron (None when h = 0).
 
     `relaxation` gives act(z_j) = a_j z_j + t_j with t_j in [cL_j, cU_j] (the secant,

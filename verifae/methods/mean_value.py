@@ -1,57 +1,111 @@
 """The mean-value (centred) form: f(X) ⊆ f(c) + J(X)·(X − c).
 
 For the output, J(X) = W_dec diag(act'(Z)) W_enc with Z the interval
-pre-activations; for the reconstruction error, ∇E(X) = dX − g, the backward pass's
-input gradient for g = (2/d)(x_hat − x) minus its direct term (both enclosed by the
-interval pass). Since X − c = [−ρ, ρ], J(X)(X − c) ⊆ [−|J|ρ, |J|ρ] with |J| the
-entrywise magnitude bound (Moore, Kearfott and Cloud, *Introduction to Interval
-Analysis*, SIAM 2009, §6.4, the mean value form). f(c) is enclosed at the exact
-centre. All in outward-rounded interval arithmetic (the fast backend).
+pre-activations, and J − I for the residual r = x_hat − x; for the reconstruction
+error, ∇E(X) = dX − g, the backward pass's input gradient for g = (2/d)(x_hat − x)
+minus its direct term (both enclosed by the interval pass). Since X − c ⊆ [−ρ, ρ]
+for the centre c of X (c in X, so the mean value theorem's ξ lies in X),
+J(X)(X − c) ⊆ [−|J|ρ, |J|ρ] with |J| the entrywise magnitude bound (Moore, Kearfott
+and Cloud, *Introduction to Interval Analysis*, SIAM 2009, §6.4, the mean value
+form). All in outward-rounded interval arithmetic (the fast backend).
+
+A float run is not differentiable, but it stays within a proven distance of the
+real function at its own (rounded) input and parameters: with the float semantics'
+error terms of `linear.prepare` (z_f within e1 of z = W_enc x_f + b_enc, hid_f within
+e2 of act(z_f), x_hat_f within e3 of W_dec hid_f + b_dec) and L = max |act'| over the
+float pre-activations (the mean value theorem again),
+
+    |x_hat_f − x_hat(x_f)| <= |W_dec| (L e1 + e2) + e3 =: δ.
+
+So the centred form of the real function over the box of rounded inputs, with the
+rounded parameters, widened by δ, holds for the float run; r_f = fl(x_hat_f − x_f)
+adds u|r_f|, and E_f follows from ||r_f||² <= S + 2 Σ_i R_i Δ_i + Σ_i Δ_i² (S >= the
+real ||r||², R_i >= |r_i|, Δ_i >= |r_f,i − r_i|) and the float square and mean as in
+`linear._joint_error`.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
-from ..backends.fast import FastBackend, FastTensor, _down, _up
+from ..backends.fast import FastBackend, FastTensor, _down, _inflate, _up
 from ..box import Box
-from ..model import AutoencoderSpec, parameters
-from .interval import interval_propagation
+from ..model import AutoencoderSpec, Parameters, parameters
+from ..numbers import FORMATS, round_down, round_up
+from ..rounding import gamma
 from .base import MSE
+from .interval import interval_propagation
+from .linear import _sum_up, prepare
 
 __all__ = ["mean_value_bounds"]
 
 
-def mean_value_bounds(spec: AutoencoderSpec, box: Box) -> dict[str, np.ndarray]:
-    """Rigorous bounds of the output, the residual x_hat − x and the reconstruction error."""
-    B = FastBackend()
-    p = parameters(B, spec)
-    x = B.box(box)
+def _centred_form(B: FastBackend, p: Parameters, x: FastTensor) -> dict[str, np.ndarray]:
+    """Bounds of the real output, residual and E of parameters `p` over the inputs `x`."""
+    d, h = p.W_dec.shape
     # ∇E needs the backward pass for g = (2/d)(x_hat − x), whatever grad_output the
     # caller asked for: its own interval pass.
     over_box = interval_propagation(B, p, x, MSE, gradients=True)
     mid, rad = x.mid_rad()
-    centre = B.box(Box.point(box.center))
+    centre = B.constant_floats(mid)
     at_c = interval_propagation(B, p, centre, MSE, gradients=False)
-    d, h = spec.input_dim, spec.hidden_dim
-    out: dict[str, np.ndarray] = {}
     if h:
-        z = B.affine(p.W_enc, x, p.b_enc)
-        slope = B.activation_derivative(spec.activation, z)  # act'(Z), h intervals
+        slope = B.activation_derivative(p.activation, over_box.forward.pre_activation)  # act'(Z)
         P = B.mul(p.W_dec, FastTensor(np.broadcast_to(slope.lo, (d, h)).copy(), np.broadcast_to(slope.hi, (d, h)).copy()))
         J = B.rmatvec(p.W_enc, P)  # rows P_i W_enc: the interval Jacobian of x_hat
     else:
         J = B.constant_floats(np.zeros((d, d)))
-    spread = B.matvec(B.magnitude(J), B.constant_floats(rad)).hi
-    out["output"] = np.stack([_down(at_c.forward.output.lo - spread), _up(at_c.forward.output.hi + spread)], -1)
-    # r = x_hat − x has the Jacobian J − I
+    radius = B.constant_floats(rad)
+    spread = B.matvec(B.magnitude(J), radius).hi
+    out = {"output": np.stack([_down(at_c.forward.output.lo - spread), _up(at_c.forward.output.hi + spread)], -1)}
     r_c = B.sub(at_c.forward.output, centre)
-    spread_r = B.matvec(B.magnitude(B.sub(J, B.constant_floats(np.eye(d)))), B.constant_floats(rad)).hi
+    spread_r = B.matvec(B.magnitude(B.sub(J, B.constant_floats(np.eye(d)))), radius).hi
     out["residual"] = np.stack([_down(r_c.lo - spread_r), _up(r_c.hi + spread_r)], -1)
-    # ∇E = dX − g over the box
-    grad = B.sub(over_box.gradients.input, over_box.gradients.b_dec)
+    grad = B.sub(over_box.gradients.input, over_box.gradients.b_dec)  # ∇E = dX − g over the box
     spread_e = float(_up(np.float64(B.matvec(B.magnitude(FastTensor(grad.lo[None, :], grad.hi[None, :])),
-                                             FastTensor(rad, rad.copy())).hi[0])))
+                                             radius).hi[0])))
     e_c = at_c.reconstruction_error
     out["reconstruction_error"] = np.array([max(float(_down(e_c.lo - spread_e)), 0.0), float(_up(e_c.hi + spread_e))])
+    return out
+
+
+def mean_value_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
+    """Rigorous bounds of the output, the residual x_hat − x (as the semantics computes
+    it) and the reconstruction error; None where a float run may overflow."""
+    B = FastBackend()
+    if semantics == "real":
+        return _centred_form(B, parameters(B, spec), B.box(box))
+    s = prepare(spec, box, semantics)
+    if s is None:
+        return None
+    d, h = spec.input_dim, spec.hidden_dim
+    p = Parameters(s.W_enc, s.b_enc, s.W_dec, s.b_dec, spec.activation, d)
+    real = _centred_form(B, p, s.x)
+    fmt = FORMATS[semantics]
+    u = float(fmt.unit_roundoff)
+    if h:
+        lipschitz = B.magnitude(B.activation_derivative(spec.activation, s.z)).hi
+        inner = B.constant_floats(_inflate(lipschitz * s.e1 + s.e2, 2))
+        delta = _inflate(B.matvec(B.magnitude(s.W_dec), inner).hi + s.e3, 1)
+    else:
+        delta = s.e3
+    widen = lambda b, w: np.stack([_down(b[:, 0] - w), _up(b[:, 1] + w)], -1)  # noqa: E731
+    out = {"output": widen(real["output"], delta)}
+    r = real["residual"]
+    reach = _up(np.maximum(np.abs(r[:, 0]), np.abs(r[:, 1])) + delta)  # >= |x_hat_f − x_f|
+    shift = _up(delta + _up(u * reach))  # >= |r_f − r(x_f)|
+    out["residual"] = widen(r, shift)
+    R = np.maximum(np.abs(r[:, 0]), np.abs(r[:, 1]))
+    E_lo, E_hi = real["reconstruction_error"]
+    cross, square = _sum_up(_up(R * shift)), _sum_up(_up(shift * shift))
+    if cross is None or square is None or not np.isfinite(E_hi):
+        return None
+    S_up = d * Fraction(float(E_hi)) + 2 * cross + square
+    S_lo = max(d * Fraction(float(E_lo)) - 2 * cross, Fraction(0))
+    g = gamma(d + 1, fmt)
+    upper = (1 + g) * ((1 + fmt.unit_roundoff) * S_up / d + fmt.eta) + fmt.eta
+    lower = (1 - g) * ((1 - fmt.unit_roundoff) * S_lo / d - fmt.eta) - fmt.eta
+    out["reconstruction_error"] = np.array([max(round_down(lower), 0.0), round_up(upper)])
     return out
