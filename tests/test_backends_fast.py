@@ -69,6 +69,30 @@ def test_batched_enclosures_contain_the_reference(data):
             assert not outside(one, {n: ref[n] for n, _ in many.items()})
 
 
+@settings(max_examples=20)
+@given(st.data())
+def test_batched_tightening_is_sound_and_matches_enclose(data):
+    """enclose_many with a tightening method: the reference at points of each box lies
+    inside, and each box is as tight as `enclose` with that method (within BLAS rounding)."""
+    spec = data.draw(specs(), label="spec")
+    method = data.draw(st.sampled_from(["linear", "mean-value", "auto"]), label="method")
+    boxes_ = [data.draw(boxes(spec.input_dim), label=f"box{k}") for k in range(2)]
+    floats = [Box([float(q) for q in b.lower], [float(q) for q in b.upper]) for b in boxes_]
+    many = enclose_many(spec, floats, quantities=("output", "reconstruction_error", "gradients"), backend="fast",
+                        method=method)
+    assert many.method == method
+    for k, box in enumerate(floats):
+        one = type("One", (), {"items": lambda self, k=k: ((n, a[k]) for n, a in many.items())})()
+        for x in data.draw(points_in(box, count=2), label="points"):
+            ref = reference(spec, x, None)
+            assert not outside(one, {n: ref[n] for n, _ in many.items()})
+        single = enclose(spec, box, backend="fast", method=method)
+        for name, a in many.items():
+            b = dict(single.items())[name]
+            finite = np.isfinite(a[k]) & np.isfinite(b)
+            assert np.allclose(a[k][finite], b[finite], rtol=1e-9, atol=1e-12), name
+
+
 def test_batched_equals_per_box_up_to_blas_rounding():
     """A batch runs matrix-matrix BLAS, a single box matrix-vector: their rounding can differ
     in the last bits, and both are sound; the enclosures agree to within 1e-12."""

@@ -87,14 +87,16 @@ def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack([np.maximum(a[..., 0], b[..., 0]), np.minimum(a[..., 1], b[..., 1])], axis=-1)
 
 
-def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_output: Box | str) -> "Enclosure":
-    """Intersect the interval enclosure with the bounds of the tightening methods:
-    "linear", "mean-value", "bisect", or for "auto" the linear and mean-value forms, plus
-    bisection in low dimensions (d <= 16), each in the enclosure's semantics.
+def _tightening(spec: AutoencoderSpec, box: Box, method: str, semantics: str, grad_output: Box | str,
+                gradients: bool = True) -> dict[str, Any]:
+    """Bounds from the tightening methods: "linear", "mean-value", "bisect", or for "auto"
+    the linear and mean-value forms, plus bisection in low dimensions (d <= 16), each in
+    `semantics`. Keys: "output" and "reconstruction_error" (arrays) and "gradients" (a
+    dict by gradient name), each present only where a method bounds it.
 
-    The output and E do not depend on grad_output, so their bounds hold whatever
-    incoming gradient e was computed for. For the MSE loss the methods' bounds of the
-    residual, dH and dX also tighten every gradient (`tightened_gradients`)."""
+    The output and E do not depend on grad_output, so their bounds hold whatever the
+    incoming gradient. For the MSE loss the methods' bounds of the residual, dH and dX
+    also tighten every gradient (`tightened_gradients`)."""
     if method == "auto":
         names = [k for k in TIGHTENINGS if k != "bisect" or spec.input_dim <= AUTO_BISECT_MAX_DIM]
     else:
@@ -102,27 +104,34 @@ def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_
     found: dict[str, np.ndarray] = {}
     refined: list[dict[str, np.ndarray]] = []  # per method, then all together
     for name in names:
-        bounds = TIGHTENINGS[name](spec, box, e.semantics)
+        bounds = TIGHTENINGS[name](spec, box, semantics)
         if bounds is None:  # a float run may overflow: the interval enclosure says why
             continue
         for key, b in bounds.items():
             found[key] = _intersect(found[key], b) if key in found else b
         refined.append({key: bounds[key] for key in REFINED if key in bounds})
-    output, error, gradients = e.output, e.reconstruction_error, dict(e.gradients)
-    if "output" in found:
-        output = _intersect(output, found["output"])
-        error = _intersect(error, found["reconstruction_error"])
+    out: dict[str, Any] = {key: found[key] for key in ("output", "reconstruction_error") if key in found}
     refined = [r for r in refined if r]
     if len(refined) > 1:
         # Outward-rounded midpoint-radius products are not inclusion-monotone to the last
         # ulp, so the pass on the intersected bounds is intersected with each method's own
         # pass as well: "auto" is then never wider than any member, exactly.
         refined.append({key: found[key] for key in REFINED if key in found})
-    if grad_output is MSE:
+    if gradients and grad_output is MSE and refined:
+        tight: dict[str, np.ndarray] = {}
         for bounds in refined:
-            tighter = tightened_gradients(spec, box, e.semantics, bounds)
-            gradients = {name: _intersect(b, tighter[name]) for name, b in gradients.items()}
-    return replace(e, output=output, reconstruction_error=error, gradients=gradients, method=method)
+            tighter = tightened_gradients(spec, box, semantics, bounds)
+            tight = {n: _intersect(tight[n], b) if n in tight else b for n, b in tighter.items()}
+        out["gradients"] = tight
+    return out
+
+
+def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_output: Box | str) -> "Enclosure":
+    """The enclosure intersected with the tightening methods' bounds (`_tightening`)."""
+    found = _tightening(spec, box, method, e.semantics, grad_output)
+    tight = {key: _intersect(getattr(e, key), found[key]) for key in ("output", "reconstruction_error") if key in found}
+    gradients = {n: _intersect(b, found["gradients"][n]) if "gradients" in found else b for n, b in e.gradients.items()}
+    return replace(e, **tight, gradients=gradients, method=method)
 
 
 #: models with at least this many weights in W_enc (d·h) go to the fast backend under "auto"
@@ -316,11 +325,11 @@ def enclose_many(
     "pre_activation", "hidden", "output", "reconstruction_error" and "gradients" (all
     five) or "gradients.W_enc" and so on. Weight gradients are B × h × d: they are
     computed `chunk` boxes at a time (default: about 4·10^6 intervals per chunk), and
-    only when asked for.
+    only when asked for. Interval propagation runs on the whole batch; any other
+    `method` then tightens each box in turn, as `enclose` does.
     """
     lower, upper = _box_arrays(boxes, spec.input_dim)
-    if method != "interval":
-        raise UnsupportedError("enclose_many computes with method 'interval' only, for now")
+    _check_method(method)
     wanted_grads = [n for n in GRADIENT_NAMES if "gradients" in quantities or f"gradients.{n}" in quantities]
     unknown = [q for q in quantities if q not in (*QUANTITIES, "gradients", *(f"gradients.{n}" for n in GRADIENT_NAMES))]
     if unknown:
@@ -360,6 +369,15 @@ def enclose_many(
                 if name in wanted_grads:
                     parts.setdefault(f"gradients.{name}", []).append(B.bounds(t))
     joined = {k: np.concatenate(v) for k, v in parts.items()}
+    if method != "interval":
+        # The batch is propagated at once; the tightening methods bound box by box.
+        for k in range(n):
+            found = _tightening(spec, Box(lower[k], upper[k]), method, semantics, g_box, bool(wanted_grads))
+            flat = {**{key: found[key] for key in ("output", "reconstruction_error") if key in found},
+                    **{f"gradients.{name}": b for name, b in found.get("gradients", {}).items()}}
+            for key, b in flat.items():
+                if key in joined:
+                    joined[key][k] = _intersect(joined[key][k], b)
     return BatchEnclosure(
         pre_activation=joined.get("pre_activation"),
         hidden=joined.get("hidden"),

@@ -86,7 +86,7 @@ def bound(
                                     semantics=s, method=method)
         else:  # several boxes: one batch (list-of-Box endpoints are rounded outward to doubles)
             many = enclose_many(case.spec, list(case.boxes), grad_output=g, backend=backend, precision=precision,
-                                semantics=s, quantities=(*BATCH_QUANTITIES, "gradients"))
+                                semantics=s, method=method, quantities=(*BATCH_QUANTITIES, "gradients"))
             for k in range(len(case.boxes)):
                 per_box[k][s] = _one_box(many, k, precision)
         timings[f"enclose {s}"] = time.perf_counter() - t
@@ -100,9 +100,7 @@ def bound(
         timings["check"] = time.perf_counter() - t
     boxes = [BoxResult({s: e[s] for s in semantics}, c) for e, c in zip(per_box, checks)]
     any_enclosure = next(iter(per_box[0].values()))
-    # enclose_many propagates intervals only, so a batch says so
-    used = method if len(case.boxes) == 1 else "interval"
-    return BoundResult(case, any_enclosure.backend, any_enclosure.precision, used, g, boxes,
+    return BoundResult(case, any_enclosure.backend, any_enclosure.precision, method, g, boxes,
                        time.perf_counter() - start, timings)
 
 
