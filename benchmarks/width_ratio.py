@@ -42,7 +42,7 @@ def main() -> None:
         result = {}
         for backend in times:
             t = time.perf_counter()
-            result[backend] = enclose(spec, box, backend=backend, precision=args.precision)
+            result[backend] = enclose(spec, box, backend=backend, precision=args.precision, method="interval")
             times[backend] += time.perf_counter() - t
         for (name, a), (_, m) in zip(result["arb"].items(), result["mpmath"].items()):
             wa = (a[..., 1] - a[..., 0]).ravel()

@@ -62,7 +62,7 @@ class TestHandComputed:
         falls short.
         """
         spec, box = straddling_relu()
-        e = enclose(spec, box, backend=backend)
+        e = enclose(spec, box, backend=backend, method="interval")
         for name, bounds in e.items():
             expected = np.array(self.EXPECTED_KINK[name], dtype=float)
             if backend == "arb":
@@ -76,7 +76,7 @@ class TestHandComputed:
     def test_relu_derivative_at_zero_is_zero(self):
         """relu'(0) = 0 (design §1): a box that pins z = 0 gives dZ = 0 exactly."""
         spec = AutoencoderSpec([[1, -1]], [0], [[1], [1]], [0, 0], "relu")
-        e = enclose(spec, Box.point([F(1, 3), F(1, 3)]), backend="exact")
+        e = enclose(spec, Box.point([F(1, 3), F(1, 3)]), backend="exact", method="interval")
         assert e.pre_activation.tolist() == [[0, 0]]
         assert e.gradients["b_enc"].tolist() == [[0, 0]]
         assert e.gradients["W_enc"].tolist() == [[[0, 0], [0, 0]]]
@@ -97,7 +97,7 @@ class TestHandComputed:
         assert v.gradients["W_enc"].tolist() == [[D("-0.198")]]
         assert v.gradients["input"].tolist() == [D("-0.066")]
         # The enclosure of the point box is the tightest double interval around each value.
-        e = enclose(spec, Box.point(["0.3"]), backend="exact")
+        e = enclose(spec, Box.point(["0.3"]), backend="exact", method="interval")
         lo, hi = e.reconstruction_error
         assert lo < D("0.0121") < hi and np.nextafter(lo, 1) == hi
 
@@ -106,7 +106,7 @@ class TestHandComputed:
         """1-1-1 sigmoid on x in [-1, 1]: hid = [σ(−1), σ(1)], σ' = [σ'(1), 1/4] with 1/4 attained."""
         spec = AutoencoderSpec([[1]], [0], [[1]], [0], "sigmoid")
         g = Box.point([1])
-        e = enclose(spec, Box([-1], [1]), backend=backend, grad_output=g)
+        e = enclose(spec, Box([-1], [1]), backend=backend, grad_output=g, method="interval")
         with flint.ctx.workprec(200):
             s1_true = 1 / (1 + arb(-1).exp())  # σ(1), to 200 bits
             s_minus1_true = 1 - s1_true  # σ(−1)
@@ -127,7 +127,7 @@ class TestHandComputed:
     def test_tanh_derivative_range(self, backend):
         """tanh' over [−1, 2] is [tanh'(2), 1]: the far endpoint gives the minimum."""
         spec = AutoencoderSpec([[1]], [0], [[1]], [0], "tanh")
-        e = enclose(spec, Box([-1], [2]), backend=backend, grad_output=Box.point([1]))
+        e = enclose(spec, Box([-1], [2]), backend=backend, grad_output=Box.point([1]), method="interval")
         (lo, hi), = e.gradients["b_enc"]
         with flint.ctx.workprec(200):
             t2 = 1 - arb(2).tanh() ** 2  # the true tanh'(2), to 200 bits
@@ -146,7 +146,7 @@ def test_enclosures_contain_reference(data):
     precision = data.draw(st.sampled_from([None, 30, 80]), label="precision")
     backends = ["arb", "mpmath", "fast"] + ([] if spec.activation in TRANSCENDENTAL else ["exact"])
     enclosures = {
-        b: enclose(spec, box, grad_output=g_box, backend=b, precision=None if b in ("exact", "fast") else precision)
+        b: enclose(spec, box, grad_output=g_box, backend=b, precision=None if b in ("exact", "fast") else precision, method="interval")
         for b in backends
     }
     xs = data.draw(points_in(box), label="points")
@@ -189,17 +189,17 @@ class TestRefusals:
     def test_exact_refuses_transcendental(self):
         spec = AutoencoderSpec([[1]], [0], [[1]], [0], "tanh")
         with pytest.raises(UnsupportedError, match="backend 'exact' computes exactly .* cannot evaluate 'tanh'"):
-            enclose(spec, Box([0], [1]), backend="exact")
+            enclose(spec, Box([0], [1]), backend="exact", method="interval")
 
     def test_float_backend_is_not_an_enclosure(self):
         spec, box = straddling_relu()
         with pytest.raises(UnsupportedError, match="computes points, not enclosures"):
-            enclose(spec, box, backend="float64")
+            enclose(spec, box, backend="float64", method="interval")
 
     def test_unknown_backend(self):
         spec, box = straddling_relu()
         with pytest.raises(UnsupportedError, match="unknown backend 'gpu'; valid backends are: arb, mpmath, exact, fast, float64, float32"):
-            enclose(spec, box, backend="gpu")
+            enclose(spec, box, backend="gpu", method="interval")
 
     def test_unknown_method(self):
         spec, box = straddling_relu()
@@ -209,22 +209,22 @@ class TestRefusals:
     def test_unknown_semantics(self):
         spec, box = straddling_relu()
         with pytest.raises(UnsupportedError, match="unknown semantics 'float16'; valid: real, float64, float32"):
-            enclose(spec, box, semantics="float16")
+            enclose(spec, box, semantics="float16", method="interval")
 
     def test_box_dimension_mismatch(self):
         spec, _ = straddling_relu()
         with pytest.raises(BoxError, match="the box has 3 entries but the model's input_dim is 2"):
-            enclose(spec, Box([0, 0, 0], [1, 1, 1]))
+            enclose(spec, Box([0, 0, 0], [1, 1, 1]), method="interval")
 
     def test_grad_output_dimension_mismatch(self):
         spec, box = straddling_relu()
         with pytest.raises(BoxError, match="grad_output has 1 entries but the model's output has 2"):
-            enclose(spec, box, grad_output=Box([0], [1]))
+            enclose(spec, box, grad_output=Box([0], [1]), method="interval")
 
     def test_grad_output_unknown_string(self):
         spec, box = straddling_relu()
         with pytest.raises(BoxError, match="grad_output must be 'mse' or a Box, got 'l1'"):
-            enclose(spec, box, grad_output="l1")
+            enclose(spec, box, grad_output="l1", method="interval")
 
     def test_evaluate_refuses_interval_backends(self):
         spec, _ = straddling_relu()

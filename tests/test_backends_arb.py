@@ -18,9 +18,9 @@ from verifae.numbers import round_down, round_up
 def test_precision_does_not_leak_into_flint_context():
     before = flint.ctx.prec
     spec = AutoencoderSpec([[1, 2]], [0], [[1], [1]], [0, 0], "sigmoid")
-    narrow = enclose(spec, Box(["0.1", "0.2"], ["0.1", "0.2"]), backend="arb", precision=300)
+    narrow = enclose(spec, Box(["0.1", "0.2"], ["0.1", "0.2"]), backend="arb", precision=300, method="interval")
     assert flint.ctx.prec == before
-    coarse = enclose(spec, Box(["0.1", "0.2"], ["0.1", "0.2"]), backend="arb", precision=20)
+    coarse = enclose(spec, Box(["0.1", "0.2"], ["0.1", "0.2"]), backend="arb", precision=20, method="interval")
     assert flint.ctx.prec == before
     width = lambda e: e.output[..., 1] - e.output[..., 0]  # noqa: E731
     assert np.all(width(narrow) < width(coarse))

@@ -58,8 +58,8 @@ def test_exp_is_tight():
 def test_precision_is_instance_state():
     before = mpmath.iv.prec, mpmath.mp.prec
     spec = AutoencoderSpec([[1]], [0], [[1]], [0], "tanh")
-    low = enclose(spec, Box(["0.1"], ["0.2"]), backend="mpmath", precision=20)
-    high = enclose(spec, Box(["0.1"], ["0.2"]), backend="mpmath", precision=200)
+    low = enclose(spec, Box(["0.1"], ["0.2"]), backend="mpmath", precision=20, method="interval")
+    high = enclose(spec, Box(["0.1"], ["0.2"]), backend="mpmath", precision=200, method="interval")
     assert (mpmath.iv.prec, mpmath.mp.prec) == before
     assert np.all(low.output[..., 0] <= high.output[..., 0]) and np.all(high.output[..., 1] <= low.output[..., 1])
     assert low.output[0, 1] - low.output[0, 0] > high.output[0, 1] - high.output[0, 0]

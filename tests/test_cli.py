@@ -131,19 +131,19 @@ class TestOutput:
         case["input"] = [{"lower": [0, 0], "upper": [1, 1]}, {"center": ["0.5", "0.25"], "radius": "0.1"},
                          {"lower": [-1, 0], "upper": [0, 0]}]
         path = write(tmp_path, case)
-        doc = json.loads(run("bound", path, "--format", "json", "--runs", "30").output)
+        doc = json.loads(run("bound", path, "--format", "json", "--runs", "30", "--method", "linear").output)
         assert doc["box_count"] == 3 and len(doc["boxes"]) == 3 and doc["backend"] == "fast"
         assert doc["enclosures"] == doc["boxes"][0]["enclosures"]
         for box in doc["boxes"]:
             assert box["float_check"]["float32"]["runs"] > 0 and box["float_check"]["float32"]["outside"] == 0
-        assert doc["method"] == "auto"  # the batch is propagated at once, then each box tightened
+        assert doc["method"] == "linear"  # the batch is propagated at once, then each box tightened
         one = json.loads(run("bound", write(tmp_path, changed("input", case["input"][1]), "one.json"),
-                             "--format", "json", "--runs", "0", "--backend", "fast").output)
+                             "--format", "json", "--runs", "0", "--backend", "fast", "--method", "linear").output)
         # The batch rounds box endpoints outward to doubles ("0.5 ± 0.1" is not a double
         # box), so the two agree up to that rounding.
         for (lo, hi), (lo1, hi1) in zip(doc["boxes"][1]["enclosures"]["real"]["output"], one["enclosures"]["real"]["output"]):
             assert abs(lo - lo1) <= 1e-12 and abs(hi - hi1) <= 1e-12
-        table = run("bound", path, "--runs", "10").output
+        table = run("bound", path, "--runs", "10", "--method", "interval").output
         assert "3 boxes (box 0 below, all at the end)" in table and "Boxes (real)" in table
         assert max(len(line) for line in table.splitlines()) <= 100
 

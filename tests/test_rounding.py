@@ -94,8 +94,8 @@ def test_references_inside_real_and_float_enclosures_contain_real_runs_of_small_
     backend = data.draw(
         st.sampled_from(["arb", "mpmath", "fast"] + ([] if spec.activation in ("sigmoid", "tanh") else ["exact"]))
     )
-    real = enclose(spec, box, backend=backend)
-    floats = {s: enclose(spec, box, backend=backend, semantics=s) for s in FORMATS}
+    real = enclose(spec, box, backend=backend, method="interval")
+    floats = {s: enclose(spec, box, backend=backend, semantics=s, method="interval") for s in FORMATS}
     for x in data.draw(points_in(box, count=2), label="points"):
         assert not outside(real, reference(spec, x, None))
         for fmt in FORMATS:
@@ -108,11 +108,11 @@ def test_float64_run_outside_real_but_inside_float64():
     box = Box.point(["0.1"] * 10)
     run = evaluate(spec, ["0.1"] * 10, backend="float64")
     assert run.pre_activation[0] == 0.9999999999999999
-    real = enclose(spec, box, backend="exact")
+    real = enclose(spec, box, backend="exact", method="interval")
     lo, hi = real.pre_activation[0]
     assert lo == hi == 1.0  # the real value is exactly 1
     assert not (lo <= run.pre_activation[0] <= hi)
-    lo, hi = enclose(spec, box, semantics="float64").pre_activation[0]
+    lo, hi = enclose(spec, box, semantics="float64", method="interval").pre_activation[0]
     assert lo <= run.pre_activation[0] <= hi
 
 
@@ -120,9 +120,9 @@ def test_float32_rounds_parameters_and_inputs():
     """z = fl(0.1)·fl(0.1) in float32 is far (in float32 ulps) from the real 0.01."""
     spec = AutoencoderSpec([["0.1"]], [0], [[1]], [0], "identity")
     run = evaluate(spec, ["0.1"], backend="float32")
-    lo, hi = enclose(spec, Box.point(["0.1"]), semantics="float32").pre_activation[0]
+    lo, hi = enclose(spec, Box.point(["0.1"]), semantics="float32", method="interval").pre_activation[0]
     assert lo <= run.pre_activation[0] <= hi
-    lo64, hi64 = enclose(spec, Box.point(["0.1"]), semantics="float64").pre_activation[0]
+    lo64, hi64 = enclose(spec, Box.point(["0.1"]), semantics="float64", method="interval").pre_activation[0]
     assert lo64 <= 0.01 <= hi64 and hi64 - lo64 < hi - lo
 
 
@@ -131,7 +131,7 @@ def test_overflow_is_unbounded_and_says_why(backend):
     """1e30 · 1e10 = 1e40 overflows float32 but not float64."""
     spec = AutoencoderSpec([["1e30"]], [0], [[1]], [0], "relu")
     box = Box(["1e10"], ["2e10"])
-    e32 = enclose(spec, box, backend=backend, semantics="float32")
+    e32 = enclose(spec, box, backend=backend, semantics="float32", method="interval")
     assert e32.pre_activation.tolist() == [[-np.inf, np.inf]]
     assert e32.output.tolist() == [[-np.inf, np.inf]]
     assert e32.reconstruction_error.tolist() == [-np.inf, np.inf]
@@ -139,13 +139,13 @@ def test_overflow_is_unbounded_and_says_why(backend):
     assert not any(np.isnan(b).any() for _, b in e32.items())
     run = evaluate(spec, ["1e10"], backend="float32")
     assert np.isinf(run.pre_activation[0])
-    e64 = enclose(spec, box, backend=backend, semantics="float64")
+    e64 = enclose(spec, box, backend=backend, semantics="float64", method="interval")
     assert np.isfinite(e64.output).all() and e64.notes == ()
 
 
 def test_parameter_overflowing_the_format():
     spec = AutoencoderSpec([["1e39"]], [0], [[1]], [0], "identity")
-    e = enclose(spec, Box([0], [1]), semantics="float32")
+    e = enclose(spec, Box([0], [1]), semantics="float32", method="interval")
     assert e.output.tolist() == [[-np.inf, np.inf]]
     assert any("a parameter overflows when rounded to float32" in n for n in e.notes)
 
@@ -153,7 +153,7 @@ def test_parameter_overflowing_the_format():
 def test_unbounded_input_poisons_every_output_of_a_product():
     """inf · 0 is NaN: one overflowing pre-activation makes every output unbounded."""
     spec = AutoencoderSpec([["1e30"], [1]], [0, 0], [[0, 1]], [0], "identity")
-    e = enclose(spec, Box(["1e10"], ["1e10"]), semantics="float32")
+    e = enclose(spec, Box(["1e10"], ["1e10"]), semantics="float32", method="interval")
     assert np.isinf(e.pre_activation[0]).all() and np.isfinite(e.pre_activation[1]).all()
     assert np.isinf(e.output).all()
 

@@ -208,7 +208,7 @@ def enclose(
     backend: str | Backend = "auto",
     precision: int | None = None,
     semantics: str = "real",
-    method: str = "interval",
+    method: str = "auto",
 ) -> Enclosure:
     """Enclose every quantity of `spec` for x in `box` (and g in `grad_output`).
 
@@ -218,7 +218,9 @@ def enclose(
     `semantics` is "real" (exact real arithmetic on the exact parameters) or
     "float64" / "float32": every result of an IEEE-754 run of the spec in that
     format (see `verifae.rounding`). Where a float run may overflow, the affected
-    intervals are (-inf, inf) and `notes` says why.
+    intervals are (-inf, inf) and `notes` says why. `method` tightens the enclosure:
+    "interval" (plain interval propagation), "linear", "mean-value", "bisect", or
+    "auto" (their intersection, with bisection for d <= 16; see `verifae.methods`).
     """
     if not isinstance(box, Box):
         raise BoxError(f"box must be a Box, got {type(box).__name__}")

@@ -470,7 +470,7 @@ def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, g
         x = [exact[j] if fixed[j] else Fraction(float(points[k, j])) for j in range(spec.input_dim)]
         g = grad_output if G is None else Box.point([Fraction(float(v)) for v in G[k]])
         ref = enclose(spec, Box.point(x), grad_output=g, backend="exact" if exact_kind else "arb",
-                      precision=None if exact_kind else REFERENCE_BITS)
+                      precision=None if exact_kind else REFERENCE_BITS, method="interval")
         result.points += 1
         for (name, r), (_, e) in zip(ref.items(), enclosure.items()):
             inside = (e[..., 0] <= r[..., 0]) & (r[..., 1] <= e[..., 1])
@@ -499,6 +499,7 @@ def check(
     seed: int = 0,
     backend: str = "auto",
     precision: int | None = None,
+    method: str = "auto",
     enclosures: Mapping[str, Enclosure] | None = None,
     reference: bool = True,
     keep: int = 10,
@@ -508,7 +509,7 @@ def check(
     """Run the spec in float64 and float32 at about `runs` points and check every result.
 
     `enclosures` maps "real", "float64" and "float32" to precomputed enclosures of
-    this spec and box (computed here with `backend` when missing). Returns, per
+    this spec and box (computed here with `backend` and `method` when missing). Returns, per
     format, the number of runs, how many values fell outside and the first `keep`
     offenders, and the closest approach of a run to an endpoint, in ulps.
     PyTorch runs in a second process when `torch_worker` is True, or, when it is
@@ -520,7 +521,7 @@ def check(
     for semantics in ("real", *CHECKED_FORMATS):
         if semantics not in enclosures:
             enclosures[semantics] = enclose(spec, box, grad_output=grad_output, backend=backend,
-                                            precision=precision, semantics=semantics)
+                                            precision=precision, semantics=semantics, method=method)
     params = {name: parameters(get_backend(name), spec) for name in CHECKED_FORMATS}
     points, fixed = sample_points(spec, box, runs, seed, params["float64"])
     G = g_fixed = None
