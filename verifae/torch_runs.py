@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import multiprocessing
+import multiprocessing.util
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Iterator
 
@@ -107,6 +108,12 @@ def start() -> bool:
             # Submitting starts the process (and its PyTorch import) without waiting for it;
             # where no process may start (a daemonic parent), this raises at once.
             _pool.submit(int)
+            # A process that is itself a multiprocessing child (a report worker) joins its
+            # children at exit before the atexit hook that stops idle pool workers would
+            # run, so the idle PyTorch process and its parent would wait for each other
+            # forever. Finalizers with a priority run before that join; this one waits for
+            # the process to leave, and runs before the pool's queues close theirs (10).
+            multiprocessing.util.Finalize(None, _stop_and_wait, exitpriority=100)
         except Exception:  # noqa: BLE001 - any failure to start means: run in this process
             _failed = True
             if _pool is not None:
@@ -131,6 +138,13 @@ def _shutdown_broken() -> None:
     if _pool is not None:
         _pool.shutdown(wait=False, cancel_futures=True)
     _pool, _failed = None, True
+
+
+def _stop_and_wait() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+    _pool = None
 
 
 def stop() -> None:
