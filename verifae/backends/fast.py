@@ -65,11 +65,15 @@ def _gamma(n: int) -> float:
 class FastTensor:
     """An interval array: every value lies in [lo, hi], elementwise."""
 
-    __slots__ = ("lo", "hi")
+    # Tensors are never changed in place, so the midpoint-radius form is kept once
+    # computed: the parameters' tensors take part in many products.
+    __slots__ = ("lo", "hi", "_mid_rad", "_matrix")
 
     def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
         self.lo = lo
         self.hi = hi
+        self._mid_rad: tuple[np.ndarray, np.ndarray] | None = None
+        self._matrix: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -80,11 +84,13 @@ class FastTensor:
 
     def mid_rad(self) -> tuple[np.ndarray, np.ndarray]:
         """Midpoint and radius with [mid − rad, mid + rad] ⊇ [lo, hi]."""
-        with np.errstate(invalid="ignore", over="ignore"):
-            mid = 0.5 * self.lo + 0.5 * self.hi  # no overflow; each half is exact unless subnormal
-            rad = _up(np.maximum(mid - self.lo, self.hi - mid))
-        finite = np.isfinite(self.lo) & np.isfinite(self.hi)
-        return np.where(finite, mid, 0.0), np.where(finite, rad, INF)
+        if self._mid_rad is None:
+            with np.errstate(invalid="ignore", over="ignore"):
+                mid = 0.5 * self.lo + 0.5 * self.hi  # no overflow; each half is exact unless subnormal
+                rad = _up(np.maximum(mid - self.lo, self.hi - mid))
+            finite = np.isfinite(self.lo) & np.isfinite(self.hi)
+            self._mid_rad = (np.where(finite, mid, 0.0), np.where(finite, rad, INF))
+        return self._mid_rad
 
 
 def _fractions_to_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,8 +164,10 @@ class FastBackend(Backend):
 
     @staticmethod
     def _matrix(A: FastTensor) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        mA, rA = A.mid_rad()
-        return mA, (rA if np.any(rA) else None), np.abs(mA)
+        if A._matrix is None:
+            mA, rA = A.mid_rad()
+            A._matrix = (mA, (rA if np.any(rA) else None), np.abs(mA))
+        return A._matrix
 
     def matvec(self, A: FastTensor, x: FastTensor) -> FastTensor:
         mA, rA, absA = self._matrix(A)
