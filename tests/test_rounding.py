@@ -163,3 +163,14 @@ def test_gamma():
     assert gamma(3, FLOAT32) == Fraction(3, 2**24 - 3)
     with pytest.raises(ValueError):
         gamma(2**24, FLOAT32)
+
+
+def test_a_residual_that_is_zero_keeps_the_error_inside():
+    """Regression (found by hypothesis): W_dec = 0, so x_hat = b_dec = 1/1000 = x exactly and
+    E = 0; the 256-bit reference carries r as a tiny ball, whose square reaches below 0."""
+    spec = AutoencoderSpec([[0], [0]], [0, 0], [[0, 0]], ["1/1000"], "sigmoid")
+    box = Box.point(["1/1000"])
+    for backend in ("arb", "mpmath", "fast"):
+        e = enclose(spec, box, backend=backend, method="interval")
+        assert e.reconstruction_error[0] == 0.0
+        assert not outside(e, reference(spec, [Fraction(1, 1000)], None))
