@@ -228,24 +228,28 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     W_neg = FastTensor(np.minimum(W_dec.lo, 0.0), np.minimum(W_dec.hi, 0.0))
     rows = lambda v: B.constant_floats(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
     mid, rad = x.mid_rad()
-    eye = np.eye(d)
+    eye = B.constant_floats(np.eye(d))
     bounds = {}
+    same_slopes = np.array_equal(aL, aU)  # sigmoid, tanh, relu not straddling: one matrix for both sides
+    matrices: dict[bool, list[tuple[str, FastTensor, FastTensor]]] = {}
     for up in (True, False):
         a_pos, a_neg, c_pos, c_neg = (aU, aL, cU, cL) if up else (aL, aU, cL, cU)
         P = B.add(B.mul(W_pos, rows(a_pos)), B.mul(W_neg, rows(a_neg)))  # d × h slopes
         if h:
-            M = B.rmatvec(W_enc, P)  # rows P_i W_enc
             const = B.add(B.add(B.matvec(W_pos, B.constant_floats(c_pos)),
                                 B.matvec(W_neg, B.constant_floats(c_neg))), B.add(B.matvec(P, b_enc), b_dec))
         else:
-            M, const = B.constant_floats(np.zeros((d, d))), b_dec
+            const = b_dec
+        if up or not same_slopes:
+            M = B.rmatvec(W_enc, P) if h else B.constant_floats(np.zeros((d, d)))  # rows P_i W_enc
+            matrices[up] = [(name, m, B.magnitude(m)) for name, m in (("output", M), ("residual", B.sub(M, eye)))]
         if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
             slack = (B.matvec(B.magnitude(P), B.constant_floats(e1)).hi
                      + B.matvec(B.magnitude(W_dec), B.constant_floats(e2)).hi)
             const = B.widen(const, B.constant_floats(_inflate(slack + e3, 2)))
-        for name, matrix in (("output", M), ("residual", B.sub(M, B.constant_floats(eye)))):
+        for name, matrix, magnitude in matrices[up or same_slopes]:
             centre = B.add(B.matvec(matrix, B.constant_floats(mid)), const)
-            spread = B.matvec(B.magnitude(matrix), B.constant_floats(rad)).hi
+            spread = B.matvec(magnitude, B.constant_floats(rad)).hi
             bounds[(name, up)] = _up(centre.hi + spread) if up else _down(centre.lo - spread)
     out = {name: np.stack([bounds[(name, False)], bounds[(name, True)]], axis=-1) for name in ("output", "residual")}
     r = FastTensor(out["residual"][:, 0], out["residual"][:, 1])
