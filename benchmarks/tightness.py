@@ -95,7 +95,6 @@ def _gradient_targets(spec: AutoencoderSpec, p, X: np.ndarray, kind: np.ndarray,
     C = p.W_dec.T @ p.W_dec
     # every target as a weight vector v over the hidden units (and an identity part for g)
     V = np.zeros((len(X), spec.hidden_dim))
-    eye_part = np.zeros((len(X), d))
     rows = np.arange(len(X))
     g_rows, z_rows, x_rows = rows[kind == 0], rows[kind == 1], rows[kind == 2]
     # ∇g_i = (2/d)((W_dec[i] ∘ act') W_enc − e_i)

@@ -197,3 +197,11 @@ def test_linear_enclosures_hold_every_float_run_and_the_reference(data):
     result = check(spec, box, runs=48, enclosures=enclosures, torch_worker=False)
     assert result.ok, (result.formats["float64"].offenders, result.formats["float32"].offenders,
                        result.reference.offenders)
+
+
+def test_an_error_sum_beyond_the_double_range_is_no_crash():
+    """Regression: math.fsum raises on an intermediate overflow (two squares of 1.7e308);
+    the joint bound of E then steps aside and the interval bound stands."""
+    spec = AutoencoderSpec([[0, 0]], [0], [[0], [0]], ["1.3e154", "1.3e154"], "identity")
+    e = enclose(spec, Box.point([0, 0]), method="linear", backend="fast")
+    assert e.reconstruction_error[0] <= 1.69e308 <= e.reconstruction_error[1]

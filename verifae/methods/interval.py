@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends.base import Backend
-from ..model import Parameters, Refine, unrefined, backward, forward, mse_grad_output, reconstruction_error
+from ..model import Parameters, Refine, backward, forward, mse_grad_output, reconstruction_error, unrefined
 from .base import MSE, Quantities
 
 __all__ = ["interval_propagation"]

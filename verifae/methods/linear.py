@@ -137,7 +137,7 @@ def _relu_triangle(lo: float, hi: float) -> tuple[float, float, float, float]:
 
 
 class Prepared(NamedTuple):
-    """What both the per-coordinate bounds and the joint bound of E start from."""
+    """What the relaxations (and the float lift of the mean-value form) start from."""
 
     B: FastBackend
     W_enc: FastTensor
@@ -153,6 +153,9 @@ class Prepared(NamedTuple):
 
 
 def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
+    """Parameters, inputs and pre-activations as fast tensors in `semantics` (the rounded
+    ones in a float semantics, with the error bounds e1, e2, e3 of `linear_bounds`);
+    None where a float run may overflow."""
     B = FastBackend()
     d, h = spec.input_dim, spec.hidden_dim
     if semantics == "real":
@@ -281,16 +284,26 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     return out
 
 
-def _sum_up(terms: np.ndarray) -> Fraction | None:
-    """An upper bound of the exact Σ terms (math.fsum rounds it once, to nearest); None
-    if it is not finite."""
-    total = math.fsum(terms)
-    return Fraction(math.nextafter(total, math.inf)) if math.isfinite(total) else None
+def _exact_sum(terms: np.ndarray) -> float | None:
+    """math.fsum: the exact sum of the floats, rounded once to nearest (Shewchuk's
+    algorithm); None where it is not finite (fsum raises on an intermediate overflow)."""
+    try:
+        total = math.fsum(terms)
+    except OverflowError:
+        return None
+    return total if math.isfinite(total) else None
 
 
-def _sum_down(terms: np.ndarray) -> Fraction | None:
-    total = math.fsum(terms)
-    return Fraction(math.nextafter(total, -math.inf)) if math.isfinite(total) else None
+def sum_up(terms: np.ndarray) -> Fraction | None:
+    """An upper bound of the exact Σ terms, or None if it is not finite."""
+    total = _exact_sum(terms)
+    return None if total is None else Fraction(math.nextafter(total, math.inf))
+
+
+def sum_down(terms: np.ndarray) -> Fraction | None:
+    """A lower bound of the exact Σ terms, or None if it is not finite."""
+    total = _exact_sum(terms)
+    return None if total is None else Fraction(math.nextafter(total, -math.inf))
 
 
 class ResidualForm(NamedTuple):
@@ -381,9 +394,9 @@ def _joint_error(form: ResidualForm) -> tuple[float, float] | None:
     gx = B.sub(B.rmatvec(form.A, w), c0)
     c0_mag = B.magnitude(c0).hi
     c0_mig = np.where((c0.lo <= 0) & (c0.hi >= 0), 0.0, np.minimum(np.abs(c0.lo), np.abs(c0.hi)))
-    parts = [_sum_up(_up(c0_mag * c0_mag)), _sum_up(_up(rho * B.magnitude(gx).hi)),
-             _sum_up(_up(tau * B.magnitude(w).hi)), _sum_up(_up(zeta * c0_mag)), _sum_up(_up(row * row)),
-             _sum_down(_down(c0_mig * c0_mig))]
+    parts = [sum_up(_up(c0_mag * c0_mag)), sum_up(_up(rho * B.magnitude(gx).hi)),
+             sum_up(_up(tau * B.magnitude(w).hi)), sum_up(_up(zeta * c0_mag)), sum_up(_up(row * row)),
+             sum_down(_down(c0_mig * c0_mig))]
     if any(p is None for p in parts):
         return None
     square, lin_x, lin_t, lin_zeta, quadratic, square_low = parts

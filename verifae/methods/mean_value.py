@@ -37,7 +37,7 @@ from ..numbers import FORMATS, round_down, round_up
 from ..rounding import gamma
 from .base import MSE
 from .interval import interval_propagation
-from .linear import _sum_up, prepare
+from .linear import prepare, sum_up
 
 __all__ = ["mean_value_bounds"]
 
@@ -99,7 +99,7 @@ def mean_value_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") 
     out["residual"] = widen(r, shift)
     R = np.maximum(np.abs(r[:, 0]), np.abs(r[:, 1]))
     E_lo, E_hi = real["reconstruction_error"]
-    cross, square = _sum_up(_up(R * shift)), _sum_up(_up(shift * shift))
+    cross, square = sum_up(_up(R * shift)), sum_up(_up(shift * shift))
     if cross is None or square is None or not np.isfinite(E_hi):
         return None
     S_up = d * Fraction(float(E_hi)) + 2 * cross + square
