@@ -1,4 +1,8 @@
-"""Soundness of `enclose` and correctness of `evaluate`: zero tolerance, no atol."""
+"""Soundness of `enclose` and correctness of `evaluate`.
+
+Containment is checked with zero tolerance; a `slack` below only bounds how far an
+enclosure may stick out beyond the exact range (its tightness), never whether it
+contains it."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from ._version import __version__
 from .api import BATCH_QUANTITIES, SEMANTICS, BatchEnclosure, Enclosure, enclose, enclose_many
 from .box import Box
 from .cases import Case
-from .check import CheckResult, check, prepare
+from .check import CheckResult, check, prepare_check
 from .model import GRADIENT_NAMES
 
 __all__ = ["BoundResult", "BoxResult", "bound", "to_json", "endpoints"]
@@ -72,7 +72,7 @@ def bound(
     enclosures; any of them not asked for is computed for the check only.
     """
     start = time.perf_counter()
-    prepare(case.spec, runs // len(case.boxes))  # PyTorch's process imports while we enclose
+    prepare_check(case.spec, runs // len(case.boxes))  # PyTorch's process imports while we enclose
     g = case.grad_output if grad_output is None else grad_output
     timings: dict[str, float] = {}
     needed = list(semantics) + ([s for s in SEMANTICS if s not in semantics] if runs else [])

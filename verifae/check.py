@@ -456,7 +456,7 @@ def _torch_elsewhere(spec: AutoencoderSpec, points: int) -> bool:
     return spec.hidden_dim > 0 and work >= TORCH_WORKER_WORK and torch_runs.available()
 
 
-def prepare(spec: AutoencoderSpec, runs: int) -> None:
+def prepare_check(spec: AutoencoderSpec, runs: int) -> None:
     """Start what a later `check` of `runs` points will need (PyTorch's process), ahead of it."""
     if runs and _torch_elsewhere(spec, runs):
         torch_runs.start()

@@ -98,7 +98,7 @@ def _import_torch() -> None:
 
 def start() -> bool:
     """Start the PyTorch process (once) and import PyTorch in it; False where none can start."""
-    global _pool, _failed
+    global _pool
     if _pool is None and not _failed:
         try:
             # "spawn", not fork: a forked child of a process that has started threads
@@ -113,12 +113,9 @@ def start() -> bool:
             # run, so the idle PyTorch process and its parent would wait for each other
             # forever. Finalizers with a priority run before that join; this one waits for
             # the process to leave, and runs before the pool's queues close theirs (10).
-            multiprocessing.util.Finalize(None, _stop_and_wait, exitpriority=100)
+            multiprocessing.util.Finalize(None, _shutdown, kwargs={"wait": True}, exitpriority=100)
         except Exception:  # noqa: BLE001 - any failure to start means: run in this process
-            _failed = True
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = None
+            _shutdown(wait=False, broken=True)
     return _pool is not None
 
 
@@ -129,28 +126,20 @@ def submit(fn: Callable[..., Any], *args: Any) -> Future | None:
     try:
         return _pool.submit(fn, *args)
     except Exception:  # noqa: BLE001 - a broken pool: the caller runs fn itself
-        _shutdown_broken()
+        _shutdown(wait=False, broken=True)
         return None
-
-
-def _shutdown_broken() -> None:
-    global _pool, _failed
-    if _pool is not None:
-        _pool.shutdown(wait=False, cancel_futures=True)
-    _pool, _failed = None, True
-
-
-def _stop_and_wait() -> None:
-    global _pool
-    if _pool is not None:
-        _pool.shutdown(wait=True)
-    _pool = None
 
 
 def stop() -> None:
     """Let the PyTorch process exit (its teardown overlaps whatever comes next); a later
     `start` begins a new one."""
-    global _pool
+    _shutdown(wait=False)
+
+
+def _shutdown(*, wait: bool, broken: bool = False) -> None:
+    """Stop the process; a broken one is not started again (the caller runs PyTorch itself)."""
+    global _pool, _failed
     if _pool is not None:
-        _pool.shutdown(wait=False)
+        _pool.shutdown(wait=wait, cancel_futures=broken)
     _pool = None
+    _failed = _failed or broken

@@ -123,11 +123,10 @@ def relaxation(name: str, lo: float, hi: float) -> tuple[float, float, float]:
     return a, cL, cU
 
 
-def _relu_triangle(lo: float, hi: float) -> tuple[float, float, float, float]:
-    """(aL, cL, aU, cU) for relu straddling 0: the triangle's upper side (the secant) and
-    the lower line through the origin with slope 1 if hi > −lo else 0 (CROWN's choice),
-    each with offsets proven like `relaxation`'s."""
-    aU, _, cU = relaxation("relu", lo, hi)  # its slope is the secant's
+def _relu_triangle(lo: float, hi: float, aU: float, cU: float) -> tuple[float, float, float, float]:
+    """(aL, cL, aU, cU) for relu straddling 0: the triangle's upper side (the secant aU z +
+    cU, from `relaxation`) and the lower line through the origin with slope 1 if
+    hi > −lo else 0 (CROWN's choice), its offset proven like `relaxation`'s."""
     aL = 1.0 if hi > -lo else 0.0
     with flint.ctx.workprec(_BITS):
         A = arb(aL)
@@ -219,12 +218,12 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
         return None
     B, W_enc, b_enc, W_dec, b_dec, x, z, e1, e2, e3 = s[:10]
     d, h = spec.input_dim, spec.hidden_dim
+    parallel = [relaxation(spec.activation, lo, hi) for lo, hi in zip(z.lo, z.hi)]  # one slope per neuron
     lines = []
-    for lo, hi in zip(z.lo, z.hi):
+    for (lo, hi), (a, cL, cU) in zip(zip(z.lo, z.hi), parallel):
         if spec.activation == "relu" and lo < 0 < hi:
-            lines.append(_relu_triangle(lo, hi))
+            lines.append(_relu_triangle(lo, hi, a, cU))
         else:
-            a, cL, cU = relaxation(spec.activation, lo, hi)
             lines.append((a, cL, a, cU))
     aL, cL, aU, cU = (np.array([line[k] for line in lines], dtype=np.float64).reshape(h) for k in range(4))
     W_pos = FastTensor(np.maximum(W_dec.lo, 0.0), np.maximum(W_dec.hi, 0.0))
@@ -270,7 +269,7 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
             return None
         error = mean.value
     lower, upper = max(float(error.lo), 0.0), float(error.hi)
-    form = residual_form(s, spec.activation)
+    form = residual_form(s, parallel)
     if form is not None:
         joint = _joint_error(form)
         if joint is not None:
@@ -332,10 +331,10 @@ class ResidualForm(NamedTuple):
         return _up(self.B.magnitude(self.c0).hi + self.row)
 
 
-def residual_form(s: Prepared, activation: str) -> ResidualForm | None:
+def residual_form(s: Prepared, parallel: list[tuple[float, float, float]]) -> ResidualForm | None:
     """The affine form of x_hat − x from one slope a_j per neuron (None when h = 0).
 
-    `relaxation` gives act(z_j) = a_j z_j + t_j with t_j in [cL_j, cU_j] (the secant,
+    `parallel` holds `relaxation`'s (a_j, cL_j, cU_j) per neuron, which gives act(z_j) = a_j z_j + t_j with t_j in [cL_j, cU_j] (the secant,
     for relu straddling 0 the parallelogram of DeepZ: Singh et al., NeurIPS 2018).
     With x = c + ρ∘e_x and t = tc + τ∘e_t, x_hat − x = W_dec(a∘(W_enc x + b_enc) + t) +
     b_dec − x is the form above with c0 = W_dec(a∘(W_enc c + b_enc) + tc) + b_dec − c.
@@ -346,8 +345,7 @@ def residual_form(s: Prepared, activation: str) -> ResidualForm | None:
     h, d = W_enc.shape
     if h == 0:
         return None
-    a, cL, cU = (np.array(v, dtype=np.float64) for v in zip(*(relaxation(activation, lo, hi)
-                                                             for lo, hi in zip(s.z.lo, s.z.hi))))
+    a, cL, cU = (np.array(v, dtype=np.float64) for v in zip(*parallel))
     if len(s.e1):
         slack = _inflate(np.abs(a) * s.e1 + s.e2, 2)
         cL, cU = _down(cL - slack), _up(cU + slack)
