@@ -12,7 +12,7 @@ from .backends.base import Backend
 from .box import Box
 from .errors import BoxError, UnsupportedError
 from .methods import (AUTO_BISECT_MAX_DIM, METHOD_NAMES, METHODS, MSE, REFINED, TIGHTENINGS,
-                      Quantities, tightened_gradients)
+                      Quantities, may_overflow, tightened_gradients)
 from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
 from .numbers import FORMATS, round_down, round_up
 from .rounding import FloatSemantics
@@ -87,6 +87,26 @@ def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack([np.maximum(a[..., 0], b[..., 0]), np.minimum(a[..., 1], b[..., 1])], axis=-1)
 
 
+def _combine(propagated: np.ndarray, tightened: np.ndarray, semantics: str) -> np.ndarray:
+    """The interval pass's enclosure intersected with a tightening method's bounds.
+
+    In a float semantics an unbounded entry (−inf, inf) of the interval pass says that a
+    run may overflow into inf or NaN there: it stays unbounded whatever a method found,
+    so no method can turn "may overflow" into a finite bound (contract item 3). For real
+    numbers (−inf, inf) is only a loose enclosure and the intersection applies."""
+    out = _intersect(propagated, tightened)
+    if semantics == "real":
+        return out
+    unbounded = np.isneginf(propagated[..., 0]) & np.isposinf(propagated[..., 1])
+    out[unbounded] = (-np.inf, np.inf)
+    return out
+
+
+def _overflow_note(semantics: str) -> str:
+    return (f"{semantics}: a run may overflow, so this semantics is bounded by interval propagation only "
+            "(the tightening methods need a proof that no intermediate overflows)")
+
+
 def _tightening(spec: AutoencoderSpec, box: Box, method: str, semantics: str, grad_output: Box | str,
                 gradients: bool = True) -> dict[str, Any]:
     """Bounds from the tightening methods: "linear", "mean-value", "bisect", or for "auto"
@@ -128,9 +148,10 @@ def _tightening(spec: AutoencoderSpec, box: Box, method: str, semantics: str, gr
 
 def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_output: Box | str) -> "Enclosure":
     """The enclosure intersected with the tightening methods' bounds (`_tightening`)."""
-    found = _tightening(spec, box, method, e.semantics, grad_output)
-    tight = {key: _intersect(getattr(e, key), found[key]) for key in ("output", "reconstruction_error") if key in found}
-    gradients = {n: _intersect(b, found["gradients"][n]) if "gradients" in found else b for n, b in e.gradients.items()}
+    S = e.semantics
+    found = _tightening(spec, box, method, S, grad_output)
+    tight = {key: _combine(getattr(e, key), found[key], S) for key in ("output", "reconstruction_error") if key in found}
+    gradients = {n: _combine(b, found["gradients"][n], S) if "gradients" in found else b for n, b in e.gradients.items()}
     return replace(e, **tight, gradients=gradients, method=method)
 
 
@@ -234,6 +255,7 @@ def enclose(
     x = B.box(box)
     g = MSE if g_box is MSE else B.box(g_box)
     q = _run(spec, B, x, g)
+    overflow = bool(may_overflow(q))  # decided once, here, for every method
     enclosure = Enclosure(
         pre_activation=B.bounds(q.forward.pre_activation),
         hidden=_within(B.bounds(q.forward.hidden), *_hidden_range(spec.activation, semantics)),
@@ -248,6 +270,8 @@ def enclose(
     )
     if method == "interval":
         return enclosure
+    if overflow:
+        return replace(enclosure, method=method, notes=(*enclosure.notes, _overflow_note(semantics)))
     return _tighten(spec, box, method, enclosure, g_box)
 
 
@@ -344,6 +368,7 @@ def enclose_many(
     size = spec.hidden_dim * spec.input_dim + spec.hidden_dim + spec.input_dim
     step = chunk or (n if not wanted_grads else max(1, 4_000_000 // max(size, 1)))
     parts: dict[str, list[np.ndarray]] = {}
+    overflow = np.zeros(n, dtype=bool)  # per box: may a float run overflow anywhere (`may_overflow`)
     for start in range(0, n, step):
         stop = min(start + step, n)
         x = B.interval_floats(lower[start:stop], upper[start:stop])
@@ -352,6 +377,7 @@ def enclose_many(
             g = B.interval_floats(np.tile([round_down(q) for q in g_box.lower], (stop - start, 1)),
                                   np.tile([round_up(q) for q in g_box.upper], (stop - start, 1)))
         q = _run(spec, B, x, g, gradients=bool(wanted_grads))
+        overflow[start:stop] = may_overflow(q)
         found = {
             "pre_activation": q.forward.pre_activation,
             "hidden": q.forward.hidden,
@@ -371,15 +397,19 @@ def enclose_many(
                 if name in wanted_grads:
                     parts.setdefault(f"gradients.{name}", []).append(B.bounds(t))
     joined = {k: np.concatenate(v) for k, v in parts.items()}
+    notes = tuple(dict.fromkeys(getattr(B, "reasons", ())))
     if method != "interval":
-        # The batch is propagated at once; the tightening methods bound box by box.
-        for k in range(n):
+        # The batch is propagated at once; the tightening methods bound box by box, each
+        # only where the pass proves that no float run of that box overflows.
+        for k in np.flatnonzero(~overflow):
             found = _tightening(spec, Box(lower[k], upper[k]), method, semantics, g_box, bool(wanted_grads))
             flat = {**{key: found[key] for key in ("output", "reconstruction_error") if key in found},
                     **{f"gradients.{name}": b for name, b in found.get("gradients", {}).items()}}
             for key, b in flat.items():
                 if key in joined:
-                    joined[key][k] = _intersect(joined[key][k], b)
+                    joined[key][k] = _combine(joined[key][k], b, semantics)
+        if overflow.any():
+            notes = (*notes, _overflow_note(semantics))
     return BatchEnclosure(
         pre_activation=joined.get("pre_activation"),
         hidden=joined.get("hidden"),
@@ -389,7 +419,7 @@ def enclose_many(
         backend=B.name,
         semantics=semantics,
         method=method,
-        notes=tuple(dict.fromkeys(getattr(B, "reasons", ()))),
+        notes=notes,
     )
 
 

@@ -249,7 +249,8 @@ def _stack(runs: list[dict[str, np.ndarray]]) -> Chunk:
 
 
 def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
-    """The spec with explicit left-to-right loops on numpy scalars of `dtype`."""
+    """The spec with explicit left-to-right loops on numpy scalars of `dtype`, E as a sum
+    then a division and g as 2·r/d."""
     W_enc, b_enc, W_dec, b_dec = params
     h, d = W_enc.shape
     zero, one = dtype(0), dtype(1)
@@ -287,8 +288,9 @@ def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
         total = total + v * v
     error = total / dtype(d)
     if g is None:
-        c = dtype(nearest_float(Fraction(2, d), FORMATS[np.dtype(dtype).name]))
-        g = np.array([c * v for v in r], dtype=dtype)
+        # written 2·(x_hat − x)/d, as user code does (the numpy runs take fl(2/d)·r):
+        # 2·r can overflow where (2/d)·r does not
+        g = np.array([dtype(2) * v / dtype(d) for v in r], dtype=dtype)
     dH = np.array([dot(W_dec[:, j], g, zero) for j in range(h)], dtype=dtype)
     dZ = np.array([dH[j] * dact(z[j], hid[j]) for j in range(h)], dtype=dtype)
     return {

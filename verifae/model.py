@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -224,7 +223,7 @@ def backward(backend: Backend, p: Parameters, x: Any, fwd: Forward, g: Any, refi
 
 def mse_grad_output(backend: Backend, x_hat: Any, x: Any, d: int, refine: Refine = unrefined) -> Any:
     """g_mse = (2/d)(x_hat − x), the gradient of E with respect to x_hat."""
-    return backend.scale(refine("residual", backend.sub(x_hat, x)), Fraction(2, d))
+    return backend.scale(refine("residual", backend.sub(x_hat, x)), 2, d)
 
 
 def reconstruction_error(backend: Backend, x_hat: Any, x: Any) -> Any:

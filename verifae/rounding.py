@@ -90,7 +90,7 @@ class FloatSemantics(Backend):
 
     def _radius(self, t: Any, rel: Fraction) -> Any:
         """rel·|t|, elementwise, as inner intervals."""
-        return self.inner.scale(self.inner.magnitude(t), rel)
+        return self.inner.scale(self.inner.magnitude(t), rel.numerator, rel.denominator)
 
     def _relative(self, t: Any, rel: Fraction, absolute: Fraction) -> Any:
         """t widened by rel·|t| + absolute: one rounding of relative size rel."""
@@ -212,11 +212,19 @@ class FloatSemantics(Backend):
     def square(self, a: FloatTensor) -> FloatTensor:
         return self._one_rounding(self.inner.square(a.value), a.unbounded, self.eta, "a square")
 
-    def scale(self, a: FloatTensor, q: Fraction) -> FloatTensor:
-        # q · a is run as fl(fl(q) · a) or as fl(fl(c·a) / k) for q = c/k (PyTorch's
-        # 2·(x_hat − x)/d): two roundings either way, relative γ_2 of the exact q·a.
-        out = self._relative(self.inner.scale(a.value, q), gamma(2, self.format), self.eta)
-        return self._finish(out, a.unbounded, out, "a scaled vector")
+    def scale(self, a: FloatTensor, numerator: int, denominator: int = 1) -> FloatTensor:
+        # q·a with q = n/m is run as fl(fl(q) · a) or as fl(fl(n·a) / m) (2·(x_hat − x)/d,
+        # as user code writes it): two roundings either way, relative γ_2 of the exact
+        # q·a. The intermediate n·a may overflow where q·a does not (n = 2, m = d), and
+        # fl(q)·a exceeds |q·a| by at most the rounding of q: the overflow check takes the
+        # larger factor max(|n|, |q|), with the same γ_2 and eta.
+        inner, g2 = self.inner, gamma(2, self.format)
+        q = Fraction(numerator, denominator)
+        out = self._relative(inner.scale(a.value, numerator, denominator), g2, self.eta)
+        factor = max(abs(q), Fraction(abs(numerator)))
+        partial = self._relative(inner.scale(inner.magnitude(a.value), factor.numerator, factor.denominator),
+                                 g2, self.eta)
+        return self._finish(out, a.unbounded, partial, "a scaled vector (2·r before /d included)")
 
     def mean(self, a: FloatTensor) -> FloatTensor:
         # Σ a_i in any order (γ_{n−1} Σ|a_i|), then one division by n or a product
@@ -226,7 +234,7 @@ class FloatSemantics(Backend):
         real = inner.mean(a.value)
         abs_mean = inner.mean(inner.magnitude(a.value))
         radius = self._radius(abs_mean, gamma(n + 1, self.format))
-        partial = inner.scale(inner.widen(abs_mean, radius, self.eta), Fraction(n))  # bounds every partial sum
+        partial = inner.scale(inner.widen(abs_mean, radius, self.eta), n)  # bounds every partial sum
         unbounded = a.unbounded.any(axis=-1)
         return self._finish(inner.widen(real, radius, self.eta), unbounded, partial, "a mean")
 

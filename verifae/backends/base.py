@@ -97,8 +97,10 @@ class Backend(ABC):
     def mul(self, a: Any, b: Any) -> Any: ...
 
     @abstractmethod
-    def scale(self, a: Any, q: Fraction) -> Any:
-        """q · a for an exact rational q."""
+    def scale(self, a: Any, numerator: int, denominator: int = 1) -> Any:
+        """(numerator/denominator) · a, exactly as written: a float run may form it as
+        fl(fl(n/m) · a) or as fl(fl(n · a) / m) (2·r/d), so the float semantics also
+        bounds the intermediate n · a."""
 
     @abstractmethod
     def square(self, a: Any) -> Any:
@@ -216,8 +218,8 @@ class ObjectIntervalBackend(Backend):
     def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self._map(self.scalar_mul, a, b)
 
-    def scale(self, a: np.ndarray, q: Fraction) -> np.ndarray:
-        c = self.from_fraction(q)
+    def scale(self, a: np.ndarray, numerator: int, denominator: int = 1) -> np.ndarray:
+        c = self.from_fraction(Fraction(numerator, denominator))
         return self._map(lambda v: v * c, a)
 
     def square(self, a: np.ndarray) -> np.ndarray:

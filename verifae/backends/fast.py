@@ -199,8 +199,8 @@ class FastBackend(Backend):
     def outer(self, u: FastTensor, v: FastTensor) -> FastTensor:
         return self.mul(u[..., :, None], v[..., None, :])
 
-    def scale(self, a: FastTensor, q: Fraction) -> FastTensor:
-        lo, hi = _fractions_to_bounds(np.array([q], dtype=object))
+    def scale(self, a: FastTensor, numerator: int, denominator: int = 1) -> FastTensor:
+        lo, hi = _fractions_to_bounds(np.array([Fraction(numerator, denominator)], dtype=object))
         return self.mul(a, FastTensor(lo[0], hi[0]))
 
     def square(self, a: FastTensor) -> FastTensor:

@@ -75,8 +75,8 @@ class FloatBackend(Backend):
     def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a * b
 
-    def scale(self, a: np.ndarray, q: Fraction) -> np.ndarray:
-        return a * self.dtype(self._round(q))
+    def scale(self, a: np.ndarray, numerator: int, denominator: int = 1) -> np.ndarray:
+        return a * self.dtype(self._round(Fraction(numerator, denominator)))
 
     def square(self, a: np.ndarray) -> np.ndarray:
         return a * a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .base import MSE, Quantities
+from .base import MSE, Quantities, may_overflow
 from .bisect import bisect_bounds
 from .gradients import REFINED, tightened_gradients
 from .interval import interval_propagation
@@ -12,7 +12,7 @@ from .linear import linear_bounds
 from .mean_value import mean_value_bounds
 
 __all__ = ["METHODS", "METHOD_NAMES", "TIGHTENINGS", "AUTO_BISECT_MAX_DIM", "MSE", "REFINED",
-           "Quantities", "interval_propagation", "tightened_gradients"]
+           "Quantities", "interval_propagation", "may_overflow", "tightened_gradients"]
 
 #: the propagation every method starts from: method(backend, parameters, x, grad_output) -> Quantities
 METHODS: dict[str, Callable[..., Quantities]] = {

@@ -34,7 +34,9 @@ from ..libm import LIBRARY_ULPS
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from ..box import Box
-from ..model import AutoencoderSpec
+from ..model import AutoencoderSpec, Parameters
+from .base import MSE, may_overflow
+from .interval import interval_propagation
 from .linear_gradients import mse_gradient_bounds
 
 __all__ = ["relaxation", "linear_bounds"]
@@ -165,10 +167,13 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
     F = FloatSemantics(B, FORMATS[semantics])
     params = F.convert_parameters(spec)
     xf = F.box(box)
-    zf = F.affine(params[0], xf, params[1])
-    hidf = F.activation(spec.activation, zf)
-    if any(t.unbounded.any() for t in (*params, xf, zf, hidf)):
+    # Every error term below (e1, e2, e3, the float square and mean, the gradients')
+    # assumes that no intermediate of the run overflows: the float interval pass proves
+    # that or the method bounds nothing (`may_overflow`).
+    q = interval_propagation(F, Parameters(*params, spec.activation, d), xf, MSE)
+    if any(t.unbounded.any() for t in (*params, xf)) or may_overflow(q):
         return None
+    zf, hidf = q.forward.pre_activation, q.forward.hidden
     W_enc, b_enc, W_dec, b_dec = (t.value for t in params)
     x = xf.value
     fmt = FORMATS[semantics]

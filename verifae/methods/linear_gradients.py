@@ -30,7 +30,6 @@ u|dH_f act'_f| + eta; dX_f = fl(W_encᵀ dZ_f) within γ_h |W_enc|ᵀ|dZ_f| + h�
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -60,7 +59,6 @@ def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor)
     """
     B = form.B
     h, d = W_enc.shape
-    two_over_d = Fraction(2, d)
     q = _upper(2 / d)  # >= 2/d, for magnitudes
     mag = lambda t: B.magnitude(t).hi  # noqa: E731
     W_decT = _transpose(form.W_dec)  # h × d
@@ -69,7 +67,7 @@ def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor)
     zeta_h = B.matvec(B.magnitude(W_decT), B.constant_floats(form.zeta)).hi  # |W_dec|ᵀ ζ
     spread_h = _inflate(q * (B.matvec(B.magnitude(N), B.constant_floats(form.rho)).hi
                              + B.matvec(B.magnitude(C), B.constant_floats(form.tau)).hi + zeta_h), 4)
-    centre = B.scale(B.rmatvec(form.W_dec, form.c0), two_over_d)  # (2/d) W_decᵀ c0
+    centre = B.scale(B.rmatvec(form.W_dec, form.c0), 2, d)  # (2/d) W_decᵀ c0
     if form.semantics == "real":
         kappa = np.zeros(h)
         u = eta = g_h = 0.0
