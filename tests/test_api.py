@@ -239,3 +239,59 @@ class TestRefusals:
         spec, box = straddling_relu()
         with pytest.raises(UnsupportedError, match="backend 'float64' has fixed precision 53"):
             evaluate(spec, [0, 0], backend=__import__("verifae").get_backend("float64", 80))
+
+
+class TestPartBudget:
+    """"auto" is cheap by default; `max_parts` is its stated budget."""
+
+    def test_default_budgets(self):
+        from verifae.methods import AUTO_BISECT_MAX_DIM, AUTO_PARTS, part_budget
+        from verifae.methods.bisect import DEFAULT_BUDGET
+
+        assert part_budget("bisect", 2) == DEFAULT_BUDGET == 128
+        assert part_budget("auto", AUTO_BISECT_MAX_DIM) == AUTO_PARTS == 16
+        assert part_budget("auto", AUTO_BISECT_MAX_DIM + 1) == 1
+        assert part_budget("auto", 784, max_parts=4) == 4
+
+    def test_invalid_budget_is_refused(self):
+        spec, box = straddling_relu()
+        with pytest.raises(UnsupportedError, match="max_parts must be at least 1, got 0"):
+            enclose(spec, box, max_parts=0)
+
+    def test_budget_is_used(self, monkeypatch):
+        """The bisection sees the budget: no part beyond it, none at all for max_parts=1."""
+        from verifae import methods
+        from verifae.methods import bisect
+
+        calls: list[int] = []
+        original = bisect.bisect_bounds
+
+        def counting(spec, box, semantics="real", budget=bisect.DEFAULT_BUDGET):
+            calls.append(budget)
+            return original(spec, box, semantics, budget)
+
+        monkeypatch.setitem(methods.TIGHTENINGS, "bisect", counting)
+        spec, box = straddling_relu()
+        enclose(spec, box, method="auto", max_parts=1)
+        assert calls == []
+        enclose(spec, box, method="auto")
+        enclose(spec, box, method="bisect", max_parts=5)
+        assert calls == [16, 5]
+
+    def test_more_parts_never_loosen_auto(self):
+        spec = AutoencoderSpec([[1, -1], ["1/2", 1]], [0, "0.1"], [[1, "-0.5"], [2, 1]], [0, 0], "tanh")
+        box = Box.around([0, 0], 1)
+        few = enclose(spec, box, method="auto", max_parts=1)
+        many = enclose(spec, box, method="auto", max_parts=64)
+        assert (many.output[:, 1] - many.output[:, 0] <= few.output[:, 1] - few.output[:, 0]).all()
+        assert (many.output[:, 1] - many.output[:, 0] < few.output[:, 1] - few.output[:, 0]).any()
+
+
+def test_enclose_many_reports_progress():
+    from verifae import enclose_many
+
+    spec, _ = straddling_relu()
+    lower = np.array([[-1.0, 0.0], [0.0, 0.0], [0.5, 0.5]])
+    seen: list[tuple[int, int]] = []
+    enclose_many(spec, (lower, lower + 0.25), method="linear", progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]

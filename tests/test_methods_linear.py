@@ -95,15 +95,19 @@ def test_tightened_enclosures_contain_the_reference(data):
         assert not outside(e, reference(spec, x, None))
 
 
-@settings(max_examples=12)  # "auto" and "bisect" bound up to 128 parts each: keep CI quick
+@settings(max_examples=12)  # "auto" and "bisect" bound several parts each: keep CI quick
 @given(st.data())
 def test_auto_is_never_wider_than_its_members(data):
     spec = data.draw(specs(), label="spec")
     box = data.draw(boxes(spec.input_dim), label="box")
     semantics = data.draw(st.sampled_from(["real", "float32"]), label="semantics")
-    auto = enclose(spec, box, method="auto", backend="fast", semantics=semantics)
-    for member in ("interval", "linear", "mean-value", "bisect"):
-        e = enclose(spec, box, method=member, backend="fast", semantics=semantics)
+    parts = data.draw(st.sampled_from([None, 1, 8]), label="max_parts")
+    auto = enclose(spec, box, method="auto", backend="fast", semantics=semantics, max_parts=parts)
+    # the bisect member at auto's own budget (none when that is one part)
+    bisect_parts = 16 if parts is None else parts
+    members = ("interval", "linear", "mean-value") + (("bisect",) if bisect_parts > 1 else ())
+    for member in members:
+        e = enclose(spec, box, method=member, backend="fast", semantics=semantics, max_parts=bisect_parts)
         for (name, a), (_, m) in zip(auto.items(), e.items()):
             assert np.all(a[..., 0] >= m[..., 0]) and np.all(a[..., 1] <= m[..., 1]), (member, name)
 

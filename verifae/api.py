@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -11,8 +11,8 @@ from .backends import get_backend
 from .backends.base import Backend
 from .box import Box
 from .errors import BoxError, UnsupportedError
-from .methods import (AUTO_BISECT_MAX_DIM, METHOD_NAMES, METHODS, MSE, REFINED, TIGHTENINGS,
-                      Quantities, may_overflow, tightened_gradients)
+from .methods import (METHOD_NAMES, METHODS, MSE, REFINED, TIGHTENINGS, Quantities, may_overflow, part_budget,
+                      tightened_gradients)
 from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
 from .numbers import FORMATS, round_down, round_up
 from .rounding import FloatSemantics
@@ -108,23 +108,26 @@ def _overflow_note(semantics: str) -> str:
 
 
 def _tightening(spec: AutoencoderSpec, box: Box, method: str, semantics: str, grad_output: Box | str,
-                gradients: bool = True) -> dict[str, Any]:
+                gradients: bool = True, max_parts: int | None = None) -> dict[str, Any]:
     """Bounds from the tightening methods: "linear", "mean-value", "bisect", or for "auto"
-    the linear and mean-value forms, plus bisection in low dimensions (d <= 16), each in
-    `semantics`. Keys: "output" and "reconstruction_error" (arrays) and "gradients" (a
-    dict by gradient name), each present only where a method bounds it.
+    the linear and mean-value forms, plus bisection into at most `part_budget` parts
+    where that is more than one, each in `semantics`. Keys: "output" and
+    "reconstruction_error" (arrays) and "gradients" (a dict by gradient name), each
+    present only where a method bounds it.
 
     The output and E do not depend on grad_output, so their bounds hold whatever the
     incoming gradient. For the MSE loss the methods' bounds of the residual, dH and dX
     also tighten every gradient (`tightened_gradients`)."""
+    parts = part_budget(method, spec.input_dim, max_parts)
     if method == "auto":
-        names = [k for k in TIGHTENINGS if k != "bisect" or spec.input_dim <= AUTO_BISECT_MAX_DIM]
+        names = [k for k in TIGHTENINGS if k != "bisect" or parts > 1]
     else:
         names = [method]
     found: dict[str, np.ndarray] = {}
     refined: list[dict[str, np.ndarray]] = []  # per method, then all together
     for name in names:
-        bounds = TIGHTENINGS[name](spec, box, semantics)
+        extra = {"budget": parts} if name == "bisect" else {}
+        bounds = TIGHTENINGS[name](spec, box, semantics, **extra)
         if bounds is None:  # a float run may overflow: the interval enclosure says why
             continue
         for key, b in bounds.items():
@@ -146,10 +149,11 @@ def _tightening(spec: AutoencoderSpec, box: Box, method: str, semantics: str, gr
     return out
 
 
-def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_output: Box | str) -> "Enclosure":
+def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_output: Box | str,
+             max_parts: int | None) -> "Enclosure":
     """The enclosure intersected with the tightening methods' bounds (`_tightening`)."""
     S = e.semantics
-    found = _tightening(spec, box, method, S, grad_output)
+    found = _tightening(spec, box, method, S, grad_output, max_parts=max_parts)
     tight = {key: _combine(getattr(e, key), found[key], S) for key in ("output", "reconstruction_error") if key in found}
     gradients = {n: _combine(b, found["gradients"][n], S) if "gradients" in found else b for n, b in e.gradients.items()}
     return replace(e, **tight, gradients=gradients, method=method)
@@ -230,6 +234,7 @@ def enclose(
     precision: int | None = None,
     semantics: str = "real",
     method: str = "auto",
+    max_parts: int | None = None,
 ) -> Enclosure:
     """Enclose every quantity of `spec` for x in `box` (and g in `grad_output`).
 
@@ -241,7 +246,9 @@ def enclose(
     format (see `verifae.rounding`). Where a float run may overflow, the affected
     intervals are (-inf, inf) and `notes` says why. `method` tightens the enclosure:
     "interval" (plain interval propagation), "linear", "mean-value", "bisect", or
-    "auto" (their intersection, with bisection for d <= 16; see `verifae.methods`).
+    "auto" (their intersection; see `verifae.methods`). `max_parts` is the bisection
+    budget: default 128 parts for "bisect", and for "auto" 16 parts where d <= 16 and
+    none above; 1 turns bisection off in "auto".
     """
     if not isinstance(box, Box):
         raise BoxError(f"box must be a Box, got {type(box).__name__}")
@@ -272,7 +279,7 @@ def enclose(
         return enclosure
     if overflow:
         return replace(enclosure, method=method, notes=(*enclosure.notes, _overflow_note(semantics)))
-    return _tighten(spec, box, method, enclosure, g_box)
+    return _tighten(spec, box, method, enclosure, g_box, max_parts)
 
 
 BATCH_QUANTITIES: tuple[str, ...] = ("pre_activation", "hidden", "output", "reconstruction_error")
@@ -343,6 +350,8 @@ def enclose_many(
     method: str = "interval",
     quantities: tuple[str, ...] = BATCH_QUANTITIES,
     chunk: int | None = None,
+    max_parts: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BatchEnclosure:
     """Enclose every quantity of `spec` for each of B boxes at once.
 
@@ -352,7 +361,8 @@ def enclose_many(
     five) or "gradients.W_enc" and so on. Weight gradients are B × h × d: they are
     computed `chunk` boxes at a time (default: about 4·10^6 intervals per chunk), and
     only when asked for. Interval propagation runs on the whole batch; any other
-    `method` then tightens each box in turn, as `enclose` does.
+    `method` then tightens each box in turn, as `enclose` does (`max_parts` as there),
+    calling `progress(done, total)` after each box.
     """
     lower, upper = _box_arrays(boxes, spec.input_dim)
     _check_method(method)
@@ -401,13 +411,16 @@ def enclose_many(
     if method != "interval":
         # The batch is propagated at once; the tightening methods bound box by box, each
         # only where the pass proves that no float run of that box overflows.
-        for k in np.flatnonzero(~overflow):
-            found = _tightening(spec, Box(lower[k], upper[k]), method, semantics, g_box, bool(wanted_grads))
+        for done, k in enumerate(np.flatnonzero(~overflow), 1):
+            found = _tightening(spec, Box(lower[k], upper[k]), method, semantics, g_box, bool(wanted_grads),
+                                max_parts)
             flat = {**{key: found[key] for key in ("output", "reconstruction_error") if key in found},
                     **{f"gradients.{name}": b for name, b in found.get("gradients", {}).items()}}
             for key, b in flat.items():
                 if key in joined:
                     joined[key][k] = _combine(joined[key][k], b, semantics)
+            if progress is not None:
+                progress(done, int((~overflow).sum()))
         if overflow.any():
             notes = (*notes, _overflow_note(semantics))
     return BatchEnclosure(
