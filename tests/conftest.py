@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+
 from hypothesis import HealthCheck, settings
 
 # CI runs a fixed number of examples with no deadline (arb and mpmath timings vary).

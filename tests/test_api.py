@@ -25,8 +25,8 @@ from verifae import (
 )
 from verifae.activations import TRANSCENDENTAL
 
-from .strategies import boxes, points_in, specs
 from .reference import outside, reference
+from .strategies import boxes, points_in, specs
 
 F = Fraction
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from flint import fmpq
 
 from verifae import AutoencoderSpec, Box, UnsupportedError, enclose, evaluate, get_backend
 from verifae.backends.exact import RationalInterval
-from flint import fmpq
 
 
 def test_interval_operations_are_exact():

@@ -110,7 +110,7 @@ def test_float32_comparison_is_exact_at_the_endpoints():
     assert lo32[3] == np.inf and hi32[1] == np.nextafter(one, np.float32(0))
     v = np.array([one, one, one, np.float32(3.4e38)], dtype=np.float32)
     assert ((v >= lo32) & (v <= hi32)).tolist() == [False, False, True, False]
-    assert (((v >= lo) & (v <= hi))).tolist() == [False, False, True, False]
+    assert ((v >= lo) & (v <= hi)).tolist() == [False, False, True, False]
 
 
 def _shrunk_output(spec, box, semantics):

@@ -7,6 +7,7 @@ backward-pass gradients and the reconstruction error over an input box; `evaluat
 runs the spec at one point in float32, float64 or exact rationals.
 """
 
+from ._version import __version__
 from .activations import ACTIVATIONS
 from .api import BatchEnclosure, Enclosure, Evaluation, choose_backend, enclose, enclose_many, evaluate
 from .backends import BACKENDS, RIGOROUS_BACKENDS, get_backend
@@ -14,8 +15,6 @@ from .box import Box
 from .check import CheckResult, check
 from .errors import BoxError, InvalidNumberError, SpecError, UnsupportedError, VerifaeError
 from .model import AutoencoderSpec, compression_ratio
-
-from ._version import __version__
 
 __all__ = [
     "ACTIVATIONS",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -11,8 +12,17 @@ from .backends import get_backend
 from .backends.base import Backend
 from .box import Box
 from .errors import BoxError, UnsupportedError
-from .methods import (METHOD_NAMES, METHODS, MSE, REFINED, TIGHTENINGS, Quantities, may_overflow, part_budget,
-                      tightened_gradients)
+from .methods import (
+    METHOD_NAMES,
+    METHODS,
+    MSE,
+    REFINED,
+    TIGHTENINGS,
+    Quantities,
+    may_overflow,
+    part_budget,
+    tightened_gradients,
+)
 from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
 from .numbers import FORMATS, round_down, round_up
 from .rounding import FloatSemantics
@@ -149,8 +159,8 @@ def _tightening(spec: AutoencoderSpec, box: Box, method: str, semantics: str, gr
     return out
 
 
-def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: "Enclosure", grad_output: Box | str,
-             max_parts: int | None) -> "Enclosure":
+def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: Enclosure, grad_output: Box | str,
+             max_parts: int | None) -> Enclosure:
     """The enclosure intersected with the tightening methods' bounds (`_tightening`)."""
     S = e.semantics
     found = _tightening(spec, box, method, S, grad_output, max_parts=max_parts)

@@ -29,7 +29,7 @@ PyTorch's own sigmoid kernel.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import flint
 import numpy as np

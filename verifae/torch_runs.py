@@ -19,8 +19,9 @@ import importlib
 import importlib.util
 import multiprocessing
 import multiprocessing.util
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 

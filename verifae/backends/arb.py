@@ -38,7 +38,7 @@ _NARROW_BITS = 20
 
 def _with_precision(method):
     @functools.wraps(method)
-    def wrapper(self: "ArbBackend", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: ArbBackend, *args: Any, **kwargs: Any) -> Any:
         with self.working_precision():
             return method(self, *args, **kwargs)
 

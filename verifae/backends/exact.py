@@ -36,23 +36,23 @@ class RationalInterval:
         self.lo = lo
         self.hi = hi
 
-    def __add__(self, other: "RationalInterval") -> "RationalInterval":
+    def __add__(self, other: RationalInterval) -> RationalInterval:
         return RationalInterval(self.lo + other.lo, self.hi + other.hi)
 
-    def __sub__(self, other: "RationalInterval") -> "RationalInterval":
+    def __sub__(self, other: RationalInterval) -> RationalInterval:
         return RationalInterval(self.lo - other.hi, self.hi - other.lo)
 
-    def __neg__(self) -> "RationalInterval":
+    def __neg__(self) -> RationalInterval:
         return RationalInterval(-self.hi, -self.lo)
 
-    def __mul__(self, other: "RationalInterval") -> "RationalInterval":
+    def __mul__(self, other: RationalInterval) -> RationalInterval:
         if self.lo == self.hi and other.lo == other.hi:
             p = self.lo * other.lo
             return RationalInterval(p, p)
         products = (self.lo * other.lo, self.lo * other.hi, self.hi * other.lo, self.hi * other.hi)
         return RationalInterval(min(products), max(products))
 
-    def square(self) -> "RationalInterval":
+    def square(self) -> RationalInterval:
         a, b = self.lo * self.lo, self.hi * self.hi
         if self.lo <= 0 <= self.hi:
             return RationalInterval(fmpq(0), max(a, b))

@@ -79,7 +79,7 @@ class FastTensor:
     def shape(self) -> tuple[int, ...]:
         return self.lo.shape
 
-    def __getitem__(self, index: Any) -> "FastTensor":
+    def __getitem__(self, index: Any) -> FastTensor:
         return FastTensor(self.lo[index], self.hi[index])
 
     def mid_rad(self) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,8 @@ enclosures at those three points: g = (2/d) r, and every gradient after it, shri
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

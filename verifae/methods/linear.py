@@ -30,11 +30,11 @@ from flint import arb
 
 from ..backends.arb import _float_down, _float_up
 from ..backends.fast import FastBackend, FastTensor, _down, _inflate, _up
+from ..box import Box
 from ..libm import LIBRARY_ULPS
+from ..model import AutoencoderSpec, Parameters
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
-from ..box import Box
-from ..model import AutoencoderSpec, Parameters
 from .base import MSE, may_overflow
 from .interval import interval_propagation
 from .linear_gradients import mse_gradient_bounds
