@@ -140,8 +140,9 @@ class IntervalBackend(Backend):
 
     @abstractmethod
     def constant_floats(self, values: np.ndarray) -> Any:
-        """A tensor enclosing the values of the float64 array `values` (each double exactly
-        where the backend can hold it, as every backend here can)."""
+        """A tensor enclosing each value of the float64 array `values`: the double itself
+        where the backend's precision holds it (fast, exact, arb at any precision, mpmath
+        at 53 bits or more), else an outward-rounded interval around it."""
 
     @abstractmethod
     def magnitude(self, a: Any) -> Any:
