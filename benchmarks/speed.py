@@ -62,11 +62,13 @@ def main() -> None:
     rows = [
         ("numpy float64 forward+backward, 1 point", timed(lambda: plain(x), 200), None),
         (f"numpy float64 forward+error, {args.boxes} points", timed(lambda: plain_forward(X), 20), None),
-        (f"numpy float64 forward+backward, {args.boxes} points", timed(lambda: [plain(X[i:i + 50]) for i in range(0, len(X), 50)], 3), None),
+        (f"numpy float64 forward+backward, {args.boxes} points",
+         timed(lambda: [plain(X[i:i + 50]) for i in range(0, len(X), 50)], 3), None),
     ]
     base_one, base_batch = rows[0][1], rows[1][1]
     for backend in ("arb", "mpmath", "fast"):
-        t = timed(lambda: enclose(spec, box, backend=backend, method="interval"), 3 if backend != "fast" else 50)
+        t = timed(lambda backend=backend: enclose(spec, box, backend=backend, method="interval"),
+                  3 if backend != "fast" else 50)
         rows.append((f"enclose, 1 box, all quantities, {backend}", t, t / base_one))
     lower, upper = X - eps, X + eps
     t = timed(lambda: enclose_many(spec, (lower, upper), backend="fast",

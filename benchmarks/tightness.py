@@ -64,7 +64,8 @@ def inner_ranges(spec: AutoencoderSpec, box: Box, samples: int) -> tuple[np.ndar
     B = get_backend("float64")
     p = parameters(B, spec)
     sampled, _ = sample_points(spec, box, samples, seed=1, p64=p)
-    lo = np.array([float(q) for q in box.lower]); hi = np.array([float(q) for q in box.upper])
+    lo = np.array([float(q) for q in box.lower])
+    hi = np.array([float(q) for q in box.upper])
     ascent = _ascent_points(spec, p, lo, hi, 2 * spec.input_dim + 1, np.random.default_rng(2))
     points = np.concatenate([sampled, ascent])
     out = forward(B, p, points).output
@@ -119,7 +120,8 @@ def inner_gradient_ranges(spec: AutoencoderSpec, box: Box, samples: int) -> dict
     B = get_backend("float64")
     p = parameters(B, spec)
     d, h = spec.input_dim, spec.hidden_dim
-    lo = np.array([float(q) for q in box.lower]); hi = np.array([float(q) for q in box.upper])
+    lo = np.array([float(q) for q in box.lower])
+    hi = np.array([float(q) for q in box.upper])
     sampled, _ = sample_points(spec, box, samples, seed=1, p64=p)
     kind = np.repeat([0, 1, 2], [d, h, d])
     index = np.concatenate([np.arange(d), np.arange(h), np.arange(d)])

@@ -223,7 +223,8 @@ def test_a_broken_example_fails(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="exited 2"):
         run_document(fake, "```sh\nverifae bound cases/tanh-4x2.json --runs 0 --method nonsense\n```\n")
     with pytest.raises(AssertionError, match="exited 0, the docs say 2"):
-        run_document(fake, "```sh\nverifae bound cases/tiny-relu-2-1-2.json --runs 0 --method interval  # exit 2\n```\n")
+        run_document(fake,
+                     "```sh\nverifae bound cases/tiny-relu-2-1-2.json --runs 0 --method interval  # exit 2\n```\n")
     with pytest.raises(AssertionError, match="no such file in the repository"):
         run_document(fake, "```sh\nverifae bound cases/no-such-case.json\n```\n")
     with pytest.raises(AssertionError, match="not a valid command line"):

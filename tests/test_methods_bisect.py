@@ -11,7 +11,8 @@ from verifae.methods.linear import linear_bounds
 
 def test_bisection_tightens_a_wide_box():
     rng = np.random.default_rng(8)
-    spec = AutoencoderSpec(rng.normal(size=(3, 4)), rng.normal(size=3), rng.normal(size=(4, 3)), rng.normal(size=4), "tanh")
+    spec = AutoencoderSpec(rng.normal(size=(3, 4)), rng.normal(size=3), rng.normal(size=(4, 3)), rng.normal(size=4),
+                           "tanh")
     box = Box.around([0.5, 0.2, -0.1, 0.3], "0.5")
     whole = linear_bounds(spec, box)
     parts = bisect_bounds(spec, box, budget=64)

@@ -155,11 +155,10 @@ def test_tightening_with_a_grad_output_box(data):
     box = data.draw(boxes(spec.input_dim), label="box")
     g = data.draw(boxes(spec.input_dim), label="g")
     e = enclose(spec, box, method=data.draw(st.sampled_from(["mean-value", "auto"])), grad_output=g, backend="fast")
+    quantities = [("output", e.output), ("reconstruction_error", e.reconstruction_error)]
     for x in data.draw(points_in(box, count=3), label="points"):
         ref = reference(spec, x, None)
-        assert not outside(type("Q", (), {"items": lambda self: [("output", e.output),
-                                                                   ("reconstruction_error", e.reconstruction_error)]})(),
-                           ref)
+        assert not outside(type("Q", (), {"items": lambda self: quantities})(), ref)
 
 
 def test_relaxation_of_a_huge_interval_is_sound_not_a_crash():

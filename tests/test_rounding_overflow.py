@@ -77,8 +77,9 @@ def float_runs(spec: AutoencoderSpec, points: np.ndarray, fmt: str) -> list[dict
         X_hat = H @ W_dec.T + b_dec
         R = X_hat - X
         for G, E in ((dt(2 / d) * R, np.mean(R * R, axis=1)), (dt(2) * R / dt(d), (R * R).sum(axis=1) / dt(d))):
+            grads = _backward(W_enc, W_dec, spec.activation, X, Z, H, G)
             out.append({"pre_activation": Z, "hidden": H, "output": X_hat, "reconstruction_error": E,
-                        **{f"gradients.{k}": v for k, v in _backward(W_enc, W_dec, spec.activation, X, Z, H, G).items()}})
+                        **{f"gradients.{k}": v for k, v in grads.items()}})
         # explicit loops, in both orders, the bias first and last
         for reverse in (False, True):
             Zl = np.array([_loop_affine(W_enc, x, b_enc, reverse, reverse) for x in X]).reshape(len(X), -1)
@@ -155,8 +156,8 @@ def outside(e, runs: list[dict[str, np.ndarray]]) -> list[str]:
             ok = (lo <= v) & (v <= hi) | (np.isnan(v) & np.isneginf(lo) & np.isposinf(hi))
             if not ok.all():
                 k = np.argwhere(~ok)[0]
-                found.append(f"{name}{list(k[1:])} run {n}: {v[tuple(k)]!r} not in "
-                             f"[{np.broadcast_to(lo, v.shape)[tuple(k)]!r}, {np.broadcast_to(hi, v.shape)[tuple(k)]!r}]")
+                low, high = np.broadcast_to(lo, v.shape)[tuple(k)], np.broadcast_to(hi, v.shape)[tuple(k)]
+                found.append(f"{name}{list(k[1:])} run {n}: {v[tuple(k)]!r} not in [{low!r}, {high!r}]")
     return found
 
 

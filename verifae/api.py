@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .backends import get_backend
-from .backends.base import Backend
+from .backends.base import Backend, IntervalBackend
 from .box import Box
 from .errors import BoxError, UnsupportedError
 from .methods import (
@@ -164,8 +164,12 @@ def _tighten(spec: AutoencoderSpec, box: Box, method: str, e: Enclosure, grad_ou
     """The enclosure intersected with the tightening methods' bounds (`_tightening`)."""
     S = e.semantics
     found = _tightening(spec, box, method, S, grad_output, max_parts=max_parts)
-    tight = {key: _combine(getattr(e, key), found[key], S) for key in ("output", "reconstruction_error") if key in found}
-    gradients = {n: _combine(b, found["gradients"][n], S) if "gradients" in found else b for n, b in e.gradients.items()}
+    tight: dict[str, Any] = {
+        key: _combine(getattr(e, key), found[key], S) for key in ("output", "reconstruction_error") if key in found
+    }
+    gradients = {
+        n: _combine(b, found["gradients"][n], S) if "gradients" in found else b for n, b in e.gradients.items()
+    }
     return replace(e, **tight, gradients=gradients, method=method)
 
 
@@ -192,7 +196,14 @@ def _rigorous(name: str | Backend, precision: int | None, semantics: str) -> Bac
             f"backend {B.name!r} computes points, not enclosures; use evaluate(), "
             "or one of the rigorous backends 'arb', 'mpmath', 'exact', 'fast'"
         )
-    return B if semantics == "real" else FloatSemantics(B, FORMATS[semantics])
+    if semantics == "real":
+        return B
+    if not isinstance(B, IntervalBackend):
+        raise UnsupportedError(
+            f"backend {B.name!r} cannot carry the {semantics} semantics; "
+            "use one of the rigorous backends 'arb', 'mpmath', 'exact', 'fast'"
+        )
+    return FloatSemantics(B, FORMATS[semantics])
 
 
 def _hidden_range(activation: str, semantics: str) -> tuple[float, float]:
@@ -272,6 +283,7 @@ def enclose(
     x = B.box(box)
     g = MSE if g_box is MSE else B.box(g_box)
     q = _run(spec, B, x, g)
+    assert q.gradients is not None  # gradients=True
     overflow = bool(may_overflow(q))  # decided once, here, for every method
     enclosure = Enclosure(
         pre_activation=B.bounds(q.forward.pre_activation),
@@ -313,7 +325,8 @@ class BatchEnclosure:
     notes: tuple[str, ...] = field(default=())
 
     def __len__(self) -> int:
-        present = [a for a in (self.pre_activation, self.hidden, self.output, self.reconstruction_error) if a is not None]
+        arrays = (self.pre_activation, self.hidden, self.output, self.reconstruction_error)
+        present = [a for a in arrays if a is not None]
         return len(present[0]) if present else len(next(iter(self.gradients.values())))
 
     def items(self):
@@ -377,7 +390,8 @@ def enclose_many(
     lower, upper = _box_arrays(boxes, spec.input_dim)
     _check_method(method)
     wanted_grads = [n for n in GRADIENT_NAMES if "gradients" in quantities or f"gradients.{n}" in quantities]
-    unknown = [q for q in quantities if q not in (*QUANTITIES, "gradients", *(f"gradients.{n}" for n in GRADIENT_NAMES))]
+    known = (*QUANTITIES, "gradients", *(f"gradients.{n}" for n in GRADIENT_NAMES))
+    unknown = [q for q in quantities if q not in known]
     if unknown:
         raise UnsupportedError(f"unknown quantity {unknown[0]!r}")
     g_box = _grad_output_box(spec, grad_output)
@@ -393,7 +407,7 @@ def enclose_many(
         stop = min(start + step, n)
         x = B.interval_floats(lower[start:stop], upper[start:stop])
         g: Any = MSE
-        if g_box is not MSE:
+        if isinstance(g_box, Box):  # not MSE
             g = B.interval_floats(np.tile([round_down(q) for q in g_box.lower], (stop - start, 1)),
                                   np.tile([round_up(q) for q in g_box.upper], (stop - start, 1)))
         q = _run(spec, B, x, g, gradients=bool(wanted_grads))
@@ -413,6 +427,7 @@ def enclose_many(
                     b = _within(b, 0.0, np.inf)
                 parts.setdefault(name, []).append(b)
         if wanted_grads:
+            assert q.gradients is not None  # gradients=True
             for name, t in zip(GRADIENT_NAMES, q.gradients):
                 if name in wanted_grads:
                     parts.setdefault(f"gradients.{name}", []).append(B.bounds(t))
@@ -424,8 +439,10 @@ def enclose_many(
         for done, k in enumerate(np.flatnonzero(~overflow), 1):
             found = _tightening(spec, Box(lower[k], upper[k]), method, semantics, g_box, bool(wanted_grads),
                                 max_parts)
-            flat = {**{key: found[key] for key in ("output", "reconstruction_error") if key in found},
-                    **{f"gradients.{name}": b for name, b in found.get("gradients", {}).items()}}
+            flat: dict[str, np.ndarray] = {
+                **{key: found[key] for key in ("output", "reconstruction_error") if key in found},
+                **{f"gradients.{name}": b for name, b in found.get("gradients", {}).items()},
+            }
             for key, b in flat.items():
                 if key in joined:
                     joined[key][k] = _combine(joined[key][k], b, semantics)
@@ -469,11 +486,13 @@ def evaluate(
         raise BoxError(f"x has {point.dim} entries but the model's input_dim is {spec.input_dim}")
     g: Any = MSE
     if not (isinstance(grad_output, str) and grad_output == MSE):
-        g_point = _grad_output_box(spec, grad_output if isinstance(grad_output, Box) else Box.point(grad_output))
+        g_point = grad_output if isinstance(grad_output, Box) else Box.point(grad_output)
+        _grad_output_box(spec, g_point)  # the checks of enclose
         if not g_point.is_point:
             raise BoxError("evaluate() takes a point grad_output, not a box")
         g = B.interval(g_point.lower, g_point.upper)
     q = _run(spec, B, B.interval(point.lower, point.upper), g)
+    assert q.gradients is not None  # gradients=True
     return Evaluation(
         pre_activation=B.values(q.forward.pre_activation),
         hidden=B.values(q.forward.hidden),

@@ -235,6 +235,7 @@ def _numpy_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None) -> Iterator[
             x = X[start : start + _chunk_size(p)]
             g = MSE if G is None else G[start : start + len(x)]
             q = interval_propagation(B, p, x, g)
+            assert q.gradients is not None  # gradients=True, the default
             chunk = {
                 "pre_activation": q.forward.pre_activation,
                 "hidden": q.forward.hidden,
@@ -468,7 +469,8 @@ def prepare_check(spec: AutoencoderSpec, runs: int) -> None:
 def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, grad_output) -> ReferenceCheck:
     exact_kind = spec.activation in ("relu", "identity")
     result = ReferenceCheck(kind="exact rationals" if exact_kind else f"arb at {REFERENCE_BITS} bits")
-    count = max(1, min(len(points), REFERENCE_POINTS, REFERENCE_BUDGET // max(1, (spec.hidden_dim + 1) * spec.input_dim)))
+    per_point = max(1, (spec.hidden_dim + 1) * spec.input_dim)
+    count = max(1, min(len(points), REFERENCE_POINTS, REFERENCE_BUDGET // per_point))
     for k in range(count):
         x = [exact[j] if fixed[j] else Fraction(float(points[k, j])) for j in range(spec.input_dim)]
         g = grad_output if G is None else Box.point([Fraction(float(v)) for v in G[k]])
@@ -527,15 +529,17 @@ def check(
                                             precision=precision, semantics=semantics, method=method)
     params = {name: parameters(get_backend(name), spec) for name in CHECKED_FORMATS}
     points, fixed = sample_points(spec, box, runs, seed, params["float64"])
-    G = g_fixed = None
+    G = None
+    g_inputs: dict[str, np.ndarray | None] = {name: None for name in CHECKED_FORMATS}
     if isinstance(grad_output, Box):
         G, g_fixed = sample_points(spec, grad_output, len(points), seed + 1, params["float64"])
+        g_inputs = {name: _inputs(G, g_fixed, grad_output.lower, FORMATS[name]) for name in CHECKED_FORMATS}
     result = CheckResult(points=len(points), formats={}, reference=None)
     loop_points = max(1, LOOP_BUDGET // max(1, 6 * (spec.hidden_dim + 1) * spec.input_dim))
     inputs = {}
     for name in CHECKED_FORMATS:
         X = _inputs(points, fixed, box.lower, FORMATS[name])
-        inputs[name] = (X, None if G is None else _inputs(G, g_fixed, grad_output.lower, FORMATS[name]))
+        inputs[name] = (X, g_inputs[name])
     elsewhere: dict[str, Future | None] = {name: None for name in CHECKED_FORMATS}
     if torch_worker if torch_worker is not None else _torch_elsewhere(spec, len(points)):
         for name in CHECKED_FORMATS:

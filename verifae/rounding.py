@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .backends.base import Backend
+from .backends.base import Backend, IntervalBackend
 from .libm import LIBRARY_ULPS
 from .numbers import FloatFormat, nearest_floats
 
@@ -70,7 +70,7 @@ class FloatSemantics(Backend):
 
     rigorous = True
 
-    def __init__(self, inner: Backend, fmt: FloatFormat) -> None:
+    def __init__(self, inner: IntervalBackend, fmt: FloatFormat) -> None:
         self.inner = inner
         self.format = fmt
         self.name = inner.name
@@ -96,7 +96,7 @@ class FloatSemantics(Backend):
         """t widened by rel·|t| + absolute: one rounding of relative size rel."""
         return self.inner.widen(t, self._radius(t, rel), absolute)
 
-    def _finish(self, value: Any, unbounded: np.ndarray, magnitude: Any, what: str) -> FloatTensor:
+    def _finish(self, value: Any, unbounded: np.ndarray | np.bool_, magnitude: Any, what: str) -> FloatTensor:
         """Mark the elements whose magnitude bound may reach realmax."""
         overflow = self.inner.exceeds(magnitude, self.realmax)
         if overflow.any() and not (unbounded | ~overflow).all():
@@ -117,7 +117,7 @@ class FloatSemantics(Backend):
     def cache_key(self) -> None:
         return None  # parameters go through convert_parameters, which also records overflow
 
-    def convert_parameters(self, spec: Any) -> tuple[FloatTensor, ...]:
+    def convert_parameters(self, spec: Any) -> tuple[FloatTensor, FloatTensor, FloatTensor, FloatTensor]:
         """fl(parameters), converted once per spec, format and inner backend."""
         names = ("W_enc", "b_enc", "W_dec", "b_dec")
         rounded = spec.derived(("rounded", self.format.name),
@@ -131,7 +131,8 @@ class FloatSemantics(Backend):
 
         key = self.inner.cache_key
         values = convert() if key is None else spec.derived(("float parameters", self.format.name, key), convert)
-        return tuple(FloatTensor(v, o.copy()) for v, (_, o) in zip(values, rounded))
+        W_enc, b_enc, W_dec, b_dec = (FloatTensor(v, o.copy()) for v, (_, o) in zip(values, rounded))
+        return W_enc, b_enc, W_dec, b_dec
 
     # conversion in: parameters and inputs are rounded to nearest in the format
     def constant(self, values: np.ndarray) -> FloatTensor:
@@ -142,7 +143,8 @@ class FloatSemantics(Backend):
         """Boxes given as doubles: rounding a double to float32 is numpy's single correct cast."""
         lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
         with np.errstate(over="ignore"):
-            lo, hi = lower.astype(self.format.dtype).astype(np.float64), upper.astype(self.format.dtype).astype(np.float64)
+            lo = lower.astype(self.format.dtype).astype(np.float64)
+            hi = upper.astype(self.format.dtype).astype(np.float64)
         overflow = np.isinf(lo) | np.isinf(hi)
         if overflow.any():
             self.reasons.append(f"{self.format.name}: a box endpoint overflows when rounded to {self.format.name}")

@@ -66,7 +66,7 @@ def torch_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None, chunk: int) -
              "gradients.W_dec", "gradients.b_dec", "gradients.input")
     for start in range(0, len(X), chunk):
         rows = range(start, min(start + chunk, len(X)))
-        out = {name: None for name in names}
+        out: dict[str, np.ndarray] = {}
         for k, row in enumerate(rows):
             for param in model.parameters():
                 param.grad = None
@@ -84,7 +84,7 @@ def torch_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None, chunk: int) -
             values = (z.detach(), hid.detach(), x_hat.detach(), loss.detach(), encoder.weight.grad,
                       encoder.bias.grad, decoder.weight.grad, decoder.bias.grad, x.grad)
             for name, v in zip(names, values):
-                if out[name] is None:  # stacked in place: no list of per-run copies
+                if name not in out:  # stacked in place: no list of per-run copies
                     out[name] = np.empty((len(rows), *v.shape), dtype=p.W_enc.dtype)
                 out[name][k] = v.numpy()
         yield out
@@ -122,7 +122,7 @@ def start() -> bool:
 
 def submit(fn: Callable[..., Any], *args: Any) -> Future | None:
     """Run fn(*args) in the PyTorch process; None when no such process can run here."""
-    if not start():
+    if not start() or _pool is None:  # start() is True exactly when there is a pool
         return None
     try:
         return _pool.submit(fn, *args)

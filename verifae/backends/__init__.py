@@ -7,13 +7,21 @@ from collections.abc import Callable
 from ..errors import UnsupportedError
 from ..numbers import FLOAT32, FLOAT64
 from .arb import ArbBackend
-from .base import Backend, ObjectIntervalBackend
+from .base import Backend, IntervalBackend, ObjectIntervalBackend
 from .exact import ExactBackend
 from .fast import FastBackend
 from .floats import FloatBackend
 from .mpmath_iv import MpmathBackend
 
-__all__ = ["BACKENDS", "RIGOROUS_BACKENDS", "get_backend", "Backend", "ObjectIntervalBackend"]
+__all__ = ["BACKENDS", "RIGOROUS_BACKENDS", "get_backend", "Backend", "IntervalBackend", "ObjectIntervalBackend"]
+
+def _float64(precision: int | None = None) -> FloatBackend:
+    return FloatBackend(FLOAT64, precision)
+
+
+def _float32(precision: int | None = None) -> FloatBackend:
+    return FloatBackend(FLOAT32, precision)
+
 
 #: name -> factory(precision) for every backend
 BACKENDS: dict[str, Callable[[int | None], Backend]] = {
@@ -21,8 +29,8 @@ BACKENDS: dict[str, Callable[[int | None], Backend]] = {
     "mpmath": MpmathBackend,
     "exact": ExactBackend,
     "fast": FastBackend,
-    "float64": lambda precision=None: FloatBackend(FLOAT64, precision),
-    "float32": lambda precision=None: FloatBackend(FLOAT32, precision),
+    "float64": _float64,
+    "float32": _float32,
 }
 
 #: the backends that compute enclosures

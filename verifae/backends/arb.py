@@ -49,6 +49,7 @@ class ArbBackend(ObjectIntervalBackend):
     """Arb balls at `precision` bits (default 53)."""
 
     name = "arb"
+    precision: int  # always set: 53 bits unless more or fewer are asked for
 
     def __init__(self, precision: int | None = None) -> None:
         self.precision = 53 if precision is None else int(precision)
@@ -114,6 +115,7 @@ class ArbBackend(ObjectIntervalBackend):
     def scalar_exceeds(self, a: arb, bound: Fraction) -> bool:
         return not (a.is_finite() and a.abs_upper() < self.from_fraction(bound).lower())
 
+    @_with_precision
     def bounds(self, t: Any) -> np.ndarray:
         """Outward float64 bounds, vectorised: float() of an exact arb is within one ulp of
         it, so one nextafter step on each of midpoint and radius, and one on their sum,
@@ -163,12 +165,11 @@ def _float_up(e: arb) -> float:
 _DOUBLE_MAX = 1.7976931348623157e308
 
 
-# Every tensor operation runs at this instance's precision.
+# Every tensor operation runs at this instance's precision (`bounds` is wrapped where defined).
 for _name in (
     "constant", "interval", "matvec", "rmatvec", "outer", "add", "sub", "mul",
     "scale", "square", "mean", "activation", "activation_derivative",
     "affine", "magnitude", "widen", "exceeds", "constant_floats",
 ):
     setattr(ArbBackend, _name, _with_precision(getattr(ObjectIntervalBackend, _name)))
-ArbBackend.bounds = _with_precision(ArbBackend.bounds)
 del _name

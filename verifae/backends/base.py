@@ -19,7 +19,7 @@ import numpy as np
 from ..activations import TRANSCENDENTAL, validate_activation
 from ..errors import UnsupportedError
 
-__all__ = ["Backend", "ObjectIntervalBackend"]
+__all__ = ["Backend", "IntervalBackend", "ObjectIntervalBackend"]
 
 
 class Backend(ABC):
@@ -126,7 +126,48 @@ class Backend(ABC):
         raise UnsupportedError(f"backend {self.name!r} computes enclosures, not points")
 
 
-class ObjectIntervalBackend(Backend):
+class IntervalBackend(Backend):
+    """A rigorous backend that can carry the float semantics (`verifae.rounding.FloatSemantics`).
+
+    Besides the `Backend` operations, each of which returns an enclosure of its exact
+    result over every value of its arguments, `FloatSemantics` needs the operations
+    below from its inner backend: it widens enclosures of real results by proven bounds
+    of the rounding errors of a float run, and these are the operations those bounds are
+    written in. Each must hold for every element, including unbounded ones.
+    """
+
+    rigorous = True
+
+    @abstractmethod
+    def constant_floats(self, values: np.ndarray) -> Any:
+        """A tensor enclosing each value of the float64 array `values`: the double itself
+        where the backend's precision holds it (fast, exact, arb at any precision, mpmath
+        at 53 bits or more), else an outward-rounded interval around it."""
+
+    @abstractmethod
+    def magnitude(self, a: Any) -> Any:
+        """Elementwise upper bounds of |a|: a tensor whose every value m satisfies m >= |v|
+        for every value v of the same element of `a` (so m >= 0). Used as the radii of
+        rounding errors and to bound partial sums."""
+
+    @abstractmethod
+    def widen(self, a: Any, r: Any, absolute: Fraction = Fraction(0)) -> Any:
+        """An enclosure of every a + e with |e| <= r + absolute, elementwise: every value of
+        `a` plus any e whose magnitude is at most the largest value of the non-negative
+        `r` plus the exact `absolute` >= 0."""
+
+    @abstractmethod
+    def exceeds(self, a: Any, bound: Fraction) -> np.ndarray:
+        """A boolean array of the shape of `a`, False only where every value of the element
+        is certainly below `bound` in magnitude (True for unbounded or NaN elements)."""
+
+    @abstractmethod
+    def bounds(self, t: Any) -> np.ndarray:
+        """Float64 (lower, upper) pairs in a trailing axis of length 2, rounded outward, so
+        that [lower, upper] contains every value of the element ((-inf, inf) if unbounded)."""
+
+
+class ObjectIntervalBackend(IntervalBackend):
     """A rigorous backend whose tensors are numpy object arrays of scalar intervals.
 
     Numpy's object-dtype operators (+, -, *, @) call the scalar type's own
@@ -134,8 +175,6 @@ class ObjectIntervalBackend(Backend):
     Subclasses supply the scalar kit: conversion, tight product and square,
     exp and the endpoint access of `verifae.activations.IntervalKit`.
     """
-
-    rigorous = True
 
     # scalar kit, supplied by subclasses
     @abstractmethod

@@ -23,13 +23,13 @@ the rounding mode:
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..libm import LIBRARY_ULPS
 from ..numbers import is_double
-from .base import Backend
+from .base import IntervalBackend
 
 __all__ = ["FastBackend", "FastTensor"]
 
@@ -39,11 +39,15 @@ REALMIN = 2.0**-1022
 INF = np.inf
 
 
-def _down(x: np.ndarray) -> np.ndarray:
+#: float64 arrays or numpy float scalars: the one step outward keeps the kind
+_Floats = TypeVar("_Floats", np.ndarray, np.floating)
+
+
+def _down(x: _Floats) -> _Floats:
     return np.nextafter(x, -INF)
 
 
-def _up(x: np.ndarray) -> np.ndarray:
+def _up(x: _Floats) -> _Floats:
     return np.nextafter(x, INF)
 
 
@@ -105,7 +109,7 @@ def _fractions_to_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo.reshape(values.shape), hi.reshape(values.shape)
 
 
-class FastBackend(Backend):
+class FastBackend(IntervalBackend):
     """Vectorised float64 interval arithmetic (lower/upper arrays)."""
 
     name = "fast"
@@ -119,7 +123,7 @@ class FastBackend(Backend):
         self.precision = 53
 
     # conversion in
-    def convert_parameters(self, spec: Any) -> tuple[FastTensor, ...]:
+    def convert_parameters(self, spec: Any) -> tuple[FastTensor, FastTensor, FastTensor, FastTensor]:
         def convert():
             out = []
             for name in ("W_enc", "b_enc", "W_dec", "b_dec"):

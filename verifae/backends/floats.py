@@ -40,7 +40,7 @@ class FloatBackend(Backend):
         except OverflowError:
             return math.copysign(math.inf, q)
 
-    def convert_parameters(self, spec: Any) -> tuple[np.ndarray, ...]:
+    def convert_parameters(self, spec: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         def convert():
             return tuple(nearest_floats(getattr(spec, n), self.format, spec.float64(n)[0])[0].astype(self.dtype)
                          for n in ("W_enc", "b_enc", "W_dec", "b_dec"))

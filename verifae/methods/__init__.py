@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from ..errors import UnsupportedError
 from .base import MSE, Quantities, may_overflow
 from .bisect import DEFAULT_BUDGET, bisect_bounds
@@ -23,7 +25,7 @@ METHODS: dict[str, Callable[..., Quantities]] = {
 #: tightening methods: method(spec, box, semantics) -> bounds (..., 2) of the output and
 #: the reconstruction error, and optionally of the quantities in REFINED, intersected with
 #: the interval ones ("auto" intersects all of them); None where a float run may overflow
-TIGHTENINGS: dict[str, Callable[..., dict]] = {
+TIGHTENINGS: dict[str, Callable[..., dict[str, np.ndarray] | None]] = {
     "linear": linear_bounds,
     "mean-value": mean_value_bounds,
     "bisect": bisect_bounds,

@@ -16,11 +16,11 @@ MSE = "mse"
 
 
 class Quantities(NamedTuple):
-    """Every quantity of the spec as backend tensors."""
+    """Every quantity of the spec as backend tensors (gradients None when not computed)."""
 
     forward: Forward
     reconstruction_error: Any
-    gradients: Gradients
+    gradients: Gradients | None
 
 
 def may_overflow(q: Quantities) -> np.ndarray:

@@ -52,4 +52,5 @@ def tightened_gradients(
         return _intersect(t, bounds[name]) if name in bounds else t
 
     q = interval_propagation(B, parameters(B, spec), B.box(box), MSE, refine=refine)
+    assert q.gradients is not None  # gradients=True, the default
     return {name: B.bounds(t) for name, t in zip(GRADIENT_NAMES, q.gradients)}

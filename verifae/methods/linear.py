@@ -225,11 +225,11 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     d, h = spec.input_dim, spec.hidden_dim
     parallel = [relaxation(spec.activation, lo, hi) for lo, hi in zip(z.lo, z.hi)]  # one slope per neuron
     lines = []
-    for (lo, hi), (a, cL, cU) in zip(zip(z.lo, z.hi), parallel):
+    for (lo, hi), (slope, offset_lo, offset_hi) in zip(zip(z.lo, z.hi), parallel):
         if spec.activation == "relu" and lo < 0 < hi:
-            lines.append(_relu_triangle(lo, hi, a, cU))
+            lines.append(_relu_triangle(lo, hi, slope, offset_hi))
         else:
-            lines.append((a, cL, a, cU))
+            lines.append((slope, offset_lo, slope, offset_hi))
     aL, cL, aU, cU = (np.array([line[k] for line in lines], dtype=np.float64).reshape(h) for k in range(4))
     W_pos = FastTensor(np.maximum(W_dec.lo, 0.0), np.maximum(W_dec.hi, 0.0))
     W_neg = FastTensor(np.minimum(W_dec.lo, 0.0), np.minimum(W_dec.hi, 0.0))
@@ -339,8 +339,9 @@ class ResidualForm(NamedTuple):
 def residual_form(s: Prepared, parallel: list[tuple[float, float, float]]) -> ResidualForm | None:
     """The affine form of x_hat − x from one slope a_j per neuron (None when h = 0).
 
-    `parallel` holds `relaxation`'s (a_j, cL_j, cU_j) per neuron, which gives act(z_j) = a_j z_j + t_j with t_j in [cL_j, cU_j] (the secant,
-    for relu straddling 0 the parallelogram of DeepZ: Singh et al., NeurIPS 2018).
+    `parallel` holds `relaxation`'s (a_j, cL_j, cU_j) per neuron, which gives
+    act(z_j) = a_j z_j + t_j with t_j in [cL_j, cU_j] (the secant, for relu straddling 0
+    the parallelogram of DeepZ: Singh et al., NeurIPS 2018).
     With x = c + ρ∘e_x and t = tc + τ∘e_t, x_hat − x = W_dec(a∘(W_enc x + b_enc) + t) +
     b_dec − x is the form above with c0 = W_dec(a∘(W_enc c + b_enc) + tc) + b_dec − c.
     In a float semantics z_f = W_enc x_f + b_enc + e1 and hid_f = act(z_f) + e2 widen t
@@ -362,7 +363,8 @@ def residual_form(s: Prepared, parallel: list[tuple[float, float, float]]) -> Re
     c0 = B.sub(B.affine(W_dec, hidden_c, b_dec), B.constant_floats(mid))
     MI = B.sub(B.rmatvec(A, W_dec), B.constant_floats(np.eye(d)))  # rows W_dec,i A, minus I
     zeta = s.e3 if len(s.e3) else np.zeros(d)
-    row = _up(_up(B.matvec(B.magnitude(MI), B.constant_floats(rho)).hi + B.matvec(B.magnitude(W_dec), B.constant_floats(tau)).hi) + zeta)
+    row = _up(_up(B.matvec(B.magnitude(MI), B.constant_floats(rho)).hi
+                  + B.matvec(B.magnitude(W_dec), B.constant_floats(tau)).hi) + zeta)
     return ResidualForm(B, c0, A, W_dec, MI, rho, tau, zeta, row, s.semantics)
 
 
@@ -400,9 +402,10 @@ def _joint_error(form: ResidualForm) -> tuple[float, float] | None:
     parts = [sum_up(_up(c0_mag * c0_mag)), sum_up(_up(rho * B.magnitude(gx).hi)),
              sum_up(_up(tau * B.magnitude(w).hi)), sum_up(_up(zeta * c0_mag)), sum_up(_up(row * row)),
              sum_down(_down(c0_mig * c0_mig))]
-    if any(p is None for p in parts):
+    finite = [p for p in parts if p is not None]
+    if len(finite) < len(parts):
         return None
-    square, lin_x, lin_t, lin_zeta, quadratic, square_low = parts
+    square, lin_x, lin_t, lin_zeta, quadratic, square_low = finite
     linear = lin_x + lin_t + lin_zeta
     S_up, S_lo = square + 2 * linear + quadratic, max(square_low - 2 * linear, Fraction(0))
     if form.semantics == "real":

@@ -79,7 +79,8 @@ def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor)
         eps = _inflate(q * g3 * reach + eta, 3)  # |g_f − (2/d)(x_hat_f − x_f)|
         g_mag = _inflate(q * (1 + g3) * reach + eta, 4)  # |g_f|
         abs_WT = B.magnitude(W_decT)
-        kappa = _inflate(B.matvec(abs_WT, B.constant_floats(eps)).hi + g_d * B.matvec(abs_WT, B.constant_floats(g_mag)).hi + d * eta, 3)
+        kappa = _inflate(B.matvec(abs_WT, B.constant_floats(eps)).hi
+                         + g_d * B.matvec(abs_WT, B.constant_floats(g_mag)).hi + d * eta, 3)
     dH = B.widen(centre, B.constant_floats(_up(spread_h + kappa)))
     out = {"dH": np.stack([dH.lo, dH.hi], axis=-1)}
 

@@ -48,12 +48,14 @@ def _centred_form(B: FastBackend, p: Parameters, x: FastTensor) -> dict[str, np.
     # ∇E needs the backward pass for g = (2/d)(x_hat − x), whatever grad_output the
     # caller asked for: its own interval pass.
     over_box = interval_propagation(B, p, x, MSE, gradients=True)
+    assert over_box.gradients is not None  # gradients=True
     mid, rad = x.mid_rad()
     centre = B.constant_floats(mid)
     at_c = interval_propagation(B, p, centre, MSE, gradients=False)
     if h:
         slope = B.activation_derivative(p.activation, over_box.forward.pre_activation)  # act'(Z)
-        P = B.mul(p.W_dec, FastTensor(np.broadcast_to(slope.lo, (d, h)).copy(), np.broadcast_to(slope.hi, (d, h)).copy()))
+        P = B.mul(p.W_dec, FastTensor(np.broadcast_to(slope.lo, (d, h)).copy(),
+                                      np.broadcast_to(slope.hi, (d, h)).copy()))
         J = B.rmatvec(p.W_enc, P)  # rows P_i W_enc: the interval Jacobian of x_hat
     else:
         J = B.constant_floats(np.zeros((d, d)))
