@@ -21,7 +21,11 @@ def test_version_has_one_source():
 
 def test_package_is_typed():
     assert (ROOT / "verifae" / "py.typed").is_file()
-    assert metadata.files("verifae") is None or any(f.name == "py.typed" for f in metadata.files("verifae"))
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "py.typed" in config["package-data"]["verifae"]
+    installed = [str(f) for f in metadata.files("verifae") or ()]
+    if "verifae/__init__.py" in installed:  # a regular install (an editable one lists no package files)
+        assert "verifae/py.typed" in installed
 
 
 def _run(*command: str) -> subprocess.CompletedProcess:
