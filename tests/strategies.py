@@ -22,7 +22,7 @@ def rationals(bound: int = 2, denominator: int = 64) -> st.SearchStrategy[Fracti
 @st.composite
 def specs(draw, activations=ACTIVATIONS, max_d: int = 6, max_h: int = 4) -> AutoencoderSpec:
     d = draw(st.integers(1, max_d))
-    h = draw(st.integers(0, max_h))
+    h = draw(st.integers(1, max_h))  # h = 0 is refused (AutoencoderSpec)
     act = draw(st.sampled_from(activations))
     v = rationals()
     W_enc = draw(st.lists(st.lists(v, min_size=d, max_size=d), min_size=h, max_size=h))

@@ -41,3 +41,39 @@ def test_corners():
 def test_rejections(make, message):
     with pytest.raises(BoxError, match=message):
         make()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_accepts_torch_tensors_and_numpy_float32(dtype):
+    """Regression: Box and evaluate refused torch tensors; the values stay exact."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from verifae import AutoencoderSpec, evaluate
+
+    lo = torch.tensor([0.1, -0.25], dtype=getattr(torch, dtype))
+    b = Box(lo, lo + 1)
+    assert b.lower.tolist() == [Fraction(float(v)) for v in np.array([0.1, -0.25], dtype=dtype)]
+    assert Box.around(lo, torch.tensor(0.5)).upper.tolist() == [v + Fraction(1, 2) for v in b.lower]
+    assert Box.point(np.array([0.1, 2], dtype=np.float32)).lower[0] == Fraction(float(np.float32(0.1)))
+    assert Box.point((1, "1/3")).upper.tolist() == [1, Fraction(1, 3)]
+    spec = AutoencoderSpec([[1, 0], [0, 1]], [0, 0], [[1, 0], [0, 1]], [0, 0], "identity")
+    out = evaluate(spec, torch.tensor([0.5, 0.25], dtype=getattr(torch, dtype)), backend="exact").output
+    assert out.tolist() == [Fraction(1, 2), Fraction(1, 4)]
+
+
+def test_refuses_arrays_that_hold_no_real_numbers():
+    import numpy as np
+
+    with pytest.raises(BoxError, match="lower: .* does not hold real numbers"):
+        Box(_ArrayLike(np.array([1 + 2j])), [1])
+
+
+class _ArrayLike:
+    """An object numpy converts through __array__, like a tensor of another library."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def __array__(self, dtype=None, copy=None):
+        return self.a

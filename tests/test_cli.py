@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -331,3 +332,150 @@ def test_bad_grad_output_file(tmp_path):
 def test_exact_backend_refuses_tanh_with_exit_2(tmp_path):
     result = run("bound", write(tmp_path, GOOD), "--backend", "exact")
     assert result.exit_code == 2 and "cannot evaluate 'tanh'" in result.output
+
+
+# ---------------------------------------------------------------- regressions of issue 12
+
+
+def _help_texts():
+    yield "verifae", run("--help").output
+    for name in main.commands:
+        yield f"verifae {name}", run(name, "--help").output
+
+
+def test_case_files_cited_in_help_exist():
+    """Regression: `verifae bound --help` cited cases/relu-kink.json, which does not exist."""
+    root = CASES.parent
+    cited = {(where, path) for where, text in _help_texts() for path in re.findall(r"cases/[\w./*-]+\.json", text)}
+    assert cited  # the examples cite case files
+    for where, path in cited:
+        assert list(root.glob(path)), f"{where} --help cites {path}, which does not exist"
+
+
+def test_each_command_is_registered_once(monkeypatch):
+    """Regression: `bound` was registered twice (once as bound_command, once renamed)."""
+    import importlib
+
+    import click
+
+    import verifae.cli as cli
+
+    added = []
+    real = click.Group.add_command
+
+    def counting(self, cmd, name=None):
+        added.append(name or cmd.name)
+        return real(self, cmd, name)
+
+    monkeypatch.setattr(click.Group, "add_command", counting)
+    importlib.reload(cli)
+    assert sorted(added) == ["bound", "report"]
+    commands = run("--help").output.split("Commands:")[1].split("Examples:")[0].split()
+    assert [w for w in commands if w in ("bound", "report", "bound-command")] == ["bound", "report"]
+
+
+def test_help_documents_every_exit_code():
+    for where, text in _help_texts():
+        codes = re.findall(r"^\s+(\d+)\s{2,}", text.split("Exit codes:")[1], re.M)
+        assert codes == ["0", "1", "2", "3", "5", "130"], where
+    assert "5    environment: a needed service or optional package is unavailable" in run("--help").output
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path, monkeypatch):
+    """Regression: click turned Ctrl-C into "Aborted!" and exit 1 (= a float run fell outside)."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("verifae.cli.bound", interrupted)
+    result = run("bound", write(tmp_path, GOOD), "-o", tmp_path / "result.json")
+    assert result.exit_code == 130
+    assert result.output == "interrupted\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json"]
+
+
+def test_output_into_a_missing_folder_names_the_users_path(tmp_path, monkeypatch):
+    """Regression: the error named the hidden temporary file (.result.json.xxxx.tmp)."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, GOOD)
+    result = run("bound", "case.json", "--runs", "0", "-o", "out/missing/result.json")
+    assert result.exit_code == 2
+    assert result.output == "error: cannot write out/missing/result.json: folder out/missing does not exist\n"
+    (tmp_path / "file").write_text("")
+    result = run("bound", "case.json", "--runs", "0", "-o", "file/result.json")
+    assert result.exit_code == 2
+    assert result.output == "error: cannot write file/result.json: folder file is not a folder\n"
+
+
+def test_output_file_is_written_with_the_umask_mode(tmp_path):
+    """Regression: -o files were created 0600 (mkstemp), whatever the umask."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        result = run("bound", write(tmp_path, GOOD), "--runs", "0", "-o", tmp_path / "a.json")
+        os.umask(0o077)
+        result2 = run("bound", write(tmp_path, GOOD), "--runs", "0", "-o", tmp_path / "b.json")
+    finally:
+        os.umask(old)
+    assert result.exit_code == result2.exit_code == 0
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path, monkeypatch):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o500)
+    result = run("bound", write(tmp_path, GOOD), "--runs", "0", "-o", folder / "r.json")
+    assert result.exit_code == 2 and result.output == f"error: cannot write {folder / 'r.json'}: Permission denied\n"
+
+
+def test_zero_hidden_units(tmp_path):
+    """Regression: a model with h = 0 was accepted."""
+    case = changed("model.W_enc", [])
+    case["model"]["b_enc"], case["model"]["W_dec"] = [], [[], []]
+    assert bad(tmp_path, case) == (
+        "error: CASE: model.W_enc: expected at least one row (hidden_dim must be at least 1)\n")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"model": {"activation": "tanh", "W_enc": [[1]], "W_enc": [[2]], "b_enc": [0], "W_dec": [[1]], '
+         '"b_dec": [0]}, "input": {"lower": [0], "upper": [1]}}', 'model: duplicate key "W_enc"'),
+        ('{"name": "a", "name": "b", "model": {}, "input": {}}', 'duplicate key "name"'),
+        ('{"model": {"activation": "tanh", "W_enc": [[1]], "b_enc": [0], "W_dec": [[1]], "b_dec": [0]}, '
+         '"input": {"lower": [0], "upper": [1], "upper": [2]}}', 'input: duplicate key "upper"'),
+    ],
+    ids=["model", "top-level", "input"],
+)
+def test_duplicate_keys(tmp_path, text, message):
+    """Regression: JSON's last-one-wins silently dropped the first W_enc."""
+    assert bad(tmp_path, text) == f"error: CASE: {message}\n"
+
+
+def test_a_5000_digit_integer_is_refused_with_its_path(tmp_path):
+    """Regression: Python's int-string limit raised a ValueError: exit 3, no field path."""
+    text = json.dumps(GOOD).replace('"b_dec": [0, "0.1"]', f'"b_dec": [0, 1{"0" * 5000}]')
+    assert bad(tmp_path, text) == ("error: CASE: model.b_dec[1]: 100000000000… (5001 characters) is beyond "
+                                   "the double range (magnitude at most 1.8e308)\n")
+
+
+@pytest.mark.parametrize("token", ["1e999999999", "-1E+999999999", "1e-999999999"])
+def test_huge_exponents_are_refused_at_once(tmp_path, token):
+    """Regression: 1e999999999 hung, building a billion-digit integer."""
+    text = json.dumps(GOOD).replace('"b_dec": [0, "0.1"]', f'"b_dec": [0, {token}]')
+    output = bad(tmp_path, text)
+    assert output.startswith("error: CASE: model.b_dec[1]: ")
+    assert output.endswith(("is beyond the double range (magnitude at most 1.8e308)\n", "exponent out of range\n"))
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    """Regression: a UTF-8 BOM (Windows editors) gave "invalid JSON at line 1, column 1"."""
+    p = write(tmp_path, b"\xef\xbb\xbf" + json.dumps(GOOD).encode())
+    result = run("bound", p, "--runs", "0", "--format", "json", "--semantics", "real")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["case"] == "good"

@@ -32,8 +32,30 @@ def test_accepts_numpy_and_fractions():
 
 def test_compression_ratio():
     assert compression_ratio(spec()) == 1.5 and spec().compression_ratio == 1.5
-    empty = AutoencoderSpec([], [], [[], [], []], [0, 0, 0])
-    assert empty.hidden_dim == 0 and math.isinf(compression_ratio(empty))
+
+
+@pytest.mark.parametrize(
+    "W_enc",
+    [[], np.empty((0, 3)), np.empty((0, 3), dtype=object)],
+    ids=["empty-list", "empty-float-array", "empty-object-array"],
+)
+def test_zero_hidden_units_are_refused(W_enc):
+    """Regression: h = 0 was accepted (x_hat = b_dec, no autoencoder at all)."""
+    with pytest.raises(SpecError, match="hidden_dim must be at least 1, but W_enc has"):
+        AutoencoderSpec(W_enc, [], [[], [], []], [0, 0, 0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_accepts_torch_tensors_with_their_exact_values(dtype):
+    """Regression: torch tensors were refused ("is not a number"), while enclose_many took them."""
+    torch = pytest.importorskip("torch")
+    t = getattr(torch, dtype)
+    W_enc = torch.tensor([[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], dtype=t, requires_grad=True)
+    s = AutoencoderSpec(W_enc, torch.zeros(2, dtype=t), torch.ones(3, 2, dtype=t), (0.0, 0.5, 1), "tanh")
+    expected = np.array([[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], dtype=dtype)
+    assert s.W_enc.tolist() == [[Fraction(float(v)) for v in row] for row in expected]  # exact binary values
+    assert (s.W_enc[0, 0] == Fraction(1, 10)) is False  # 0.1 is not a float of either format
+    assert s.b_dec.tolist() == [0, Fraction(1, 2), 1] and (s.input_dim, s.hidden_dim) == (3, 2)
 
 
 @pytest.mark.parametrize(

@@ -161,3 +161,34 @@ def test_nearest_floats_matches_integer_rounding(qs):
                 assert Fraction(r) == round_nearest(q, fmt) and not o
             except OverflowError:
                 assert o and math.isinf(r)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1" + "0" * 5000, 10**5000),
+        ("1" + "0" * 5000 + "/7", Fraction(10**5000, 7)),
+        ("-3/1" + "0" * 5000, Fraction(-3, 10**5000)),
+    ],
+    ids=["5000-digit-integer", "5000-digit-numerator", "5000-digit-denominator"],
+)
+def test_long_integer_strings_are_exact(text, expected):
+    """Regression: Python's 4300-digit int(str) limit escaped as a bare ValueError."""
+    from verifae.numbers import to_exact
+
+    assert to_exact(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1e" + "9" * 5000, "0x1p" + "9" * 5000])
+def test_huge_exponent_strings_are_refused(text):
+    from verifae.numbers import to_exact
+
+    with pytest.raises(InvalidNumberError, match="exponent out of range"):
+        to_exact(text)
+
+
+def test_exact_array_takes_what_np_asarray_takes():
+    torch = pytest.importorskip("torch")
+    a = exact_array(torch.tensor([[0.1, 2.0]], dtype=torch.float32))
+    assert a.shape == (1, 2) and a[0, 0] == Fraction(float(np.float32(0.1))) and a[0, 1] == 2
+    assert exact_array(torch.tensor(3, dtype=torch.int64))[()] == 3

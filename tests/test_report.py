@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import shutil
 import tempfile
 from pathlib import Path
@@ -46,7 +51,8 @@ def test_a_bad_case_does_not_stop_the_batch(folder, tmp_path):
     names = {p.name for p in out.iterdir()}
     assert {"index.html", "index.md", "summary.json"} <= names
     for slug in SMALL:
-        assert {f"{slug}.json", f"{slug}-outputs.png", f"{slug}-gradients.png", f"{slug}-error.png"} <= names
+        assert {f"{slug}.summary.json", f"{slug}-outputs.png", f"{slug}-gradients.png", f"{slug}-error.png"} <= names
+        assert f"{slug}.json" not in names  # the full result only with full_results
     summary = json.loads((out / "summary.json").read_text())
     assert summary["exit_code"] == 2 and len(summary["cases"]) == 5
     good = next(e for e in summary["cases"] if e["slug"] == "tanh-4x2")
@@ -201,8 +207,208 @@ def test_dask_gives_the_same_report_as_local_processes(folder, tmp_path):
     assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())
 
 
-def test_unreachable_scheduler_is_a_clear_error(folder, tmp_path):
+def test_unreachable_scheduler_is_an_environment_failure(folder, tmp_path):
+    """Not the user's input: exit 5, not 2 (loopback only; nothing listens on port 1)."""
     pytest.importorskip("distributed")
-    result = CliRunner().invoke(main, ["report", str(folder / "tanh-4x2.json"), "--out", str(tmp_path / "r"),
-                                       "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "2", "--runs", "5"])
-    assert result.exit_code == 2 and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in result.output
+    out = tmp_path / "r"
+    result = CliRunner().invoke(main, ["report", str(folder / "tanh-4x2.json"), "--out", str(out),
+                                       "--scheduler", "tcp://127.0.0.1:1", "--scheduler-timeout", "1", "--runs", "5"])
+    assert result.exit_code == 5, result.output
+    assert result.output.startswith("error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:1': ")
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases"]  # no report, no temp folder
+
+
+# ---------------------------------------------------------------- regressions of issue 12
+
+ROOT = CASES.parent
+
+
+def test_identical_case_files_share_one_cache_entry(tmp_path):
+    """Regression: two case files with the same content crashed the report (FileExistsError in .cache)."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(CASES / "tiny-relu-2-1-2.json", tmp_path / folder / "same.json")
+    shutil.copy(CASES / "tiny-relu-2-1-2.json", tmp_path / "a" / "copy.json")
+    files = [tmp_path / "a" / "same.json", tmp_path / "b" / "same.json", tmp_path / "a" / "copy.json"]
+    out = tmp_path / "r"
+    for jobs in (1, 2):
+        entries, code = build_report(files, out, FAST, jobs=jobs, use_cache=False, progress=False)
+        assert code == 0 and [e["status"] for e in entries] == ["ok"] * 3, [e["error"] for e in entries]
+        assert [e["slug"] for e in entries] == ["same", "same-2", "copy"]
+        for e in entries:
+            assert e["plots"]["outputs"] == f"{e['slug']}-outputs.png" and (out / e["plots"]["outputs"]).is_file()
+            assert (out / f"{e['slug']}.summary.json").is_file()
+        assert len(list((out / ".cache").iterdir())) == 2  # same.json twice: one entry
+    again, _ = build_report(files, out, FAST, jobs=1, progress=False)
+    assert [e["cached"] for e in again] == [True] * 3
+    assert [e["plots"]["error"] for e in again] == ["same-error.png", "same-2-error.png", "copy-error.png"]
+
+
+def test_cache_key_covers_the_environment(folder, tmp_path, monkeypatch):
+    """Regression: after PyTorch was installed, the cache served results without PyTorch runs."""
+    env = report_module.environment()
+    assert set(env) >= {"python", "numpy", "python-flint", "mpmath", "torch"}
+    assert env["numpy"] == __import__("numpy").__version__
+    files = [folder / "tiny-relu-2-1-2.json"]
+    out = tmp_path / "r"
+    build_report(files, out, FAST, jobs=1, progress=False)
+    for package, version in [("torch", None), ("torch", "0.0.1"), ("numpy", "1.0"), ("python-flint", "0.1"),
+                             ("mpmath", "0.1"), ("python", "3.0.0")]:
+        monkeypatch.setattr(report_module, "environment", lambda: {**env, package: version})
+        entries, _ = build_report(files, out, FAST, jobs=1, progress=False)
+        assert not entries[0]["cached"], package
+    monkeypatch.setattr(report_module, "environment", lambda: env)
+    build_report(files, out, FAST, jobs=1, progress=False)
+    entries, _ = build_report(files, out, FAST, jobs=1, progress=False)
+    assert entries[0]["cached"]
+    assert json.loads((out / "summary.json").read_text())["environment"] == env
+
+
+def test_cached_rows_say_so_everywhere(folder, tmp_path, capsys):
+    """Cached rows are marked in index.html, index.md, summary.json, the CLI's table and the progress line."""
+    out = tmp_path / "r"
+    args = ["report", str(folder / "tiny-relu-2-1-2.json"), "--out", str(out), "--runs", "10", "--jobs", "1"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0 and "(cached)" not in first.output
+    assert "(cached)" not in (out / "index.html").read_text()
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 0 and "s (cached)" in second.output
+    assert json.loads((out / "summary.json").read_text())["cases"][0]["cached"] is True
+    assert "(cached)" in (out / "index.html").read_text() and "(cached)" in (out / "index.md").read_text()
+    capsys.readouterr()
+    build_report([folder / "tiny-relu-2-1-2.json", folder / "tanh-4x2.json"], out, ReportOptions(runs=10), jobs=1,
+                 progress=True)
+    err = capsys.readouterr().err
+    assert "done tiny-relu-2-1-2 (cached)" in err
+    assert "running tanh-4x2" in err and "cases 2/2" in err
+
+
+def test_report_files_and_folders_follow_the_umask(folder, tmp_path):
+    """Regression: the report folder was 0700 (mkdtemp), whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        build_report([folder / "tiny-relu-2-1-2.json"], tmp_path / "r", FAST, jobs=1, progress=False)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "r" / "index.html").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "r" / "tiny-relu-2-1-2-outputs.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_full_results_on_request(folder, tmp_path):
+    out = tmp_path / "r"
+    build_report([folder / "tanh-4x2.json"], out, FAST, jobs=1, progress=False)
+    assert not (out / "tanh-4x2.json").exists()
+    summary = json.loads((out / "tanh-4x2.summary.json").read_text())
+    assert summary["status"] == "ok" and summary["enclosures"]["real"]["output_width"]["count"] == 4
+    entries, _ = build_report([folder / "tanh-4x2.json"], out, FAST, jobs=1, progress=False, full_results=True)
+    assert entries[0]["cached"] and entries[0]["result"] == "tanh-4x2.json"
+    doc = json.loads((out / "tanh-4x2.json").read_text())
+    assert doc["enclosures"]["real"]["reconstruction_error"] == summary["enclosures"]["real"]["reconstruction_error"]
+    assert 'href="tanh-4x2.json"' in (out / "index.html").read_text()
+
+
+def test_plots_are_deterministic(tmp_path):
+    """The committed report's PNGs change only when the figures do: no software version, no date."""
+    from verifae.plots import PLOTS
+
+    doc = json.loads(CliRunner().invoke(main, ["bound", str(CASES / "tiny-tanh-2-1-2.json"), "--format", "json",
+                                               "--runs", "50"]).output)
+    for suffix, (plot, _) in PLOTS.items():
+        plot(doc, tmp_path / "a.png")
+        plot(doc, tmp_path / "b.png")
+        data = (tmp_path / "a.png").read_bytes()
+        assert data == (tmp_path / "b.png").read_bytes(), suffix
+        assert b"matplotlib" not in data.lower(), suffix
+
+
+def test_ctrl_c_in_process_exits_130_and_keeps_the_previous_report(folder, tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    build_report([folder / "tiny-relu-2-1-2.json"], out, FAST, jobs=1, progress=False)
+    before = (out / "index.html").read_text()
+
+    def interrupted(case, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report_module, "bound", interrupted)
+    result = CliRunner().invoke(main, ["report", str(folder / "tanh-4x2.json"), "--out", str(out), "--jobs", "1",
+                                       "--no-cache"])
+    assert result.exit_code == 130 and result.output == "interrupted\n"
+    assert (out / "index.html").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases", "r"]
+
+
+@pytest.mark.parametrize("signum, code, message", [(signal.SIGINT, 130, "interrupted\n"), (signal.SIGTERM, 143, "")],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_workers_at_once(tmp_path, signum, code, message):
+    """Regression: Ctrl-C waited ~2 minutes for the workers to finish every case, then
+    exited 1, and a worker could recreate the removed temporary folder."""
+    out = tmp_path / "r"
+    build_report([CASES / "tiny-relu-2-1-2.json"], out, FAST, jobs=1, progress=False)
+    before = (out / "index.html").read_text()
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    for i in range(6):  # about 30 s of work on two cores
+        shutil.copy(CASES / "large-784-64-784.json", slow / f"large-{i}.json")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "verifae", "report", str(slow), "--out", str(out), "--jobs", "2",
+                             "--no-cache"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".r.*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(4)  # the workers have imported verifae and are inside a case
+        assert proc.poll() is None
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=60)
+        elapsed = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == code and stderr == message and stdout == ""
+    assert elapsed < 6
+    assert (out / "index.html").read_text() == before
+    time.sleep(1)  # no straggling worker writes anything afterwards
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "slow"]
+
+
+def test_committed_report_is_small_and_complete():
+    """reports/ is what `verifae report cases --out reports` writes, small enough to commit."""
+    reports = ROOT / "reports"
+    files = [p for p in reports.rglob("*") if p.is_file() and ".cache" not in p.parts]
+    assert sum(p.stat().st_size for p in files) <= 3 * 2**20
+    summary = json.loads((reports / "summary.json").read_text())
+    assert [e["file"] for e in summary["cases"]] == [f"cases/{p.name}" for p in sorted(CASES.glob("*.json"))]
+    for e in summary["cases"]:
+        for name in [e["summary"], *e["plots"].values()]:
+            assert (reports / name).is_file(), name
+
+
+def test_unbounded_enclosures_are_marked_and_the_finite_ones_stay_readable(tmp_path, monkeypatch):
+    """Regression: in the overflow case's plots the unbounded float32 enclosures were
+    missing and the gradient heatmaps empty, with nothing saying why."""
+    import matplotlib.pyplot as plt
+
+    from verifae.plots import PLOTS
+
+    doc = json.loads(CliRunner().invoke(main, ["bound", str(CASES / "overflow-float32-2-1-2.json"), "--format",
+                                               "json", "--runs", "20"]).output)
+    figures = []
+    real_close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig) or real_close(fig))
+    for suffix, (plot, _) in PLOTS.items():
+        plot(doc, tmp_path / f"{suffix}.png")
+    outputs, gradients, error = figures
+    ax = outputs.axes[0]
+    lo, hi = ax.get_ylim()
+    assert -0.3e40 < lo < 0 and 2e40 < hi < 2.3e40  # the finite real enclosures fill the axis
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "float32 enclosure unbounded (may overflow)" in legend and "real enclosure" in legend
+    texts = [t.get_text() for a in gradients.axes for t in a.texts]
+    assert texts.count("every entry unbounded (may overflow)") == 2
+    legend = [t.get_text() for t in error.axes[0].get_legend().get_texts()]
+    assert "float32 enclosure unbounded (may overflow)" in legend
+    lo, hi = error.axes[0].get_xlim()
+    assert 0.4e80 < lo and hi < 2.1e80

@@ -3,7 +3,8 @@
 Python's json turns numbers into doubles; here every JSON number is parsed as a
 `Decimal` and every numeric string as a decimal, rational or hexadecimal float,
 so "0.1" and 0.1 both stay 1/10. NaN, Infinity and numbers beyond the double range
-(1e400) are refused, naming the field.
+(1e400) are refused, naming the field, and so are duplicate keys (JSON allows them
+and keeps the last one silently). A UTF-8 byte order mark is accepted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .activations import ACTIVATIONS
 from .box import Box
 from .errors import InvalidNumberError, VerifaeError
 from .model import AutoencoderSpec
-from .numbers import FLOAT64, to_exact
+from .numbers import FLOAT64, MAX_DECIMAL_EXPONENT, to_exact
 
 __all__ = ["Case", "CaseError", "DEFAULT_MAX_BYTES", "load_case", "load_box", "parse_case", "read_json"]
 
@@ -60,6 +61,27 @@ class Case:
         return self.boxes[0]
 
 
+class _Object(dict):
+    """A JSON object that remembers the keys it held more than once (json keeps the
+    last value silently); validation refuses them with the object's field path."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        obj.duplicates = tuple(k for k, _ in pairs if k in seen or seen.add(k))
+    return obj
+
+
+def _integer(token: str) -> int | Decimal:
+    # Python refuses int(str) beyond 4300 digits (a ValueError without a field path);
+    # Decimal has no such limit, and the range check then refuses the value with its path.
+    return int(token) if len(token) <= 4000 else Decimal(token)
+
+
 class _Constant:
     """NaN, Infinity or -Infinity in the JSON text, refused during validation with its path."""
 
@@ -88,13 +110,14 @@ def read_json(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     except OSError as exc:
         raise CaseError(f"cannot read the file ({exc.strerror})", file=file) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte order mark, as some Windows editors write, is fine
     except UnicodeDecodeError as exc:
         raise CaseError(f"not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x})", file=file) from None
     if not text.strip():
         raise CaseError("the file is empty (expected a JSON object)", file=file)
     try:
-        return json.loads(text, parse_float=Decimal, parse_int=int, parse_constant=_Constant)
+        return json.loads(text, parse_float=Decimal, parse_int=_integer, parse_constant=_Constant,
+                          object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise CaseError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=file) from None
     except RecursionError:
@@ -160,10 +183,15 @@ def _kind(v: Any) -> str:
         return v.token
     if isinstance(v, (int, Decimal)):
         return "a number"
-    return {str: "a string", list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
+    if isinstance(v, dict):
+        return "an object"
+    return {str: "a string", list: "a list"}.get(type(v), type(v).__name__)
 
 
 def _known_keys(obj: dict, allowed: tuple[str, ...], path: str) -> None:
+    duplicates = getattr(obj, "duplicates", ())
+    if duplicates:
+        raise CaseError(f'duplicate key "{duplicates[0]}"', path)
     unknown = [k for k in obj if k not in allowed]
     if unknown:
         where = f"{path}.{unknown[0]}" if path else unknown[0]
@@ -173,9 +201,22 @@ def _known_keys(obj: dict, allowed: tuple[str, ...], path: str) -> None:
 _DOUBLE_MAX = FLOAT64.realmax
 
 
+def _short(v: Any) -> str:
+    text = str(v)
+    return text if len(text) <= 40 else f"{text[:12]}… ({len(text)} characters)"
+
+
 def _number(v: Any, path: str) -> Fraction:
-    if type(v) is Decimal and -300 < v.adjusted() < 300:  # the common case, fast: finite, in range
-        return Fraction(*v.as_integer_ratio())
+    if type(v) is Decimal:
+        if -300 < v.adjusted() < 300:  # the common case, fast: finite, in range
+            return Fraction(*v.as_integer_ratio())
+        # Decided from the exponent alone: converting 1e999999999 to a Fraction would
+        # build a billion-digit integer.
+        if v.is_finite() and v:
+            if v.adjusted() >= 309:
+                raise CaseError(f"{_short(v)} is beyond the double range (magnitude at most 1.8e308)", path)
+            if v.adjusted() < -MAX_DECIMAL_EXPONENT:
+                raise CaseError(f"{_short(v)}: exponent out of range", path)
     if type(v) is int and abs(v) < 2**1000:
         return Fraction(v)
     if isinstance(v, _Constant):
@@ -187,7 +228,7 @@ def _number(v: Any, path: str) -> Fraction:
     except InvalidNumberError as exc:
         raise CaseError(str(exc), path) from None
     if abs(q) > _DOUBLE_MAX:
-        raise CaseError(f"{v} is beyond the double range (magnitude at most 1.8e308)", path)
+        raise CaseError(f"{_short(v)} is beyond the double range (magnitude at most 1.8e308)", path)
     return q
 
 
@@ -224,14 +265,16 @@ def _model(m: Any):
     b_dec = _vector(m["b_dec"], "model.b_dec")
     W_enc = _matrix(m["W_enc"], "model.W_enc", None, None, "")
     h = len(W_enc)
-    d = len(W_enc[0]) if h else len(b_dec)
+    if h == 0:
+        raise CaseError("expected at least one row (hidden_dim must be at least 1)", "model.W_enc")
+    d = len(W_enc[0])
     if d == 0:
         raise CaseError("input_dim must be at least 1, but the rows are empty", "model.W_enc")
     b_enc = _vector(m["b_enc"], "model.b_enc", h, " (one per row of model.W_enc)")
     W_dec = _matrix(m["W_dec"], "model.W_dec", d, h, f" (input_dim {d}, from model.W_enc)")
     b_dec = _vector(m["b_dec"], "model.b_dec", d, f" (input_dim {d}, from model.W_enc)")
     try:
-        return AutoencoderSpec(W_enc if h else [], b_enc, W_dec if h else [[] for _ in range(d)], b_dec, act)
+        return AutoencoderSpec(W_enc, b_enc, W_dec, b_dec, act)
     except VerifaeError as exc:  # shapes are checked above; kept as a safety net with a path
         raise CaseError(str(exc), "model") from None
 

@@ -2,15 +2,14 @@
 
 Exit codes: 0 done, 1 a check failed (a float run or the reference fell outside
 its enclosure), 2 bad input or usage, 3 an internal error (a bug; --debug shows
-the traceback).
+the traceback), 5 the environment (a needed service or optional package is
+unavailable), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -22,50 +21,37 @@ from .methods import METHOD_NAMES
 from .backends import RIGOROUS_BACKENDS
 from .bound import bound, to_json
 from .cases import DEFAULT_MAX_BYTES, load_box, load_case
-from .errors import VerifaeError
+from .errors import EnvironmentFailure, OutputError, VerifaeError
+from .files import write_atomically
 from .table import render_table
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 5, 130
+
+EXIT_CODES = """\b
+Exit codes:
+  0    done
+  1    a float run or the reference fell outside its enclosure (a bug in verifae)
+  2    bad input or usage (the message names the file and JSON field)
+  3    internal error (rerun with --debug for the traceback)
+  5    environment: a needed service or optional package is unavailable
+  130  interrupted (Ctrl-C); files being written are left as they were
+"""
 
 EPILOG = """\b
 Examples:
   verifae bound cases/tanh-4x2.json
   verifae bound cases/digits-64-16-64-eps0.01.json --semantics float32 --runs 5000
-  verifae bound cases/relu-kink.json --backend exact --format json -o result.json
+  verifae bound cases/relu-kink-2-1-2.json --backend exact --format json -o result.json
   verifae bound cases/large-784-64-784.json --grad-output g.json --runs 0
 
-Exit codes: 0 done, 1 a float run fell outside its enclosure, 2 bad input or
-usage, 3 internal error (rerun with --debug for the traceback).
-"""
+""" + EXIT_CODES
 
 
 def _debug_option(f):
     return click.option("--debug", is_flag=True, help="Show tracebacks of errors.")(f)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write text to path through a temporary file in the same folder and a rename,
-    so an interrupted run never leaves half a file.
-
-    A path that exists but is not a regular file (/dev/null, /dev/stdout, a pipe)
-    is written directly: renaming over it would replace the device with a file.
-    """
-    if path.exists() and not path.is_file():
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        return
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class _Runner:
@@ -81,7 +67,7 @@ class _Runner:
             if self.debug:
                 raise
             click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+            sys.exit(EXIT_ENVIRONMENT if isinstance(exc, EnvironmentFailure) else EXIT_BAD_INPUT)
         except OSError as exc:
             if self.debug:
                 raise
@@ -97,7 +83,24 @@ class _Runner:
             sys.exit(EXIT_INTERNAL)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
+class _Group(click.Group):
+    """The command group; Ctrl-C anywhere in a command exits 130 with one line.
+
+    click's own handling turns KeyboardInterrupt into "Aborted!" and exit 1, which
+    here means "a float run fell outside its enclosure".
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # On a terminal, start a fresh line after "^C" and any progress bar.
+            click.echo(("\r\x1b[K" if sys.stderr.isatty() else "") + "interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EPILOG)
 @click.version_option(__version__, prog_name="verifae")
 @_debug_option
 @click.pass_context
@@ -118,7 +121,7 @@ def _progress():
     return lambda what: click.echo(f"\r\x1b[K{what} …", err=True, nl=False)
 
 
-@main.command(epilog=EPILOG)
+@main.command("bound", epilog=EPILOG)
 @click.argument("case_file", metavar="CASE.json", type=click.Path(path_type=Path))
 @click.option("--backend", type=click.Choice(("auto", *RIGOROUS_BACKENDS)), default="auto", show_default=True,
               help="Rigorous arithmetic to compute in; auto: fast for d·h >= 1024, else arb.")
@@ -146,6 +149,10 @@ def bound_command(ctx, case_file, backend, precision, semantics, method, runs, s
     run = _Runner(debug or ctx.obj.get("debug", False))
 
     def body():
+        if output is not None and not output.parent.is_dir() and output.parent != Path(""):
+            # Before the work, not after it: a typo in -o should not cost the whole run.
+            what = "does not exist" if not output.parent.exists() else "is not a folder"
+            raise OutputError(f"cannot write {output}: folder {output.parent} {what}")
         case = load_case(case_file, max_size)
         g = None
         if grad_output is not None:
@@ -175,17 +182,20 @@ def bound_command(ctx, case_file, backend, precision, semantics, method, runs, s
         sys.exit(EXIT_CHECK_FAILED)
 
 
-bound_command.name = "bound"
-main.add_command(bound_command, "bound")
-
 REPORT_EPILOG = """\b
 Examples:
   verifae report cases --out reports
   verifae report cases/tiny-*.json cases/tanh-4x2.json --out /tmp/report --jobs 1 --runs 200
   verifae report cases --out reports --no-cache --format json
 
-Exit codes: 0 all done, 1 a float run fell outside its enclosure, 2 a case was
-invalid (the others are still reported), 3 a case raised an internal error.
+\b
+Exit codes:
+  0    every case done
+  1    a float run fell outside its enclosure in some case
+  2    a case was invalid (the others are still reported), or bad usage
+  3    a case raised an internal error
+  5    environment: e.g. the Dask scheduler cannot be reached
+  130  interrupted (Ctrl-C): no report written, the previous one left as it was
 """
 
 
@@ -206,6 +216,8 @@ invalid (the others are still reported), 3 a case raised an internal error.
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on standard output: a summary table, or summary.json.")
 @click.option("--no-cache", is_flag=True, help="Recompute every case instead of reusing unchanged results.")
+@click.option("--full-results", is_flag=True,
+              help="Also write each case's full result as CASE.json (every interval; 15 MB for a 784-64-784 model).")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Run the cases on this dask.distributed scheduler (extra 'dask') instead of local processes.")
 @click.option("--scheduler-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
@@ -214,7 +226,8 @@ invalid (the others are still reported), 3 a case raised an internal error.
               help="Refuse case files larger than this many bytes.")
 @_debug_option
 @click.pass_context
-def report_command(ctx, cases, out, backend, precision, method, runs, seed, jobs, fmt, no_cache, scheduler, scheduler_timeout, max_size, debug):
+def report_command(ctx, cases, out, backend, precision, method, runs, seed, jobs, fmt, no_cache, full_results, scheduler,
+                   scheduler_timeout, max_size, debug):
     """Bound every case of CASES (files, or folders of *.json) into one HTML/Markdown/JSON report."""
     from .report import ReportOptions, build_report
 
@@ -222,13 +235,15 @@ def report_command(ctx, cases, out, backend, precision, method, runs, seed, jobs
     options = ReportOptions(backend=backend, precision=precision, runs=runs, seed=seed, method=method,
                             max_bytes=max_size)
     entries, code = run(lambda: build_report(cases, out, options, jobs=jobs, use_cache=not no_cache,
-                                             scheduler=scheduler, scheduler_timeout=scheduler_timeout))
+                                             scheduler=scheduler, scheduler_timeout=scheduler_timeout,
+                                             full_results=full_results))
     if fmt == "json":
         click.echo((out / "summary.json").read_text(), nl=False)
     else:
         for e in entries:
             runs_text = ", ".join(f"{k} {v['runs']}/{v['outside']} out" for k, v in e["float_runs"].items())
-            click.echo(f"{e['status']:<13} {e['name']:<34} {e['seconds']:6.2f} s  {runs_text}")
+            cached = " (cached)" if e.get("cached") else ""
+            click.echo(f"{e['status']:<13} {e['name']:<34} {e['seconds']:6.2f} s{cached}  {runs_text}")
             if e["error"]:
                 click.echo(f"  {e['error'].strip().splitlines()[0]}")
         click.echo(f"report: {out / 'index.html'}")

@@ -8,6 +8,8 @@ __all__ = [
     "SpecError",
     "BoxError",
     "UnsupportedError",
+    "OutputError",
+    "EnvironmentFailure",
 ]
 
 
@@ -29,3 +31,12 @@ class BoxError(VerifaeError, ValueError):
 
 class UnsupportedError(VerifaeError):
     """A backend or method that cannot be rigorous for this request refuses it."""
+
+
+class OutputError(VerifaeError):
+    """A result that cannot be written where the user asked (a missing folder, no permission)."""
+
+
+class EnvironmentFailure(VerifaeError):
+    """A service or optional package that the request needs is unavailable (an unreachable
+    Dask scheduler, a missing extra). Not the user's input: the CLI exits 5, not 2."""

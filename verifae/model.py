@@ -117,18 +117,17 @@ class AutoencoderSpec:
 
 def _check_shapes(a: dict[str, np.ndarray]) -> None:
     """Check every shape against W_enc (h × d), naming the offender and both shapes."""
-    b_dec = a["b_dec"]
-    # An empty nested list has shape (0,): with h = 0 it stands for an empty matrix.
-    if a["W_enc"].shape == (0,) and b_dec.ndim == 1:
-        a["W_enc"] = a["W_enc"].reshape(0, b_dec.shape[0])
     W_enc = a["W_enc"]
     if W_enc.ndim != 2:
+        if W_enc.shape == (0,):  # [] : no rows at all
+            raise SpecError("hidden_dim must be at least 1, but W_enc has no rows")
         raise SpecError(f"W_enc must be a matrix of shape (hidden_dim, input_dim), got shape {W_enc.shape}")
     h, d = W_enc.shape
+    # A model without hidden units is no autoencoder: x_hat = b_dec does not depend on x.
+    if h == 0:
+        raise SpecError(f"hidden_dim must be at least 1, but W_enc has shape {W_enc.shape}")
     if d == 0:
         raise SpecError(f"input_dim must be at least 1, but W_enc has shape {W_enc.shape}")
-    if h == 0 and a["W_dec"].shape == (0,):
-        a["W_dec"] = a["W_dec"].reshape(d, 0)
     expected = {"b_enc": (h,), "W_dec": (d, h), "b_dec": (d,)}
     for name, shape in expected.items():
         got = a[name].shape

@@ -80,19 +80,27 @@ _RATIONAL = re.compile(r"([+-]?\d+)\s*/\s*(\d+)")
 _HEX = re.compile(r"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?\d+))?")
 # A decimal exponent beyond this is refused rather than expanded: 10**(10**6) is a
 # megabyte-sized integer, and no double-precision quantity needs it.
-_MAX_DECIMAL_EXPONENT = 100_000
+MAX_DECIMAL_EXPONENT = _MAX_DECIMAL_EXPONENT = 100_000
+
+
+def _int(digits: str, base: int = 10) -> int:
+    """int(digits) without Python's 4300-digit limit on decimal strings (a ValueError
+    that would escape as an internal error); Decimal converts without it."""
+    if base == 10 and len(digits) > 4000:
+        return int(Decimal(digits))
+    return int(digits, base)
 
 
 def _parse_string(text: str) -> Fraction:
     s = text.strip()
     if _DECIMAL.fullmatch(s):
         mantissa, _, exponent = s.replace("E", "e").partition("e")
-        if exponent and abs(int(exponent)) > _MAX_DECIMAL_EXPONENT:
+        if exponent and (len(exponent) > 12 or abs(int(exponent)) > _MAX_DECIMAL_EXPONENT):
             raise InvalidNumberError(f"{text!r}: exponent out of range")
         return Fraction(Decimal(s))
     m = _RATIONAL.fullmatch(s)
     if m:
-        num, den = int(m.group(1)), int(m.group(2))
+        num, den = _int(m.group(1)), _int(m.group(2))
         if den == 0:
             raise InvalidNumberError(f"{text!r}: zero denominator")
         return Fraction(num, den)
@@ -102,7 +110,7 @@ def _parse_string(text: str) -> Fraction:
         digits = int((whole + frac) or "0", 16)
         value = Fraction(digits, 16 ** len(frac))
         if exp is not None:
-            e = int(exp)
+            e = int(exp) if len(exp) <= 12 else 10 * _MAX_DECIMAL_EXPONENT
             if abs(e) > 4 * _MAX_DECIMAL_EXPONENT:
                 raise InvalidNumberError(f"{text!r}: exponent out of range")
             value *= Fraction(2) ** e
@@ -151,9 +159,13 @@ def to_exact(value: Any) -> Fraction:
 def exact_array(values: Any) -> np.ndarray:
     """An object array of Fractions with the shape of `values`.
 
-    `values` is a nested list, a numpy array or a scalar. Ragged nesting raises
-    `InvalidNumberError`; callers add the parameter name.
+    `values` is a nested list or tuple, a scalar, or anything `np.asarray` takes (a
+    numpy array of any float or integer dtype, a PyTorch tensor): a float32 or float64
+    entry is its exact binary value. Ragged nesting raises `InvalidNumberError`;
+    callers add the parameter name.
     """
+    if not isinstance(values, (np.ndarray, list, tuple, str, bytes)) and _array_like(values):
+        values = _as_numpy(values)
     if isinstance(values, np.ndarray):
         if values.dtype.kind in "fiu":
             out = np.empty(values.shape, dtype=object)
@@ -167,6 +179,26 @@ def exact_array(values: Any) -> np.ndarray:
     for i, v in enumerate(flat):
         out.flat[i] = to_exact(v)
     return out
+
+
+def _array_like(values: Any) -> bool:
+    return hasattr(values, "__array__") or hasattr(values, "__array_interface__") or hasattr(values, "__dlpack__")
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    """An array-like object (a PyTorch tensor, a JAX or CuPy array) as a numpy array of
+    the same values: no rounding, since every float16/32/64 value is a float64."""
+    if hasattr(values, "detach"):  # a tensor that requires grad refuses __array__
+        values = values.detach()
+    if hasattr(values, "cpu"):
+        values = values.cpu()
+    try:
+        a = np.asarray(values)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidNumberError(f"cannot read {type(values).__name__} as numbers: {exc}") from None
+    if a.dtype.kind not in "fiu":
+        raise InvalidNumberError(f"{type(values).__name__} of dtype {a.dtype} does not hold real numbers")
+    return a
 
 
 def _nested_shape(values: Any) -> tuple[int, ...]:

@@ -14,6 +14,9 @@ import numpy as np
 __all__ = ["plot_outputs", "plot_gradient_widths", "plot_error", "PLOTS"]
 
 BARS_UP_TO = 40
+# No "Software: matplotlib version ..." chunk: the committed report's PNGs then change
+# only when the figure does.
+_METADATA = {"Software": None}
 
 
 def _pyplot():
@@ -28,9 +31,29 @@ def _pyplot():
 def _array(values: Any) -> np.ndarray:
     """JSON endpoints as a float array, unbounded ("inf"/"-inf") and null entries as NaN
     (matplotlib leaves NaN out of a plot; infinities break its transforms)."""
-    convert = lambda v: np.nan if v is None else float(v)  # noqa: E731
-    a = np.vectorize(convert, otypes=[float])(np.asarray(values, dtype=object))
+    a = _raw(values)
     return np.where(np.isfinite(a), a, np.nan)
+
+
+def _raw(values: Any) -> np.ndarray:
+    """JSON endpoints as a float array keeping ±inf (unbounded); null as NaN."""
+    convert = lambda v: np.nan if v is None else float(v)  # noqa: E731
+    return np.vectorize(convert, otypes=[float])(np.asarray(values, dtype=object))
+
+
+def _limits(arrays: list[np.ndarray], pad: float = 0.08) -> tuple[float, float]:
+    """Axis limits from the finite values only, so that one unbounded enclosure does
+    not squash every finite one into a line."""
+    finite = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays] + [np.zeros(0)])
+    if finite.size == 0:
+        return -1.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    span = hi - lo if hi > lo else (abs(hi) * 0.1 or 1.0)
+    return lo - pad * span, hi + pad * span
+
+
+UNBOUNDED = "#c62828"
+UNBOUNDED_LABEL = "unbounded (may overflow)"
 
 
 def _shown(doc: dict) -> str:
@@ -38,13 +61,19 @@ def _shown(doc: dict) -> str:
     return "float32" if "float32" in doc["enclosures"] else next(iter(doc["enclosures"]))
 
 
+def _clipped(b: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper endpoints with the unbounded ones at the axis edges."""
+    return np.where(np.isneginf(b[:, 0]), lo, b[:, 0]), np.where(np.isposinf(b[:, 1]), hi, b[:, 1])
+
+
 def plot_outputs(doc: dict, path: Path) -> None:
     """(a) Each output coordinate's enclosures (float32 and real, where present), with the
-    range the float runs reached inside them."""
+    range the float runs reached inside them. An unbounded enclosure is a hatched band
+    to the axis edge with an arrow; the axis fits the finite values."""
     plt = _pyplot()
     shown = [s for s in ("float32", "real") if s in doc["enclosures"]] or [next(iter(doc["enclosures"]))]
     colors = {"float32": "#c6dbef", "real": "#6baed6", "float64": "#9ecae1"}
-    bounds = {s: _array(doc["enclosures"][s]["output"]) for s in shown}
+    bounds = {s: _raw(doc["enclosures"][s]["output"]) for s in shown}
     checks = doc.get("float_check") or {}
     check = checks.get("float32") or checks.get("float64")
     seen = None
@@ -52,95 +81,178 @@ def plot_outputs(doc: dict, path: Path) -> None:
         seen = np.stack([_array(check["observed"]["output"]["min"]), _array(check["observed"]["output"]["max"])], -1)
     first = bounds[shown[0]]
     d = first.shape[0]
+    lo_lim, hi_lim = _limits(list(bounds.values()) + ([seen] if seen is not None else []))
+    span = hi_lim - lo_lim
     fig, ax = plt.subplots(figsize=(9, 3.6), dpi=100)
+    unbounded_drawn = False
     if d <= BARS_UP_TO:
         x = np.arange(d)
         for k, (s, b) in enumerate(bounds.items()):
-            ax.bar(x, b[:, 1] - b[:, 0], bottom=b[:, 0], width=0.6 - 0.2 * k, color=colors.get(s, "#c6dbef"),
-                   edgecolor="#3182bd", label=f"{s} enclosure")
+            width = 0.6 - 0.2 * k
+            finite = np.isfinite(b).all(axis=1)
+            if finite.any():
+                ax.bar(x[finite], (b[finite, 1] - b[finite, 0]), bottom=b[finite, 0], width=width,
+                       color=colors.get(s, "#c6dbef"), edgecolor="#3182bd", label=f"{s} enclosure")
+            # A zero-width bar is invisible: a thick tick marks a (nearly) point enclosure.
+            thin = finite & (b[:, 1] - b[:, 0] < 0.006 * span)
+            if thin.any():
+                ax.hlines((b[thin, 0] + b[thin, 1]) / 2, x[thin] - width / 2, x[thin] + width / 2,
+                          color="#3182bd", linewidth=2)
+            unbounded = np.isinf(b).any(axis=1) & ~np.isnan(b).any(axis=1)
+            if unbounded.any():
+                lo, hi = _clipped(b[unbounded], lo_lim, hi_lim)
+                ax.bar(x[unbounded], hi - lo, bottom=lo, width=width, color="none", edgecolor=UNBOUNDED,
+                       hatch="///", linewidth=1.2, label=f"{s} enclosure {UNBOUNDED_LABEL}")
+                for xi, row in zip(x[unbounded], b[unbounded]):
+                    if np.isposinf(row[1]):
+                        ax.annotate("", xy=(xi, hi_lim), xytext=(xi, hi_lim - 0.18 * span),
+                                    arrowprops=dict(arrowstyle="-|>", color=UNBOUNDED, lw=1.5))
+                    if np.isneginf(row[0]):
+                        ax.annotate("", xy=(xi, lo_lim), xytext=(xi, lo_lim + 0.18 * span),
+                                    arrowprops=dict(arrowstyle="-|>", color=UNBOUNDED, lw=1.5))
+                unbounded_drawn = True
         if seen is not None:
-            ax.bar(x, seen[:, 1] - seen[:, 0], bottom=seen[:, 0], width=0.12, color="#08306b",
-                   label="float runs (min to max)")
+            ok = np.isfinite(seen).all(axis=1)
+            if ok.any():
+                ax.bar(x[ok], seen[ok, 1] - seen[ok, 0], bottom=seen[ok, 0], width=0.12, color="#08306b",
+                       label="float runs (min to max)")
         ax.set_xticks(x if d <= 20 else x[:: max(1, d // 10)])
         ax.set_xlabel("output coordinate")
     else:
-        order = np.argsort(np.nan_to_num((first[:, 0] + first[:, 1]) / 2))
+        order = np.argsort(np.nan_to_num((first[:, 0] + first[:, 1]) / 2, posinf=hi_lim, neginf=lo_lim))
         x = np.arange(d)
         for s, b in bounds.items():
-            ax.fill_between(x, b[order, 0], b[order, 1], color=colors.get(s, "#c6dbef"), step="mid",
-                            label=f"{s} enclosure")
+            b = b[order]
+            finite = np.isfinite(b).all(axis=1)
+            ax.fill_between(x, np.where(finite, b[:, 0], np.nan), np.where(finite, b[:, 1], np.nan),
+                            color=colors.get(s, "#c6dbef"), step="mid", label=f"{s} enclosure")
+            unbounded = np.isinf(b).any(axis=1) & ~np.isnan(b).any(axis=1)
+            if unbounded.any():
+                lo, hi = _clipped(b, lo_lim, hi_lim)
+                ax.fill_between(x, np.where(unbounded, lo, np.nan), np.where(unbounded, hi, np.nan), step="mid",
+                                facecolor="none", edgecolor=UNBOUNDED, hatch="///", linewidth=0,
+                                label=f"{s} enclosure {UNBOUNDED_LABEL}")
+                unbounded_drawn = True
         if seen is not None:
             ax.fill_between(x, seen[order, 0], seen[order, 1], color="#08306b", step="mid",
                             label="float runs (min to max)")
         ax.set_xlabel(f"output coordinate, sorted by enclosure midpoint ({d} coordinates)")
-    ax.margins(y=0.08)
+    ax.set_ylim(lo_lim, hi_lim)
     ax.set_ylabel("x_hat")
-    ax.set_title(f"{doc['case']}: output enclosures (method {doc.get('method', '?')})")
+    title = f"{doc['case']}: output enclosures (method {doc.get('method', '?')})"
+    ax.set_title(title + ("\nhatched: unbounded, the arrow points to the side without a bound" if unbounded_drawn
+                          else ""), fontsize=11 if unbounded_drawn else 12)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata=_METADATA)
     plt.close(fig)
 
 
 def plot_gradient_widths(doc: dict, path: Path) -> None:
-    """(b) Heatmaps of the enclosure width of the W_enc and W_dec gradients."""
+    """(b) Heatmaps of the enclosure width of the W_enc and W_dec gradients; unbounded
+    entries are hatched grey cells, zero widths white."""
     plt = _pyplot()
     from matplotlib.colors import LogNorm
+    from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
     semantics = _shown(doc)
     grads = doc["enclosures"][semantics]["gradients"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=100)
+    any_unbounded = False
     for ax, name in zip(axes, ("W_enc", "W_dec")):
-        b = _array(grads[name])
+        b = _raw(grads[name])
         if b.size == 0:
             ax.set_title(f"d{name}: empty")
             ax.axis("off")
             continue
         width = b[..., 1] - b[..., 0]
+        unbounded = np.isinf(width)
         positive = width[np.isfinite(width) & (width > 0)]
         norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size and positive.max() > positive.min() else None
         shown = np.where(np.isfinite(width) & (width > 0), width, np.nan)
         image = ax.imshow(shown, aspect="auto", interpolation="nearest", cmap="viridis", norm=norm)
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        if positive.size:
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        if unbounded.any():
+            any_unbounded = True
+            # Grey cells; hatched too where there are few enough to draw one by one.
+            ax.imshow(np.where(unbounded, 1.0, np.nan), aspect="auto", interpolation="nearest", cmap="Greys",
+                      vmin=0, vmax=4)
+            if unbounded.sum() <= 2000:
+                from matplotlib.patches import Rectangle
+
+                for r, c in zip(*np.nonzero(unbounded)):
+                    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="///", edgecolor=UNBOUNDED,
+                                           linewidth=0))
+            if unbounded.all():
+                ax.text(0.5, 0.5, f"every entry {UNBOUNDED_LABEL}", transform=ax.transAxes, ha="center",
+                        va="center", color=UNBOUNDED, fontsize=9, bbox=dict(facecolor="white", edgecolor=UNBOUNDED))
         ax.set_title(f"width of d{name} ({width.shape[0]}×{width.shape[1]})", fontsize=10)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        for axis, n in ((ax.xaxis, width.shape[1]), (ax.yaxis, width.shape[0])):
+            if n <= 12:
+                axis.set_ticks(range(n))
+            else:
+                axis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("column")
         ax.set_ylabel("row")
     fig.suptitle(f"{doc['case']}: gradient enclosure widths ({semantics})", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path)
+    if any_unbounded:
+        fig.legend(handles=[Patch(facecolor="#cccccc", edgecolor=UNBOUNDED, hatch="///",
+                                  label=UNBOUNDED_LABEL)], loc="lower center", fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    else:
+        fig.tight_layout()
+    fig.savefig(path, metadata=_METADATA)
     plt.close(fig)
 
 
 def plot_error(doc: dict, path: Path) -> None:
-    """(c) The reconstruction-error intervals against a histogram of sampled errors."""
+    """(c) The reconstruction-error intervals against a histogram of sampled errors. An
+    unbounded interval is a hatched bar to the axis edge with an arrow."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
-    samples = []
+    samples: list[float] = []
     for fmt in ("float64", "float32"):
         check = (doc.get("float_check") or {}).get(fmt)
         if check and check.get("error_samples"):
-            samples = [v for v in check["error_samples"] if v is not None]
+            samples = [v for v in check["error_samples"] if v is not None and np.isfinite(v)]
             break
     if samples:
         ax.hist(samples, bins=40, color="#fdae6b", edgecolor="#e6550d", label="sampled float runs")
     top = ax.get_ylim()[1] if samples else 1.0
+    intervals = {s: _raw(e["reconstruction_error"]) for s, e in doc["enclosures"].items()}
+    lo_lim, hi_lim = _limits(list(intervals.values()) + [np.asarray(samples, dtype=float)], pad=0.04)
     colors = {"real": "#31a354", "float64": "#3182bd", "float32": "#756bb1"}
-    for k, (semantics, e) in enumerate(doc["enclosures"].items()):
-        lo, hi = _array(e["reconstruction_error"])
-        if np.isnan(lo) or np.isnan(hi):  # unbounded: nothing to draw
+    for k, (semantics, (lo, hi)) in enumerate(intervals.items()):
+        if np.isnan(lo) or np.isnan(hi):
             continue
         y = top * (1.05 + 0.08 * k)
-        ax.plot([lo, hi], [y, y], color=colors.get(semantics, "k"), linewidth=3, label=f"{semantics} enclosure")
-        ax.plot([lo, hi], [y, y], "|", color=colors.get(semantics, "k"), markersize=12)
+        color = colors.get(semantics, "k")
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [y, y], color=color, linewidth=3, label=f"{semantics} enclosure")
+            ax.plot([lo, hi], [y, y], "|", color=color, markersize=12)
+            continue
+        start = lo if np.isfinite(lo) else lo_lim
+        end = hi if np.isfinite(hi) else hi_lim
+        ax.fill_between([start, end], y - top * 0.025, y + top * 0.025, facecolor="none", edgecolor=UNBOUNDED,
+                        hatch="///", linewidth=0.8, label=f"{semantics} enclosure {UNBOUNDED_LABEL}")
+        if np.isposinf(hi):
+            ax.annotate("", xy=(hi_lim, y), xytext=(hi_lim - 0.12 * (hi_lim - lo_lim), y),
+                        arrowprops=dict(arrowstyle="-|>", color=UNBOUNDED, lw=1.5))
+        if np.isneginf(lo):
+            ax.annotate("", xy=(lo_lim, y), xytext=(lo_lim + 0.12 * (hi_lim - lo_lim), y),
+                        arrowprops=dict(arrowstyle="-|>", color=UNBOUNDED, lw=1.5))
+        if np.isfinite(lo):
+            ax.plot([lo], [y], "|", color=UNBOUNDED, markersize=12)
+    ax.set_xlim(lo_lim, hi_lim)
+    ax.set_ylim(0, top * (1.05 + 0.08 * len(intervals) + 0.08))
     ax.set_xlabel("reconstruction error E = mean((x_hat − x)²)")
     ax.set_ylabel("runs")
     ax.set_title(f"{doc['case']}: reconstruction error")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata=_METADATA)
     plt.close(fig)
 
 

@@ -2,35 +2,54 @@
 
 The report is built in a temporary folder beside the target and moved into place
 only when complete, so an interrupted run never leaves half a report and never
-destroys the previous one. Each case runs in its own process (`jobs`); a case
-that is invalid or raises does not stop the batch. Results are cached by a hash of
-the case file's bytes and the options, so re-running on unchanged inputs reuses them.
+destroys the previous one; Ctrl-C or SIGTERM stops the workers at once and removes
+the temporary folder. Each case runs in its own process (`jobs`); a case that is
+invalid or raises does not stop the batch.
+
+Results are cached in `<out>/.cache/<key>`, the key a hash of the case file's bytes
+and name, the options, verifae's code and the versions of everything that can change
+a result (numpy, python-flint, mpmath, PyTorch or its absence, matplotlib, Python).
+A cache entry holds slug-independent files (the full result gzip'd, the compact
+summary, the plots), so two case files with the same content share one entry.
+
+What a report folder holds is kept small enough to commit: per case a compact
+`<slug>.summary.json` and three plots; the full result `<slug>.json` (15 MB for a
+784-64-784 model) only with `full_results`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import html
+import importlib.metadata
+import importlib.util
 import json
 import multiprocessing
 import os
+import platform
 import re
 import shutil
+import signal
+import statistics
 import sys
-import tempfile
+import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable, Iterator
 
 from ._version import __version__
 from .bound import bound, to_json
 from .cases import DEFAULT_MAX_BYTES, CaseError, load_case
-from .errors import VerifaeError
+from .errors import EnvironmentFailure, VerifaeError
+from .files import install_dir, make_temp_dir
 
-__all__ = ["ReportOptions", "CaseEntry", "collect_cases", "build_report", "exit_code"]
+__all__ = ["ReportOptions", "CaseEntry", "collect_cases", "build_report", "exit_code", "environment", "cache_key"]
 
 CACHE = ".cache"
 
@@ -64,7 +83,8 @@ class CaseEntry:
     float_runs: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     cached: bool = False
-    result: str = ""
+    result: str = ""  # the full result, written only with full_results
+    summary: str = ""  # the compact per-case summary
     plots: dict[str, str] = field(default_factory=dict)
 
 
@@ -94,19 +114,46 @@ def _slugs(files: list[Path]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
     """A hash of verifae's own source, so a changed verifae never reuses old results."""
     h = hashlib.sha256()
     for f in sorted(Path(__file__).parent.rglob("*.py")):
+        h.update(f.relative_to(Path(__file__).parent).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()
 
 
-def cache_key(data: bytes, options: ReportOptions) -> str:
-    """A hash of the case file's bytes, the options and the verifae code that ran."""
+def _distribution(name: str, module: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        # Importable without package metadata (a source checkout on sys.path): present,
+        # version unknown. Not importing it keeps this cheap (PyTorch takes a second).
+        return "unknown version" if importlib.util.find_spec(module) is not None else None
+
+
+def environment() -> dict[str, str | None]:
+    """What besides the case, the options and verifae's code can change a result:
+    the numerical libraries (None when absent: without PyTorch there are no PyTorch
+    runs), matplotlib for the plots, and the Python version."""
+    return {
+        "python": platform.python_version(),
+        "numpy": _distribution("numpy", "numpy"),
+        "python-flint": _distribution("python-flint", "flint"),
+        "mpmath": _distribution("mpmath", "mpmath"),
+        "torch": _distribution("torch", "torch"),
+        "matplotlib": _distribution("matplotlib", "matplotlib"),
+    }
+
+
+def cache_key(data: bytes, name: str, options: ReportOptions, env: dict | None = None) -> str:
+    """A hash of the case file's bytes and name (the default case name), the options,
+    the verifae code that runs and the environment."""
     h = hashlib.sha256()
     h.update(data)
-    h.update(json.dumps({**asdict(options), "verifae": __version__}, sort_keys=True).encode())
+    h.update(json.dumps({"name": name, "options": asdict(options), "verifae": __version__,
+                         "environment": environment() if env is None else env}, sort_keys=True).encode())
     h.update(_code_fingerprint().encode())
     return h.hexdigest()[:32]
 
@@ -136,8 +183,72 @@ def _finite_pairs(nested: Any):
         yield nested
 
 
-def process_case(file: str, slug: str, options: ReportOptions, out: str, old_cache: str | None) -> dict:
-    """Run one case into folder `out` (the result JSON and its plots); return its entry.
+def _width(pair: list) -> float | str:
+    lo, hi = pair
+    if isinstance(lo, str) or isinstance(hi, str):
+        return "inf"  # an unbounded endpoint ("-inf"/"inf")
+    return hi - lo
+
+
+def _width_stats(nested: Any) -> dict[str, Any]:
+    pairs = list(_all_pairs(nested))
+    if not pairs:
+        return {"count": 0}
+    widths = [_width(p) for p in pairs]
+    finite = [w for w in widths if not isinstance(w, str)]
+    worst = max(range(len(widths)), key=lambda i: float("inf") if isinstance(widths[i], str) else widths[i])
+    return {"count": len(widths), "unbounded": len(widths) - len(finite),
+            "min": min(finite) if finite else None,
+            "median": statistics.median(finite) if finite else None,
+            "max": widths[worst], "widest": worst}
+
+
+def _all_pairs(nested: Any):
+    if nested and isinstance(nested[0], list):
+        for item in nested:
+            yield from _all_pairs(item)
+    elif len(nested) == 2:
+        yield nested
+
+
+def _check_summary(check: dict | None) -> dict | None:
+    """A Float-run check without its per-coordinate observed ranges and samples."""
+    if check is None:
+        return None
+    return {fmt: {k: v for k, v in c.items() if k not in ("observed", "error_samples")} for fmt, c in check.items()}
+
+
+def case_summary(doc: dict) -> dict:
+    """The compact per-case summary: every key figure of the full result, no vectors."""
+    def enclosures(encl: dict) -> dict:
+        return {s: {"pre_activation_width": _width_stats(e["pre_activation"]),
+                    "hidden_width": _width_stats(e["hidden"]),
+                    "output_width": _width_stats(e["output"]),
+                    "reconstruction_error": e["reconstruction_error"],
+                    "gradient_width": {g: _width_stats(v) for g, v in e["gradients"].items()},
+                    "notes": e["notes"]} for s, e in encl.items()}
+
+    keep = ("case", "description", "input_dim", "hidden_dim", "activation", "compression_ratio", "backend",
+            "precision", "method", "grad_output", "status", "seconds", "verifae", "box_count")
+    out = {k: doc[k] for k in keep if k in doc}
+    out["enclosures"] = enclosures(doc["enclosures"])
+    out["float_check"] = _check_summary(doc.get("float_check"))
+    if "boxes" in doc:
+        out["boxes"] = [{"reconstruction_error": {s: e["reconstruction_error"] for s, e in b["enclosures"].items()},
+                         "output_width": {s: _width_stats(e["output"]) for s, e in b["enclosures"].items()},
+                         "float_check": _check_summary(b["float_check"])} for b in doc["boxes"]]
+    out["note"] = "Compact summary; `verifae bound` or `verifae report --full-results` gives every interval."
+    return out
+
+
+# A cache entry's files, independent of the slug the case gets in a report.
+_ENTRY, _RESULT, _SUMMARY = "entry.json", "result.json.gz", "summary.json"
+
+
+def process_case(file: str, slug: str, options: ReportOptions, out: str, key: str | None,
+                 full_results: bool = False) -> dict:
+    """Run one case: its files go to a new cache entry `out/.cache/<key>`, then into `out`
+    under `slug`. Return its entry.
 
     Never raises for a bad case: invalid input and exceptions become the entry's status.
     """
@@ -147,17 +258,6 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, old_cac
     entry = CaseEntry(file=file, slug=slug, name=Path(file).stem)
     out_dir = Path(out)
     try:
-        data = Path(file).read_bytes() if Path(file).is_file() else b""
-        key = cache_key(data, options)
-        cached = Path(old_cache) / key if old_cache else None
-        new_cache = out_dir / CACHE / key
-        if cached is not None and (cached / "entry.json").is_file():
-            shutil.copytree(cached, new_cache)
-            stored = json.loads((new_cache / "entry.json").read_text())
-            for name in [stored["result"], *stored["plots"].values()]:
-                shutil.copyfile(new_cache / name, out_dir / name)
-            stored["cached"] = True
-            return stored
         case = load_case(file, options.max_bytes)
         entry.name, entry.description = case.name, case.description
         spec = case.spec
@@ -167,17 +267,27 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, old_cac
         doc = to_json(result)
         entry.status = doc["status"]
         _figures(entry, doc)
-        entry.result = f"{slug}.json"
-        (out_dir / entry.result).write_text(json.dumps(doc) + "\n")
-        for suffix, (plot, _) in PLOTS.items():
-            name = f"{slug}-{suffix}.png"
-            plot(doc, out_dir / name)
-            entry.plots[suffix] = name
-        entry.seconds = time.perf_counter() - start
-        new_cache.mkdir(parents=True)
-        for name in [entry.result, *entry.plots.values()]:
-            shutil.copyfile(out_dir / name, new_cache / name)
-        (new_cache / "entry.json").write_text(json.dumps(asdict(entry)))
+        # Never parents=True: once an interrupted report's folder is gone, a straggling
+        # worker must fail here instead of recreating it.
+        staging = make_temp_dir(out_dir / CACHE / (key or "uncached"))
+        try:
+            (staging / _RESULT).write_bytes(gzip.compress(json.dumps(doc).encode(), compresslevel=6, mtime=0))
+            (staging / _SUMMARY).write_text(json.dumps(case_summary(doc), indent=1) + "\n")
+            for suffix, (plot, _) in PLOTS.items():
+                plot(doc, staging / f"{suffix}.png")
+                entry.plots[suffix] = f"{suffix}.png"
+            entry.seconds = time.perf_counter() - start
+            stored = asdict(entry)
+            (staging / _ENTRY).write_text(json.dumps(stored))
+            done = _materialize(stored, staging, out_dir, slug, file, full_results, cached=False)
+            if key is None:
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                install_dir(staging, out_dir / CACHE / key)  # an identical entry may be there: fine
+            return done
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     except VerifaeError as exc:
         entry.status, entry.error = "invalid", str(exc)
     except Exception as exc:  # a bug: the batch goes on, and the report shows it
@@ -185,6 +295,43 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, old_cac
         entry.error = f"internal error: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
     entry.seconds = time.perf_counter() - start
     return asdict(entry)
+
+
+def _materialize(stored: dict, src: Path, out_dir: Path, slug: str, file: str, full_results: bool,
+                 cached: bool) -> dict:
+    """Copy a cache entry's files into the report under `slug`; return the case's entry."""
+    entry = dict(stored, file=file, slug=slug, cached=cached, plots={}, result="", summary="")
+    for suffix, name in stored["plots"].items():
+        entry["plots"][suffix] = f"{slug}-{suffix}.png"
+        shutil.copyfile(src / name, out_dir / entry["plots"][suffix])
+    entry["summary"] = f"{slug}.summary.json"
+    shutil.copyfile(src / _SUMMARY, out_dir / entry["summary"])
+    if full_results:
+        entry["result"] = f"{slug}.json"
+        with gzip.open(src / _RESULT, "rb") as f, open(out_dir / entry["result"], "wb") as g:
+            shutil.copyfileobj(f, g)
+    return entry
+
+
+def _from_cache(old: Path, new_cache: Path, key: str, slug: str, file: str, out_dir: Path,
+                full_results: bool) -> dict | None:
+    """The entry of a case from the previous report's cache, carried over into the new
+    report's cache; None if absent or unreadable (then the case is recomputed)."""
+    src = old / key
+    try:
+        stored = json.loads((src / _ENTRY).read_text())
+        target = new_cache / key
+        if not target.exists():
+            staging = make_temp_dir(target)
+            try:
+                shutil.copytree(src, staging, dirs_exist_ok=True)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            install_dir(staging, target)
+        return _materialize(stored, target, out_dir, slug, file, full_results, cached=True)
+    except (OSError, ValueError, KeyError, VerifaeError):
+        return None
 
 
 def exit_code(entries: list[dict]) -> int:
@@ -199,29 +346,183 @@ def exit_code(entries: list[dict]) -> int:
     return 0
 
 
-def _run_all(tasks: list[tuple], jobs: int, submit: Callable | None, tick: Callable[[], None]) -> list[dict]:
-    if submit is not None:  # an external engine (Dask): submit(fn, *args) -> future
-        futures = [submit(process_case, *t) for t in tasks]
-        results = []
-        for f in futures:
-            results.append(f.result())
-            tick()
-        return results
+class _Progress:
+    """One line on stderr (a terminal only): cases done of all, ETA, which are running,
+    and the last one finished, marked "(cached)" when it came from the cache."""
+
+    def __init__(self, total: int, show: bool) -> None:
+        self.total, self.show, self.done = total, show, 0
+        self.running: list[str] = []
+        self.last = ""
+        self.start = time.monotonic()
+        self.computed_time = 0.0
+        self.computed = 0
+
+    def begin(self, name: str) -> None:
+        self.running.append(name)
+        self._render()
+
+    def finish(self, name: str, cached: bool = False) -> None:
+        if name in self.running:
+            self.running.remove(name)
+        self.done += 1
+        self.last = f"{name} (cached)" if cached else name
+        self._render()
+
+    def _render(self) -> None:
+        if not self.show:
+            return
+        elapsed = time.monotonic() - self.start
+        parts = [f"cases {self.done}/{self.total}", f"{elapsed:4.0f} s"]
+        if self.running:
+            parts.append("running " + ", ".join(self.running))
+        if self.last:
+            parts.append("done " + self.last)
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        line = " · ".join(parts)
+        line = line if len(line) <= width else line[: width - 1] + "…"
+        sys.stderr.write("\r\x1b[K" + line)
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.show:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _worker_init() -> None:
+    # Each worker leads its own process group, so that ending it also ends the PyTorch
+    # process it may have started (orphaned, that one would wait on its queue forever),
+    # and Ctrl-C at the terminal reaches the parent alone, which ends the workers itself.
+    try:
+        os.setpgrp()
+    except OSError:
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: cancel what has not started, end the workers mid-case, with
+    whatever they started.
+
+    ProcessPoolExecutor has no public way to end running workers before Python 3.14,
+    and shutdown() waits for every running case: minutes on an interrupted report.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        _signal_group(p, signal.SIGTERM)
+    for p in processes:
+        p.join(5)
+        if p.is_alive():
+            _signal_group(p, signal.SIGKILL)
+            p.join(1)
+
+
+def _signal_group(p: Any, signum: int) -> None:
+    try:
+        if os.getpgid(p.pid) == p.pid:  # its own group (see _worker_init): the PyTorch child too
+            os.killpg(p.pid, signum)
+        else:
+            os.kill(p.pid, signum)
+    except (ProcessLookupError, PermissionError, TypeError):
+        pass
+
+
+_QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
+def _run_local(tasks: list[tuple], jobs: int, progress: _Progress) -> dict[int, dict]:
+    results: dict[int, dict] = {}
     if jobs <= 1 or len(tasks) <= 1:
-        results = []
-        for t in tasks:
-            results.append(process_case(*t))
-            tick()
+        for i, t in tasks:
+            progress.begin(t[1])
+            results[i] = process_case(*t)
+            progress.finish(t[1])
         return results
-    results_by_index: dict[int, dict] = {}
+    # Workers ended mid-case leave their PyTorch process's semaphores registered; the
+    # resource tracker (a child, reading this variable at start) would then print a
+    # warning under the one-line "interrupted".
+    if _QUIET_TRACKER not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), _QUIET_TRACKER]))
     # "spawn", not fork: a forked child of a process that has started threads (BLAS,
     # PyTorch's pool) can deadlock on a lock held by a thread that does not exist in it.
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(process_case, *t): i for i, t in enumerate(tasks)}
-        for f in as_completed(futures):
-            results_by_index[futures[f]] = f.result()
-            tick()
-    return [results_by_index[i] for i in range(len(tasks))]
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
+    try:
+        # At most `jobs` cases in flight, so the progress line names the running ones
+        # and an interrupt has nothing queued to cancel.
+        queue = list(tasks)
+        running: dict[Future, tuple[int, tuple]] = {}
+        while queue or running:
+            while queue and len(running) < jobs:
+                i, t = queue.pop(0)
+                running[pool.submit(process_case, *t)] = (i, t)
+                progress.begin(t[1])
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                i, t = running.pop(f)
+                results[i] = f.result()
+                progress.finish(t[1])
+    except BaseException:
+        _terminate(pool)
+        raise
+    pool.shutdown(wait=True)
+    return results
+
+
+def _run_dask(client: Any, tasks: list[tuple], progress: _Progress) -> dict[int, dict]:
+    from distributed import as_completed as dask_as_completed
+
+    futures = {}
+    for i, t in tasks:
+        futures[client.submit(process_case, *t, pure=False)] = (i, t)
+        progress.begin(t[1])
+    results: dict[int, dict] = {}
+    try:
+        for f in dask_as_completed(list(futures)):
+            i, t = futures[f]
+            results[i] = f.result()
+            progress.finish(t[1])
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    return results
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM becomes SystemExit(143), so `finally` blocks clean up as for Ctrl-C.
+
+    Only in the main thread, and only where nobody else handles SIGTERM already.
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Ignore a second Ctrl-C while cleaning up after the first, which would leave the
+    temporary folder behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def build_report(
@@ -234,72 +535,106 @@ def build_report(
     scheduler: str | None = None,
     scheduler_timeout: float = 30.0,
     progress: bool | None = None,
+    full_results: bool = False,
 ) -> tuple[list[dict], int]:
     """Build the report of `cases` into folder `out`; return the entries and the exit code.
 
     With `scheduler` (a dask.distributed scheduler address, the extra `dask`), cases
     run on that cluster instead of local processes; its workers must see `out`'s
     parent folder (a shared filesystem), where they write each case's files.
+    `full_results` also writes each case's full result JSON (large for big models).
     """
     files = collect_cases(cases)
-    client = _dask_client(scheduler, scheduler_timeout) if scheduler else None
-    submit = (lambda fn, *args: client.submit(fn, *args, pure=False)) if client else None
     out = Path(out)
     jobs = jobs or os.cpu_count() or 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    client = _dask_client(scheduler, scheduler_timeout) if scheduler else None
     try:
-        (tmp / CACHE).mkdir()
-        old_cache = str(out / CACHE) if use_cache and (out / CACHE).is_dir() else None
-        tasks = [(str(f), slug, options, str(tmp), old_cache) for f, slug in zip(files, _slugs(files))]
-        show = sys.stderr.isatty() if progress is None else progress
-        entries = _with_progress(tasks, jobs, submit, show)
-        started = time.strftime("%Y-%m-%d %H:%M:%S")
-        code = exit_code(entries)
-        summary = {"verifae": __version__, "generated": started, "options": asdict(options), "exit_code": code,
-                   "cases": entries}
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-        (tmp / "index.md").write_text(render_markdown(summary))
-        (tmp / "index.html").write_text(render_html(summary))
-        _swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with _signals():
+            tmp = make_temp_dir(out)
+            try:
+                entries, code = _build(files, out, tmp, options, jobs, use_cache, client, progress, full_results)
+                _swap_into_place(tmp, out)
+            except BaseException:
+                with _no_interrupts():
+                    shutil.rmtree(tmp, ignore_errors=True)
+                raise
     finally:
         if client is not None:
             client.close()
     return entries, code
 
 
+def _build(files: list[Path], out: Path, tmp: Path, options: ReportOptions, jobs: int, use_cache: bool,
+           client: Any, progress: bool | None, full_results: bool) -> tuple[list[dict], int]:
+    new_cache = tmp / CACHE
+    new_cache.mkdir()
+    old_cache = out / CACHE if use_cache and (out / CACHE).is_dir() else None
+    env = environment()
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _Progress(len(files), show)
+    entries: dict[int, dict] = {}
+    todo: list[tuple[int, tuple]] = []
+    try:
+        for i, (f, slug) in enumerate(zip(files, _slugs(files))):
+            try:
+                key: str | None = cache_key(f.read_bytes(), f.stem, options, env)
+            except OSError:
+                key = None  # unreadable: the case reports why
+            hit = None
+            if key is not None and old_cache is not None:
+                hit = _from_cache(old_cache, new_cache, key, slug, str(f), tmp, full_results)
+            if hit is not None:
+                entries[i] = hit
+                bar.finish(slug, cached=True)
+            else:
+                todo.append((i, (str(f), slug, options, str(tmp), key, full_results)))
+        # Largest files first: the long cases start at once instead of last on one core.
+        todo.sort(key=lambda it: -_size(it[1][0]))
+        entries.update(_run_dask(client, todo, bar) if client is not None else _run_local(todo, jobs, bar))
+    finally:
+        bar.close()
+    ordered = [entries[i] for i in range(len(files))]
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    code = exit_code(ordered)
+    summary = {"verifae": __version__, "generated": started, "options": asdict(options), "environment": env,
+               "exit_code": code, "cases": ordered}
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (tmp / "index.md").write_text(render_markdown(summary))
+    (tmp / "index.html").write_text(render_html(summary))
+    return ordered, code
+
+
+def _size(file: str) -> int:
+    try:
+        return os.path.getsize(file)
+    except OSError:
+        return 0
+
+
 def _dask_client(address: str, timeout: float):
     try:
         from distributed import Client
     except ImportError:
-        raise VerifaeError("--scheduler needs dask.distributed: pip install 'verifae[dask]'") from None
+        raise EnvironmentFailure("--scheduler needs dask.distributed: pip install 'verifae[dask]'") from None
     try:
         return Client(address, timeout=timeout)
+    except ValueError as exc:  # a malformed address: the user's input
+        raise VerifaeError(f"--scheduler {address!r}: {exc}") from None
     except (OSError, TimeoutError) as exc:
-        raise VerifaeError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
-
-
-def _with_progress(tasks, jobs, submit, show: bool) -> list[dict]:
-    if not show:
-        return _run_all(tasks, jobs, submit, lambda: None)
-    import click
-
-    with click.progressbar(length=len(tasks), label="cases", file=sys.stderr, show_eta=True, show_pos=True) as bar:
-        return _run_all(tasks, jobs, submit, lambda: bar.update(1))
+        raise EnvironmentFailure(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:
     """Replace `out` by the finished `tmp`: the old report survives until the new one is in place."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+    with _no_interrupts():
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
 
 
 # ---------------------------------------------------------------- rendering
@@ -361,8 +696,9 @@ def render_markdown(summary: dict) -> str:
             lines += ["", "```", e["error"].strip(), "```"]
         for suffix, name in e["plots"].items():
             lines += ["", f"![{e['name']} {suffix}]({name})"]
-        if e["result"]:
-            lines += ["", f"Full result: [{e['result']}]({e['result']})"]
+        links = [f"[{e[k]}]({e[k]})" for k in ("summary", "result") if e.get(k)]
+        if links:
+            lines += ["", "Key figures: " + " · full result: ".join(links)]
     return "\n".join(lines) + "\n"
 
 
@@ -402,15 +738,17 @@ def render_html(summary: dict) -> str:
             parts.append(f"<p>{esc(e['description'])}</p>")
         parts.append(f'<p class="meta">file {esc(e["file"])} · {esc(e["dims"] or "—")} {esc(e["activation"])} · '
                      f"reconstruction error {esc(_interval(e['reconstruction_error']))} · {esc(_runs(e))} · "
-                     f"{e['seconds']:.2f} s</p>")
+                     f"{e['seconds']:.2f} s{' (cached)' if e.get('cached') else ''}</p>")
         if e["error"]:
             parts.append(f"<pre>{esc(e['error'].strip())}</pre>")
         for suffix, name in e["plots"].items():
             caption = PLOTS[suffix][1]
             parts.append(f'<figure><img src="{esc(name)}" alt="{esc(e["name"])}: {esc(caption)}">'
                          f"<figcaption>{esc(caption)}</figcaption></figure>")
-        if e["result"]:
-            parts.append(f'<p><a href="{esc(e["result"])}">full result ({esc(e["result"])})</a></p>')
+        links = [f'<a href="{esc(e[k])}">{what} ({esc(e[k])})</a>'
+                 for k, what in (("summary", "key figures"), ("result", "full result")) if e.get(k)]
+        if links:
+            parts.append(f"<p>{' · '.join(links)}</p>")
         parts.append("</section>")
         sections.append("\n".join(parts))
     header = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
