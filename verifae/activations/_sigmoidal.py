@@ -70,6 +70,11 @@ class Sigmoidal(Activation):
         """act at float64 points as numpy computes it (the fast backend's evaluation)."""
 
     @abstractmethod
+    def relaxation_prime(self, z: arb) -> arb:
+        """act' over the Arb ball z as the relaxation verifies its tangency points with
+        (the direct formula; `reference_derivative` is the cancellation-free one)."""
+
+    @abstractmethod
     def critical(self, a: float) -> float | None:
         """z0 > 0 with act'(±z0) = a (a float estimate, verified rigorously by the caller;
         it may be inf or NaN when a is tiny), or None when act' never equals a."""
@@ -154,7 +159,7 @@ class Sigmoidal(Activation):
                 a = float((self.library(np.float64(hi)) - self.library(np.float64(lo))) / (hi - lo))
             if not np.isfinite(a) or a < 0:
                 a = 0.0
-        f, fprime = self.reference, self.reference_derivative
+        f, fprime = self.reference, self.relaxation_prime
         with flint.ctx.workprec(RELAXATION_BITS):
             A = arb(a)
             values = [f(z) - A * z for z in (arb(lo), arb(hi))]

@@ -33,6 +33,11 @@ class Sigmoid(Sigmoidal):
         return 1 / (1 + (-z).exp())
 
     def reference_derivative(self, z: arb) -> arb:
+        # t / (1 + t)² with t = exp(−|z|): no cancellation where s is near 1
+        t = (-abs(z)).exp()
+        return t / ((1 + t) * (1 + t))
+
+    def relaxation_prime(self, z: arb) -> arb:
         s = self.reference(z)
         return s * (1 - s)
 
