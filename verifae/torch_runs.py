@@ -60,7 +60,7 @@ def torch_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None, chunk: int) -
         encoder.bias.copy_(torch.from_numpy(p.b_enc))
         decoder.weight.copy_(torch.from_numpy(p.W_dec))
         decoder.bias.copy_(torch.from_numpy(p.b_dec))
-    model = torch.nn.Sequential(encoder, get_activation(p.activation).torch_module(), decoder)
+    model = torch.nn.Sequential(encoder, get_activation(p.activation).torch_module(p.W_enc.dtype), decoder)
     names = ("pre_activation", "hidden", "output", "reconstruction_error", "gradients.W_enc", "gradients.b_enc",
              "gradients.W_dec", "gradients.b_dec", "gradients.input")
     for start in range(0, len(X), chunk):

@@ -15,6 +15,7 @@ which follow from sigmoid(-|p|) = t / (1 + t) and sech(p) = 2t / (1 + t^2).
 from __future__ import annotations
 
 from abc import abstractmethod
+from fractions import Fraction
 from typing import Any
 
 import flint
@@ -22,6 +23,7 @@ import numpy as np
 from flint import arb
 
 from ..libm import LIBRARY_ULPS
+from ..numbers import FORMATS
 from .base import RELAXATION_BITS, Activation, FastKit, FloatKit, IntervalKit, proven_offsets
 
 __all__ = ["Sigmoidal", "near_far"]
@@ -134,8 +136,12 @@ class Sigmoidal(Activation):
 
     # ------------------------------------------------------------ float semantics
 
-    def library_ulps(self, format_name: str) -> int | None:
-        return LIBRARY_ULPS[format_name][self.library_function]
+    def float_error(self, kit: FastKit, format_name: str, z_mag: np.ndarray, value_mag: np.ndarray) -> np.ndarray:
+        # the library bound 2Ku|act| + realmin (verifae.libm), in the run's format
+        fmt = FORMATS[format_name]
+        u = float(fmt.unit_roundoff)
+        K = LIBRARY_ULPS[format_name][self.library_function]
+        return kit.inflate(2 * K * u * value_mag + float(Fraction(2) ** fmt.emin), 2)
 
     def float_value(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
         real = kit.inner.activation(self, z.value)

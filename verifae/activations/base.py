@@ -57,6 +57,9 @@ class IntervalKit(Protocol):
     def exp(self, x: Any) -> Any:
         """A rigorous enclosure of exp over interval x."""
 
+    def from_fraction(self, q: Fraction) -> Any:
+        """An interval containing the exact rational q (a parameter of the activation)."""
+
 
 class FastKit(Protocol):
     """The float64 primitives the `fast` backend lends to the vectorised extensions.
@@ -181,8 +184,9 @@ class Activation(ABC):
         """act' over the Arb ball z (rigorous; relu'(0) = 0)."""
 
     @abstractmethod
-    def torch_module(self) -> Any:
-        """The PyTorch module (torch.nn.ReLU() and so on); imports torch."""
+    def torch_module(self, dtype: Any = np.float64) -> Any:
+        """The PyTorch module (torch.nn.ReLU() and so on) of a run in numpy `dtype` (an
+        activation parameter is passed as that format holds it); imports torch."""
 
     # ------------------------------------------------------------ intervals
 
@@ -209,9 +213,10 @@ class Activation(ABC):
     # ------------------------------------------------------------ float semantics
 
     @abstractmethod
-    def library_ulps(self, format_name: str) -> int | None:
-        """K of `verifae.libm` for the library function a float run calls, or None when
-        act is exact on floats."""
+    def float_error(self, kit: FastKit, format_name: str, z_mag: np.ndarray, value_mag: np.ndarray) -> np.ndarray:
+        """Float64 upper bounds of |act_f(z) − act(z)|, elementwise, for the float act_f
+        of a run in `format_name`, at float z with |z| <= z_mag and |act_f(z)| <= value_mag
+        (0 where act is exact on floats; the linear and mean-value methods' e2)."""
 
     @abstractmethod
     def float_value(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:

@@ -29,7 +29,7 @@ class Identity(Activation):
     def reference_derivative(self, z: arb) -> arb:
         return arb(1)
 
-    def torch_module(self) -> Any:
+    def torch_module(self, dtype: Any = np.float64) -> Any:
         import torch
 
         return torch.nn.Identity()
@@ -51,8 +51,8 @@ class Identity(Activation):
         return -np.inf, np.inf
 
     # float semantics: z and 1 are exact
-    def library_ulps(self, format_name: str) -> int | None:
-        return None
+    def float_error(self, kit: FastKit, format_name: str, z_mag: np.ndarray, value_mag: np.ndarray) -> np.ndarray:
+        return np.zeros_like(value_mag)
 
     def float_value(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
         return kit.inner.activation(self, z.value), z.unbounded.copy()

@@ -35,7 +35,7 @@ class Relu(Activation):
             return arb(0)
         return arb(0).union(arb(1))
 
-    def torch_module(self) -> Any:
+    def torch_module(self, dtype: Any = np.float64) -> Any:
         import torch
 
         return torch.nn.ReLU()
@@ -70,8 +70,8 @@ class Relu(Activation):
         return 0.0, np.inf  # max(z, 0) >= 0, exactly in floats too
 
     # float semantics: max(z, 0) and (z > 0) are exact on floats
-    def library_ulps(self, format_name: str) -> int | None:
-        return None
+    def float_error(self, kit: FastKit, format_name: str, z_mag: np.ndarray, value_mag: np.ndarray) -> np.ndarray:
+        return np.zeros_like(value_mag)
 
     def float_value(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
         return kit.inner.activation(self, z.value), z.unbounded.copy()

@@ -41,7 +41,7 @@ class Sigmoid(Sigmoidal):
         s = self.reference(z)
         return s * (1 - s)
 
-    def torch_module(self) -> Any:
+    def torch_module(self, dtype: Any = np.float64) -> Any:
         import torch
 
         return torch.nn.Sigmoid()

@@ -40,7 +40,7 @@ class Tanh(Sigmoidal):
         t = z.tanh()
         return 1 - t * t
 
-    def torch_module(self) -> Any:
+    def torch_module(self, dtype: Any = np.float64) -> Any:
         import torch
 
         return torch.nn.Tanh()

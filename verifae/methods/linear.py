@@ -87,16 +87,13 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
     W_enc, b_enc, W_dec, b_dec = (t.value for t in params)
     x = xf.value
     fmt = FORMATS[semantics]
-    u, eta = float(fmt.unit_roundoff), float(fmt.eta)
+    eta = float(fmt.eta)
     g = lambda n: float(_up(np.float64(float(gamma(n, fmt)))))  # noqa: E731
     abs_sum1 = B.affine(B.magnitude(W_enc), B.magnitude(x), B.magnitude(b_enc)).hi
     e1 = _inflate(g(d + 1) * abs_sum1 + (d + 1) * eta, 2)
     hid_mag = B.magnitude(hidf.value).hi
-    K = get_activation(spec.activation).library_ulps(semantics)
-    if K is not None:  # a library function within K ulps (None: exact on floats)
-        e2 = _inflate(2 * K * u * hid_mag + float(Fraction(2) ** fmt.emin), 2)
-    else:
-        e2 = np.zeros(h)
+    # the float activation: act_f(z_f) = act(z_f) + e2 (library bound, rounding of a parameter)
+    e2 = get_activation(spec.activation).float_error(B, semantics, B.magnitude(zf.value).hi, hid_mag)
     abs_sum3 = B.affine(B.magnitude(W_dec), B.constant_floats(hid_mag), B.magnitude(b_dec)).hi
     e3 = _inflate(g(h + 1) * abs_sum3 + (h + 1) * eta, 2)
     return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, zf.value, e1, e2, e3, semantics)
@@ -115,8 +112,9 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     For the float32 / float64 semantics the same bounds hold for the float run with
     three error terms (each proven as in `verifae.rounding`): the float pre-activation
     is z_f = W_enc x_f + b_enc + e1 with |e1| <= γ_{d+1}(|W_enc||x_f| + |b_enc|) + (d+1)eta,
-    the float activation is act(z_f) + e2 with |e2| <= 2Ku|act| + realmin (library
-    bound; 0 for relu and identity), and x_hat_f = W_dec hid_f + b_dec + e3 with
+    the float activation is act(z_f) + e2 with |e2| bounded by the entry's `float_error`
+    (2Ku|act| + realmin, the library bound, for sigmoid and tanh; 0 for relu and
+    identity), and x_hat_f = W_dec hid_f + b_dec + e3 with
     |e3| <= γ_{h+1}(|W_dec||hid_f| + |b_dec|) + (h+1)eta. The relaxation is taken over
     the interval of z_f, parameters and inputs are the rounded ones, r = x_hat − x
     adds one rounding.
