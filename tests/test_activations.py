@@ -13,7 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from verifae import ACTIVATIONS, SpecError, get_backend
-from verifae.activations import TRANSCENDENTAL, validate_activation
+from verifae.activations import REGISTRY, TRANSCENDENTAL, Activation, get_activation, validate_activation
+from verifae.activations.leaky_relu import LeakyRelu
+from verifae.activations.relu import Relu
+from verifae.numbers import FORMATS
+from verifae.rounding import FloatSemantics
 
 # tanh(400) = 1 - 2exp(-800) needs about 1160 bits to be told apart from 1.
 BITS = 1500
@@ -28,6 +32,11 @@ def _true(name: str, q: Fraction, derivative: bool) -> arb:
         if derivative:
             return arb(1 if q > 0 else 0)
         return z if q > 0 else arb(0)
+    if name == "leaky_relu":  # the default negative_slope, 1/100, exactly
+        s = fmpq(1, 100)
+        if derivative:
+            return arb(1) if q > 0 else arb(s)
+        return z if q > 0 else arb(s * fmpq(q.numerator, q.denominator))
     if name == "sigmoid":
         s = 1 / (1 + (-z).exp())
         return s * (1 - s) if derivative else s
@@ -113,9 +122,6 @@ def test_validate_activation():
 
 
 # ---------------------------------------------------------------- the registry and its entries
-
-from verifae.activations import REGISTRY, Activation, get_activation  # noqa: E402
-from verifae.activations.relu import Relu  # noqa: E402
 
 
 @pytest.mark.parametrize("bad", ["softmax", "Relu", "", None, 3, "tanh "])
@@ -278,3 +284,121 @@ def test_no_module_outside_the_package_branches_on_an_activation_name():
                 found += [v.value for v in ast.walk(node.pattern) if isinstance(v, ast.Constant) and v.value in names]
             offenders += [f"{path.relative_to(root)}:{node.lineno}: {v!r}" for v in found]
     assert not offenders, offenders
+
+
+# ---------------------------------------------------------------- leaky_relu, an activation with a parameter
+
+
+SLOPES = ["1/100", "1/3", "0", "1", "0.5", "1e-30"]
+
+
+def test_leaky_relu_configuration():
+    default = get_activation("leaky_relu")
+    assert default.config() == {"name": "leaky_relu", "negative_slope": "1/100"}
+    configured = get_activation({"name": "leaky_relu", "negative_slope": "0.2"})
+    assert configured.negative_slope == Fraction(1, 5) and configured == LeakyRelu(Fraction(1, 5))
+    assert get_activation(configured.config()) == configured  # the config round-trips
+    assert get_activation({"name": "leaky_relu"}) is default and get_activation({"name": "relu"}) is REGISTRY["relu"]
+    with pytest.raises(SpecError, match="must lie in \\[0, 1\\]"):
+        LeakyRelu("-0.1")
+    with pytest.raises(SpecError, match="must lie in \\[0, 1\\]"):
+        LeakyRelu(2)
+    with pytest.raises(SpecError, match="negative_slope: .*not a number"):
+        LeakyRelu("abc")
+    with pytest.raises(SpecError, match="unknown parameter 'alpha'"):
+        get_activation({"name": "leaky_relu", "alpha": "0.1"})
+    with pytest.raises(SpecError, match="'relu' takes no parameters"):
+        get_activation({"name": "relu", "negative_slope": "0.1"})
+    with pytest.raises(SpecError, match="valid activations are"):
+        get_activation({"negative_slope": "0.1"})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", SLOPES)
+def test_leaky_relu_points_are_torchs(slope, dtype):
+    """fl(s)·z with s rounded once to the format, bit for bit as PyTorch's kernel."""
+    torch = pytest.importorskip("torch")
+    act = LeakyRelu(slope)
+    z = _grid(dtype)
+    x = torch.tensor(z, requires_grad=True)
+    y = act.torch_module(dtype)(x)
+    y.backward(torch.ones_like(y))
+    np.testing.assert_array_equal(act.point(z, dtype), y.detach().numpy())
+    np.testing.assert_array_equal(act.point_derivative(z, dtype), x.grad.numpy())
+    s_f = float(act.slope_in(FORMATS[np.dtype(dtype).name]))
+    assert act.point_derivative(np.zeros(1, dtype), dtype)[0] == s_f  # leaky_relu'(0) = s
+
+
+@given(
+    slope=st.sampled_from(SLOPES),
+    a=float_endpoint,
+    b=float_endpoint,
+    ts=st.lists(st.fractions(0, 1, max_denominator=10**6), min_size=1, max_size=6),
+)
+def test_leaky_relu_extensions_contain_the_exact_value(slope, a, b, ts):
+    act = LeakyRelu(slope)
+    lo, hi = min(a, b), max(a, b)
+    L, H = Fraction(lo), Fraction(hi)
+    points = [L, H, *(L + t * (H - L) for t in ts)] + ([Fraction(0)] if L <= 0 <= H else [])
+    s = act.negative_slope
+    for backend in ("arb", "mpmath", "fast", "exact"):
+        B = get_backend(backend)
+        z = B.interval_floats(np.array([lo]), np.array([hi]))
+        (v_lo, v_hi), = B.bounds(B.activation(act, z))
+        (d_lo, d_hi), = B.bounds(B.activation_derivative(act, z))
+        for p in points:
+            value, slope_at = (p, 1) if p > 0 else (s * p, s)
+            assert Fraction(v_lo) <= value <= Fraction(v_hi), (backend, p)
+            assert Fraction(d_lo) <= slope_at <= Fraction(d_hi), (backend, p)
+
+
+@given(
+    slope=st.sampled_from(SLOPES),
+    a=st.floats(-30, 30, allow_subnormal=False),
+    b=st.floats(-30, 30, allow_subnormal=False),
+    ts=st.lists(st.fractions(0, 1, max_denominator=1000), min_size=3, max_size=12),
+)
+def test_leaky_relu_relaxation_lines_bound_it(slope, a, b, ts):
+    """Both the parallel pair and the triangle, checked in exact rationals; exact (zero
+    offsets) off 0 when s is a double."""
+    act = LeakyRelu(slope)
+    lo, hi = min(a, b), max(a, b)
+    s = act.negative_slope
+    parallel = act.relaxation(lo, hi)
+    aL, cL, aU, cU = act.relaxation_lines(lo, hi, parallel)
+    L, H = Fraction(lo), Fraction(hi)
+    for p in [L, H, Fraction(0), *(L + t * (H - L) for t in ts)]:
+        if not L <= p <= H:
+            continue
+        f = p if p > 0 else s * p
+        a, pL, pU = parallel
+        assert Fraction(a) * p + Fraction(pL) <= f <= Fraction(a) * p + Fraction(pU)
+        assert Fraction(aL) * p + Fraction(cL) <= f <= Fraction(aU) * p + Fraction(cU)
+    if not lo < 0 < hi and Fraction(float(s)) == s:
+        assert parallel[1:] == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("fmt", ["float32", "float64"])
+@pytest.mark.parametrize("slope", SLOPES)
+def test_leaky_relu_float_model_contains_float_runs(slope, fmt):
+    """FloatSemantics' leaky_relu and its derivative contain every fl(fl(s)·z), and
+    float_error bounds |fl(fl(s)·z) − s·z| (the linear method's e2)."""
+    act = LeakyRelu(slope)
+    dtype = FORMATS[fmt].dtype
+    rng = np.random.default_rng(3)
+    z = np.concatenate([rng.normal(0, 10, 300), -np.exp2(rng.uniform(-140, 20, 100)), [0.0, -1e-45]]).astype(dtype)
+    run, run_d = act.point(z, dtype), act.point_derivative(z, dtype)
+    for backend in ("arb", "fast", "exact"):
+        F = FloatSemantics(get_backend(backend), FORMATS[fmt])
+        zf = F.interval_floats(z.astype(np.float64), z.astype(np.float64))
+        value = F.bounds(F.activation(act, zf))
+        deriv = F.bounds(F.activation_derivative(act, zf))
+        assert np.all((value[:, 0] <= run) & (run <= value[:, 1])), backend
+        assert np.all((deriv[:, 0] <= run_d) & (run_d <= deriv[:, 1])), backend
+    B = get_backend("fast")
+    mag = np.abs(z.astype(np.float64))
+    e2 = act.float_error(B, fmt, mag, mag)
+    s = act.negative_slope
+    for zi, ri, ei in zip(z, run, e2):
+        exact = Fraction(float(zi)) if zi > 0 else s * Fraction(float(zi))
+        assert abs(Fraction(float(ri)) - exact) <= Fraction(float(ei))

@@ -23,6 +23,7 @@ the backend's outward rounding, never merely a sound superset.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ import numpy as np
 from flint import arb
 
 from ..directed import float_down, float_up
+from ..errors import SpecError
 
 __all__ = ["Activation", "IntervalKit", "FastKit", "FloatKit", "RELAXATION_BITS", "proven_offsets"]
 
@@ -148,6 +150,15 @@ class Activation(ABC):
     def transcendental(self) -> bool:
         """Whether value or derivative needs exp: no finite rational arithmetic computes
         it exactly, so the exact backend refuses it."""
+
+    @classmethod
+    def from_config(cls, params: Mapping[str, Any]) -> Activation:
+        """The instance with these parameters (a case file's activation object without its
+        "name"); an activation without parameters takes none."""
+        if params:
+            name = cls.name if isinstance(cls.name, str) else cls.__name__
+            raise SpecError(f"activation {name!r} takes no parameters, got {', '.join(map(repr, params))}")
+        return cls()
 
     def config(self) -> dict[str, Any]:
         """The JSON description of this instance: its name and its parameters (as strings

@@ -6,11 +6,13 @@ here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SpecError
 from .base import Activation
 from .identity import Identity
+from .leaky_relu import LeakyRelu
 from .relu import Relu
 from .sigmoid import Sigmoid
 from .tanh import Tanh
@@ -23,6 +25,7 @@ REGISTRY: dict[str, Activation] = {
     "sigmoid": Sigmoid(),
     "tanh": Tanh(),
     "identity": Identity(),
+    "leaky_relu": LeakyRelu(),  # negative_slope 0.01 unless configured
 }
 
 #: the valid names, in the order error messages list them
@@ -38,11 +41,16 @@ def _unknown(name: Any) -> SpecError:
     return SpecError(f"unknown activation {name!r}; valid activations are: {valid}")
 
 
-def get_activation(name: str | Activation) -> Activation:
-    """The activation called `name` (an `Activation` is returned as it is); `SpecError`
+def get_activation(name: str | Activation | Mapping[str, Any]) -> Activation:
+    """The activation called `name`: a registry name, an `Activation` (returned as it is)
+    or a configuration such as {"name": "leaky_relu", "negative_slope": "0.2"}; `SpecError`
     listing the valid names for anything else."""
     if isinstance(name, Activation):
         return name
+    if isinstance(name, Mapping):
+        params = dict(name)
+        entry = get_activation(params.pop("name", None))
+        return type(entry).from_config(params) if params else entry
     if not isinstance(name, str) or name not in REGISTRY:
         raise _unknown(name)
     return REGISTRY[name]
