@@ -30,6 +30,9 @@ def _act(name: str, z: Any) -> tuple[Any, Any]:
         return z, fmpq(1)
     if name == "relu":
         return (z if z > 0 else fmpq(0)), fmpq(1 if z > 0 else 0)
+    if name == "leaky_relu":  # the default negative_slope, 1/100; leaky_relu'(0) = 1/100
+        s = fmpq(1, 100)
+        return (z if z > 0 else s * z), (fmpq(1) if z > 0 else s)
     if name == "sigmoid":
         s = 1 / (1 + arb(-z).exp())
         return s, s * (1 - s)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .activations import get_activation
 from .backends import get_backend
 from .backends.base import Backend, IntervalBackend
 from .box import Box
@@ -207,16 +208,11 @@ def _rigorous(name: str | Backend, precision: int | None, semantics: str) -> Bac
 
 
 def _hidden_range(activation: str, semantics: str) -> tuple[float, float]:
-    """The set every value of act lies in: relu >= 0 exactly (max(z, 0) is exact in
-    floats too); sigmoid in [0, 1] and tanh in [-1, 1] for real numbers (a library
-    within K ulps is not promised to respect them, so not for float semantics)."""
-    if activation == "relu":
-        return 0.0, np.inf
-    if semantics == "real" and activation == "sigmoid":
-        return 0.0, 1.0
-    if semantics == "real" and activation == "tanh":
-        return -1.0, 1.0
-    return -np.inf, np.inf
+    """The set every value of act lies in (the entry's `value_range`): relu >= 0 exactly
+    (max(z, 0) is exact in floats too); sigmoid in [0, 1] and tanh in [-1, 1] for real
+    numbers (a library within K ulps is not promised to respect them, so not for float
+    semantics)."""
+    return get_activation(activation).value_range(semantics)
 
 
 def _within(bounds: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import torch_runs
+from .activations import get_activation
 from .api import Enclosure, enclose
 from .backends import get_backend
 from .box import Box
@@ -255,25 +256,8 @@ def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
     then a division and g as 2·r/d."""
     W_enc, b_enc, W_dec, b_dec = params
     h, d = W_enc.shape
-    zero, one = dtype(0), dtype(1)
-
-    def act(v):
-        if activation == "relu":
-            return v if v > zero else zero
-        if activation == "sigmoid":
-            return one / (one + np.exp(-v))
-        if activation == "tanh":
-            return np.tanh(v)
-        return v
-
-    def dact(v, a):
-        if activation == "relu":
-            return one if v > zero else zero
-        if activation == "sigmoid":
-            return a * (one - a)
-        if activation == "tanh":
-            return one - a * a
-        return one
+    zero = dtype(0)
+    entry = get_activation(activation)  # act and act' as numpy computes them, here on scalars
 
     def dot(row, vec, start):
         s = start
@@ -282,7 +266,7 @@ def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
         return s
 
     z = np.array([dot(W_enc[j], x, zero) + b_enc[j] for j in range(h)], dtype=dtype)
-    hid = np.array([act(v) for v in z], dtype=dtype)
+    hid = np.array([entry.point(v, dtype) for v in z], dtype=dtype)
     x_hat = np.array([dot(W_dec[i], hid, zero) + b_dec[i] for i in range(d)], dtype=dtype)
     r = np.array([x_hat[i] - x[i] for i in range(d)], dtype=dtype)
     total = zero
@@ -294,7 +278,7 @@ def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
         # 2·r can overflow where (2/d)·r does not
         g = np.array([dtype(2) * v / dtype(d) for v in r], dtype=dtype)
     dH = np.array([dot(W_dec[:, j], g, zero) for j in range(h)], dtype=dtype)
-    dZ = np.array([dH[j] * dact(z[j], hid[j]) for j in range(h)], dtype=dtype)
+    dZ = np.array([dH[j] * entry.point_derivative(z[j], dtype) for j in range(h)], dtype=dtype)
     return {
         "pre_activation": z,
         "hidden": hid,
@@ -467,7 +451,7 @@ def prepare_check(spec: AutoencoderSpec, runs: int) -> None:
 
 
 def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, grad_output) -> ReferenceCheck:
-    exact_kind = spec.activation in ("relu", "identity")
+    exact_kind = not get_activation(spec.activation).transcendental
     result = ReferenceCheck(kind="exact rationals" if exact_kind else f"arb at {REFERENCE_BITS} bits")
     per_point = max(1, (spec.hidden_dim + 1) * spec.input_dim)
     count = max(1, min(len(points), REFERENCE_POINTS, REFERENCE_BUDGET // per_point))

@@ -43,8 +43,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .activations import Activation, get_activation
 from .backends.base import Backend, IntervalBackend
-from .libm import LIBRARY_ULPS
 from .numbers import FloatFormat, nearest_floats
 
 __all__ = ["FloatSemantics", "FloatTensor", "gamma"]
@@ -81,20 +81,25 @@ class FloatSemantics(Backend):
         self.realmin = Fraction(2) ** fmt.emin
         self.realmax = fmt.realmax
 
-    def check_supports(self, activation: str) -> None:
+    def check_supports(self, activation: str | Activation) -> None:
         self.inner.check_supports(activation)
 
-    # helpers
-    def _full(self, shape: tuple[int, ...], q: Fraction) -> Any:
+    # helpers (also the `verifae.activations.FloatKit` the activation entries use)
+    def full(self, shape: tuple[int, ...], q: Fraction) -> Any:
+        """An inner tensor of `shape` holding the exact q."""
         return self.inner.constant(np.full(shape, q, dtype=object))
 
-    def _radius(self, t: Any, rel: Fraction) -> Any:
+    def radius(self, t: Any, rel: Fraction) -> Any:
         """rel·|t|, elementwise, as inner intervals."""
         return self.inner.scale(self.inner.magnitude(t), rel.numerator, rel.denominator)
 
-    def _relative(self, t: Any, rel: Fraction, absolute: Fraction) -> Any:
+    def relative(self, t: Any, rel: Fraction, absolute: Fraction) -> Any:
         """t widened by rel·|t| + absolute: one rounding of relative size rel."""
-        return self.inner.widen(t, self._radius(t, rel), absolute)
+        return self.inner.widen(t, self.radius(t, rel), absolute)
+
+    def gamma(self, n: int) -> Fraction:
+        """γ_n of this format."""
+        return gamma(n, self.format)
 
     def _finish(self, value: Any, unbounded: np.ndarray | np.bool_, magnitude: Any, what: str) -> FloatTensor:
         """Mark the elements whose magnitude bound may reach realmax."""
@@ -160,7 +165,7 @@ class FloatSemantics(Backend):
 
     # dot products
     def _dot(self, real: Any, abs_sum: Any, n: int, unbounded: np.ndarray, what: str) -> FloatTensor:
-        radius = self._radius(abs_sum, gamma(n, self.format))
+        radius = self.radius(abs_sum, gamma(n, self.format))
         partial = self.inner.widen(abs_sum, radius, n * self.eta)  # bounds every partial sum and product
         return self._finish(self.inner.widen(real, radius, n * self.eta), unbounded, partial, what)
 
@@ -193,7 +198,7 @@ class FloatSemantics(Backend):
 
     # one rounding each
     def _one_rounding(self, real: Any, unbounded: np.ndarray, absolute: Fraction, what: str) -> FloatTensor:
-        out = self._relative(real, self.u, absolute)
+        out = self.relative(real, self.u, absolute)
         return self._finish(out, unbounded, out, what)
 
     def outer(self, u: FloatTensor, v: FloatTensor) -> FloatTensor:
@@ -222,9 +227,9 @@ class FloatSemantics(Backend):
         # larger factor max(|n|, |q|), with the same γ_2 and eta.
         inner, g2 = self.inner, gamma(2, self.format)
         q = Fraction(numerator, denominator)
-        out = self._relative(inner.scale(a.value, numerator, denominator), g2, self.eta)
+        out = self.relative(inner.scale(a.value, numerator, denominator), g2, self.eta)
         factor = max(abs(q), Fraction(abs(numerator)))
-        partial = self._relative(inner.scale(inner.magnitude(a.value), factor.numerator, factor.denominator),
+        partial = self.relative(inner.scale(inner.magnitude(a.value), factor.numerator, factor.denominator),
                                  g2, self.eta)
         return self._finish(out, a.unbounded, partial, "a scaled vector (2·r before /d included)")
 
@@ -235,42 +240,19 @@ class FloatSemantics(Backend):
         n = a.value.shape[-1]
         real = inner.mean(a.value)
         abs_mean = inner.mean(inner.magnitude(a.value))
-        radius = self._radius(abs_mean, gamma(n + 1, self.format))
+        radius = self.radius(abs_mean, gamma(n + 1, self.format))
         partial = inner.scale(inner.widen(abs_mean, radius, self.eta), n)  # bounds every partial sum
         unbounded = a.unbounded.any(axis=-1)
         return self._finish(inner.widen(real, radius, self.eta), unbounded, partial, "a mean")
 
-    # activations
-    def activation(self, name: str, z: FloatTensor) -> FloatTensor:
-        real = self.inner.activation(name, z.value)
-        if name in ("relu", "identity"):
-            return FloatTensor(real, z.unbounded.copy())  # max(z, 0) and z are exact on floats
-        # A library function within K ulps: |f_lib − f| <= 2Ku|f| + realmin (verifae.libm).
-        K = LIBRARY_ULPS[self.format.name][name]
-        return FloatTensor(self._relative(real, 2 * K * self.u, self.realmin), z.unbounded.copy())
+    # activations: each entry's float error model (`Activation.float_value` and
+    # `float_derivative`: exact for relu and identity, the library bound K of
+    # verifae.libm for sigmoid and tanh, and how each derivative rounds)
+    def activation(self, act: str | Activation, z: FloatTensor) -> FloatTensor:
+        return FloatTensor(*get_activation(act).float_value(self, z))
 
-    def activation_derivative(self, name: str, z: FloatTensor) -> FloatTensor:
-        inner = self.inner
-        if name in ("relu", "identity"):
-            # relu'(z) = (z > 0) and 1 are exact on floats.
-            return FloatTensor(inner.activation_derivative(name, z.value), z.unbounded.copy())
-        shape = np.shape(z.value)
-        if name == "sigmoid":
-            # fl(s · fl(1 − s)) over the float sigmoid values s: s(1 − s) = 1/4 − (s − 1/2)²
-            # is the tight range over an interval (s occurs once), then two roundings.
-            # PyTorch's backward computes fl(fl(g · fl(1 − s)) · s): the same three
-            # roundings of g·s·(1 − s) once `mul` adds its own, so both are enclosed.
-            s = self.activation("sigmoid", z)
-            centred = inner.square(inner.sub(s.value, self._full(shape, Fraction(1, 2))))
-            real = inner.sub(self._full(shape, Fraction(1, 4)), centred)
-            return FloatTensor(self._relative(real, gamma(2, self.format), self.eta), s.unbounded)
-        # tanh: r = fl(1 − q) = (1 − q)(1 + δ2) with q = fl(t·t) = t²(1 + δ1) + η1, so
-        # |r − (1 − t²)| <= u|1 − q| + u t² + eta/2 <= u|1 − t²| + u(1 + u)t² + eta.
-        t = self.activation("tanh", z)
-        t2 = inner.square(t.value)
-        real = inner.sub(self._full(shape, Fraction(1)), t2)
-        radius = inner.add(self._radius(real, self.u), self._radius(t2, self.u * (1 + self.u)))
-        return FloatTensor(inner.widen(real, radius, self.eta), t.unbounded)
+    def activation_derivative(self, act: str | Activation, z: FloatTensor) -> FloatTensor:
+        return FloatTensor(*get_activation(act).float_derivative(self, z))
 
     # conversion out
     def bounds(self, t: FloatTensor) -> np.ndarray:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .activations import get_activation
 from .model import Parameters
 
 __all__ = ["available", "torch_runs", "start", "submit"]
@@ -53,15 +54,13 @@ def torch_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None, chunk: int) -
     if h == 0:
         return
     dtype = torch.float32 if p.W_enc.dtype == np.float32 else torch.float64
-    act = {"relu": torch.nn.ReLU(), "sigmoid": torch.nn.Sigmoid(), "tanh": torch.nn.Tanh(),
-           "identity": torch.nn.Identity()}
     encoder, decoder = torch.nn.Linear(d, h, dtype=dtype), torch.nn.Linear(h, d, dtype=dtype)
     with torch.no_grad():
         encoder.weight.copy_(torch.from_numpy(p.W_enc))
         encoder.bias.copy_(torch.from_numpy(p.b_enc))
         decoder.weight.copy_(torch.from_numpy(p.W_dec))
         decoder.bias.copy_(torch.from_numpy(p.b_dec))
-    model = torch.nn.Sequential(encoder, act[p.activation], decoder)
+    model = torch.nn.Sequential(encoder, get_activation(p.activation).torch_module(p.W_enc.dtype), decoder)
     names = ("pre_activation", "hidden", "output", "reconstruction_error", "gradients.W_enc", "gradients.b_enc",
              "gradients.W_dec", "gradients.b_dec", "gradients.input")
     for start in range(0, len(X), chunk):

@@ -21,8 +21,7 @@ import flint
 import numpy as np
 from flint import arb, fmpq
 
-from ..activations import interval_activation, interval_activation_derivative
-from ..numbers import dyadic_down
+from ..directed import float_down, float_up
 from .base import ObjectIntervalBackend
 
 __all__ = ["ArbBackend"]
@@ -137,32 +136,9 @@ class ArbBackend(ObjectIntervalBackend):
             out[i] = self.scalar_bounds(flat[i])
         return out.reshape(t.shape + (2,))
 
-    def scalar_activation(self, name: str, z: arb) -> arb:
-        return interval_activation(self, name, z)
 
-    def scalar_activation_derivative(self, name: str, z: arb) -> arb:
-        return interval_activation_derivative(self, name, z)
-
-
-def _float_down(e: arb) -> float:
-    """The largest double <= the exact arb e (float() rounds to nearest; the exact
-    comparison with arb(f) corrects the direction); -inf for a non-finite e."""
-    if not e.is_finite():  # NaN or infinite: nothing finite bounds it
-        return -math.inf
-    f = float(e)
-    if math.isnan(f) or abs(f) > _DOUBLE_MAX:  # out of the double range: the slow exact path
-        man, exp = e.man_exp()
-        return dyadic_down(int(man), int(exp))
-    return f if arb(f) <= e else math.nextafter(f, -math.inf)
-
-
-def _float_up(e: arb) -> float:
-    if not e.is_finite():
-        return math.inf
-    return 0.0 - _float_down(-e)  # never -0.0
-
-
-_DOUBLE_MAX = 1.7976931348623157e308
+# Exact directed roundings of Arb values to doubles (kept under these names here).
+_float_down, _float_up = float_down, float_up
 
 
 # Every tensor operation runs at this instance's precision (`bounds` is wrapped where defined).

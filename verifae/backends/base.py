@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..activations import TRANSCENDENTAL, validate_activation
+from ..activations import Activation, get_activation
 from ..errors import UnsupportedError
 
 __all__ = ["Backend", "IntervalBackend", "ObjectIntervalBackend"]
@@ -45,9 +45,10 @@ class Backend(ABC):
         key = self.cache_key
         return convert() if key is None else spec.derived(("parameters", key), convert)
 
-    def check_supports(self, activation: str) -> None:
-        """Raise `UnsupportedError` when this backend cannot be rigorous for `activation`."""
-        validate_activation(activation)
+    def check_supports(self, activation: str | Activation) -> None:
+        """Raise `UnsupportedError` when this backend cannot be rigorous for `activation`
+        (`SpecError` when it is no activation)."""
+        get_activation(activation)
 
     # conversion in
     @abstractmethod
@@ -111,10 +112,12 @@ class Backend(ABC):
         """The mean over the trailing axis."""
 
     @abstractmethod
-    def activation(self, name: str, z: Any) -> Any: ...
+    def activation(self, act: str | Activation, z: Any) -> Any:
+        """act(z) elementwise; `act` is a registry name or an `Activation`."""
 
     @abstractmethod
-    def activation_derivative(self, name: str, z: Any) -> Any: ...
+    def activation_derivative(self, act: str | Activation, z: Any) -> Any:
+        """act'(z) elementwise (relu'(0) = 0)."""
 
     # conversion out
     def bounds(self, t: Any) -> np.ndarray:
@@ -173,8 +176,26 @@ class ObjectIntervalBackend(IntervalBackend):
     Numpy's object-dtype operators (+, -, *, @) call the scalar type's own
     operators, which are rigorous (outward-rounded) for every scalar type used here.
     Subclasses supply the scalar kit: conversion, tight product and square,
-    exp and the endpoint access of `verifae.activations.IntervalKit`.
+    exp and the endpoint access of `verifae.activations.IntervalKit`, through which the
+    activation entries compute their interval extensions.
     """
+
+    # IntervalKit (verifae.activations), supplied by subclasses
+    @abstractmethod
+    def endpoints(self, x: Any) -> tuple[Any, Any]:
+        """The exact lower and upper endpoints of interval x."""
+
+    @abstractmethod
+    def point(self, e: Any) -> Any:
+        """The interval {e} of an exact endpoint or small integer (may round outward)."""
+
+    @abstractmethod
+    def join(self, a: Any, b: Any) -> Any:
+        """An interval from the lower end of `a` to the upper end of `b`."""
+
+    @abstractmethod
+    def exp(self, x: Any) -> Any:
+        """A rigorous enclosure of exp over interval x."""
 
     # scalar kit, supplied by subclasses
     @abstractmethod
@@ -194,12 +215,6 @@ class ObjectIntervalBackend(IntervalBackend):
     @abstractmethod
     def scalar_bounds(self, a: Any) -> tuple[float, float]:
         """Float64 endpoints of a, rounded outward; (-inf, inf) if a is unbounded or NaN."""
-
-    @abstractmethod
-    def scalar_activation(self, name: str, z: Any) -> Any: ...
-
-    @abstractmethod
-    def scalar_activation_derivative(self, name: str, z: Any) -> Any: ...
 
     @abstractmethod
     def scalar_magnitude(self, a: Any) -> Any:
@@ -268,11 +283,14 @@ class ObjectIntervalBackend(IntervalBackend):
         n = a.shape[-1]
         return np.asarray(a.sum(axis=-1) * self.from_fraction(Fraction(1, n)), dtype=object)
 
-    def activation(self, name: str, z: np.ndarray) -> np.ndarray:
-        return self._map(lambda v: self.scalar_activation(name, v), z)
+    def activation(self, act: str | Activation, z: np.ndarray) -> np.ndarray:
+        """The entry's tight interval extension, with this backend as its `IntervalKit`."""
+        entry = get_activation(act)
+        return self._map(lambda v: entry.interval(self, v), z)
 
-    def activation_derivative(self, name: str, z: np.ndarray) -> np.ndarray:
-        return self._map(lambda v: self.scalar_activation_derivative(name, v), z)
+    def activation_derivative(self, act: str | Activation, z: np.ndarray) -> np.ndarray:
+        entry = get_activation(act)
+        return self._map(lambda v: entry.interval_derivative(self, v), z)
 
     def magnitude(self, a: np.ndarray) -> np.ndarray:
         """Point intervals bounding |a| elementwise from above."""
@@ -297,10 +315,11 @@ class ObjectIntervalBackend(IntervalBackend):
         return out
 
 
-def refuse_transcendental(backend: Backend, activation: str) -> None:
+def refuse_transcendental(backend: Backend, activation: str | Activation) -> None:
     """Shared refusal for backends that cannot evaluate exp rigorously and exactly."""
-    if activation in TRANSCENDENTAL:
+    entry = get_activation(activation)
+    if entry.transcendental:
         raise UnsupportedError(
             f"backend {backend.name!r} computes exactly in rational arithmetic and cannot "
-            f"evaluate {activation!r} (it needs exp); use backend 'arb' or 'mpmath'"
+            f"evaluate {entry.name!r} (it needs exp); use backend 'arb' or 'mpmath'"
         )

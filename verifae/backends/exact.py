@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from flint import fmpq
 
-from ..activations import interval_activation, interval_activation_derivative
+from ..activations import Activation
 from ..errors import UnsupportedError
 from ..numbers import round_down, round_up
 from .base import ObjectIntervalBackend, refuse_transcendental
@@ -71,7 +71,7 @@ class ExactBackend(ObjectIntervalBackend):
         if precision is not None:
             raise UnsupportedError("backend 'exact' computes exactly and takes no precision")
 
-    def check_supports(self, activation: str) -> None:
+    def check_supports(self, activation: str | Activation) -> None:
         super().check_supports(activation)
         refuse_transcendental(self, activation)
 
@@ -115,12 +115,6 @@ class ExactBackend(ObjectIntervalBackend):
 
     def scalar_exceeds(self, a: RationalInterval, bound: Fraction) -> bool:
         return max(-a.lo, a.hi) >= fmpq(bound.numerator, bound.denominator)
-
-    def scalar_activation(self, name: str, z: RationalInterval) -> RationalInterval:
-        return interval_activation(self, name, z)
-
-    def scalar_activation_derivative(self, name: str, z: RationalInterval) -> RationalInterval:
-        return interval_activation_derivative(self, name, z)
 
     def values(self, t: Any) -> np.ndarray:
         """Exact Fractions; every interval must be a point (a point box was evaluated)."""

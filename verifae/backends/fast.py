@@ -15,9 +15,12 @@ the rounding mode:
   Algorithms*, 2nd ed., §3.1, eq. (3.5), with the underflow term of eq. (2.8)).
   Every non-negative quantity in the radius is itself computed in floating point
   and bounded above with `_inflate` (see there).
-- exp, tanh and sigmoid come from numpy and are widened by the library error
-  bound K of `verifae.libm` (measured; the trust boundary), then monotonicity or
-  the even, decreasing shape of the derivatives gives the range from endpoints.
+- Activations are the registry entries' vectorised extensions
+  (`verifae.activations`, `Activation.fast`), which get `down`, `up`, `inflate` and
+  the constants from this backend (`FastKit`): exp, tanh and sigmoid come from numpy
+  and are widened by the library error bound K of `verifae.libm` (measured; the
+  trust boundary), then monotonicity or the even, decreasing shape of the
+  derivatives gives the range from endpoints.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..libm import LIBRARY_ULPS
+from ..activations import Activation, get_activation
 from ..numbers import is_double
 from .base import IntervalBackend
 
@@ -232,58 +235,30 @@ class FastBackend(IntervalBackend):
             lo, hi = np.where(bad, -INF, lo), np.where(bad, INF, hi)
         return FastTensor(lo, hi)
 
-    # activations
-    def _library(self, name: str, x: np.ndarray, lower: bool) -> np.ndarray:
-        """f(x) for the float endpoints x, widened by the library bound 2Ku|f| + realmin.
+    # activations: the entry's vectorised extension, with this backend as its FastKit
+    unit_roundoff = U
+    realmin = REALMIN
 
-        The bound is relative to the true |f|, which we only know as the computed v:
-        |f| <= |v|(1 + 2Ku) + realmin, so 2Ku|f| + realmin <= (2K + 1)u|v| + 2·realmin
-        (as 4K²u <= 1)."""
-        with np.errstate(over="ignore", under="ignore"):
-            if name == "tanh":
-                v = np.tanh(x)
-            else:  # sigmoid, as the spec writes it
-                v = 1.0 / (1.0 + np.exp(-x))
-        K = LIBRARY_ULPS["float64"][name]
-        slack = _inflate((2 * K + 1) * U * np.abs(v) + 2 * REALMIN, 2)
-        return _down(v - slack) if lower else _up(v + slack)
+    @staticmethod
+    def down(x: _Floats) -> _Floats:
+        """One float step toward −inf (FastKit)."""
+        return _down(x)
 
-    def _derivative_at(self, name: str, x: np.ndarray, lower: bool) -> np.ndarray:
-        """sigmoid' or tanh' at float points x, via the cancellation-free c·t/(1 + t)²
-        with t = exp(−s|x|) (s = 1, c = 1 for sigmoid; s = 2, c = 4 for tanh). A relative
-        error ε of t moves v = t/(1 + t)² by at most |ε| relatively (its logarithmic
-        derivative in t is (1 − t)/(1 + t)), so exp's 2Ku, the three roundings of 1 + t,
-        the product and the quotient (s|x| and c·t are exact) give (2K + 3)u to first
-        order; (2K + 8)u leaves room for the second order and for using the computed v.
-        Underflow of t (|x| > 708) costs at most a few realmin."""
-        with np.errstate(over="ignore", under="ignore"):
-            scale, factor = (1.0, 1.0) if name == "sigmoid" else (2.0, 4.0)
-            t = np.exp(-scale * np.abs(x))
-            v = factor * t / ((1.0 + t) * (1.0 + t))
-        K = LIBRARY_ULPS["float64"]["exp"]
-        slack = _inflate((2 * K + 8) * U * v + 4 * REALMIN, 2)
-        return np.maximum(_down(v - slack), 0.0) if lower else _up(v + slack)
+    @staticmethod
+    def up(x: _Floats) -> _Floats:
+        """One float step toward +inf (FastKit)."""
+        return _up(x)
 
-    def activation(self, name: str, z: FastTensor) -> FastTensor:
-        if name == "identity":
-            return z
-        if name == "relu":
-            return FastTensor(np.maximum(z.lo, 0.0), np.maximum(z.hi, 0.0))
-        # monotone increasing: the range over [lo, hi] is [f(lo), f(hi)]
-        return FastTensor(self._library(name, z.lo, True), self._library(name, z.hi, False))
+    @staticmethod
+    def inflate(x: np.ndarray, k: int) -> np.ndarray:
+        """`_inflate` (FastKit)."""
+        return _inflate(x, k)
 
-    def activation_derivative(self, name: str, z: FastTensor) -> FastTensor:
-        one = np.ones_like(z.lo)
-        if name == "identity":
-            return FastTensor(one, one.copy())
-        if name == "relu":  # relu'(0) = 0; [0, 1] where the interval straddles 0
-            return FastTensor((z.lo > 0).astype(np.float64), (z.hi > 0).astype(np.float64))
-        # even, decreasing in |z|: max at the point nearest 0, min at the farthest endpoint
-        near = np.where(z.lo > 0, z.lo, np.where(z.hi < 0, z.hi, 0.0))
-        far = np.where(-z.lo >= z.hi, z.lo, z.hi)
-        peak = 0.25 if name == "sigmoid" else 1.0
-        hi = np.where(near == 0, peak, self._derivative_at(name, near, False))
-        return FastTensor(self._derivative_at(name, far, True), np.minimum(hi, peak))
+    def activation(self, act: str | Activation, z: FastTensor) -> FastTensor:
+        return FastTensor(*get_activation(act).fast(self, z.lo, z.hi))
+
+    def activation_derivative(self, act: str | Activation, z: FastTensor) -> FastTensor:
+        return FastTensor(*get_activation(act).fast_derivative(self, z.lo, z.hi))
 
     # the helpers the float semantics needs
     def magnitude(self, a: FastTensor) -> FastTensor:

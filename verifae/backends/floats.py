@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..activations import Activation, get_activation
 from ..errors import BoxError, UnsupportedError
 from ..numbers import FloatFormat, nearest_float, nearest_floats
 from .base import Backend
@@ -84,27 +85,13 @@ class FloatBackend(Backend):
     def mean(self, a: np.ndarray) -> np.ndarray:
         return np.mean(a, axis=-1, dtype=self.dtype)
 
-    def activation(self, name: str, z: np.ndarray) -> np.ndarray:
+    def activation(self, act: str | Activation, z: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            if name == "relu":
-                return np.maximum(z, self.dtype(0))
-            if name == "sigmoid":
-                return self.dtype(1) / (self.dtype(1) + np.exp(-z))
-            if name == "tanh":
-                return np.tanh(z)
-            return z.copy()
+            return get_activation(act).point(z, self.dtype)
 
-    def activation_derivative(self, name: str, z: np.ndarray) -> np.ndarray:
+    def activation_derivative(self, act: str | Activation, z: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            if name == "relu":
-                return (z > 0).astype(self.dtype)
-            if name == "sigmoid":
-                s = self.activation("sigmoid", z)
-                return s * (self.dtype(1) - s)
-            if name == "tanh":
-                t = np.tanh(z)
-                return self.dtype(1) - t * t
-            return np.ones_like(z)
+            return get_activation(act).point_derivative(z, self.dtype)
 
     def values(self, t: Any) -> np.ndarray:
         return np.asarray(t)

@@ -21,7 +21,6 @@ from typing import Any
 from mpmath import libmp
 from mpmath.ctx_iv import MPIntervalContext
 
-from ..activations import interval_activation, interval_activation_derivative
 from ..numbers import dyadic_down, dyadic_up
 from .base import ObjectIntervalBackend
 
@@ -139,12 +138,6 @@ class MpmathBackend(ObjectIntervalBackend):
         if libmp.fnan in a._mpi_:
             return True
         return not libmp.mpf_lt(_raw_magnitude(a), self.from_fraction(bound)._mpi_[0])
-
-    def scalar_activation(self, name: str, z: Any) -> Any:
-        return interval_activation(self, name, z)
-
-    def scalar_activation_derivative(self, name: str, z: Any) -> Any:
-        return interval_activation_derivative(self, name, z)
 
 
 def _raw_magnitude(a: Any) -> tuple:

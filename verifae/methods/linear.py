@@ -24,14 +24,11 @@ import math
 from fractions import Fraction
 from typing import NamedTuple
 
-import flint
 import numpy as np
-from flint import arb
 
-from ..backends.arb import _float_down, _float_up
+from ..activations import Activation, get_activation
 from ..backends.fast import FastBackend, FastTensor, _down, _inflate, _up
 from ..box import Box
-from ..libm import LIBRARY_ULPS
 from ..model import AutoencoderSpec, Parameters
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
@@ -41,100 +38,13 @@ from .linear_gradients import mse_gradient_bounds
 
 __all__ = ["relaxation", "linear_bounds"]
 
-_BITS = 128
-
-
-def _f(name: str, z: arb) -> arb:
-    if name == "tanh":
-        return z.tanh()
-    return 1 / (1 + (-z).exp())
-
-
-def _fprime(name: str, z: arb) -> arb:
-    if name == "tanh":
-        t = z.tanh()
-        return 1 - t * t
-    s = 1 / (1 + (-z).exp())
-    return s * (1 - s)
-
-
-def _critical(name: str, a: float) -> float | None:
-    """z0 > 0 with act'(±z0) = a (a float estimate, verified rigorously by the caller; it
-    may be inf or NaN when a is tiny), or None when act' never equals a."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if name == "tanh" and 0 < a < 1:
-            return float(np.arctanh(np.sqrt(1 - a)))
-        if name == "sigmoid" and 0 < a < 0.25:
-            return float(2 * np.arctanh(np.sqrt(1 - 4 * a)))
-    return None
-
-
-def relaxation(name: str, lo: float, hi: float) -> tuple[float, float, float]:
-    """(a, cL, cU): a slope and offsets with a z + cL <= act(z) <= a z + cU on [lo, hi].
-
-    relu and identity are piecewise linear: g(z) = act(z) − a z takes its extremes at
-    lo, hi and 0. For sigmoid and tanh, g' = act' − a vanishes only where act' = a,
-    i.e. at ±z0 (act' is even and strictly decreasing in |z|); the extremes of g are
-    at lo, hi or in tiny intervals Z0 around ±z0 that are proven to contain the root
-    (act' − a changes sign across them), where g is enclosed by interval evaluation.
-    If that proof fails, g is enclosed over all of [lo, hi] instead (sound, looser).
-    The slope is the secant's (the parallel tangent then bounds the other side).
-    """
-    if name == "identity":
-        return 1.0, 0.0, 0.0
-    if hi <= lo:
-        a = 0.0 if name == "relu" and hi <= 0 else (1.0 if name == "relu" else 0.0)
-    elif name == "relu":
-        a = 0.0 if hi <= 0 else (1.0 if lo >= 0 else hi / (hi - lo))
-    else:
-        with np.errstate(all="ignore"):
-            f = np.tanh if name == "tanh" else (lambda v: 1 / (1 + np.exp(-v)))
-            a = float((f(hi) - f(lo)) / (hi - lo))
-        if not np.isfinite(a) or a < 0:
-            a = 0.0
-    with flint.ctx.workprec(_BITS):
-        A = arb(a)
-        points = [arb(lo), arb(hi)]
-        if name == "relu":
-            if lo < 0 < hi:
-                points.append(arb(0))
-            values = [z.max(arb(0)) - A * z for z in points]
-        else:
-            values = [_f(name, z) - A * z for z in points]
-            z0 = _critical(name, a)
-            if z0 is not None and not np.isfinite(z0):
-                whole = arb(lo).union(arb(hi))
-                values.append(_f(name, whole) - A * whole)  # no usable estimate: enclose g on [lo, hi]
-            elif z0 is not None:
-                delta = 1e-9 * z0 + 1e-12
-                for sign in (1, -1):
-                    left, right = sorted((sign * (z0 - delta), sign * (z0 + delta)))
-                    d_left, d_right = _fprime(name, arb(left)) - A, _fprime(name, arb(right)) - A
-                    if not ((d_left > 0 and d_right < 0) or (d_left < 0 and d_right > 0)):
-                        # The root is not proven to lie in [left, right] (z0 came from floats):
-                        # enclose g over all of [lo, hi] instead.
-                        whole = arb(lo).union(arb(hi))
-                        values.append(_f(name, whole) - A * whole)
-                        continue
-                    if right < lo or left > hi:
-                        continue  # the proven critical point is outside [lo, hi]
-                    Z = arb(max(left, lo)).union(arb(min(right, hi)))
-                    values.append(_f(name, Z) - A * Z)
-        cL = min(_float_down(v.lower()) for v in values)  # exact directed roundings
-        cU = max(_float_up(v.upper()) for v in values)
-    return a, cL, cU
-
-
-def _relu_triangle(lo: float, hi: float, aU: float, cU: float) -> tuple[float, float, float, float]:
-    """(aL, cL, aU, cU) for relu straddling 0: the triangle's upper side (the secant aU z +
-    cU, from `relaxation`) and the lower line through the origin with slope 1 if
-    hi > −lo else 0 (CROWN's choice), its offset proven like `relaxation`'s."""
-    aL = 1.0 if hi > -lo else 0.0
-    with flint.ctx.workprec(_BITS):
-        A = arb(aL)
-        values = [z.max(arb(0)) - A * z for z in (arb(lo), arb(0), arb(hi))]
-        cL = min(_float_down(v.lower()) for v in values)
-    return aL, cL, aU, cU
+def relaxation(name: str | Activation, lo: float, hi: float) -> tuple[float, float, float]:
+    """(a, cL, cU): a slope and offsets with a z + cL <= act(z) <= a z + cU on [lo, hi],
+    proven with Arb by the activation's entry (`Activation.relaxation`: relu and
+    identity are piecewise linear, so g(z) = act(z) − a z takes its extremes at lo, hi
+    and 0; sigmoid and tanh take the secant's slope and enclose g at the endpoints and
+    around the verified tangency points)."""
+    return get_activation(name).relaxation(lo, hi)
 
 
 class Prepared(NamedTuple):
@@ -177,16 +87,13 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
     W_enc, b_enc, W_dec, b_dec = (t.value for t in params)
     x = xf.value
     fmt = FORMATS[semantics]
-    u, eta = float(fmt.unit_roundoff), float(fmt.eta)
+    eta = float(fmt.eta)
     g = lambda n: float(_up(np.float64(float(gamma(n, fmt)))))  # noqa: E731
     abs_sum1 = B.affine(B.magnitude(W_enc), B.magnitude(x), B.magnitude(b_enc)).hi
     e1 = _inflate(g(d + 1) * abs_sum1 + (d + 1) * eta, 2)
     hid_mag = B.magnitude(hidf.value).hi
-    if spec.activation in ("sigmoid", "tanh"):
-        K = LIBRARY_ULPS[semantics][spec.activation]
-        e2 = _inflate(2 * K * u * hid_mag + float(Fraction(2) ** fmt.emin), 2)
-    else:
-        e2 = np.zeros(h)
+    # the float activation: act_f(z_f) = act(z_f) + e2 (library bound, rounding of a parameter)
+    e2 = get_activation(spec.activation).float_error(B, semantics, B.magnitude(zf.value).hi, hid_mag)
     abs_sum3 = B.affine(B.magnitude(W_dec), B.constant_floats(hid_mag), B.magnitude(b_dec)).hi
     e3 = _inflate(g(h + 1) * abs_sum3 + (h + 1) * eta, 2)
     return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, zf.value, e1, e2, e3, semantics)
@@ -198,14 +105,16 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     Neuron j contributes w·act(z_j) with w = W_dec[i, j] = w⁺ + w⁻ (its positive and
     negative parts): w·act(z) <= w⁺·(aU z + cU) + w⁻·(aL z + cL) for the upper bound
     (back-substitution, as in CROWN), the other way round for the lower bound. A weight
-    interval straddling 0 simply has both parts. sigmoid and tanh use one slope for both
-    lines; relu straddling 0 uses the triangle.
+    interval straddling 0 simply has both parts. The lines are the activation entry's
+    (`Activation.relaxation_lines`): sigmoid and tanh use one slope for both lines; relu
+    straddling 0 uses the triangle.
 
     For the float32 / float64 semantics the same bounds hold for the float run with
     three error terms (each proven as in `verifae.rounding`): the float pre-activation
     is z_f = W_enc x_f + b_enc + e1 with |e1| <= γ_{d+1}(|W_enc||x_f| + |b_enc|) + (d+1)eta,
-    the float activation is act(z_f) + e2 with |e2| <= 2Ku|act| + realmin (library
-    bound; 0 for relu and identity), and x_hat_f = W_dec hid_f + b_dec + e3 with
+    the float activation is act(z_f) + e2 with |e2| bounded by the entry's `float_error`
+    (2Ku|act| + realmin, the library bound, for sigmoid and tanh; 0 for relu and
+    identity), and x_hat_f = W_dec hid_f + b_dec + e3 with
     |e3| <= γ_{h+1}(|W_dec||hid_f| + |b_dec|) + (h+1)eta. The relaxation is taken over
     the interval of z_f, parameters and inputs are the rounded ones, r = x_hat − x
     adds one rounding.
@@ -223,13 +132,10 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
         return None
     B, W_enc, b_enc, W_dec, b_dec, x, z, e1, e2, e3 = s[:10]
     d, h = spec.input_dim, spec.hidden_dim
-    parallel = [relaxation(spec.activation, lo, hi) for lo, hi in zip(z.lo, z.hi)]  # one slope per neuron
-    lines = []
-    for (lo, hi), (slope, offset_lo, offset_hi) in zip(zip(z.lo, z.hi), parallel):
-        if spec.activation == "relu" and lo < 0 < hi:
-            lines.append(_relu_triangle(lo, hi, slope, offset_hi))
-        else:
-            lines.append((slope, offset_lo, slope, offset_hi))
+    act = get_activation(spec.activation)
+    parallel = [act.relaxation(lo, hi) for lo, hi in zip(z.lo, z.hi)]  # one slope per neuron
+    # the lines of back-substitution: the parallel pair, or relu's triangle straddling 0
+    lines = [act.relaxation_lines(lo, hi, line) for lo, hi, line in zip(z.lo, z.hi, parallel)]
     aL, cL, aU, cU = (np.array([line[k] for line in lines], dtype=np.float64).reshape(h) for k in range(4))
     W_pos = FastTensor(np.maximum(W_dec.lo, 0.0), np.maximum(W_dec.hi, 0.0))
     W_neg = FastTensor(np.minimum(W_dec.lo, 0.0), np.minimum(W_dec.hi, 0.0))
