@@ -142,7 +142,8 @@ class TestOutput:
                              "--format", "json", "--runs", "0", "--backend", "fast", "--method", "linear").output)
         # The batch rounds box endpoints outward to doubles ("0.5 ± 0.1" is not a double
         # box), so the two agree up to that rounding.
-        for (lo, hi), (lo1, hi1) in zip(doc["boxes"][1]["enclosures"]["real"]["output"], one["enclosures"]["real"]["output"]):
+        box1 = doc["boxes"][1]["enclosures"]["real"]["output"]
+        for (lo, hi), (lo1, hi1) in zip(box1, one["enclosures"]["real"]["output"]):
             assert abs(lo - lo1) <= 1e-12 and abs(hi - hi1) <= 1e-12
         table = run("bound", path, "--runs", "10", "--method", "interval").output
         assert "3 boxes (box 0 below, all at the end)" in table and "Boxes (real)" in table
@@ -244,7 +245,8 @@ def test_file_over_the_size_limit(tmp_path):
         ("model.b_dec", {"a": 1}, "model.b_dec: expected a list of numbers, got an object"),
         ("name", 5, "name: expected a non-empty string, got a number"),
         ("input", [0, 1], "input[0]: expected an object with lower/upper or center/radius, got a number"),
-        ("input", "box", "input: expected an object with lower/upper or center/radius (or a list of them), got a string"),
+        ("input", "box",
+         "input: expected an object with lower/upper or center/radius (or a list of them), got a string"),
         ("input", [], "input: expected at least one box"),
         ("grad_output", "l1", "grad_output: expected \"mse\" or a box, got 'l1'"),
     ],
@@ -265,7 +267,8 @@ def test_missing_keys_and_wrong_types(tmp_path, path, value, message):
         ("model.b_dec", [0, 0, 0], "model.b_dec: expected 2 numbers (input_dim 2, from model.W_enc), got 3"),
         ("input", {"lower": [0, 0, 0], "upper": [1, 1, 1]}, "input.lower: expected 2 numbers (input_dim 2), got 3"),
         ("input", {"lower": [0, 0], "upper": [1]}, "input.upper: expected 2 numbers (as many as lower), got 1"),
-        ("input", {"center": [0, 0], "radius": [1]}, "input.radius: expected 2 numbers (one per entry of center), got 1"),
+        ("input", {"center": [0, 0], "radius": [1]},
+         "input.radius: expected 2 numbers (one per entry of center), got 1"),
         ("input", {"lower": [0, 0]}, "input.upper: missing key (a box needs both lower and upper)"),
         ("input", {"center": [0, 0]}, "input.radius: missing key (a box needs both center and radius)"),
         ("input", {"lower": [0, 0], "center": [0, 0]}, "input.center: unknown key; expected one of lower, upper"),
@@ -479,3 +482,29 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
     result = run("bound", p, "--runs", "0", "--format", "json", "--semantics", "real")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["case"] == "good"
+
+
+def test_max_parts_reaches_the_bisection(tmp_path, monkeypatch):
+    from verifae import methods
+
+    budgets: list[int] = []
+    original = methods.TIGHTENINGS["bisect"]
+
+    def counting(spec, box, semantics="real", budget=128):
+        budgets.append(budget)
+        return original(spec, box, semantics, budget)
+
+    monkeypatch.setitem(methods.TIGHTENINGS, "bisect", counting)
+    case = write(tmp_path, json.dumps(GOOD))
+    result = run("bound", case, "--max-parts", "3", "--runs", "0", "--semantics", "real")
+    assert result.exit_code == 0, result.output
+    assert budgets == [3]
+    result = run("report", case, "--out", tmp_path / "r", "--max-parts", "2", "--runs", "0", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert budgets[1:] == [2, 2, 2]  # one bisection in each semantics
+
+
+def test_max_parts_below_one_is_a_usage_error(tmp_path):
+    result = run("bound", write(tmp_path, json.dumps(GOOD)), "--max-parts", "0")
+    assert result.exit_code == 2
+    assert "Invalid value for '--max-parts': 0 is not in the range x>=1." in result.output

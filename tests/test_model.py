@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
@@ -61,8 +60,11 @@ def test_accepts_torch_tensors_with_their_exact_values(dtype):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(b_enc=[0, 0, 0]), r"b_enc has shape \(3,\) but W_enc has shape \(2, 3\) \(hidden_dim 2, input_dim 3\), so b_enc must have shape \(2,\)"),
-        (dict(W_dec=[[1, 0, 0], [0, 1, 0]]), r"W_dec has shape \(2, 3\) but W_enc has shape \(2, 3\) .* so W_dec must have shape \(3, 2\)"),
+        (dict(b_enc=[0, 0, 0]),
+         r"b_enc has shape \(3,\) but W_enc has shape \(2, 3\) \(hidden_dim 2, input_dim 3\), "
+         r"so b_enc must have shape \(2,\)"),
+        (dict(W_dec=[[1, 0, 0], [0, 1, 0]]),
+         r"W_dec has shape \(2, 3\) but W_enc has shape \(2, 3\) .* so W_dec must have shape \(3, 2\)"),
         (dict(b_dec=[0, 0]), r"b_dec has shape \(2,\) but W_enc has shape \(2, 3\) .* so b_dec must have shape \(3,\)"),
         (dict(W_enc=[1, 2, 3]), r"W_enc must be a matrix of shape \(hidden_dim, input_dim\), got shape \(3,\)"),
         (dict(W_enc=[[1, 2, 3], [4, 5]]), "W_enc: ragged nesting"),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
-import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -204,7 +204,8 @@ def test_dask_gives_the_same_report_as_local_processes(folder, tmp_path):
     key = lambda es: [(e["slug"], e["status"], e["error"], e["reconstruction_error"], e["float_runs"])  # noqa: E731
                       for e in es]
     assert key(local) == key(remote) and local_code == remote_code == 2
-    assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())
+    names = {kind: sorted(p.name for p in (tmp_path / kind).iterdir()) for kind in ("dask", "local")}
+    assert names["dask"] == names["local"]
 
 
 def test_unreachable_scheduler_is_an_environment_failure(folder, tmp_path):
@@ -255,7 +256,7 @@ def test_cache_key_covers_the_environment(folder, tmp_path, monkeypatch):
     build_report(files, out, FAST, jobs=1, progress=False)
     for package, version in [("torch", None), ("torch", "0.0.1"), ("numpy", "1.0"), ("python-flint", "0.1"),
                              ("mpmath", "0.1"), ("python", "3.0.0")]:
-        monkeypatch.setattr(report_module, "environment", lambda: {**env, package: version})
+        monkeypatch.setattr(report_module, "environment", lambda changed={**env, package: version}: changed)
         entries, _ = build_report(files, out, FAST, jobs=1, progress=False)
         assert not entries[0]["cached"], package
     monkeypatch.setattr(report_module, "environment", lambda: env)

@@ -13,7 +13,15 @@ from .api import BatchEnclosure, Enclosure, Evaluation, choose_backend, enclose,
 from .backends import BACKENDS, RIGOROUS_BACKENDS, get_backend
 from .box import Box
 from .check import CheckResult, check
-from .errors import BoxError, InvalidNumberError, SpecError, UnsupportedError, VerifaeError
+from .errors import (
+    BoxError,
+    EnvironmentFailure,
+    InvalidNumberError,
+    OutputError,
+    SpecError,
+    UnsupportedError,
+    VerifaeError,
+)
 from .model import AutoencoderSpec, compression_ratio
 
 __all__ = [
@@ -25,8 +33,10 @@ __all__ = [
     "BoxError",
     "CheckResult",
     "Enclosure",
+    "EnvironmentFailure",
     "Evaluation",
     "InvalidNumberError",
+    "OutputError",
     "RIGOROUS_BACKENDS",
     "SpecError",
     "UnsupportedError",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,7 @@ def bound(
     seed: int = 0,
     grad_output: Box | str | None = None,
     method: str = "auto",
+    max_parts: int | None = None,
     progress: Callable[[str], Any] | None = None,
 ) -> BoundResult:
     """Enclose every quantity of `case` in each of `semantics`, then check `runs` float runs.
@@ -83,10 +85,11 @@ def bound(
         t = time.perf_counter()
         if len(case.boxes) == 1:
             per_box[0][s] = enclose(case.spec, case.box, grad_output=g, backend=backend, precision=precision,
-                                    semantics=s, method=method)
+                                    semantics=s, method=method, max_parts=max_parts)
         else:  # several boxes: one batch (list-of-Box endpoints are rounded outward to doubles)
             many = enclose_many(case.spec, list(case.boxes), grad_output=g, backend=backend, precision=precision,
-                                semantics=s, method=method, quantities=(*BATCH_QUANTITIES, "gradients"))
+                                semantics=s, method=method, max_parts=max_parts,
+                                quantities=(*BATCH_QUANTITIES, "gradients"))
             for k in range(len(case.boxes)):
                 per_box[k][s] = _one_box(many, k, precision)
         timings[f"enclose {s}"] = time.perf_counter() - t
@@ -105,6 +108,9 @@ def bound(
 
 
 def _one_box(many: BatchEnclosure, k: int, precision: int | None) -> Enclosure:
+    # bound() asks enclose_many for every quantity, so none is None
+    assert many.pre_activation is not None and many.hidden is not None
+    assert many.output is not None and many.reconstruction_error is not None
     return Enclosure(
         pre_activation=many.pre_activation[k],
         hidden=many.hidden[k],

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ class Box:
 
     lower: np.ndarray
     upper: np.ndarray
+    _derived: dict[Any, Any] = field(init=False, repr=False, compare=False)
 
     def __init__(self, lower: Any, upper: Any) -> None:
         lo = _vector(lower, "lower")
@@ -43,7 +43,7 @@ class Box:
         object.__setattr__(self, "_derived", {})
 
     @classmethod
-    def around(cls, center: Any, radius: Any) -> "Box":
+    def around(cls, center: Any, radius: Any) -> Box:
         """The box [center - radius, center + radius]; radius is a number or a vector."""
         c = _vector(center, "center")
         try:
@@ -64,7 +64,7 @@ class Box:
         return cls(c - r, c + r)
 
     @classmethod
-    def point(cls, x: Any) -> "Box":
+    def point(cls, x: Any) -> Box:
         """The degenerate box {x}."""
         v = _vector(x, "point")
         return cls(v, v)

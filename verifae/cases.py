@@ -72,7 +72,12 @@ def _object(pairs: list[tuple[str, Any]]) -> _Object:
     obj = _Object(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
-        obj.duplicates = tuple(k for k, _ in pairs if k in seen or seen.add(k))
+        duplicates = []
+        for k, _ in pairs:
+            if k in seen:
+                duplicates.append(k)
+            seen.add(k)
+        obj.duplicates = tuple(duplicates)
     return obj
 
 
@@ -185,7 +190,8 @@ def _kind(v: Any) -> str:
         return "a number"
     if isinstance(v, dict):
         return "an object"
-    return {str: "a string", list: "a list"}.get(type(v), type(v).__name__)
+    names: dict[type, str] = {str: "a string", list: "a list"}
+    return names.get(type(v), type(v).__name__)
 
 
 def _known_keys(obj: dict, allowed: tuple[str, ...], path: str) -> None:
@@ -261,7 +267,8 @@ def _model(m: Any):
             raise CaseError("missing key", f"model.{key}")
     act = m["activation"]
     if act not in ACTIVATIONS:
-        raise CaseError(f"unknown activation {act!r}; valid activations are: {', '.join(ACTIVATIONS)}", "model.activation")
+        raise CaseError(f"unknown activation {act!r}; valid activations are: {', '.join(ACTIVATIONS)}",
+                        "model.activation")
     b_dec = _vector(m["b_dec"], "model.b_dec")
     W_enc = _matrix(m["W_enc"], "model.W_enc", None, None, "")
     h = len(W_enc)
@@ -283,7 +290,8 @@ def _box(b: Any, path: str, dim: int | None) -> Box:
     where = lambda key: f"{path}.{key}" if path else key  # noqa: E731
     what = f" (input_dim {dim})" if dim is not None else ""
     if not isinstance(b, dict):
-        raise CaseError(f"expected an object with lower/upper or center/radius{' (or a list of them)' if path == 'input' else ''}, got {_kind(b)}", path)
+        alternatives = " (or a list of them)" if path == "input" else ""
+        raise CaseError(f"expected an object with lower/upper or center/radius{alternatives}, got {_kind(b)}", path)
     if "lower" in b or "upper" in b:
         _known_keys(b, ("lower", "upper"), path)
         for key in ("lower", "upper"):
@@ -302,13 +310,13 @@ def _box(b: Any, path: str, dim: int | None) -> Box:
                 raise CaseError("missing key (a box needs both center and radius)", where(key))
         center = _vector(b["center"], where("center"), dim, what)
         if isinstance(b["radius"], list):
-            radius = _vector(b["radius"], where("radius"), len(center), " (one per entry of center)")
-            for i, r in enumerate(radius):
+            radii = _vector(b["radius"], where("radius"), len(center), " (one per entry of center)")
+            for i, r in enumerate(radii):
                 if r < 0:
                     raise CaseError(f"{float(r)!r} is negative", f"{where('radius')}[{i}]")
-        else:
-            radius = _number(b["radius"], where("radius"))
-            if radius < 0:
-                raise CaseError(f"{float(radius)!r} is negative", where("radius"))
+            return Box.around(center, radii)
+        radius = _number(b["radius"], where("radius"))
+        if radius < 0:
+            raise CaseError(f"{float(radius)!r} is negative", where("radius"))
         return Box.around(center, radius)
     raise CaseError("expected keys lower and upper, or center and radius", path)

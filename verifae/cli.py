@@ -17,12 +17,12 @@ import click
 from . import torch_runs
 from ._version import __version__
 from .api import SEMANTICS
-from .methods import METHOD_NAMES
 from .backends import RIGOROUS_BACKENDS
 from .bound import bound, to_json
 from .cases import DEFAULT_MAX_BYTES, load_box, load_case
 from .errors import EnvironmentFailure, OutputError, VerifaeError
 from .files import write_atomically
+from .methods import METHOD_NAMES
 from .table import render_table
 
 __all__ = ["main"]
@@ -124,13 +124,17 @@ def _progress():
 @main.command("bound", epilog=EPILOG)
 @click.argument("case_file", metavar="CASE.json", type=click.Path(path_type=Path))
 @click.option("--backend", type=click.Choice(("auto", *RIGOROUS_BACKENDS)), default="auto", show_default=True,
-              help="Rigorous arithmetic to compute in; auto: fast for d·h >= 1024, else arb.")
+              help="Rigorous arithmetic to compute in; auto: arb above 53 bits, else fast for a batch of boxes "
+                   "or d·h >= 1024, else arb.")
 @click.option("--precision", type=click.IntRange(min=2), default=None,
               help="Working precision in bits (arb and mpmath; default 53).")
 @click.option("--semantics", type=click.Choice(SEMANTICS), multiple=True,
               help="Semantics to enclose; repeat for several (default: all three).")
 @click.option("--method", type=click.Choice(METHOD_NAMES), default="auto", show_default=True,
-              help="Tightening: interval propagation, linear relaxation, mean-value form, or auto (their intersection).")
+              help="Tightening: interval propagation, linear relaxation, mean-value form, bisection, "
+                   "or auto (their intersection).")
+@click.option("--max-parts", type=click.IntRange(min=1), default=None,
+              help="Bisection budget in parts (default: 128 for bisect; 16 for auto when d <= 16, else none).")
 @click.option("--runs", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Points for the Float-run check; 0 skips it.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampled points.")
@@ -143,8 +147,8 @@ def _progress():
               help="Refuse case files larger than this many bytes.")
 @_debug_option
 @click.pass_context
-def bound_command(ctx, case_file, backend, precision, semantics, method, runs, seed, grad_output, fmt, output,
-                  max_size, debug):
+def bound_command(ctx, case_file, backend, precision, semantics, method, max_parts, runs, seed, grad_output, fmt,
+                  output, max_size, debug):
     """Enclose every quantity of one case and check float runs against the enclosures."""
     run = _Runner(debug or ctx.obj.get("debug", False))
 
@@ -159,7 +163,8 @@ def bound_command(ctx, case_file, backend, precision, semantics, method, runs, s
             g = "mse" if grad_output == "mse" else load_box(grad_output, max_size)
         progress = _progress()
         result = bound(case, backend=backend, precision=precision, semantics=tuple(semantics) or SEMANTICS,
-                       runs=runs, seed=seed, grad_output=g, method=method, progress=progress)
+                       runs=runs, seed=seed, grad_output=g, method=method, max_parts=max_parts,
+                       progress=progress)
         torch_runs.stop()  # one case per command: PyTorch's process exits while we write
         if progress:
             click.echo("\r\x1b[K", err=True, nl=False)
@@ -204,10 +209,12 @@ Exit codes:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the report into (replaced only once the new report is complete).")
 @click.option("--backend", type=click.Choice(("auto", *RIGOROUS_BACKENDS)), default="auto", show_default=True,
-              help="Rigorous arithmetic to compute in; auto: fast for d·h >= 1024, else arb.")
+              help="Rigorous arithmetic to compute in; auto: arb above 53 bits, else fast for a batch of boxes "
+                   "or d·h >= 1024, else arb.")
 @click.option("--precision", type=click.IntRange(min=2), default=None, help="Working precision in bits.")
 @click.option("--method", type=click.Choice(METHOD_NAMES), default="auto", show_default=True,
               help="Tightening method, as in bound.")
+@click.option("--max-parts", type=click.IntRange(min=1), default=None, help="Bisection budget, as in bound.")
 @click.option("--runs", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Float-run check points per case; 0 skips the check.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -226,14 +233,14 @@ Exit codes:
               help="Refuse case files larger than this many bytes.")
 @_debug_option
 @click.pass_context
-def report_command(ctx, cases, out, backend, precision, method, runs, seed, jobs, fmt, no_cache, full_results, scheduler,
-                   scheduler_timeout, max_size, debug):
+def report_command(ctx, cases, out, backend, precision, method, max_parts, runs, seed, jobs, fmt, no_cache,
+                   full_results, scheduler, scheduler_timeout, max_size, debug):
     """Bound every case of CASES (files, or folders of *.json) into one HTML/Markdown/JSON report."""
     from .report import ReportOptions, build_report
 
     run = _Runner(debug or ctx.obj.get("debug", False))
     options = ReportOptions(backend=backend, precision=precision, runs=runs, seed=seed, method=method,
-                            max_bytes=max_size)
+                            max_parts=max_parts, max_bytes=max_size)
     entries, code = run(lambda: build_report(cases, out, options, jobs=jobs, use_cache=not no_cache,
                                              scheduler=scheduler, scheduler_timeout=scheduler_timeout,
                                              full_results=full_results))

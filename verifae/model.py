@@ -18,8 +18,9 @@ over leading batch axes of x, so `forward_batch` is `forward` on a (B, d) tensor
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -62,6 +63,7 @@ class AutoencoderSpec:
     W_dec: np.ndarray
     b_dec: np.ndarray
     activation: str
+    _derived: dict[Any, Any] = field(init=False, repr=False, compare=False)
 
     def __init__(self, W_enc: Any, b_enc: Any, W_dec: Any, b_dec: Any, activation: str = "relu") -> None:
         activation = validate_activation(activation)

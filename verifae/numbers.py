@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from numbers import Rational
 from typing import Any
 
@@ -138,7 +138,7 @@ def to_exact(value: Any) -> Fraction:
     if isinstance(value, (int, np.integer)):
         return Fraction(int(value))
     if isinstance(value, Rational):
-        return Fraction(value.numerator, value.denominator)
+        return Fraction(int(value.numerator), int(value.denominator))
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(float(value)):
             raise InvalidNumberError(f"{value!r} is not finite")
@@ -284,11 +284,11 @@ def nearest_floats(
         )
         risky = midpoint | (np.abs(f64) >= float(fmt.realmax))
         out = rounded.astype(np.float64)
-        for i in np.flatnonzero(risky):
+        for k in np.flatnonzero(risky):
             try:
-                out[i] = float(round_nearest(flat[i], fmt))
+                out[k] = float(round_nearest(flat[k], fmt))
             except OverflowError:
-                out[i] = math.copysign(math.inf, flat[i])
+                out[k] = math.copysign(math.inf, flat[k])
     return out.reshape(values.shape), np.isinf(out).reshape(values.shape)
 
 

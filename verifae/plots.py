@@ -169,7 +169,8 @@ def plot_gradient_widths(doc: dict, path: Path) -> None:
         width = b[..., 1] - b[..., 0]
         unbounded = np.isinf(width)
         positive = width[np.isfinite(width) & (width > 0)]
-        norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size and positive.max() > positive.min() else None
+        spread = positive.size and positive.max() > positive.min()
+        norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if spread else None
         shown = np.where(np.isfinite(width) & (width > 0), width, np.nan)
         image = ax.imshow(shown, aspect="auto", interpolation="nearest", cmap="viridis", norm=norm)
         if positive.size:

@@ -37,11 +37,12 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ._version import __version__
 from .bound import bound, to_json
@@ -61,6 +62,7 @@ class ReportOptions:
     runs: int = 1000
     seed: int = 0
     method: str = "auto"
+    max_parts: int | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
@@ -263,7 +265,7 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, key: st
         spec = case.spec
         entry.dims, entry.activation = f"{spec.input_dim}-{spec.hidden_dim}-{spec.input_dim}", spec.activation
         result = bound(case, backend=options.backend, precision=options.precision, runs=options.runs,
-                       seed=options.seed, method=options.method)
+                       seed=options.seed, method=options.method, max_parts=options.max_parts)
         doc = to_json(result)
         entry.status = doc["status"]
         _figures(entry, doc)
