@@ -297,3 +297,27 @@ def test_enclose_many_reports_progress():
     seen: list[tuple[int, int]] = []
     enclose_many(spec, (lower, lower + 0.25), method="linear", progress=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_a_nan_bound_from_a_method_proves_nothing(monkeypatch):
+    """np.maximum(lo, nan) is nan: a method's NaN end must read as unbounded, never
+    reach the enclosure (it would fail every containment test and mean nothing)."""
+    from verifae import methods
+
+    spec, box = straddling_relu()
+
+    def nan_bounds(spec, box, semantics="real"):
+        out = {"output": np.full((2, 2), np.nan), "reconstruction_error": np.array([np.nan, np.nan]),
+               "residual": np.full((2, 2), np.nan), "dH": np.full((1, 2), np.nan), "dX": np.full((2, 2), np.nan)}
+        return out
+
+    monkeypatch.setitem(methods.TIGHTENINGS, "linear", nan_bounds)
+    for semantics in ("real", "float32"):
+        plain = enclose(spec, box, method="interval", semantics=semantics)
+        e = enclose(spec, box, method="linear", semantics=semantics)
+        for (name, a), (_, b) in zip(e.items(), plain.items()):
+            assert not np.isnan(a).any(), name
+            # the gradients are rerun on the fast backend and intersected: never wider
+            assert (a[..., 0] >= b[..., 0]).all() and (a[..., 1] <= b[..., 1]).all(), name
+        assert np.array_equal(e.output, plain.output)
+        assert np.array_equal(e.reconstruction_error, plain.reconstruction_error)

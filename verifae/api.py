@@ -20,6 +20,7 @@ from .methods import (
     REFINED,
     TIGHTENINGS,
     Quantities,
+    as_bounds,
     may_overflow,
     part_budget,
     tightened_gradients,
@@ -105,7 +106,7 @@ def _combine(propagated: np.ndarray, tightened: np.ndarray, semantics: str) -> n
     run may overflow into inf or NaN there: it stays unbounded whatever a method found,
     so no method can turn "may overflow" into a finite bound (contract item 3). For real
     numbers (−inf, inf) is only a loose enclosure and the intersection applies."""
-    out = _intersect(propagated, tightened)
+    out = _intersect(propagated, as_bounds(tightened))
     if semantics == "real":
         return out
     unbounded = np.isneginf(propagated[..., 0]) & np.isposinf(propagated[..., 1])

@@ -8,9 +8,11 @@ an overflowing float run is a legitimate run of the spec.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -20,6 +22,20 @@ from ..numbers import FloatFormat, nearest_float, nearest_floats
 from .base import Backend
 
 __all__ = ["FloatBackend"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _ieee(op: _F) -> _F:
+    """Run `op` with numpy's overflow and invalid-operation warnings off: an inf or NaN
+    is what the IEEE run computes, not an error of verifae's."""
+
+    @functools.wraps(op)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return op(*args, **kwargs)
+
+    return cast(_F, run)
 
 
 class FloatBackend(Backend):
@@ -58,30 +74,39 @@ class FloatBackend(Backend):
             raise BoxError(f"backend {self.name!r} evaluates points; got a box of positive width")
         return self.constant(lower)
 
+    @_ieee
     def matvec(self, A: np.ndarray, x: np.ndarray) -> np.ndarray:
         return x @ A.T
 
+    @_ieee
     def rmatvec(self, A: np.ndarray, y: np.ndarray) -> np.ndarray:
         return y @ A
 
+    @_ieee
     def outer(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return u[..., :, None] * v[..., None, :]
 
+    @_ieee
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a + b
 
+    @_ieee
     def sub(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a - b
 
+    @_ieee
     def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a * b
 
+    @_ieee
     def scale(self, a: np.ndarray, numerator: int, denominator: int = 1) -> np.ndarray:
         return a * self.dtype(self._round(Fraction(numerator, denominator)))
 
+    @_ieee
     def square(self, a: np.ndarray) -> np.ndarray:
         return a * a
 
+    @_ieee
     def mean(self, a: np.ndarray) -> np.ndarray:
         return np.mean(a, axis=-1, dtype=self.dtype)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import UnsupportedError
-from .base import MSE, Quantities, may_overflow
+from .base import MSE, Quantities, as_bounds, may_overflow
 from .bisect import DEFAULT_BUDGET, bisect_bounds
 from .gradients import REFINED, tightened_gradients
 from .interval import interval_propagation
@@ -15,7 +15,7 @@ from .linear import linear_bounds
 from .mean_value import mean_value_bounds
 
 __all__ = ["METHODS", "METHOD_NAMES", "TIGHTENINGS", "AUTO_BISECT_MAX_DIM", "AUTO_PARTS", "MSE", "REFINED",
-           "Quantities", "interval_propagation", "may_overflow", "part_budget", "tightened_gradients"]
+           "Quantities", "as_bounds", "interval_propagation", "may_overflow", "part_budget", "tightened_gradients"]
 
 #: the propagation every method starts from: method(backend, parameters, x, grad_output) -> Quantities
 METHODS: dict[str, Callable[..., Quantities]] = {

@@ -9,7 +9,7 @@ import numpy as np
 from ..model import Forward, Gradients
 from ..rounding import FloatTensor
 
-__all__ = ["MSE", "Quantities", "may_overflow"]
+__all__ = ["MSE", "Quantities", "may_overflow", "as_bounds"]
 
 #: grad_output sentinel: g = (2/d)(x_hat − x) at the same x
 MSE = "mse"
@@ -39,3 +39,13 @@ def may_overflow(q: Quantities) -> np.ndarray:
     for t in tensors:
         found |= t.unbounded.reshape(*batch, -1).any(axis=-1)
     return found
+
+
+def as_bounds(bounds: np.ndarray) -> np.ndarray:
+    """A method's bounds (..., 2) read as an enclosure: a NaN end (inf − inf inside a
+    relaxation over a huge interval, say) proves nothing, so it becomes −inf or +inf.
+    np.maximum and np.minimum propagate NaN, so an intersection must never see one."""
+    out = np.array(bounds, dtype=np.float64, copy=True)
+    out[..., 0] = np.where(np.isnan(out[..., 0]), -np.inf, out[..., 0])
+    out[..., 1] = np.where(np.isnan(out[..., 1]), np.inf, out[..., 1])
+    return out

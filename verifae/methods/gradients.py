@@ -22,7 +22,7 @@ from ..box import Box
 from ..model import GRADIENT_NAMES, AutoencoderSpec, parameters
 from ..numbers import FORMATS
 from ..rounding import FloatSemantics, FloatTensor
-from .base import MSE
+from .base import MSE, as_bounds
 from .interval import interval_propagation
 
 __all__ = ["REFINED", "tightened_gradients"]
@@ -37,6 +37,7 @@ def _intersect(t: Any, bounds: np.ndarray) -> Any:
         keep = t.unbounded
         return FloatTensor(FastTensor(np.where(keep, t.value.lo, value.lo), np.where(keep, t.value.hi, value.hi)),
                            t.unbounded)
+    bounds = as_bounds(bounds)
     return FastTensor(np.maximum(t.lo, bounds[..., 0]), np.minimum(t.hi, bounds[..., 1]))
 
 

@@ -180,16 +180,20 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
             return None
         error = mean.value
     lower, upper = max(float(error.lo), 0.0), float(error.hi)
-    form = residual_form(s, parallel)
-    if form is not None:
-        joint = _joint_error(form)
-        if joint is not None:
-            lower, upper = max(lower, joint[0]), min(upper, joint[1])
-        if semantics == "real":
-            dact = B.activation_derivative(spec.activation, z)
-        else:
-            dact = F.activation_derivative(spec.activation, FloatTensor(z, np.zeros(h, dtype=bool))).value
-        out.update(mse_gradient_bounds(form, W_enc, dact))
+    # A relaxation over a huge interval has infinite offsets, and inf − inf is NaN in the
+    # forms below: the exact sums then refuse (`sum_up` is None, so no joint bound) and a
+    # NaN end of a gradient bound reads as unbounded (`methods.base.as_bounds`).
+    with np.errstate(invalid="ignore", over="ignore"):
+        form = residual_form(s, parallel)
+        if form is not None:
+            joint = _joint_error(form)
+            if joint is not None:
+                lower, upper = max(lower, joint[0]), min(upper, joint[1])
+            if semantics == "real":
+                dact = B.activation_derivative(spec.activation, z)
+            else:
+                dact = F.activation_derivative(spec.activation, FloatTensor(z, np.zeros(h, dtype=bool))).value
+            out.update(mse_gradient_bounds(form, W_enc, dact))
     out["reconstruction_error"] = np.array([lower, upper])
     return out
 
