@@ -141,3 +141,12 @@ def test_auto_rule():
     assert choose_backend(small) == "arb" and choose_backend(big) == "fast"
     assert choose_backend(small, batch=5) == "fast" and choose_backend(big, precision=100) == "arb"
     assert enclose(big, Box.point([0] * 32)).backend == "fast" and enclose(small, Box.point([0, 0])).backend == "arb"
+
+
+def test_rationals_beyond_the_double_range_convert_to_enclosures():
+    """float(q) raises beyond the double range; the conversion encloses q instead."""
+    t = FastBackend().constant(np.array([Fraction(10**400), Fraction(-(10**400)), Fraction(1, 3)], dtype=object))
+    big = float(np.finfo(np.float64).max)
+    assert (t.lo[0], t.hi[0]) == (big, np.inf)
+    assert (t.lo[1], t.hi[1]) == (-np.inf, -big)
+    assert Fraction(t.lo[2]) < Fraction(1, 3) < Fraction(t.hi[2])

@@ -77,3 +77,13 @@ class _ArrayLike:
 
     def __array__(self, dtype=None, copy=None):
         return self.a
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", 10**400, "0x1p1024"])
+def test_values_beyond_the_double_range_are_refused(value):
+    """As in case files: a float run could not even start from such a box (found by the
+    adversarial review: the fast backend's conversion raised OverflowError)."""
+    with pytest.raises(BoxError, match="is beyond the double range"):
+        Box.point([value])
+    with pytest.raises(BoxError, match="is beyond the double range"):
+        Box.around(["1e308"], "1e308")

@@ -108,3 +108,8 @@ def test_backward_tuple_order_and_shapes():
     assert grads._fields == GRADIENT_NAMES
     assert [g.shape for g in grads] == [(2, 3), (2,), (3, 2), (3,), (3,)]
     assert all(g.dtype == np.float32 for g in grads)
+
+
+def test_parameters_beyond_the_double_range_are_refused():
+    with pytest.raises(SpecError, match=r"W_enc: 1e400 is beyond the double range"):
+        AutoencoderSpec([["1e400"]], [0], [[1]], [0], "identity")

@@ -31,7 +31,7 @@ from .box import Box
 from .errors import BoxError
 from .methods import MSE, interval_propagation
 from .model import GRADIENT_NAMES, AutoencoderSpec, Parameters, parameters
-from .numbers import FORMATS, FloatFormat, nearest_float, round_down, round_up
+from .numbers import FORMATS, FloatFormat, float_or_inf, nearest_float, round_down, round_up
 
 __all__ = ["check", "CheckResult", "FormatCheck", "ReferenceCheck", "Offender"]
 
@@ -178,7 +178,7 @@ def sample_points(
     if p64 is None:
         p64 = parameters(get_backend("float64"), spec)
     lo, hi, fixed = _float_box(box)
-    lo = np.where(fixed, [float(q) for q in box.lower], lo)
+    lo = np.where(fixed, [float_or_inf(q) for q in box.lower], lo)
     hi = np.where(fixed, lo, hi)
     d = box.dim
     parts = [((lo + hi) / 2)[None, :]]
@@ -211,7 +211,7 @@ def _inputs(points: np.ndarray, fixed: np.ndarray, exact: np.ndarray, fmt: Float
         try:
             X[:, j] = nearest_float(exact[j], fmt)
         except OverflowError:
-            X[:, j] = math.copysign(math.inf, exact[j])
+            X[:, j] = math.inf if exact[j] > 0 else -math.inf
     return X
 
 
@@ -473,7 +473,7 @@ def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, g
             for index in zip(*np.nonzero(bad)) if bad.ndim else ([()] if bad else []):
                 if len(result.offenders) < keep:
                     result.offenders.append(
-                        Offender("real", "reference", [float(v) for v in x], name, tuple(int(i) for i in index),
+                        Offender("real", "reference", [float_or_inf(v) for v in x], name, tuple(int(i) for i in index),
                                  float(r[index][0]), float(e[index][0]), float(e[index][1]))
                     )
     return result

@@ -27,7 +27,7 @@ import numpy as np
 from .activations import validate_activation
 from .backends.base import Backend
 from .errors import SpecError, VerifaeError
-from .numbers import exact_array, is_double
+from .numbers import exact_array, float_or_inf, is_double
 
 __all__ = [
     "AutoencoderSpec",
@@ -96,7 +96,7 @@ class AutoencoderSpec:
         starting point of every float conversion (nearest_floats, the fast backend)."""
         def compute():
             flat = getattr(self, name).ravel()
-            f = np.array([float(q) for q in flat], dtype=np.float64).reshape(getattr(self, name).shape)
+            f = np.array([float_or_inf(q) for q in flat], dtype=np.float64).reshape(getattr(self, name).shape)
             exact = np.fromiter((is_double(q) for q in flat), dtype=bool, count=flat.size)
             return f, exact.reshape(f.shape)
 

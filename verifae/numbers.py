@@ -36,6 +36,7 @@ __all__ = [
     "nearest_float",
     "nearest_floats",
     "is_double",
+    "float_or_inf",
     "round_down",
     "round_up",
     "dyadic_down",
@@ -177,8 +178,21 @@ def exact_array(values: Any) -> np.ndarray:
     out = np.empty(shape, dtype=object)
     flat = list(_flatten(values, len(shape)))
     for i, v in enumerate(flat):
-        out.flat[i] = to_exact(v)
+        q = to_exact(v)
+        # As in case files: every value must be a number a float64 run can start from
+        # (a float is one already; a numpy array of floats or integers is too).
+        if not isinstance(v, float) and abs(q) > _DOUBLE_MAX:
+            raise InvalidNumberError(f"{_short_number(v)} is beyond the double range (magnitude at most 1.8e308)")
+        out.flat[i] = q
     return out
+
+
+_DOUBLE_MAX = Fraction(float(np.finfo(np.float64).max))
+
+
+def _short_number(v: Any) -> str:
+    text = str(v)
+    return text if len(text) <= 40 else f"{text[:24]}… ({len(text)} characters)"
 
 
 def _array_like(values: Any) -> bool:
@@ -271,7 +285,7 @@ def nearest_floats(
             try:
                 f64[i] = float(q)
             except OverflowError:
-                f64[i] = math.copysign(math.inf, q)
+                f64[i] = math.inf if q > 0 else -math.inf  # copysign would call float(q)
     if fmt.precision == 53:
         out = f64
     else:
@@ -288,7 +302,7 @@ def nearest_floats(
             try:
                 out[k] = float(round_nearest(flat[k], fmt))
             except OverflowError:
-                out[k] = math.copysign(math.inf, flat[k])
+                out[k] = math.inf if flat[k] > 0 else -math.inf
     return out.reshape(values.shape), np.isinf(out).reshape(values.shape)
 
 
@@ -314,6 +328,15 @@ def round_nearest(q: Fraction, fmt: FloatFormat) -> Fraction:
         # Round-to-nearest overflows to infinity once a >= realmax + ulp/2.
         raise OverflowError(f"{float(q):.3g} overflows {fmt.name}")
     return sign * result
+
+
+def float_or_inf(q: Fraction) -> float:
+    """float(q), correctly rounded, or ±inf beyond the double range (where float(q), and
+    so math.copysign(inf, q), raises OverflowError)."""
+    try:
+        return float(q)
+    except OverflowError:
+        return math.inf if q > 0 else -math.inf
 
 
 def round_down(q: Fraction) -> float:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..activations import Activation, get_activation
-from ..numbers import is_double
+from ..numbers import float_or_inf, is_double
 from .base import IntervalBackend
 
 __all__ = ["FastBackend", "FastTensor"]
@@ -102,10 +102,12 @@ class FastTensor:
 
 def _fractions_to_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Float64 lower/upper bounds of exact rationals: the double itself when q is one,
-    else one step each way from float(q) (correctly rounded, so within one ulp)."""
+    else one step each way from float(q) (correctly rounded, so within one ulp). Beyond
+    the double range float(q) is ±inf, and the step inward gives ±realmax: [realmax, inf]
+    holds a q above realmax."""
     values = np.asarray(values, dtype=object)
     flat = values.ravel()
-    f = np.array([float(q) for q in flat], dtype=np.float64)
+    f = np.array([float_or_inf(q) for q in flat], dtype=np.float64)
     exact = np.fromiter((is_double(q) for q in flat), dtype=bool, count=flat.size)
     lo = np.where(exact, f, _down(f))
     hi = np.where(exact, f, _up(f))

@@ -55,7 +55,7 @@ class FloatBackend(Backend):
         try:
             return nearest_float(q, self.format)
         except OverflowError:
-            return math.copysign(math.inf, q)
+            return math.inf if q > 0 else -math.inf
 
     def convert_parameters(self, spec: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         def convert():

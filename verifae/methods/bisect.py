@@ -33,10 +33,11 @@ def bisect_bounds(
     Also in a float semantics: a float run rounds its input to nearest, and the
     rounded inputs of the parts (split at exact rational midpoints) together are those
     of the whole box. None where a float run may overflow (in any part)."""
-    W_enc = np.abs(np.array(spec.W_enc, dtype=float))
-    W_dec = np.abs(np.array(spec.W_dec, dtype=float))
-    influence = (W_dec @ W_enc).sum(axis=0) if spec.hidden_dim else np.ones(spec.input_dim)
-    influence = influence + 1.0  # the −x of the residual moves the error too
+    W_enc = np.abs(spec.float64("W_enc")[0])
+    W_dec = np.abs(spec.float64("W_dec")[0])
+    with np.errstate(over="ignore", invalid="ignore"):  # only a heuristic: inf and NaN are capped below
+        influence = (W_dec @ W_enc).sum(axis=0) if spec.hidden_dim else np.ones(spec.input_dim)
+    influence = np.nan_to_num(influence, nan=1.0, posinf=1e300) + 1.0  # the −x of the residual moves E too
     heap: list[tuple] = []
     order = itertools.count()  # ties never compare boxes
 
