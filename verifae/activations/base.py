@@ -33,7 +33,7 @@ from flint import arb
 from ..directed import float_down, float_up
 from ..errors import SpecError
 
-__all__ = ["Activation", "IntervalKit", "FastKit", "FloatKit", "RELAXATION_BITS", "proven_offsets"]
+__all__ = ["Activation", "ExactOnFloats", "IntervalKit", "FastKit", "FloatKit", "RELAXATION_BITS", "proven_offsets"]
 
 #: working precision (bits) of the Arb evaluations that prove relaxation offsets
 RELAXATION_BITS = 128
@@ -251,3 +251,19 @@ class Activation(ABC):
         `parallel` = `relaxation(lo, hi)`. By default the two parallel lines."""
         a, cL, cU = parallel
         return a, cL, a, cU
+
+
+class ExactOnFloats:
+    """The float error model of an activation whose value and derivative every float
+    run computes exactly (z, max(z, 0), 1, z > 0: no rounding happens): the float
+    semantics takes the inner backend's enclosures as they are. Mixed in before
+    `Activation`, it supplies the three float methods."""
+
+    def float_error(self, kit: FastKit, format_name: str, z_mag: np.ndarray, value_mag: np.ndarray) -> np.ndarray:
+        return np.zeros_like(value_mag)
+
+    def float_value(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
+        return kit.inner.activation(self, z.value), z.unbounded.copy()
+
+    def float_derivative(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
+        return kit.inner.activation_derivative(self, z.value), z.unbounded.copy()

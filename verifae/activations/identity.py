@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 from flint import arb
 
-from .base import Activation, FastKit, FloatKit, IntervalKit
+from .base import Activation, ExactOnFloats, FastKit, IntervalKit
 
 __all__ = ["Identity"]
 
 
-class Identity(Activation):
+class Identity(ExactOnFloats, Activation):
     name = "identity"
     onnx_op = "Identity"
     transcendental = False
@@ -49,16 +49,6 @@ class Identity(Activation):
 
     def value_range(self, semantics: str) -> tuple[float, float]:
         return -np.inf, np.inf
-
-    # float semantics: z and 1 are exact
-    def float_error(self, kit: FastKit, format_name: str, z_mag: np.ndarray, value_mag: np.ndarray) -> np.ndarray:
-        return np.zeros_like(value_mag)
-
-    def float_value(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
-        return kit.inner.activation(self, z.value), z.unbounded.copy()
-
-    def float_derivative(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
-        return kit.inner.activation_derivative(self, z.value), z.unbounded.copy()
 
     def relaxation(self, lo: float, hi: float) -> tuple[float, float, float]:
         return 1.0, 0.0, 0.0  # exact

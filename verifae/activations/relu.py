@@ -8,12 +8,12 @@ import flint
 import numpy as np
 from flint import arb
 
-from .base import RELAXATION_BITS, Activation, FastKit, FloatKit, IntervalKit, proven_offsets
+from .base import RELAXATION_BITS, Activation, ExactOnFloats, FastKit, IntervalKit, proven_offsets
 
 __all__ = ["Relu"]
 
 
-class Relu(Activation):
+class Relu(ExactOnFloats, Activation):
     name = "relu"
     onnx_op = "Relu"
     transcendental = False
@@ -68,16 +68,6 @@ class Relu(Activation):
 
     def value_range(self, semantics: str) -> tuple[float, float]:
         return 0.0, np.inf  # max(z, 0) >= 0, exactly in floats too
-
-    # float semantics: max(z, 0) and (z > 0) are exact on floats
-    def float_error(self, kit: FastKit, format_name: str, z_mag: np.ndarray, value_mag: np.ndarray) -> np.ndarray:
-        return np.zeros_like(value_mag)
-
-    def float_value(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
-        return kit.inner.activation(self, z.value), z.unbounded.copy()
-
-    def float_derivative(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
-        return kit.inner.activation_derivative(self, z.value), z.unbounded.copy()
 
     # relaxation: g(z) = relu(z) − a z is piecewise linear, with its extremes at lo, hi and 0
     def relaxation(self, lo: float, hi: float) -> tuple[float, float, float]:
