@@ -257,8 +257,9 @@ class TestPartBudget:
 
     def test_invalid_budget_is_refused(self):
         spec, box = straddling_relu()
-        with pytest.raises(UnsupportedError, match="max_parts must be at least 1, got 0"):
-            enclose(spec, box, max_parts=0)
+        for method in ("auto", "interval"):
+            with pytest.raises(UnsupportedError, match="max_parts must be at least 1, got 0"):
+                enclose(spec, box, method=method, max_parts=0)
 
     def test_budget_is_used(self, monkeypatch):
         """The bisection sees the budget: no part beyond it, none at all for max_parts=1."""

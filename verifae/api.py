@@ -274,6 +274,7 @@ def enclose(
         raise BoxError(f"the box has {box.dim} entries but the model's input_dim is {spec.input_dim}")
     g_box = _grad_output_box(spec, grad_output)
     _check_method(method)
+    part_budget(method, spec.input_dim, max_parts)  # refuses a budget below one part, whatever the method
     if backend == "auto":
         backend = choose_backend(spec, 1, precision)
     B = _rigorous(backend, precision, semantics)
@@ -386,6 +387,7 @@ def enclose_many(
     """
     lower, upper = _box_arrays(boxes, spec.input_dim)
     _check_method(method)
+    part_budget(method, spec.input_dim, max_parts)  # refuses a budget below one part, whatever the method
     wanted_grads = [n for n in GRADIENT_NAMES if "gradients" in quantities or f"gradients.{n}" in quantities]
     known = (*QUANTITIES, "gradients", *(f"gradients.{n}" for n in GRADIENT_NAMES))
     unknown = [q for q in quantities if q not in known]
