@@ -36,7 +36,7 @@ METHOD_NAMES: tuple[str, ...] = ("interval", "linear", "mean-value", "bisect", "
 #: "auto" adds bisection up to this input dimension ...
 AUTO_BISECT_MAX_DIM = 16
 #: ... into this many parts by default: each part is one `linear` bound in each semantics,
-#: so the default stays cheap (about 0.1 s a semantics on the small cases); `max_parts` buys more
+#: so the default stays cheap (about 0.15 s a semantics on the small cases); `max_parts` buys more
 AUTO_PARTS = 16
 
 
