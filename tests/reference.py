@@ -36,8 +36,8 @@ def _act(name: str, z: Any) -> tuple[Any, Any]:
     if name == "elu":  # the default alpha, 1; elu'(0) = 1 (the z <= 0 branch, as PyTorch)
         if z > 0:
             return z, fmpq(1)
-        e = arb(z).exp()
-        return e - 1, e
+        # expm1, not exp − 1: a 256-bit exp(z) − 1 is a ball wider than a subnormal z
+        return arb(z).expm1(), arb(z).exp()
     if name == "sigmoid":
         s = 1 / (1 + arb(-z).exp())
         return s, s * (1 - s)

@@ -9,10 +9,10 @@ import flint
 import numpy as np
 import pytest
 from flint import arb, fmpq
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import ACTIVATIONS, SpecError, get_backend
+from verifae import ACTIVATIONS, AutoencoderSpec, Box, SpecError, get_backend
 from verifae.activations import REGISTRY, TRANSCENDENTAL, Activation, get_activation, validate_activation
 from verifae.activations.elu import Elu
 from verifae.activations.leaky_relu import LeakyRelu
@@ -650,3 +650,59 @@ def test_elu_float_model_contains_float_runs(alpha, fmt):
             with flint.ctx.workprec(300):
                 exact = _elu_exact(act.alpha, p, False, 300)
                 assert abs(arb(float(ri)) - exact) <= arb(float(ei)), (zi, ri, ei)
+
+
+# ---------------------------------------------------------------- elu end to end
+
+
+def _elu_end_to_end(spec, box, method, xs, seed, real_reference=True):
+    """The real enclosure contains the independent 256-bit reference (tests/reference.py)
+    at the points xs; the float32/float64 enclosures contain numpy, explicit-loop and
+    (when installed) PyTorch runs (the Float-run check)."""
+    from verifae import enclose
+    from verifae.check import check
+
+    from .reference import outside, reference
+
+    real = enclose(spec, box, semantics="real", backend="arb", method=method)
+    for x in xs if real_reference else []:
+        misses = outside(real, reference(spec, x, None))
+        assert not misses, (method, x, misses[:3])
+    result = check(spec, box, runs=12, seed=seed, method=method, enclosures={"real": real},
+                   reference=False, torch_worker=False)
+    assert result.ok, (method, result.formats)
+
+
+_ELU_SPECS = {
+    # the kink at 0 inside the box: z = x crosses 0
+    "kink": (AutoencoderSpec([[1]], [0], [[2]], [0], "elu"), Box([-1], [1])),
+    # the kink at the edge of the box
+    "edge": (AutoencoderSpec([[1], [-1]], [0, 0], [[1, "0.5"]], ["0.1"], "elu"), Box([0], ["0.5"])),
+    # saturation: z = x − 100 (a 256-bit ball still resolves elu(z) > −1 there) ...
+    "saturated": (AutoencoderSpec([[1, "0.3"]], [-100], [["0.7"], [-1]], [0, 1], "elu"), Box.around([0, 1], "0.1")),
+    # ... and z = x − 1000, float runs only (elu(z) + 1 = e^-1000 is below a 256-bit
+    # ball's radius around −1, while the real enclosure's lower end is exactly −1)
+    "saturated-1000": (AutoencoderSpec([[1, "0.3"]], [-1000], [["0.7"], [-1]], [0, 1], "elu"),
+                       Box.around([0, 1], "0.1")),
+    # subnormal pre-activations
+    "subnormal": (AutoencoderSpec([["1e-300"]], [0], [[1]], [0], "elu"), Box(["-1e-10"], ["1e-10"])),
+}
+
+
+@pytest.mark.parametrize("method", ["interval", "linear", "mean-value", "bisect", "auto"])
+@pytest.mark.parametrize("case", sorted(_ELU_SPECS))
+def test_elu_end_to_end_cases(case, method):
+    spec, box = _ELU_SPECS[case]
+    xs = [list(box.lower), list(box.upper), list(box.center)]
+    _elu_end_to_end(spec, box, method, xs, seed=3, real_reference=case != "saturated-1000")
+
+
+@settings(max_examples=12)
+@given(data=st.data(), method=st.sampled_from(["interval", "linear", "mean-value", "bisect", "auto"]))
+def test_elu_end_to_end_random(data, method):
+    from .strategies import boxes, points_in, specs
+
+    spec = data.draw(specs(activations=("elu",), max_d=4, max_h=3), label="spec")
+    box = data.draw(boxes(spec.input_dim), label="box")
+    xs = data.draw(points_in(box, count=3), label="points")
+    _elu_end_to_end(spec, box, method, xs, seed=data.draw(st.integers(0, 1000), label="seed"))
