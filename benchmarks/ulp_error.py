@@ -1,4 +1,4 @@
-"""Measure the ulp error of library exp, tanh and sigmoid: the constant K of verifae.libm.
+"""Measure the ulp error of library exp, tanh, sigmoid and expm1: the constant K of verifae.libm.
 
 For each format (float32, float64) and library (numpy, and PyTorch's CPU kernels
 when torch is installed), evaluate each function on about N points of the hard
@@ -27,6 +27,7 @@ def numpy_functions(dtype):
         "exp": np.exp,
         "tanh": np.tanh,
         "sigmoid": lambda x: one / (one + np.exp(-x)),  # the spec's formula, as verifae runs it
+        "expm1": np.expm1,
     }
 
 
@@ -36,7 +37,12 @@ def torch_functions():
     except ImportError:
         return None
     wrap = lambda f: lambda x: f(torch.from_numpy(x)).numpy()  # noqa: E731
-    return {"exp": wrap(torch.exp), "tanh": wrap(torch.tanh), "sigmoid": wrap(torch.sigmoid)}
+    return {
+        "exp": wrap(torch.exp),
+        "tanh": wrap(torch.tanh),
+        "sigmoid": wrap(torch.sigmoid),
+        "expm1": wrap(torch.expm1),
+    }
 
 
 def main() -> None:
@@ -51,7 +57,7 @@ def main() -> None:
     print(f"{'format':<9}{'library':<8}{'function':<9}{'points':>9}{'max ulps':>10}{'K':>4}"
           f"{'subnormal/realmin':>19}{'worst x':>26}")
     for fmt in (FLOAT32, FLOAT64):
-        for function in ("exp", "tanh", "sigmoid"):
+        for function in ("exp", "tanh", "sigmoid", "expm1"):
             xs = hard_points(function, fmt, args.points, args.seed)
             for library, make in libraries.items():
                 t = time.perf_counter()

@@ -1,7 +1,7 @@
 """An independent reference implementation of design §1, for the soundness tests.
 
 Plain loops over Python scalars, sharing no code with verifae's model or backends.
-Rational values stay exact (flint `fmpq`); only sigmoid and tanh produce flint
+Rational values stay exact (flint `fmpq`); only sigmoid, tanh and elu produce flint
 `arb` balls, at a high working precision, around the exact real value (Arb's
 operations are rigorous). Keeping the rational part exact matters: a quantity
 that is exactly 0, such as x_hat − x when h = 0, must not become a ball
@@ -33,6 +33,11 @@ def _act(name: str, z: Any) -> tuple[Any, Any]:
     if name == "leaky_relu":  # the default negative_slope, 1/100; leaky_relu'(0) = 1/100
         s = fmpq(1, 100)
         return (z if z > 0 else s * z), (fmpq(1) if z > 0 else s)
+    if name == "elu":  # the default alpha, 1; elu'(0) = 1 (the z <= 0 branch, as PyTorch)
+        if z > 0:
+            return z, fmpq(1)
+        # expm1, not exp − 1: a 256-bit exp(z) − 1 is a ball wider than a subnormal z
+        return arb(z).expm1(), arb(z).exp()
     if name == "sigmoid":
         s = 1 / (1 + arb(-z).exp())
         return s, s * (1 - s)

@@ -9,11 +9,12 @@ import flint
 import numpy as np
 import pytest
 from flint import arb, fmpq
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import ACTIVATIONS, SpecError, get_backend
+from verifae import ACTIVATIONS, AutoencoderSpec, Box, SpecError, get_backend
 from verifae.activations import REGISTRY, TRANSCENDENTAL, Activation, get_activation, validate_activation
+from verifae.activations.elu import Elu
 from verifae.activations.leaky_relu import LeakyRelu
 from verifae.activations.relu import Relu
 from verifae.numbers import FORMATS
@@ -37,6 +38,10 @@ def _true(name: str, q: Fraction, derivative: bool) -> arb:
         if derivative:
             return arb(1) if q > 0 else arb(s)
         return z if q > 0 else arb(s * fmpq(q.numerator, q.denominator))
+    if name == "elu":  # the default alpha, 1; elu'(0) = alpha
+        if derivative:
+            return arb(1) if q > 0 else z.exp()
+        return z if q > 0 else z.exp() - 1
     if name == "sigmoid":
         s = 1 / (1 + (-z).exp())
         return s * (1 - s) if derivative else s
@@ -402,3 +407,302 @@ def test_leaky_relu_float_model_contains_float_runs(slope, fmt):
     for zi, ri, ei in zip(z, run, e2):
         exact = Fraction(float(zi)) if zi > 0 else s * Fraction(float(zi))
         assert abs(Fraction(float(ri)) - exact) <= Fraction(float(ei))
+
+
+# ---------------------------------------------------------------- elu, exp-based with a parameter
+
+
+ALPHAS = ["1", "0.5", "2", "1/10", "3"]
+
+
+def _elu_exact(alpha: Fraction, p: Fraction, derivative: bool, bits: int) -> arb:
+    """elu(p) or elu'(p) as an Arb ball, written independently of the package."""
+    with flint.ctx.workprec(bits):
+        z = arb(fmpq(p.numerator, p.denominator))
+        A = arb(fmpq(alpha.numerator, alpha.denominator))
+        if p > 0:
+            return arb(1) if derivative else z
+        return A * z.exp() if derivative else A * z.expm1()
+
+
+def _elu_in(alpha: Fraction, p: Fraction, derivative: bool, e_lo: float, e_hi: float) -> bool:
+    for bits in (200, 800, 3200):
+        with flint.ctx.workprec(bits):
+            v = _elu_exact(alpha, p, derivative, bits)
+            lo, hi = arb(e_lo), arb(e_hi)
+            if lo <= v and v <= hi:
+                return True
+            if v < lo or v > hi:
+                return False
+    return False
+
+
+def _elu_between(alpha: Fraction, p: Fraction, lo: Fraction, hi: Fraction) -> bool:
+    """lo <= elu(p) <= hi for exact rationals lo, hi (decided with growing precision)."""
+    for bits in (300, 1200, 4800):
+        with flint.ctx.workprec(bits):
+            v = _elu_exact(alpha, p, False, bits)
+            a, b = arb(fmpq(lo.numerator, lo.denominator)), arb(fmpq(hi.numerator, hi.denominator))
+            if a <= v and v <= b:
+                return True
+            if v < a or v > b:
+                return False
+    return False
+
+
+def test_elu_configuration():
+    default = get_activation("elu")
+    assert default.config() == {"name": "elu", "alpha": "1"} and default.onnx_op == "Elu"
+    assert default.transcendental and "elu" in TRANSCENDENTAL
+    configured = get_activation({"name": "elu", "alpha": "0.5"})
+    assert configured.alpha == Fraction(1, 2) and configured == Elu(Fraction(1, 2))
+    assert get_activation(configured.config()) == configured
+    assert get_activation({"name": "elu"}) is default
+    for bad in ("0", "-1", 0, -0.5):
+        with pytest.raises(SpecError, match="elu: alpha must be > 0"):
+            Elu(bad)
+    for bad in ("1e30", "1e-30"):
+        with pytest.raises(SpecError, match="elu: alpha must lie in"):
+            Elu(bad)
+    with pytest.raises(SpecError, match="elu: alpha: .*not a number"):
+        Elu("abc")
+    with pytest.raises(SpecError, match="elu: unknown parameter 'negative_slope'"):
+        get_activation({"name": "elu", "negative_slope": "0.1"})
+    assert Elu("2").value_range("real") == (-2.0, np.inf)
+    assert Elu("2").value_range("float32") == (-np.inf, np.inf)
+    with pytest.raises(Exception, match="exact"):
+        B = get_backend("exact")
+        B.activation(Elu(), B.interval(np.array([-1], dtype=object), np.array([1], dtype=object)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_elu_points_and_torch(alpha, dtype):
+    """numpy's α(exp(z) − 1) and PyTorch's expm1 kernel agree within a few ulps (absolute
+    near 0, where exp(z) − 1 cancels); the derivative at 0 is α as in PyTorch; z = −1000
+    saturates to −α with derivative 0; subnormal z."""
+    torch = pytest.importorskip("torch")
+    act = Elu(alpha)
+    z = np.concatenate([_grid(dtype), [-1000.0, -1e-40, 1e-40, -1e-310, -5e-324]]).astype(dtype)
+    x = torch.tensor(z, requires_grad=True)
+    y = act.torch_module(dtype)(x)
+    y.backward(torch.ones_like(y))
+    with np.errstate(over="ignore", invalid="ignore"):
+        value, derivative = act.point(z, dtype), act.point_derivative(z, dtype)
+    assert value.dtype == dtype and derivative.dtype == dtype
+    a_f = float(act.alpha_in(FORMATS[np.dtype(dtype).name]))
+    eps = float(np.finfo(dtype).eps)
+    np.testing.assert_allclose(value, y.detach().numpy(), rtol=8 * eps, atol=8 * eps * a_f)
+    np.testing.assert_allclose(derivative, x.grad.numpy(), rtol=8 * eps, atol=0)
+    zero = np.flatnonzero(z == 0)
+    assert np.all(x.grad.numpy()[zero] == a_f) and np.all(derivative[zero] == a_f)  # elu'(0) = α
+    sat = np.flatnonzero(z == -1000)
+    assert np.all(value[sat] == -a_f) and np.all(derivative[sat] == 0)
+
+
+elu_endpoint = st.one_of(
+    st.floats(-12, 12, allow_subnormal=False),
+    st.floats(-1100, 800, allow_subnormal=False),
+    st.sampled_from([0.0, -0.0, 1e-300, -1e-300, 5e-324, -5e-324, -1000.0, -999.0, 40.0, -40.0, -0.6931471805599453]),
+)
+
+
+@given(
+    alpha=st.sampled_from(ALPHAS),
+    a=elu_endpoint,
+    b=elu_endpoint,
+    ts=st.lists(st.fractions(0, 1, max_denominator=10**6), min_size=1, max_size=6),
+)
+def test_elu_extensions_contain_the_exact_value(alpha, a, b, ts):
+    """arb, mpmath and fast: value and derivative at the endpoints, 0 and random points,
+    zero tolerance, for α below, at and above 1 (the derivative jumps up or down at 0)."""
+    act = Elu(alpha)
+    lo, hi = min(a, b), max(a, b)
+    L, H = Fraction(lo), Fraction(hi)
+    points = [L, H, *(L + t * (H - L) for t in ts)] + ([Fraction(0)] if L <= 0 <= H else [])
+    for backend in ("arb", "mpmath", "fast"):
+        B = get_backend(backend)
+        z = B.interval_floats(np.array([lo]), np.array([hi]))
+        (v_lo, v_hi), = B.bounds(B.activation(act, z))
+        (d_lo, d_hi), = B.bounds(B.activation_derivative(act, z))
+        for p in points:
+            assert _elu_in(act.alpha, p, False, v_lo, v_hi), (backend, p, v_lo, v_hi)
+            assert _elu_in(act.alpha, p, True, d_lo, d_hi), (backend, p, d_lo, d_hi)
+
+
+@pytest.mark.parametrize("backend", ["arb", "mpmath", "fast"])
+@pytest.mark.parametrize(
+    "alpha, lo, hi, expected",
+    [
+        # the kink inside the box: [α e^lo, α] ∪ {1}
+        ("2", -1, 1, (min(2 * np.exp(-1), 1.0), 2.0)),
+        ("2", -2, 1, (2 * np.exp(-2), 2.0)),
+        ("0.5", -1, 1, (0.5 * np.exp(-1), 1.0)),
+        ("1", -1, 1, (np.exp(-1), 1.0)),
+        # the kink at the edge of the box
+        ("2", 0, 1, (1.0, 2.0)),
+        ("0.5", 0, 1, (0.5, 1.0)),
+        ("2", -1, 0, (2 * np.exp(-1), 2.0)),
+        ("0.5", -1, 0, (0.5 * np.exp(-1), 0.5)),
+        ("2", 1e-300, 1, (1.0, 1.0)),
+        # saturation
+        ("1", -1000, -999, (0.0, np.exp(-999))),
+    ],
+)
+def test_elu_derivative_ranges(backend, alpha, lo, hi, expected):
+    """The derivative's range over boxes with the kink inside, at the edge and far away:
+    tight (within a few ulps of the hull) as well as sound."""
+    act = Elu(alpha)
+    B = get_backend(backend)
+    z = B.interval_floats(np.array([float(lo)]), np.array([float(hi)]))
+    (d_lo, d_hi), = B.bounds(B.activation_derivative(act, z))
+    for p in (Fraction(lo), Fraction(0), Fraction(hi)):
+        if lo <= p <= hi:
+            assert _elu_in(act.alpha, p, True, d_lo, d_hi), p
+    (z_lo, z_hi), = B.bounds(z)
+    if (z_lo > 0) != (lo > 0) or (z_hi > 0) != (hi > 0):
+        return  # an Arb ball slightly wider than [lo, hi] crosses 0: its range is wider
+    tol = 2.0**-26 if backend == "arb" else 1e-12  # Arb keeps radii to 30 bits
+    assert abs(d_lo - expected[0]) <= tol * expected[0] + 1e-300
+    assert abs(d_hi - expected[1]) <= tol * expected[1] + 1e-300
+
+
+@pytest.mark.parametrize("backend", ["arb", "mpmath", "fast"])
+def test_elu_value_near_zero_and_saturated(backend):
+    """Subnormal z: elu(z) ≈ z without cancellation in the rigorous backends; z = −1000:
+    −α."""
+    act = Elu("2")
+    B = get_backend(backend)
+    z = B.interval_floats(np.array([-5e-324, -1000.0]), np.array([5e-324, -1000.0]))
+    (s_lo, s_hi), (w_lo, w_hi) = B.bounds(B.activation(act, z))
+    assert s_lo <= -1e-323 and s_hi >= 5e-324 and s_lo >= -1e-300 and s_hi <= 1e-300
+    assert w_lo <= -2.0 <= w_hi and w_hi - w_lo <= 1e-12
+
+
+@given(
+    alpha=st.sampled_from(ALPHAS),
+    a=st.floats(-30, 30, allow_subnormal=False) | st.sampled_from([0.0, -1000.0, -0.6931471805599453, 1e-300]),
+    b=st.floats(-30, 30, allow_subnormal=False) | st.sampled_from([0.0, -1e-300]),
+    ts=st.lists(st.fractions(0, 1, max_denominator=1000), min_size=3, max_size=12),
+)
+def test_elu_relaxation_bounds_it(alpha, a, b, ts):
+    """a z + cL <= elu(z) <= a z + cU at the endpoints, 0, the tangency point ln(a/α)
+    and random points, decided with Arb (zero tolerance); also for α > 1, where elu is
+    not convex at 0."""
+    act = Elu(alpha)
+    lo, hi = min(a, b), max(a, b)
+    slope, cL, cU = act.relaxation(lo, hi)
+    L, H = Fraction(lo), Fraction(hi)
+    points = [L, H, Fraction(0), *(L + t * (H - L) for t in ts)]
+    if slope > 0:
+        star = float(np.log(slope / float(act.alpha)))
+        points += [Fraction(star), Fraction(np.nextafter(star, -np.inf)), Fraction(np.nextafter(star, np.inf))]
+    for p in points:
+        if not L <= p <= H:
+            continue
+        if p > 0:  # elu(p) = p: exact rationals
+            assert Fraction(slope) * p + Fraction(cL) <= p <= Fraction(slope) * p + Fraction(cU), p
+            continue
+        # elu(p) − slope·p − c is transcendental (nonzero) for p < 0, exactly 0 − c at 0
+        lower = (Fraction(slope) * p + Fraction(cL), Fraction(slope) * p + Fraction(cU))
+        assert _elu_between(act.alpha, p, *lower), (p, slope, cL, cU)
+    # tight enough to be useful: the offsets are not looser than the function's spread
+    assert cU - cL <= 2 * (hi - lo) * max(1.0, float(act.alpha)) + 1e-9
+
+
+@pytest.mark.parametrize("fmt", ["float32", "float64"])
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_elu_float_model_contains_float_runs(alpha, fmt):
+    """FloatSemantics' elu and elu' contain numpy's α(exp(z) − 1) and α·exp(z) and
+    PyTorch's ELU kernel (expm1 forward, its own exp backward), near 0 (cancellation),
+    saturated and subnormal; float_error bounds |run − elu(z)| with the exact α."""
+    act = Elu(alpha)
+    dtype = FORMATS[fmt].dtype
+    rng = np.random.default_rng(5)
+    z = np.concatenate([rng.normal(0, 10, 300), -np.exp2(rng.uniform(-160, 10, 300)),
+                        [0.0, -1e-45, -1000.0, -1e-310, 1e-30]]).astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        runs = [(act.point(z, dtype), act.point_derivative(z, dtype))]
+    torch = None
+    try:
+        import torch
+    except ImportError:
+        pass
+    if torch is not None:
+        x = torch.tensor(z, requires_grad=True)
+        y = act.torch_module(dtype)(x)
+        y.backward(torch.ones_like(y))
+        runs.append((y.detach().numpy(), x.grad.numpy()))
+    for backend in ("arb", "fast"):
+        F = FloatSemantics(get_backend(backend), FORMATS[fmt])
+        zf = F.interval_floats(z.astype(np.float64), z.astype(np.float64))
+        value = F.bounds(F.activation(act, zf))
+        deriv = F.bounds(F.activation_derivative(act, zf))
+        for run, run_d in runs:
+            assert np.all((value[:, 0] <= run) & (run <= value[:, 1])), backend
+            assert np.all((deriv[:, 0] <= run_d) & (run_d <= deriv[:, 1])), backend
+    B = get_backend("fast")
+    mag = np.abs(z.astype(np.float64))
+    e2 = act.float_error(B, fmt, mag, mag)
+    for run, _ in runs:
+        for zi, ri, ei in zip(z, run, e2):
+            p = Fraction(float(zi))
+            with flint.ctx.workprec(300):
+                exact = _elu_exact(act.alpha, p, False, 300)
+                assert abs(arb(float(ri)) - exact) <= arb(float(ei)), (zi, ri, ei)
+
+
+# ---------------------------------------------------------------- elu end to end
+
+
+def _elu_end_to_end(spec, box, method, xs, seed, real_reference=True):
+    """The real enclosure contains the independent 256-bit reference (tests/reference.py)
+    at the points xs; the float32/float64 enclosures contain numpy, explicit-loop and
+    (when installed) PyTorch runs (the Float-run check)."""
+    from verifae import enclose
+    from verifae.check import check
+
+    from .reference import outside, reference
+
+    real = enclose(spec, box, semantics="real", backend="arb", method=method)
+    for x in xs if real_reference else []:
+        misses = outside(real, reference(spec, x, None))
+        assert not misses, (method, x, misses[:3])
+    result = check(spec, box, runs=12, seed=seed, method=method, enclosures={"real": real},
+                   reference=False, torch_worker=False)
+    assert result.ok, (method, result.formats)
+
+
+_ELU_SPECS = {
+    # the kink at 0 inside the box: z = x crosses 0
+    "kink": (AutoencoderSpec([[1]], [0], [[2]], [0], "elu"), Box([-1], [1])),
+    # the kink at the edge of the box
+    "edge": (AutoencoderSpec([[1], [-1]], [0, 0], [[1, "0.5"]], ["0.1"], "elu"), Box([0], ["0.5"])),
+    # saturation: z = x − 100 (a 256-bit ball still resolves elu(z) > −1 there) ...
+    "saturated": (AutoencoderSpec([[1, "0.3"]], [-100], [["0.7"], [-1]], [0, 1], "elu"), Box.around([0, 1], "0.1")),
+    # ... and z = x − 1000, float runs only (elu(z) + 1 = e^-1000 is below a 256-bit
+    # ball's radius around −1, while the real enclosure's lower end is exactly −1)
+    "saturated-1000": (AutoencoderSpec([[1, "0.3"]], [-1000], [["0.7"], [-1]], [0, 1], "elu"),
+                       Box.around([0, 1], "0.1")),
+    # subnormal pre-activations
+    "subnormal": (AutoencoderSpec([["1e-300"]], [0], [[1]], [0], "elu"), Box(["-1e-10"], ["1e-10"])),
+}
+
+
+@pytest.mark.parametrize("method", ["interval", "linear", "mean-value", "bisect", "auto"])
+@pytest.mark.parametrize("case", sorted(_ELU_SPECS))
+def test_elu_end_to_end_cases(case, method):
+    spec, box = _ELU_SPECS[case]
+    xs = [list(box.lower), list(box.upper), list(box.center)]
+    _elu_end_to_end(spec, box, method, xs, seed=3, real_reference=case != "saturated-1000")
+
+
+@settings(max_examples=12)
+@given(data=st.data(), method=st.sampled_from(["interval", "linear", "mean-value", "bisect", "auto"]))
+def test_elu_end_to_end_random(data, method):
+    from .strategies import boxes, points_in, specs
+
+    spec = data.draw(specs(activations=("elu",), max_d=4, max_h=3), label="spec")
+    box = data.draw(boxes(spec.input_dim), label="box")
+    xs = data.draw(points_in(box, count=3), label="points")
+    _elu_end_to_end(spec, box, method, xs, seed=data.draw(st.integers(0, 1000), label="seed"))

@@ -25,7 +25,7 @@ def test_evaluate_returns_fractions():
     assert v.output.tolist() == [Fraction(3, 10)] and v.reconstruction_error == 0
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "elu"])
 def test_refuses_transcendental(activation):
     spec = AutoencoderSpec([[1]], [0], [[1]], [0], activation)
     with pytest.raises(UnsupportedError, match=f"cannot evaluate '{activation}'"):

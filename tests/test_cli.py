@@ -314,7 +314,7 @@ def test_bad_numbers(tmp_path, token, message):
 def test_unknown_activation(tmp_path):
     assert bad(tmp_path, changed("model.activation", "gelu")) == (
         "error: CASE: model.activation: unknown activation 'gelu'; "
-        "valid activations are: relu, sigmoid, tanh, identity, leaky_relu\n"
+        "valid activations are: relu, sigmoid, tanh, identity, leaky_relu, elu\n"
     )
 
 

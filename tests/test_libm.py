@@ -1,4 +1,4 @@
-"""The trust boundary: library exp, tanh and sigmoid stay within K ulps (verifae.libm).
+"""The trust boundary: library exp, tanh, sigmoid and expm1 stay within K ulps (verifae.libm).
 
 A smaller re-run of benchmarks/ulp_error.py on the same hard regions.
 """
@@ -18,17 +18,22 @@ POINTS = 30_000
 
 def _numpy(function, dtype):
     one = dtype(1)
-    return {"exp": np.exp, "tanh": np.tanh, "sigmoid": lambda x: one / (one + np.exp(-x))}[function]
+    return {
+        "exp": np.exp,
+        "tanh": np.tanh,
+        "sigmoid": lambda x: one / (one + np.exp(-x)),
+        "expm1": np.expm1,
+    }[function]
 
 
 def _torch(function):
     torch = pytest.importorskip("torch")
-    f = {"exp": torch.exp, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[function]
+    f = {"exp": torch.exp, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "expm1": torch.expm1}[function]
     return lambda x: f(torch.from_numpy(x)).numpy()
 
 
 @pytest.mark.parametrize("library", ["numpy", "torch"])
-@pytest.mark.parametrize("function", ["exp", "tanh", "sigmoid"])
+@pytest.mark.parametrize("function", ["exp", "tanh", "sigmoid", "expm1"])
 @pytest.mark.parametrize("fmt", [FLOAT32, FLOAT64], ids=["float32", "float64"])
 def test_library_within_K_ulps(library, function, fmt):
     if library == "torch" and importlib.util.find_spec("torch") is None:
@@ -41,6 +46,26 @@ def test_library_within_K_ulps(library, function, fmt):
     assert report["count"] > POINTS // 2
     assert report["max_ulps"] <= LIBRARY_ULPS[fmt.name][function], report
     assert report["max_subnormal"] <= 1, report
+
+
+@pytest.mark.parametrize("fmt", [FLOAT32, FLOAT64], ids=["float32", "float64"])
+def test_torch_elu_kernel_within_K_ulps(fmt):
+    """torch.nn.ELU(alpha=1) computes expm1(z) for z <= 0, and its backward exp(z) (with
+    an exp of its own, not always torch.exp's result): both within K ulps."""
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    import torch
+
+    xs = hard_points("expm1", fmt, POINTS, seed=4)
+    xs = xs[xs <= 0]
+    t = torch.from_numpy(xs.copy()).requires_grad_(True)
+    y = torch.nn.ELU(alpha=1.0)(t)
+    y.sum().backward()
+    for function, ys in (("expm1", y.detach().numpy()), ("exp", t.grad.numpy())):
+        report = ulp_errors(function, xs, ys, fmt)
+        assert report["count"] > POINTS // 4
+        assert report["max_ulps"] <= LIBRARY_ULPS[fmt.name][function], (function, report)
+        assert report["max_subnormal"] <= 1, (function, report)
 
 
 def test_measurement_detects_a_wrong_function():

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import SpecError
 from .base import Activation
+from .elu import Elu
 from .identity import Identity
 from .leaky_relu import LeakyRelu
 from .relu import Relu
@@ -26,6 +27,7 @@ REGISTRY: dict[str, Activation] = {
     "tanh": Tanh(),
     "identity": Identity(),
     "leaky_relu": LeakyRelu(),  # negative_slope 0.01 unless configured
+    "elu": Elu(),  # alpha 1 unless configured
 }
 
 #: the valid names, in the order error messages list them
