@@ -156,7 +156,8 @@ def layered_reference(spec, x: list[Fraction], g: list[Fraction] | None) -> dict
             W = [[_q(v) for v in row] for row in layer.weight.tolist()]
             b = [_q(v) for v in layer.bias]
             z = [sum((W[j][i] * a[i] for i in range(len(a))), zero) + b[j] for j in range(len(b))]
-            pairs = [_layer_act(layer.activation.config(), zj) for zj in z]
+            config = {"name": "identity"} if layer.activation is None else layer.activation.config()
+            pairs = [_layer_act(config, zj) for zj in z]
             inputs.append(a)
             pres.append(z)
             derivs.append([da for _, da in pairs])

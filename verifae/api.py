@@ -602,7 +602,9 @@ def enclose_layered(
     grads = layered_backward(B, p, x, fwd, g)
     layers = []
     for layer, f in zip(spec.layers, fwd.layers):
-        post = _within(B.bounds(f.post_activation), *layer.activation.value_range(semantics))
+        post = B.bounds(f.post_activation)
+        if layer.activation is not None:
+            post = _within(post, *layer.activation.value_range(semantics))
         layers.append(LayerEnclosure(layer.name, B.bounds(f.pre_activation), post))
     return LayeredEnclosure(
         layers=tuple(layers),

@@ -336,13 +336,16 @@ def _model(m: Any) -> AutoencoderSpec | LayeredSpec:
 
 
 def _activation(a: Any, path: str) -> Any:
-    """A registry name or {"name": ..., parameter: number, ...}, as its registry entry."""
+    """A registry name or {"name": ..., parameter: number, ...}, as its registry entry;
+    null for no activation at all (a bare linear layer, as v1's decoder)."""
+    if a is None:
+        return None
     if isinstance(a, str):
         if a not in ACTIVATIONS:
             raise CaseError(f"unknown activation {a!r}; valid activations are: {', '.join(ACTIVATIONS)}", path)
         return get_activation(a)
     if not isinstance(a, dict):
-        raise CaseError(f"expected an activation name or an object with a name, got {_kind(a)}", path)
+        raise CaseError(f"expected an activation name, an object with a name or null, got {_kind(a)}", path)
     duplicates = getattr(a, "duplicates", ())
     if duplicates:
         raise CaseError(f'duplicate key "{duplicates[0]}"', path)
@@ -372,7 +375,7 @@ def _layer(m: Any, path: str, previous: tuple[int, str] | None) -> Layer:
     _known_keys(m, _LAYER_KEYS, path)
     for key in ("weight", "bias", "activation"):
         if key not in m:
-            hint = ' (use "identity" for none)' if key == "activation" else ""
+            hint = ' (use null or "identity" for none)' if key == "activation" else ""
             raise CaseError(f"missing key{hint}", f"{path}.{key}")
     name = m.get("name", path.removeprefix("model.").replace("[", ".").replace("]", ""))
     if not isinstance(name, str) or not name:

@@ -12,10 +12,14 @@ layer by layer from the last, with incoming gy (g for the last layer):
 
 and dX is the first layer's gx (through the network only). Like `verifae.model`, the
 functions below are written once against the `Backend` interface and map over leading
-batch axes of x. `identity` is no operation: a_k = z_k and dz = gy, exactly, in every
-semantics (a float run applies nothing, or multiplies by 1, which is exact), so a v1
-spec as a layered one (`LayeredSpec.from_v1`) runs the very operations of
-`verifae.model`, in the same order.
+batch axes of x.
+
+A layer's activation is a registry entry, evaluated through the backend like every
+other ("identity" too: v1 evaluates an identity encoder that way), or None: no
+activation at all, a bare `nn.Linear`, where a_k = z_k and dz = gy with no operation.
+v1's decoder is such a layer, so a v1 spec as a layered one (`LayeredSpec.from_v1`)
+runs the very operations of `verifae.model`, in the same order, and gives the same
+enclosures bit for bit.
 """
 
 from __future__ import annotations
@@ -49,11 +53,12 @@ __all__ = [
 @dataclass(frozen=True, eq=False)
 class Layer:
     """One dense layer y = act(W x + b): exact `weight` (out × in) and `bias` (out,) as
-    object arrays of Fractions, the activation's registry entry and the layer's name."""
+    object arrays of Fractions, the activation's registry entry (or None for no
+    activation) and the layer's name."""
 
     weight: np.ndarray
     bias: np.ndarray
-    activation: Activation
+    activation: Activation | None
     name: str
     _derived: dict[Any, Any] = field(init=False, repr=False, compare=False)
 
@@ -74,7 +79,7 @@ class Layer:
                             f"so bias must have shape {(W.shape[0],)}")
         object.__setattr__(self, "weight", W)
         object.__setattr__(self, "bias", b)
-        object.__setattr__(self, "activation", get_activation(activation))
+        object.__setattr__(self, "activation", None if activation is None else get_activation(activation))
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "_derived", {})
 
@@ -107,6 +112,11 @@ class Layer:
     def __repr__(self) -> str:
         return f"Layer({self.name!r}, {self.in_features} -> {self.out_features}, {self.activation!r})"
 
+    @property
+    def activation_name(self) -> str:
+        """The activation's registry name, or "none"."""
+        return "none" if self.activation is None else self.activation.name
+
 
 def _layer(item: Any, default_name: str) -> Layer:
     if isinstance(item, Layer):
@@ -117,10 +127,9 @@ def _layer(item: Any, default_name: str) -> Layer:
         unknown = [k for k in item if k not in ("weight", "bias", "activation", "name")]
         if unknown:
             raise SpecError(f"{default_name}: unknown key {unknown[0]!r}; expected weight, bias, activation, name")
-        return Layer(item["weight"], item["bias"], item.get("activation", "identity"),
-                     item.get("name") or default_name)
+        return Layer(item["weight"], item["bias"], item.get("activation"), item.get("name") or default_name)
     if isinstance(item, (tuple, list)) and len(item) in (2, 3, 4):
-        W, b, act, name = (*item, "identity", "")[:4] if len(item) == 2 else (*item, "")[:4]
+        W, b, act, name = (*item, None, "")[:4] if len(item) == 2 else (*item, "")[:4]
         return Layer(W, b, act, name or default_name)
     raise SpecError(f"{default_name}: expected a Layer, a mapping or a tuple (weight, bias, activation[, name]), "
                     f"got {type(item).__name__}")
@@ -131,7 +140,8 @@ class LayeredSpec:
     """An autoencoder of dense layers: `encoder` then `decoder`, tuples of `Layer`.
 
     Each layer is a `Layer`, a mapping {"weight", "bias", "activation", "name"} or a tuple
-    (weight, bias, activation[, name]); unnamed layers are called "encoder.<i>" and
+    (weight, bias[, activation[, name]]), the activation None (no activation) when not
+    given; unnamed layers are called "encoder.<i>" and
     "decoder.<i>". Shapes must chain: every layer takes as many values as the one before
     it gives, and the decoder ends with input_dim values.
     """
@@ -173,9 +183,10 @@ class LayeredSpec:
 
     @classmethod
     def from_v1(cls, spec: AutoencoderSpec) -> LayeredSpec:
-        """The v1 spec as layers: encoder [(W_enc, b_enc, act)], decoder [(W_dec, b_dec, identity)]."""
+        """The v1 spec as layers: encoder [(W_enc, b_enc, act)], decoder [(W_dec, b_dec)]
+        with no activation (identity without an operation, as v1 decodes)."""
         return cls([Layer(spec.W_enc, spec.b_enc, spec.activation, "encoder.0")],
-                   [Layer(spec.W_dec, spec.b_dec, "identity", "decoder.0")])
+                   [Layer(spec.W_dec, spec.b_dec, None, "decoder.0")])
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -206,7 +217,7 @@ class LayeredSpec:
 
     def __repr__(self) -> str:
         sizes = " -> ".join(map(str, self.layer_sizes))
-        acts = ", ".join(layer.activation.name for layer in self.layers)
+        acts = ", ".join(layer.activation_name for layer in self.layers)
         return f"LayeredSpec({sizes}; {acts})"
 
 
@@ -219,7 +230,7 @@ class LayerParameters(NamedTuple):
     name: str
     weight: Any
     bias: Any
-    activation: Activation
+    activation: Activation | None
 
 
 class LayeredParameters(NamedTuple):
@@ -246,14 +257,11 @@ def layered_parameters(backend: Backend, spec: LayeredSpec) -> LayeredParameters
     """Convert every layer's exact parameters into `backend` tensors."""
     out = []
     for layer in spec.layers:
-        backend.check_supports(layer.activation)
+        if layer.activation is not None:
+            backend.check_supports(layer.activation)
         W, b = backend.convert_layer(layer)
         out.append(LayerParameters(layer.name, W, b, layer.activation))
     return LayeredParameters(tuple(out), len(spec.encoder), spec.input_dim)
-
-
-def _is_identity(act: Activation) -> bool:
-    return act.name == "identity"
 
 
 def layered_forward(backend: Backend, p: LayeredParameters, x: Any) -> LayeredForward:
@@ -261,7 +269,7 @@ def layered_forward(backend: Backend, p: LayeredParameters, x: Any) -> LayeredFo
     found = []
     for layer in p.layers:
         z = backend.affine(layer.weight, a, layer.bias)
-        a = z if _is_identity(layer.activation) else backend.activation(layer.activation, z)
+        a = z if layer.activation is None else backend.activation(layer.activation, z)
         found.append(LayerForward(layer.name, z, a))
     return LayeredForward(tuple(found), found[p.n_encoder - 1].post_activation, a)
 
@@ -273,7 +281,7 @@ def layered_backward(backend: Backend, p: LayeredParameters, x: Any, fwd: Layere
     gy = g
     inputs = [x, *(f.post_activation for f in fwd.layers[:-1])]
     for layer, f, a_in in reversed(list(zip(p.layers, fwd.layers, inputs))):
-        if _is_identity(layer.activation):
+        if layer.activation is None:  # no activation: dz = gy, no operation
             dz = gy
         else:  # act' is evaluated at z, never at act(z)
             dz = backend.mul(gy, backend.activation_derivative(layer.activation, f.pre_activation))
