@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from verifae import AutoencoderSpec, Box, Layer, LayeredSpec, enclose, enclose_layered
@@ -27,11 +27,6 @@ HAVE_TORCH = importlib.util.find_spec("torch") is not None
 #: activation choices: registry names, a configured leaky_relu and None (no activation)
 ACTIVATION_CHOICES = (*ACTIVATIONS, {"name": "leaky_relu", "negative_slope": "0.2"}, None)
 EXACT_OK = tuple(a for a in ACTIVATION_CHOICES if a is None or get_activation(a).name not in TRANSCENDENTAL)
-
-#: examples per hypothesis run of each property test (the CI profile's 150 is too many
-#: for depth-4, width-8 models on arb with 256-bit references; these cover the space)
-EXAMPLES = 60
-
 
 @st.composite
 def layered_specs(draw, activations=ACTIVATION_CHOICES, max_width: int = 8) -> LayeredSpec:
@@ -140,7 +135,6 @@ def test_float_overflow_is_unbounded_with_a_note():
 # ---------------------------------------------------------------- soundness, real numbers
 
 
-@settings(max_examples=EXAMPLES)
 @given(st.data())
 def test_real_enclosures_contain_the_reference(data):
     backend = data.draw(st.sampled_from(["arb", "fast", "exact"]))
@@ -322,7 +316,6 @@ def _float_points(box: Box, points, fmt) -> np.ndarray:
     return np.array([nearest_floats(np.array(p, dtype=object), fmt)[0] for p in points]).astype(fmt.dtype)
 
 
-@settings(max_examples=EXAMPLES)
 @given(st.data())
 def test_float_enclosures_contain_numpy_and_torch_runs(data):
     semantics = data.draw(st.sampled_from(["float32", "float64"]))
@@ -355,7 +348,6 @@ V1_KEYS = {"W_enc": "encoder.0.weight", "b_enc": "encoder.0.bias", "W_dec": "dec
            "b_dec": "decoder.0.bias", "input": "input"}
 
 
-@settings(max_examples=EXAMPLES)
 @given(st.data())
 def test_from_v1_gives_the_v1_enclosures_bit_for_bit(data):
     backend = data.draw(st.sampled_from(["arb", "fast", "mpmath", "exact"]))
