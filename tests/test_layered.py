@@ -137,8 +137,9 @@ def test_float_overflow_is_unbounded_with_a_note():
 
 @given(st.data())
 def test_real_enclosures_contain_the_reference(data):
-    backend = data.draw(st.sampled_from(["arb", "fast", "exact"]))
-    spec = data.draw(layered_specs(EXACT_OK if backend == "exact" else ACTIVATION_CHOICES))
+    backend = data.draw(st.sampled_from(["arb", "fast", "exact", "mpmath"]))
+    spec = data.draw(layered_specs(EXACT_OK if backend == "exact" else ACTIVATION_CHOICES,
+                                   max_width=4 if backend == "mpmath" else 8))
     box = data.draw(boxes(spec.input_dim))
     g = data.draw(grad_outputs(spec.input_dim))
     e = enclose_layered(spec, box, grad_output=g, backend=backend)
@@ -168,6 +169,26 @@ def test_batched_forward_contains_the_reference_row_by_row():
 
     for k, x in enumerate(X):
         assert not outside(Row(out[k]), layered_reference(spec, [Fraction(v) for v in x], None))
+
+
+@pytest.mark.parametrize("backend", ["float64", "float32", "exact"])
+def test_the_point_backends_run_the_layered_functions(backend):
+    """The functions run unchanged on the point backends: float64 and float32 give
+    numpy's batched run here, exact the reference."""
+    spec = LayeredSpec([([[1, "0.5"], ["-0.25", 2]], [0, "0.1"], "relu")],
+                       [([["0.3", 1], [1, 0]], [0, 0], {"name": "leaky_relu", "negative_slope": "0.2"})])
+    B = get_backend(backend)
+    x = [Fraction(1, 4), Fraction(-1, 2)]
+    fwd = layered_forward(B, layered_parameters(B, spec), B.interval(np.array(x, dtype=object),
+                                                                     np.array(x, dtype=object)))
+    out = B.values(fwd.output)
+    if backend == "exact":
+        ref = layered_reference(spec, x, None)["output"]
+        assert [Fraction(int(v.p), int(v.q)) for v in ref] == list(out)
+    else:
+        fmt = FORMATS[backend]
+        _, expected, *_ = _numpy_batched(_rounded(spec, fmt), _float_points(Box.point(x), [x], fmt), None)
+        assert out.dtype == fmt.dtype and out.tobytes() == expected[0].tobytes()
 
 
 # ---------------------------------------------------------------- soundness, float runs
