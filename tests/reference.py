@@ -130,7 +130,9 @@ def _layer_act(config: dict[str, str], z: Any) -> tuple[Any, Any]:
     A ball around 0 (a difference of two equal transcendental values) gets the hull of
     both sides: still an enclosure of the exact value."""
     name = config["name"]
-    if name in ("sigmoid", "tanh", "identity"):
+    if name not in ("relu", "leaky_relu"):  # the formulas above (their default parameters)
+        if len(config) > 1:
+            raise ValueError(f"no layered reference for a configured {name}: {config}")
         return _act(name, z)
     s = Fraction(config["negative_slope"]) if name == "leaky_relu" else Fraction(0)
     slope = fmpq(s.numerator, s.denominator)
