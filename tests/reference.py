@@ -17,6 +17,8 @@ from typing import Any
 import flint
 from flint import arb, fmpq
 
+from verifae.activations import get_activation  # only for an entry's default configuration (layered)
+
 REFERENCE_BITS = 256
 
 
@@ -131,8 +133,8 @@ def _layer_act(config: dict[str, str], z: Any) -> tuple[Any, Any]:
     both sides: still an enclosure of the exact value."""
     name = config["name"]
     if name not in ("relu", "leaky_relu"):  # the formulas above (their default parameters)
-        if len(config) > 1:
-            raise ValueError(f"no layered reference for a configured {name}: {config}")
+        if config != get_activation(name).config():  # _act knows the default parameters only
+            raise ValueError(f"no layered reference for {config}")
         return _act(name, z)
     s = Fraction(config["negative_slope"]) if name == "leaky_relu" else Fraction(0)
     slope = fmpq(s.numerator, s.denominator)
