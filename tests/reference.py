@@ -17,6 +17,8 @@ from typing import Any
 import flint
 from flint import arb, fmpq
 
+from verifae.activations import get_activation  # only for an entry's default configuration (layered)
+
 REFERENCE_BITS = 256
 
 
@@ -114,3 +116,74 @@ def outside(enclosure, ref: dict[str, Any]) -> list[str]:
             if not inside:
                 misses.append(f"{name}[{k}]: {v} not in [{lo!r}, {hi!r}]")
     return misses
+
+
+# ---------------------------------------------------------------- layered models (issue 13)
+
+
+def _sign(z: Any) -> int | None:
+    """1, -1 or 0 when decided (exactly, or by the whole ball), None for a ball around 0."""
+    if isinstance(z, fmpq):
+        return (z > 0) - (z < 0)
+    if z > 0:
+        return 1
+    if z < 0:
+        return -1
+    return 0 if z.is_exact() else None
+
+
+def _layer_act(config: dict[str, str], z: Any) -> tuple[Any, Any]:
+    """(act(z), act'(z)) for an activation given by its JSON config; z an fmpq or an arb.
+    A ball around 0 (a difference of two equal transcendental values) gets the hull of
+    both sides: still an enclosure of the exact value."""
+    name = config["name"]
+    if name not in ("relu", "leaky_relu"):  # the formulas above (their default parameters)
+        if config != get_activation(name).config():  # _act knows the default parameters only
+            raise ValueError(f"no layered reference for {config}")
+        return _act(name, z)
+    s = Fraction(config["negative_slope"]) if name == "leaky_relu" else Fraction(0)
+    slope = fmpq(s.numerator, s.denominator)
+    sign = _sign(z)
+    if sign is None:
+        return arb(0).union(z).union(slope * z), arb(slope).union(arb(1))
+    return (z if sign > 0 else slope * z), (fmpq(1) if sign > 0 else slope)
+
+
+def layered_reference(spec, x: list[Fraction], g: list[Fraction] | None) -> dict[str, Any]:
+    """Every quantity of a layered model at x (g None: grad_output "mse"), keyed like
+    `LayeredEnclosure.items()`; plain loops, reading only the layers' exact parameters,
+    names and activation configs."""
+    with flint.ctx.workprec(REFERENCE_BITS):
+        layers = list(spec.encoder) + list(spec.decoder)
+        zero = fmpq(0)
+        xs = [_q(v) for v in x]
+        d = len(xs)
+        out: dict[str, Any] = {}
+        a = xs
+        inputs, pres, derivs = [], [], []
+        for layer in layers:
+            W = [[_q(v) for v in row] for row in layer.weight.tolist()]
+            b = [_q(v) for v in layer.bias]
+            z = [sum((W[j][i] * a[i] for i in range(len(a))), zero) + b[j] for j in range(len(b))]
+            config = {"name": "identity"} if layer.activation is None else layer.activation.config()
+            pairs = [_layer_act(config, zj) for zj in z]
+            inputs.append(a)
+            pres.append(z)
+            derivs.append([da for _, da in pairs])
+            a = [v for v, _ in pairs]
+            out[f"layers.{layer.name}.pre_activation"] = z
+            out[f"layers.{layer.name}.post_activation"] = a
+        out["latent"] = out[f"layers.{layers[len(spec.encoder) - 1].name}.post_activation"]
+        out["output"] = a
+        r = [a[i] - xs[i] for i in range(d)]
+        out["reconstruction_error"] = [sum((ri * ri for ri in r), zero) / d]
+        gy = [2 * ri / d for ri in r] if g is None else [_q(v) for v in g]
+        for k in reversed(range(len(layers))):
+            layer = layers[k]
+            W = [[_q(v) for v in row] for row in layer.weight.tolist()]
+            dz = [gy[j] * derivs[k][j] for j in range(len(gy))]
+            out[f"gradients.{layer.name}.weight"] = [dz[j] * ai for j in range(len(dz)) for ai in inputs[k]]
+            out[f"gradients.{layer.name}.bias"] = dz
+            gy = [sum((W[j][i] * dz[j] for j in range(len(dz))), zero) for i in range(len(inputs[k]))]
+        out["gradients.input"] = gy
+        return out

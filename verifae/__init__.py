@@ -9,7 +9,18 @@ runs the spec at one point in float32, float64 or exact rationals.
 
 from ._version import __version__
 from .activations import ACTIVATIONS
-from .api import BatchEnclosure, Enclosure, Evaluation, choose_backend, enclose, enclose_many, evaluate
+from .api import (
+    BatchEnclosure,
+    Enclosure,
+    Evaluation,
+    LayeredEnclosure,
+    LayerEnclosure,
+    choose_backend,
+    enclose,
+    enclose_layered,
+    enclose_many,
+    evaluate,
+)
 from .backends import BACKENDS, RIGOROUS_BACKENDS, get_backend
 from .box import Box
 from .check import CheckResult, check
@@ -22,6 +33,7 @@ from .errors import (
     UnsupportedError,
     VerifaeError,
 )
+from .layered import Layer, LayeredSpec
 from .model import AutoencoderSpec, compression_ratio
 
 __all__ = [
@@ -36,6 +48,10 @@ __all__ = [
     "EnvironmentFailure",
     "Evaluation",
     "InvalidNumberError",
+    "Layer",
+    "LayerEnclosure",
+    "LayeredEnclosure",
+    "LayeredSpec",
     "OutputError",
     "RIGOROUS_BACKENDS",
     "SpecError",
@@ -46,6 +62,7 @@ __all__ = [
     "choose_backend",
     "compression_ratio",
     "enclose",
+    "enclose_layered",
     "enclose_many",
     "evaluate",
     "get_backend",

@@ -13,6 +13,7 @@ from .backends import get_backend
 from .backends.base import Backend, IntervalBackend
 from .box import Box
 from .errors import BoxError, UnsupportedError
+from .layered import LayeredSpec, layered_backward, layered_forward, layered_parameters
 from .methods import (
     METHOD_NAMES,
     METHODS,
@@ -25,12 +26,12 @@ from .methods import (
     part_budget,
     tightened_gradients,
 )
-from .model import GRADIENT_NAMES, AutoencoderSpec, parameters
+from .model import GRADIENT_NAMES, AutoencoderSpec, mse_grad_output, parameters, reconstruction_error
 from .numbers import FORMATS, round_down, round_up
 from .rounding import FloatSemantics
 
 __all__ = ["Enclosure", "BatchEnclosure", "Evaluation", "enclose", "enclose_many", "evaluate", "choose_backend",
-           "SEMANTICS"]
+           "SEMANTICS", "LayerEnclosure", "LayeredEnclosure", "enclose_layered", "choose_layered_backend"]
 
 SEMANTICS: tuple[str, ...] = ("real", "float64", "float32")
 QUANTITIES: tuple[str, ...] = ("pre_activation", "hidden", "output", "reconstruction_error")
@@ -499,4 +500,121 @@ def evaluate(
         reconstruction_error=B.values(q.reconstruction_error)[()],
         gradients={name: B.values(t) for name, t in zip(GRADIENT_NAMES, q.gradients)},
         backend=B.name,
+    )
+
+
+# ---------------------------------------------------------------- layered models (issue 13)
+
+
+@dataclass(frozen=True)
+class LayerEnclosure:
+    """One layer's enclosures: its pre-activation W a + b and its post-activation act(·)."""
+
+    name: str
+    pre_activation: np.ndarray
+    post_activation: np.ndarray
+
+
+@dataclass(frozen=True)
+class LayeredEnclosure:
+    """Intervals containing every value of every quantity of a `LayeredSpec` over a box.
+
+    Arrays as in `Enclosure` (float64, trailing axis (lower, upper), rounded outward);
+    `layers` in network order (encoder then decoder), `latent` the encoder's last
+    post-activation, `gradients` keyed "<name>.weight", "<name>.bias" and "input"."""
+
+    layers: tuple[LayerEnclosure, ...]
+    latent: np.ndarray
+    output: np.ndarray
+    reconstruction_error: np.ndarray
+    gradients: dict[str, np.ndarray]
+    backend: str
+    precision: int | None
+    semantics: str
+    method: str
+    notes: tuple[str, ...] = field(default=())
+
+    def items(self):
+        """(name, array) for every quantity: "layers.<name>.pre_activation",
+        "layers.<name>.post_activation", "latent", "output", "reconstruction_error",
+        "gradients.<key>"."""
+        for layer in self.layers:
+            yield f"layers.{layer.name}.pre_activation", layer.pre_activation
+            yield f"layers.{layer.name}.post_activation", layer.post_activation
+        yield "latent", self.latent
+        yield "output", self.output
+        yield "reconstruction_error", self.reconstruction_error
+        for key, value in self.gradients.items():
+            yield f"gradients.{key}", value
+
+
+def choose_layered_backend(spec: LayeredSpec, precision: int | None = None) -> str:
+    """backend="auto" for a layered model: as `choose_backend`, counting every weight."""
+    if precision is not None and precision > 53:
+        return "arb"
+    weights = sum(layer.weight.size for layer in spec.layers)
+    return "fast" if weights >= AUTO_FAST_WEIGHTS else "arb"
+
+
+def enclose_layered(
+    spec: LayeredSpec,
+    box: Box,
+    *,
+    grad_output: Box | str = MSE,
+    backend: str | Backend = "auto",
+    precision: int | None = None,
+    semantics: str = "real",
+    method: str = "interval",
+) -> LayeredEnclosure:
+    """Enclose every quantity of the layered model `spec` for x in `box` (and g in
+    `grad_output`), by interval propagation: the arguments as for `enclose`. Only
+    method "interval" is available for layered models so far. In a float semantics the
+    entries where a run may overflow are (-inf, inf) and `notes` says why, as for v1."""
+    if not isinstance(spec, LayeredSpec):
+        raise UnsupportedError(f"spec must be a LayeredSpec, got {type(spec).__name__} "
+                               "(use LayeredSpec.from_v1 for an AutoencoderSpec, or enclose())")
+    if not isinstance(box, Box):
+        raise BoxError(f"box must be a Box, got {type(box).__name__}")
+    if box.dim != spec.input_dim:
+        raise BoxError(f"the box has {box.dim} entries but the model's input_dim is {spec.input_dim}")
+    g_box: Box | str
+    if isinstance(grad_output, str):
+        if grad_output != MSE:
+            raise BoxError(f"grad_output must be 'mse' or a Box, got {grad_output!r}")
+        g_box = MSE
+    elif isinstance(grad_output, Box):
+        if grad_output.dim != spec.input_dim:
+            raise BoxError(f"grad_output has {grad_output.dim} entries but the model's output has {spec.input_dim}")
+        g_box = grad_output
+    else:
+        raise BoxError(f"grad_output must be 'mse' or a Box, got {type(grad_output).__name__}")
+    _check_method(method)
+    if method != "interval":
+        raise UnsupportedError(f"method {method!r} is not available for layered models yet; use method='interval'")
+    if backend == "auto":
+        backend = choose_layered_backend(spec, precision)
+    B = _rigorous(backend, precision, semantics)
+    x = B.box(box)
+    p = layered_parameters(B, spec)
+    fwd = layered_forward(B, p, x)
+    error = reconstruction_error(B, fwd.output, x)
+    g = mse_grad_output(B, fwd.output, x, spec.input_dim) if g_box is MSE else B.box(g_box)
+    grads = layered_backward(B, p, x, fwd, g)
+    layers = []
+    for layer, f in zip(spec.layers, fwd.layers):
+        post = B.bounds(f.post_activation)
+        if layer.activation is not None:
+            post = _within(post, *layer.activation.value_range(semantics))
+        layers.append(LayerEnclosure(layer.name, B.bounds(f.pre_activation), post))
+    return LayeredEnclosure(
+        layers=tuple(layers),
+        latent=layers[len(spec.encoder) - 1].post_activation,
+        output=layers[-1].post_activation,
+        reconstruction_error=_within(B.bounds(error), 0.0, np.inf),
+        gradients={key: B.bounds(t) for key, t in grads.items()},
+        backend=B.name,
+        precision=B.precision,
+        semantics=semantics,
+        method="interval",
+        notes=tuple(dict.fromkeys(getattr(B, "reasons", ()))),
     )

@@ -14,21 +14,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, get_activation
 from .box import Box
 from .errors import InvalidNumberError, VerifaeError
+from .layered import Layer, LayeredSpec
 from .model import AutoencoderSpec
 from .numbers import FLOAT64, MAX_DECIMAL_EXPONENT, to_exact
 
-__all__ = ["Case", "CaseError", "DEFAULT_MAX_BYTES", "load_case", "load_box", "parse_case", "read_json"]
+__all__ = ["Case", "LayeredCase", "CaseError", "DEFAULT_MAX_BYTES", "load_case", "load_box", "parse_case", "read_json"]
 
 #: case files larger than this are refused unless the caller raises the limit
 DEFAULT_MAX_BYTES = 64 * 2**20
 
 _TOP_KEYS = ("name", "description", "model", "input", "grad_output")
 _MODEL_KEYS = ("activation", "W_enc", "b_enc", "W_dec", "b_dec")
+_LAYERED_KEYS = ("encoder", "decoder")
+_LAYER_KEYS = ("weight", "bias", "activation", "name")
 
 
 class CaseError(VerifaeError, ValueError):
@@ -43,6 +46,27 @@ class CaseError(VerifaeError, ValueError):
         self.file = file
         where = ": ".join(p for p in (file, path) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+@dataclass(frozen=True)
+class LayeredCase:
+    """A case file of format v2: a layered model ("model": {"encoder": [...], "decoder":
+    [...]}), its boxes and the incoming gradient."""
+
+    name: str
+    description: str
+    spec: LayeredSpec
+    boxes: tuple[Box, ...]
+    grad_output: Box | str
+
+    @property
+    def box(self) -> Box:
+        return self.boxes[0]
+
+
+#: what the commands say about a layered case until they support one
+_LAYERED_REFUSED = ("a layered model (model.encoder / model.decoder) is not supported here yet; "
+                    "enclose it with verifae.enclose_layered")
 
 
 @dataclass(frozen=True)
@@ -129,11 +153,21 @@ def read_json(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         raise CaseError("invalid JSON: nested too deeply", file=file) from None
 
 
-def load_case(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Case:
-    """Read and validate one case file; its name defaults to the file's stem."""
+@overload
+def load_case(path: str | Path, max_bytes: int = ..., *, layered: Literal[False] = ...) -> Case: ...
+
+
+@overload
+def load_case(path: str | Path, max_bytes: int = ..., *, layered: bool) -> Case | LayeredCase: ...
+
+
+def load_case(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, *, layered: bool = False) -> Case | LayeredCase:
+    """Read and validate one case file; its name defaults to the file's stem. A layered
+    model (format v2) is read only with layered=True (a `LayeredCase`); otherwise it is
+    refused with a CaseError at "model"."""
     data = read_json(path, max_bytes)
     try:
-        return parse_case(data, default_name=Path(path).stem)
+        return parse_case(data, default_name=Path(path).stem, layered=layered)
     except CaseError as exc:
         raise CaseError(exc.message, exc.path, file=str(path)) from None
 
@@ -147,8 +181,17 @@ def load_box(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Box:
         raise CaseError(exc.message, exc.path, file=str(path)) from None
 
 
-def parse_case(data: Any, default_name: str = "case") -> Case:
-    """Validate parsed JSON (from `read_json`) into a Case."""
+@overload
+def parse_case(data: Any, default_name: str = ..., *, layered: Literal[False] = ...) -> Case: ...
+
+
+@overload
+def parse_case(data: Any, default_name: str = ..., *, layered: bool) -> Case | LayeredCase: ...
+
+
+def parse_case(data: Any, default_name: str = "case", *, layered: bool = False) -> Case | LayeredCase:
+    """Validate parsed JSON (from `read_json`) into a Case, or with layered=True a
+    LayeredCase for a layered model."""
     if not isinstance(data, dict):
         raise CaseError(f"the top level must be a JSON object, got {_kind(data)}")
     _known_keys(data, _TOP_KEYS, "")
@@ -162,6 +205,8 @@ def parse_case(data: Any, default_name: str = "case") -> Case:
     if not isinstance(description, str):
         raise CaseError(f"expected a string, got {_kind(description)}", "description")
     spec = _model(data["model"])
+    if isinstance(spec, LayeredSpec) and not layered:
+        raise CaseError(_LAYERED_REFUSED, "model")
     if isinstance(data["input"], list):  # several boxes: verifae bound encloses them as a batch
         if not data["input"]:
             raise CaseError("expected at least one box", "input")
@@ -173,6 +218,8 @@ def parse_case(data: Any, default_name: str = "case") -> Case:
         if isinstance(data["grad_output"], str):
             raise CaseError(f"expected \"mse\" or a box, got {data['grad_output']!r}", "grad_output")
         grad_output = _box(data["grad_output"], "grad_output", spec.input_dim)
+    if isinstance(spec, LayeredSpec):
+        return LayeredCase(name, description, spec, boxes, grad_output)
     return Case(name, description, spec, boxes, grad_output)
 
 
@@ -258,9 +305,11 @@ def _matrix(v: Any, path: str, rows: int | None, cols: int | None, what: str) ->
     return [_vector(row, f"{path}[{i}]", cols, "" if i else what) for i, row in enumerate(v)]
 
 
-def _model(m: Any):
+def _model(m: Any) -> AutoencoderSpec | LayeredSpec:
     if not isinstance(m, dict):
         raise CaseError(f"expected an object, got {_kind(m)}", "model")
+    if "encoder" in m or "decoder" in m:
+        return _layered(m)
     _known_keys(m, _MODEL_KEYS, "model")
     for key in _MODEL_KEYS:
         if key not in m:
@@ -283,6 +332,103 @@ def _model(m: Any):
     try:
         return AutoencoderSpec(W_enc, b_enc, W_dec, b_dec, act)
     except VerifaeError as exc:  # shapes are checked above; kept as a safety net with a path
+        raise CaseError(str(exc), "model") from None
+
+
+def _activation(a: Any, path: str) -> Any:
+    """A registry name or {"name": ..., parameter: number, ...}, as its registry entry;
+    null for no activation at all (a bare linear layer, as v1's decoder)."""
+    if a is None:
+        return None
+    if isinstance(a, str):
+        if a not in ACTIVATIONS:
+            raise CaseError(f"unknown activation {a!r}; valid activations are: {', '.join(ACTIVATIONS)}", path)
+        return get_activation(a)
+    if not isinstance(a, dict):
+        raise CaseError(f"expected an activation name, an object with a name or null, got {_kind(a)}", path)
+    duplicates = getattr(a, "duplicates", ())
+    if duplicates:
+        raise CaseError(f'duplicate key "{duplicates[0]}"', path)
+    if "name" not in a:
+        raise CaseError("missing key", f"{path}.name")
+    name = a["name"]
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        shown = repr(name) if isinstance(name, str) else _kind(name)
+        raise CaseError(f"unknown activation {shown}; valid activations are: {', '.join(ACTIVATIONS)}",
+                        f"{path}.name")
+    params = {}
+    for k, v in a.items():
+        if k != "name":
+            _number(v, f"{path}.{k}")  # a finite number in range, refused with its path
+            params[k] = v if isinstance(v, (int, str)) else str(v)  # as written: "0.2", not Fraction(1, 5)
+    try:
+        return get_activation({"name": name, **params})
+    except VerifaeError as exc:
+        where = f"{path}.{next(iter(params))}" if len(params) == 1 and next(iter(params)) in str(exc) else path
+        raise CaseError(str(exc), where) from None
+
+
+def _layer(m: Any, path: str, previous: tuple[int, str] | None) -> Layer:
+    """One layer object; `previous` is (the values the layer before gives, its path)."""
+    if not isinstance(m, dict):
+        raise CaseError(f"expected a layer object with weight, bias and activation, got {_kind(m)}", path)
+    _known_keys(m, _LAYER_KEYS, path)
+    for key in ("weight", "bias", "activation"):
+        if key not in m:
+            hint = ' (use null or "identity" for none)' if key == "activation" else ""
+            raise CaseError(f"missing key{hint}", f"{path}.{key}")
+    name = m.get("name", path.removeprefix("model.").replace("[", ".").replace("]", ""))
+    if not isinstance(name, str) or not name:
+        raise CaseError(f"expected a non-empty string, got {_kind(name)}", f"{path}.name")
+    activation = _activation(m["activation"], f"{path}.activation")
+    bias = _vector(m["bias"], f"{path}.bias")
+    if not bias:
+        raise CaseError("expected at least one number (a layer gives at least one value)", f"{path}.bias")
+    weight = _matrix(m["weight"], f"{path}.weight", len(bias), None, f" (one per entry of {path}.bias)")
+    cols = len(weight[0])
+    if cols == 0:
+        raise CaseError("the rows are empty (a layer takes at least one value)", f"{path}.weight")
+    if previous is not None and cols != previous[0]:
+        raise CaseError(f"shape ({len(weight)}, {cols}) does not chain: the previous layer gives {previous[0]} "
+                        f"values ({previous[1]})", f"{path}.weight")
+    try:
+        return Layer(weight, bias, activation, name)
+    except VerifaeError as exc:  # shapes are checked above; kept as a safety net with a path
+        raise CaseError(str(exc), path) from None
+
+
+def _layered(m: dict) -> LayeredSpec:
+    """Format v2: {"encoder": [layer, ...], "decoder": [layer, ...]}."""
+    _known_keys(m, _LAYERED_KEYS, "model")
+    for key in _LAYERED_KEYS:
+        if key not in m:
+            raise CaseError("missing key (a layered model needs both encoder and decoder)", f"model.{key}")
+        if not isinstance(m[key], list):
+            raise CaseError(f"expected a list of layers, got {_kind(m[key])}", f"model.{key}")
+        if not m[key]:
+            raise CaseError("expected at least one layer", f"model.{key}")
+    parts: dict[str, list[Layer]] = {}
+    previous: tuple[int, str] | None = None
+    seen: dict[str, str] = {}
+    for key in _LAYERED_KEYS:
+        parts[key] = []
+        for i, item in enumerate(m[key]):
+            path = f"model.{key}[{i}]"
+            layer = _layer(item, path, previous)
+            if layer.name in seen:
+                raise CaseError(f"layer name {layer.name!r} is also the name of {seen[layer.name]}", f"{path}.name")
+            seen[layer.name] = path
+            parts[key].append(layer)
+            previous = (layer.out_features, f"{path}.weight has {layer.out_features} rows")
+    d = parts["encoder"][0].in_features
+    last = parts["decoder"][-1]
+    if last.out_features != d:
+        path = f"model.decoder[{len(parts['decoder']) - 1}].weight"
+        raise CaseError(f"shape {last.weight.shape} ends the decoder with {last.out_features} values, but the "
+                        f"model's input_dim is {d} (model.encoder[0].weight has {d} columns)", path)
+    try:
+        return LayeredSpec(parts["encoder"], parts["decoder"])
+    except VerifaeError as exc:  # everything is checked above; kept as a safety net with a path
         raise CaseError(str(exc), "model") from None
 
 

@@ -122,12 +122,12 @@ class FloatSemantics(Backend):
     def cache_key(self) -> None:
         return None  # parameters go through convert_parameters, which also records overflow
 
-    def convert_parameters(self, spec: Any) -> tuple[FloatTensor, FloatTensor, FloatTensor, FloatTensor]:
-        """fl(parameters), converted once per spec, format and inner backend."""
-        names = ("W_enc", "b_enc", "W_dec", "b_dec")
-        rounded = spec.derived(("rounded", self.format.name),
-                               lambda: tuple(nearest_floats(getattr(spec, n), self.format, spec.float64(n)[0])
-                                             for n in names))
+    def convert_arrays(self, owner: Any, names: tuple[str, ...]) -> tuple[FloatTensor, ...]:
+        """fl(parameters), converted once per owner (a spec or a layer), format and inner
+        backend."""
+        rounded = owner.derived(("rounded", self.format.name),
+                                lambda: tuple(nearest_floats(getattr(owner, n), self.format, owner.float64(n)[0])
+                                              for n in names))
         if any(overflow.any() for _, overflow in rounded):
             self.reasons.append(f"{self.format.name}: a parameter overflows when rounded to {self.format.name}")
 
@@ -135,9 +135,8 @@ class FloatSemantics(Backend):
             return tuple(self.inner.constant_floats(np.where(o, 0.0, r)) for r, o in rounded)
 
         key = self.inner.cache_key
-        values = convert() if key is None else spec.derived(("float parameters", self.format.name, key), convert)
-        W_enc, b_enc, W_dec, b_dec = (FloatTensor(v, o.copy()) for v, (_, o) in zip(values, rounded))
-        return W_enc, b_enc, W_dec, b_dec
+        values = convert() if key is None else owner.derived(("float parameters", self.format.name, key), convert)
+        return tuple(FloatTensor(v, o.copy()) for v, (_, o) in zip(values, rounded))
 
     # conversion in: parameters and inputs are rounded to nearest in the format
     def constant(self, values: np.ndarray) -> FloatTensor:

@@ -40,10 +40,20 @@ class Backend(ABC):
 
     def convert_parameters(self, spec: Any) -> tuple[Any, Any, Any, Any]:
         """(W_enc, b_enc, W_dec, b_dec) as tensors, converted once per spec and cache_key."""
-        names = ("W_enc", "b_enc", "W_dec", "b_dec")
-        convert = lambda: tuple(self.constant(getattr(spec, n)) for n in names)  # noqa: E731
+        return self.convert_arrays(spec, ("W_enc", "b_enc", "W_dec", "b_dec"))
+
+    def convert_layer(self, layer: Any) -> tuple[Any, Any]:
+        """(weight, bias) of one dense layer (`verifae.layered.Layer`) as tensors, converted
+        once per layer and cache_key, exactly as `convert_parameters` converts a v1 spec."""
+        return self.convert_arrays(layer, ("weight", "bias"))
+
+    def convert_arrays(self, owner: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+        """The exact arrays `owner.<name>` as tensors. `owner` has `derived` and `float64`
+        (an `AutoencoderSpec` or a `Layer`) and is always asked for the same `names`, so
+        the cache key need not hold them."""
+        convert = lambda: tuple(self.constant(getattr(owner, n)) for n in names)  # noqa: E731
         key = self.cache_key
-        return convert() if key is None else spec.derived(("parameters", key), convert)
+        return convert() if key is None else owner.derived(("parameters", key), convert)
 
     def check_supports(self, activation: str | Activation) -> None:
         """Raise `UnsupportedError` when this backend cannot be rigorous for `activation`

@@ -128,15 +128,15 @@ class FastBackend(IntervalBackend):
         self.precision = 53
 
     # conversion in
-    def convert_parameters(self, spec: Any) -> tuple[FastTensor, FastTensor, FastTensor, FastTensor]:
+    def convert_arrays(self, owner: Any, names: tuple[str, ...]) -> tuple[FastTensor, ...]:
         def convert():
             out = []
-            for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
-                f, exact = spec.float64(name)
+            for name in names:
+                f, exact = owner.float64(name)
                 out.append(FastTensor(np.where(exact, f, _down(f)), np.where(exact, f, _up(f))))
             return tuple(out)
 
-        return spec.derived(("parameters", self.cache_key), convert)
+        return owner.derived(("parameters", self.cache_key), convert)
 
     def constant(self, values: np.ndarray) -> FastTensor:
         return FastTensor(*_fractions_to_bounds(values))

@@ -57,12 +57,12 @@ class FloatBackend(Backend):
         except OverflowError:
             return math.inf if q > 0 else -math.inf
 
-    def convert_parameters(self, spec: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def convert_arrays(self, owner: Any, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         def convert():
-            return tuple(nearest_floats(getattr(spec, n), self.format, spec.float64(n)[0])[0].astype(self.dtype)
-                         for n in ("W_enc", "b_enc", "W_dec", "b_dec"))
+            return tuple(nearest_floats(getattr(owner, n), self.format, owner.float64(n)[0])[0].astype(self.dtype)
+                         for n in names)
 
-        return spec.derived(("parameters", self.cache_key), convert)
+        return owner.derived(("parameters", self.cache_key), convert)
 
     def constant(self, values: np.ndarray) -> np.ndarray:
         # Every rounded value is exactly a double, so the final cast is exact.

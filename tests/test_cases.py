@@ -1,0 +1,134 @@
+"""Case format v2 (layered models) through `verifae.cases.load_case` on files, and v1
+cases read exactly as before."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from verifae import AutoencoderSpec, LayeredSpec, enclose, enclose_layered
+from verifae.cases import Case, CaseError, LayeredCase, load_case
+
+CASES = Path(__file__).resolve().parent.parent / "cases"
+
+
+def layer(rows, cols, activation="relu", **extra):
+    return {"weight": [["0.1"] * cols for _ in range(rows)], "bias": ["0"] * rows, "activation": activation, **extra}
+
+
+def write(tmp_path, model, box=None):
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps({"model": model, "input": box or {"center": [0, "0.5"], "radius": "0.1"}}))
+    return path
+
+
+def error(tmp_path, model, box=None) -> tuple[str, str]:
+    with pytest.raises(CaseError) as info:
+        load_case(write(tmp_path, model, box), layered=True)
+    return info.value.path, info.value.message
+
+
+def test_a_layered_case(tmp_path):
+    model = {"encoder": [layer(3, 2), layer(1, 3, {"name": "leaky_relu", "negative_slope": "0.2"}, name="code")],
+             "decoder": [layer(2, 1, None, name="out")]}
+    case = load_case(write(tmp_path, model), layered=True)
+    assert isinstance(case, LayeredCase) and isinstance(case.spec, LayeredSpec)
+    spec = case.spec
+    assert [x.name for x in spec.layers] == ["encoder.0", "code", "out"]
+    assert spec.layer_sizes == (2, 3, 1, 2) and spec.latent_dim == 1
+    assert spec.encoder[0].weight[0, 0] == Fraction(1, 10)
+    assert spec.encoder[1].activation is not None and spec.encoder[1].activation.config() == {
+        "name": "leaky_relu", "negative_slope": "1/5"}
+    assert spec.decoder[0].activation is None
+    assert case.box.lower[1] == Fraction(2, 5)
+    e = enclose_layered(spec, case.box)
+    assert [x.name for x in e.layers] == ["encoder.0", "code", "out"]
+    assert list(e.gradients) == ["encoder.0.weight", "encoder.0.bias", "code.weight", "code.bias", "out.weight",
+                                 "out.bias", "input"]
+
+
+@pytest.mark.parametrize("model, path, message", [
+    ({"encoder": [layer(3, 2), {"weight": [["1"] * 3] * 7, "bias": ["0"] * 8, "activation": "relu"}],
+      "decoder": [layer(2, 8)]},
+     "model.encoder[1].weight", "expected 8 rows (one per entry of model.encoder[1].bias), got 7"),
+    ({"encoder": [layer(4, 2)], "decoder": [layer(8, 3)]},
+     "model.decoder[0].weight", "shape (8, 3) does not chain: the previous layer gives 4 values"),
+    ({"encoder": [layer(4, 2)], "decoder": [layer(3, 4)]},
+     "model.decoder[0].weight", "ends the decoder with 3 values, but the model's input_dim is 2"),
+    ({"encoder": [{"weight": [["1", "2"], ["3"]], "bias": ["0", "0"], "activation": "relu"}],
+      "decoder": [layer(2, 2)]},
+     "model.encoder[0].weight[1]", "expected 2 numbers, got 1"),
+    ({"encoder": [layer(4, 2, "gelu")], "decoder": [layer(2, 4)]},
+     "model.encoder[0].activation", "unknown activation 'gelu'; valid activations are: relu, sigmoid, tanh"),
+    ({"encoder": [layer(4, 2, {"name": "swish"})], "decoder": [layer(2, 4)]},
+     "model.encoder[0].activation.name", "unknown activation 'swish'; valid activations are: relu"),
+    ({"encoder": [layer(4, 2, {"negative_slope": "0.2"})], "decoder": [layer(2, 4)]},
+     "model.encoder[0].activation.name", "missing key"),
+    ({"encoder": [layer(4, 2, {"name": "leaky_relu", "negative_slope": "2"})], "decoder": [layer(2, 4)]},
+     "model.encoder[0].activation.negative_slope", "negative_slope must lie in [0, 1], got '2'"),
+    ({"encoder": [layer(4, 2, {"name": "leaky_relu", "negative_slope": "x"})], "decoder": [layer(2, 4)]},
+     "model.encoder[0].activation.negative_slope", "'x' is not a number"),
+    ({"encoder": [layer(4, 2, {"name": "leaky_relu", "slope": "0.2"})], "decoder": [layer(2, 4)]},
+     "model.encoder[0].activation.slope", "unknown parameter 'slope'; its parameter is negative_slope"),
+    ({"encoder": [layer(4, 2, {"name": "tanh", "slope": "0.2"})], "decoder": [layer(2, 4)]},
+     "model.encoder[0].activation.slope", "activation 'tanh' takes no parameters"),
+    ({"encoder": [layer(4, 2, 3)], "decoder": [layer(2, 4)]},
+     "model.encoder[0].activation", "expected an activation name, an object with a name or null, got a number"),
+    ({"encoder": [layer(4, 2, units=4)], "decoder": [layer(2, 4)]},
+     "model.encoder[0].units", "unknown key; expected one of weight, bias, activation, name"),
+    ({"encoder": [{"weight": [["1", "2"]], "bias": ["0"]}], "decoder": [layer(2, 1)]},
+     "model.encoder[0].activation", 'missing key (use null or "identity" for none)'),
+    ({"encoder": [layer(4, 2)], "decoder": [layer(2, 4)], "activation": "relu"},
+     "model.activation", "unknown key; expected one of encoder, decoder"),
+    ({"encoder": [layer(4, 2)]}, "model.decoder", "missing key (a layered model needs both encoder and decoder)"),
+    ({"encoder": [], "decoder": [layer(2, 4)]}, "model.encoder", "expected at least one layer"),
+    ({"encoder": layer(4, 2), "decoder": [layer(2, 4)]}, "model.encoder", "expected a list of layers, got an object"),
+    ({"encoder": ["relu"], "decoder": [layer(2, 4)]}, "model.encoder[0]", "expected a layer object"),
+    ({"encoder": [layer(4, 2, name="a")], "decoder": [layer(2, 4, name="a")]},
+     "model.decoder[0].name", "layer name 'a' is also the name of model.encoder[0]"),
+    ({"encoder": [layer(4, 2, name="")], "decoder": [layer(2, 4)]},
+     "model.encoder[0].name", "expected a non-empty string"),
+    ({"encoder": [{"weight": [], "bias": [], "activation": "relu"}], "decoder": [layer(2, 4)]},
+     "model.encoder[0].bias", "expected at least one number"),
+    ({"encoder": [{"weight": [[]], "bias": ["0"], "activation": "relu"}], "decoder": [layer(2, 4)]},
+     "model.encoder[0].weight", "the rows are empty"),
+    ({"encoder": [{"weight": [["1e400", "0"]], "bias": ["0"], "activation": "relu"}], "decoder": [layer(2, 1)]},
+     "model.encoder[0].weight[0][0]", "beyond the double range"),
+])
+def test_malformed_layers_name_their_field(tmp_path, model, path, message):
+    got_path, got_message = error(tmp_path, model)
+    assert got_path == path
+    assert message in got_message
+
+
+def test_the_box_must_fit_the_layered_model(tmp_path):
+    model = {"encoder": [layer(4, 2)], "decoder": [layer(2, 4)]}
+    assert error(tmp_path, model, {"center": [0, 0, 0], "radius": 1}) == (
+        "input.center", "expected 2 numbers (input_dim 2), got 3")
+
+
+def test_a_layered_case_is_refused_where_it_is_not_supported(tmp_path):
+    path = write(tmp_path, {"encoder": [layer(4, 2)], "decoder": [layer(2, 4)]})
+    with pytest.raises(CaseError, match="model: a layered model .* is not supported here yet"):
+        load_case(path)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CASES.glob("*.json") if p.stat().st_size < 200_000))
+def test_v1_cases_read_as_before(name):
+    """A v1 case gives the same Case (an AutoencoderSpec) with layered=True or not, and
+    its enclosures are those of the v1 spec as a layered model."""
+    case = load_case(CASES / name)
+    again = load_case(CASES / name, layered=True)
+    assert type(case) is Case and type(again) is Case and isinstance(again.spec, AutoencoderSpec)
+    for attr in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        assert (getattr(case.spec, attr) == getattr(again.spec, attr)).all()
+    assert case.spec.activation == again.spec.activation and len(case.boxes) == len(again.boxes)
+    assert all((x.lower == y.lower).all() and (x.upper == y.upper).all() for x, y in zip(case.boxes, again.boxes))
+    a = enclose(case.spec, case.box, grad_output=case.grad_output, backend="fast", method="interval")
+    b = enclose_layered(LayeredSpec.from_v1(case.spec), case.box, grad_output=case.grad_output, backend="fast")
+    assert a.output.tobytes() == b.output.tobytes() and a.hidden.tobytes() == b.latent.tobytes()
+    assert a.gradients["W_enc"].tobytes() == b.gradients["encoder.0.weight"].tobytes()
+    assert a.gradients["input"].tobytes() == b.gradients["input"].tobytes()
