@@ -238,20 +238,32 @@ def test_every_extension_contains_the_200_bit_value(name, a, b, ts):
                 assert _contains(act, p, derivative, e_lo, e_hi), (backend, derivative, p, e_lo, e_hi)
 
 
-def _contains(act, p: Fraction, derivative: bool, e_lo: float, e_hi: float) -> bool:
-    """Whether act(p) (or act'(p)) lies in [e_lo, e_hi]: decided with a 200-bit Arb ball,
-    or, where that ball overlaps an endpoint (tanh(70) = 1 − 2e^-140, sigmoid(1e-300)
-    = 1/2 + 2.5e-301), with more bits; never decided by a tolerance."""
-    for bits in (200, 800, 3200, 12800):
+def _decided_inside(value_at, lo: Fraction | float, hi: Fraction | float, precisions=(200, 800, 3200, 12800)) -> bool:
+    """Whether the exact value lies in [lo, hi], decided by Arb balls `value_at(bits)` at
+    growing precision: a ball inside answers yes, one disjoint from [lo, hi] answers no,
+    one that overlaps an endpoint asks for more bits (tanh(70) = 1 − 2e^-140, sigmoid(1e-300)
+    = 1/2 + 2.5e-301). Undecided at the last precision counts as outside: never a tolerance."""
+    def exact(x: Fraction | float) -> arb:  # a double (±inf included) or a rational, as an exact ball
+        return arb(x) if isinstance(x, float) else arb(fmpq(x.numerator, x.denominator))
+
+    for bits in precisions:
         with flint.ctx.workprec(bits):
-            z = arb(fmpq(p.numerator, p.denominator))
-            v = act.reference_derivative(z) if derivative else act.reference(z)
-            lo, hi = arb(e_lo), arb(e_hi)
-            if lo <= v and v <= hi:
+            v = value_at(bits)
+            a, b = exact(lo), exact(hi)
+            if a <= v and v <= b:
                 return True
-            if v < lo or v > hi:
+            if v < a or v > b:
                 return False
     return False
+
+
+def _contains(act, p: Fraction, derivative: bool, e_lo: float, e_hi: float) -> bool:
+    """Whether act(p) (or act'(p)) lies in [e_lo, e_hi]."""
+    def value_at(bits: int) -> arb:
+        z = arb(fmpq(p.numerator, p.denominator))
+        return act.reference_derivative(z) if derivative else act.reference(z)
+
+    return _decided_inside(value_at, e_lo, e_hi)
 
 
 def test_no_module_outside_the_package_branches_on_an_activation_name():
@@ -426,28 +438,12 @@ def _elu_exact(alpha: Fraction, p: Fraction, derivative: bool, bits: int) -> arb
 
 
 def _elu_in(alpha: Fraction, p: Fraction, derivative: bool, e_lo: float, e_hi: float) -> bool:
-    for bits in (200, 800, 3200):
-        with flint.ctx.workprec(bits):
-            v = _elu_exact(alpha, p, derivative, bits)
-            lo, hi = arb(e_lo), arb(e_hi)
-            if lo <= v and v <= hi:
-                return True
-            if v < lo or v > hi:
-                return False
-    return False
+    return _decided_inside(lambda bits: _elu_exact(alpha, p, derivative, bits), e_lo, e_hi, (200, 800, 3200))
 
 
 def _elu_between(alpha: Fraction, p: Fraction, lo: Fraction, hi: Fraction) -> bool:
-    """lo <= elu(p) <= hi for exact rationals lo, hi (decided with growing precision)."""
-    for bits in (300, 1200, 4800):
-        with flint.ctx.workprec(bits):
-            v = _elu_exact(alpha, p, False, bits)
-            a, b = arb(fmpq(lo.numerator, lo.denominator)), arb(fmpq(hi.numerator, hi.denominator))
-            if a <= v and v <= b:
-                return True
-            if v < a or v > b:
-                return False
-    return False
+    """lo <= elu(p) <= hi for exact rationals lo, hi."""
+    return _decided_inside(lambda bits: _elu_exact(alpha, p, False, bits), lo, hi, (300, 1200, 4800))
 
 
 def test_elu_configuration():
