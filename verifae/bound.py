@@ -6,6 +6,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,7 @@ from .cases import Case
 from .check import CheckResult, check, prepare_check
 from .model import GRADIENT_NAMES
 
-__all__ = ["BoundResult", "BoxResult", "bound", "to_json", "endpoints"]
+__all__ = ["BoundResult", "BoxResult", "bound", "to_json", "endpoints", "activation_label"]
 
 
 @dataclass
@@ -125,6 +127,33 @@ def _one_box(many: BatchEnclosure, k: int, precision: int | None) -> Enclosure:
     )
 
 
+def activation_label(config: str | dict[str, Any] | None) -> str:
+    """An activation for a person: "tanh", "leaky_relu(negative_slope=0.2)" (parameters as
+    exact decimals where they terminate, else as fractions), "none" for no activation."""
+    if config is None:
+        return "none"
+    if isinstance(config, str):
+        return config
+    params = ", ".join(f"{k}={_exact_text(v)}" for k, v in config.items() if k != "name")
+    return f"{config['name']}({params})" if params else config["name"]
+
+
+def _exact_text(value: Any) -> str:
+    q = Fraction(value)
+    d = q.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d != 1:
+        return str(q)
+    places = 0
+    while (q * 10**places).denominator != 1:
+        places += 1
+    scaled = int(q * 10**places)
+    return str(Decimal(scaled).scaleb(-places))
+
+
 def endpoints(a: Any) -> Any:
     """Nested lists of JSON-ready numbers: finite doubles (repr round-trips), "-inf"/"inf",
     and null for NaN (which only observed run values can be; enclosures never are)."""
@@ -187,7 +216,7 @@ def to_json(result: BoundResult) -> dict[str, Any]:
         "description": result.case.description,
         "input_dim": spec.input_dim,
         "hidden_dim": spec.hidden_dim,
-        "activation": spec.activation,
+        "activation": spec.activation_config,
         "compression_ratio": _number(spec.compression_ratio),
         "backend": result.backend,
         "precision": result.precision,

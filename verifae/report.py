@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .bound import bound, to_json
+from .bound import activation_label, bound, to_json
 from .cases import DEFAULT_MAX_BYTES, CaseError, load_case
 from .errors import EnvironmentFailure, VerifaeError
 from .files import install_dir, make_temp_dir
@@ -263,7 +263,8 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, key: st
         case = load_case(file, options.max_bytes)
         entry.name, entry.description = case.name, case.description
         spec = case.spec
-        entry.dims, entry.activation = f"{spec.input_dim}-{spec.hidden_dim}-{spec.input_dim}", spec.activation
+        entry.dims = f"{spec.input_dim}-{spec.hidden_dim}-{spec.input_dim}"
+        entry.activation = activation_label(spec.activation_config)
         result = bound(case, backend=options.backend, precision=options.precision, runs=options.runs,
                        seed=options.seed, method=options.method, max_parts=options.max_parts)
         doc = to_json(result)

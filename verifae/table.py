@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 
-from .bound import BoundResult
+from .bound import BoundResult, activation_label
 from .model import GRADIENT_NAMES
 
 __all__ = ["render_table", "WIDTH"]
@@ -103,7 +103,8 @@ def render_table(result: BoundResult) -> str:
     count = len(result.boxes)
     which = "box" if count == 1 else f"{count} boxes (box 0 below, all at the end); box 0"
     lines += [
-        f"  model      {d}-{h}-{d} {spec.activation}, compression ratio {_short(spec.compression_ratio)}",
+        f"  model      {d}-{h}-{d} {activation_label(spec.activation_config)}, "
+        f"compression ratio {_short(spec.compression_ratio)}",
         f"  input      {which} of widest side {_short(box_width)}; grad_output {g}",
         f"  backend    {result.backend}{bits}; method {result.method}; {result.seconds:.2f} s",
     ]
