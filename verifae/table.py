@@ -132,8 +132,10 @@ def _header(result: BoundResult) -> list[str]:
     if isinstance(case, LayeredCase):
         spec = case.spec
         sizes = "-".join(map(str, spec.layer_sizes))
-        model = [f"  model      layered {sizes}: {len(spec.encoder)} encoder and {len(spec.decoder)} decoder "
-                 f"layers, latent {spec.latent_dim}, compression ratio {_short(spec.input_dim / spec.latent_dim)}"]
+        model = textwrap.wrap(f"layered {sizes}: {len(spec.encoder)} encoder and {len(spec.decoder)} decoder "
+                              f"layers, latent {spec.latent_dim}, compression ratio "
+                              f"{_short(spec.input_dim / spec.latent_dim)}", WIDTH - 2,
+                              initial_indent="  model      ", subsequent_indent=" " * 13)
     else:
         d, h = case.spec.input_dim, case.spec.hidden_dim
         model = [f"  model      {d}-{h}-{d} {activation_label(case.spec.activation_config)}, "
