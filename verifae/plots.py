@@ -238,7 +238,12 @@ def plot_gradient_widths(doc: dict, path: Path) -> None:
     if any_unbounded:
         fig.legend(handles=[Patch(facecolor="#cccccc", edgecolor=UNBOUNDED, hatch="///",
                                   label=UNBOUNDED_LABEL)], loc="lower center", fontsize=8, frameon=False)
-        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    bottom = 0.07 if any_unbounded else 0.0
+    if len(panels) > 2:
+        # A grid of layers: fixed margins (tight_layout costs a second over six colorbars)
+        fig.subplots_adjust(left=0.05, right=0.9, top=0.9, bottom=0.1 + bottom / rows, wspace=0.7, hspace=0.6)
+    elif any_unbounded:
+        fig.tight_layout(rect=(0, bottom, 1, 1))
     else:
         fig.tight_layout()
     fig.savefig(path, metadata=_METADATA)
