@@ -21,13 +21,13 @@ leading batch axes of x, so `forward_batch` is `forward` on a (B, d) tensor.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .activations import get_activation, validate_activation
+from .activations import Activation, get_activation
 from .backends.base import Backend
 from .errors import SpecError, VerifaeError
 from .layered import (
@@ -70,17 +70,26 @@ class AutoencoderSpec:
 
     Every parameter is stored as an object array of `Fraction`s holding the exact
     value given: "0.1" is 1/10, a float is its exact binary value.
+
+    `activation` is a registry name, an `Activation` entry or a configuration such as
+    {"name": "leaky_relu", "negative_slope": "0.2"}. It is stored as the name when the
+    activation is at its default configuration (so v1 code, results and comparisons
+    with a name are unchanged), else as the configured entry; both are accepted by
+    every backend and by `get_activation`. `activation_entry` is always the entry,
+    `activation_name` always the name.
     """
 
     W_enc: np.ndarray
     b_enc: np.ndarray
     W_dec: np.ndarray
     b_dec: np.ndarray
-    activation: str
+    activation: str | Activation
     _derived: dict[Any, Any] = field(init=False, repr=False, compare=False)
 
-    def __init__(self, W_enc: Any, b_enc: Any, W_dec: Any, b_dec: Any, activation: str = "relu") -> None:
-        activation = validate_activation(activation)
+    def __init__(self, W_enc: Any, b_enc: Any, W_dec: Any, b_dec: Any,
+                 activation: str | Activation | Mapping[str, Any] = "relu") -> None:
+        entry = get_activation(activation)  # SpecError listing the valid names for anything else
+        stored: str | Activation = entry.name if entry == get_activation(entry.name) else entry
         arrays = {}
         for name, values in (("W_enc", W_enc), ("b_enc", b_enc), ("W_dec", W_dec), ("b_dec", b_dec)):
             try:
@@ -90,8 +99,24 @@ class AutoencoderSpec:
         _check_shapes(arrays)
         for name, array in arrays.items():
             object.__setattr__(self, name, array)
-        object.__setattr__(self, "activation", activation)
+        object.__setattr__(self, "activation", stored)
         object.__setattr__(self, "_derived", {})
+
+    @property
+    def activation_entry(self) -> Activation:
+        """The activation's registry entry, configured by its parameters."""
+        return get_activation(self.activation)
+
+    @property
+    def activation_name(self) -> str:
+        """The activation's registry name (without its parameters)."""
+        return self.activation_entry.name
+
+    @property
+    def activation_config(self) -> str | dict[str, Any]:
+        """The activation as a case file and the result JSON write it: the name at the
+        default configuration, else {"name": ..., parameter: exact value as a string}."""
+        return self.activation if isinstance(self.activation, str) else self.activation.config()
 
     @property
     def input_dim(self) -> int:
@@ -168,7 +193,7 @@ class Parameters(NamedTuple):
     b_enc: Any
     W_dec: Any
     b_dec: Any
-    activation: str
+    activation: str | Activation
     input_dim: int
 
 
