@@ -6,8 +6,16 @@ toward each output's extremes and the error's maximum), runs the spec at each
 point in float64 and float32 in several ways (numpy's batched matmul, explicit
 left-to-right loops, and PyTorch's nn.Sequential with autograd when torch is
 installed) and checks each result against the enclosure of its semantics. It also
-checks a high-precision reference (exact rationals for relu and identity, Arb at
-256 bits otherwise) against the real enclosure. Any point outside is a bug.
+checks a high-precision reference (exact rationals when no activation needs exp,
+Arb at 256 bits otherwise) against the real enclosure. Any point outside is a bug.
+
+A v1 spec (`AutoencoderSpec`) and a layered one (`LayeredSpec`) take one path. The
+runs are written once, over layers (`LayeredParameters`): a v1 spec's layers are
+those of `LayeredSpec.from_v1`, an encoder layer with the activation and a decoder
+layer without one, which run the very operations of `verifae.model` in the same
+order. Each quantity of an enclosure is compared with the run's quantity of the same
+value (`_Model.names`: a v1 enclosure's "hidden" is the encoder's post-activation, its
+"gradients.W_enc" the encoder's weight gradient, and so on).
 """
 
 from __future__ import annotations
@@ -24,13 +32,24 @@ from typing import Any
 import numpy as np
 
 from . import torch_runs
-from .activations import Activation, get_activation
-from .api import Enclosure, enclose
+from .activations import get_activation
+from .api import Enclosure, LayeredEnclosure, enclose, enclose_layered
 from .backends import get_backend
+from .backends.base import Backend
 from .box import Box
-from .errors import BoxError
-from .methods import MSE, interval_propagation
-from .model import GRADIENT_NAMES, AutoencoderSpec, Parameters, parameters
+from .errors import BoxError, SpecError
+from .layered import (
+    LayeredForward,
+    LayeredParameters,
+    LayeredSpec,
+    LayerForward,
+    LayerParameters,
+    layered_backward,
+    layered_forward,
+    layered_parameters,
+)
+from .methods import MSE
+from .model import GRADIENT_NAMES, AutoencoderSpec, Parameters, mse_grad_output, parameters, reconstruction_error
 from .numbers import FORMATS, FloatFormat, float_or_inf, nearest_float, round_down, round_up
 
 __all__ = ["check", "CheckResult", "FormatCheck", "ReferenceCheck", "Offender"]
@@ -45,12 +64,18 @@ REFERENCE_BUDGET = 20_000
 #: and on at most this many points (each is a 256-bit Arb evaluation)
 REFERENCE_POINTS = 200
 REFERENCE_BITS = 256
-#: PyTorch runs in a second process when runs·(h+1)·d reaches this (below it, the
-#: process costs more than it saves)
+#: PyTorch runs in a second process when runs·work reaches this (below it, the
+#: process costs more than it saves; `_Model.work`: (h+1)·d for a v1 spec)
 TORCH_WORKER_WORK = 10_000_000
-#: quantities whose observed range over the runs is recorded (for plots and reports)
-OBSERVED: tuple[str, ...] = ("output", "hidden", "reconstruction_error")
+#: quantities whose observed range over the runs is recorded (for plots and reports);
+#: "hidden" is a v1 enclosure's, "latent" a layered one's
+OBSERVED: tuple[str, ...] = ("output", "hidden", "latent", "reconstruction_error")
 ERROR_SAMPLES = 2000
+
+Spec = AutoencoderSpec | LayeredSpec
+AnyEnclosure = Enclosure | LayeredEnclosure
+#: the layer names `LayeredSpec.from_v1` gives a v1 spec's encoder and decoder
+V1_LAYERS: tuple[str, str] = ("encoder.0", "decoder.0")
 
 
 @dataclass
@@ -126,6 +151,95 @@ class CheckResult:
         return fmt_ok and (self.reference is None or self.reference.outside == 0)
 
 
+# ---------------------------------------------------------------- the model
+
+
+def _gradient_keys(layer_names: tuple[str, ...]) -> tuple[str, ...]:
+    """A layered run's gradient quantities: "gradients.<name>.weight", "….bias", "gradients.input"."""
+    return (*(f"gradients.{n}.{part}" for n in layer_names for part in ("weight", "bias")), "gradients.input")
+
+
+def _v1_layers(p: Parameters) -> LayeredParameters:
+    """A v1 spec's tensors as the layers of `LayeredSpec.from_v1` (converted once, by
+    `parameters`, and cached on the v1 spec, not converted again per layer)."""
+    encoder = LayerParameters(V1_LAYERS[0], p.W_enc, p.b_enc, get_activation(p.activation))
+    decoder = LayerParameters(V1_LAYERS[1], p.W_dec, p.b_dec, None)
+    return LayeredParameters((encoder, decoder), 1, p.input_dim)
+
+
+class _Model:
+    """What the check needs of a spec, v1 or layered.
+
+    `names` maps each quantity of the spec's enclosures to the quantity of a layered run
+    with the same value (absent: the same name); `work` is the unit of the budgets above,
+    about half the parameters a run multiplies ((h+1)·d for a v1 spec, as the budgets
+    were set for); `transcendental` says whether an activation needs exp (then the
+    reference is Arb, else exact rationals).
+    """
+
+    names: dict[str, str]
+    work: int
+    transcendental: bool
+
+    def parameters(self, format_name: str) -> LayeredParameters:
+        """The parameters rounded to nearest in the format, as layers."""
+        raise NotImplementedError
+
+    def enclose(self, box: Box, **options: Any) -> AnyEnclosure:
+        """The spec's enclosure over `box` (options as for `enclose`)."""
+        raise NotImplementedError
+
+
+class _V1Model(_Model):
+    def __init__(self, spec: AutoencoderSpec) -> None:
+        self.spec = spec
+        run_keys = _gradient_keys(V1_LAYERS)
+        self.names = {
+            "pre_activation": f"layers.{V1_LAYERS[0]}.pre_activation",
+            "hidden": f"layers.{V1_LAYERS[0]}.post_activation",
+            # GRADIENT_NAMES is the backward tuple's order, which from_v1 keeps
+            **{f"gradients.{n}": key for n, key in zip(GRADIENT_NAMES, run_keys)},
+        }
+        self.work = (spec.hidden_dim + 1) * spec.input_dim
+        self.transcendental = get_activation(spec.activation).transcendental
+
+    def parameters(self, format_name: str) -> LayeredParameters:
+        return _v1_layers(parameters(get_backend(format_name), self.spec))
+
+    def enclose(self, box: Box, **options: Any) -> AnyEnclosure:
+        return enclose(self.spec, box, **options)
+
+
+class _LayeredModel(_Model):
+    def __init__(self, spec: LayeredSpec) -> None:
+        self.spec = spec
+        self.names = {}
+        self.work = max(1, (spec.n_weights + 1) // 2)
+        self.transcendental = any(layer.activation is not None and layer.activation.transcendental
+                                  for layer in spec.layers)
+
+    def parameters(self, format_name: str) -> LayeredParameters:
+        return layered_parameters(get_backend(format_name), self.spec)
+
+    def enclose(self, box: Box, **options: Any) -> AnyEnclosure:
+        return enclose_layered(self.spec, box, **options)
+
+
+def _model(spec: Spec) -> _Model:
+    if isinstance(spec, LayeredSpec):
+        return _LayeredModel(spec)
+    if isinstance(spec, AutoencoderSpec):
+        return _V1Model(spec)
+    raise SpecError(f"spec must be an AutoencoderSpec or a LayeredSpec, got {type(spec).__name__}")
+
+
+def _as_layers(spec: Spec, p: Parameters | LayeredParameters | None) -> LayeredParameters:
+    """Float64 layers of the spec: `p` as layers, or converted when None."""
+    if p is None:
+        return _model(spec).parameters("float64")
+    return _v1_layers(p) if isinstance(p, Parameters) else p
+
+
 # ---------------------------------------------------------------- sampling
 
 
@@ -137,46 +251,60 @@ def _float_box(box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lo, hi, fixed
 
 
-def _ascent_points(spec: AutoencoderSpec, p64, lo, hi, count: int, rng) -> np.ndarray:
-    """Projected sign-gradient ascent in float64 toward output extremes and the error maximum."""
+def _input_gradient(B: Backend, p: LayeredParameters, derivatives: list[Any], g: Any) -> Any:
+    """dX for incoming gradient g, given act'(z) of every layer (None: no activation):
+    `layered_backward` without the weight gradients, which the ascent does not need."""
+    gy = g
+    for layer, dact in reversed(list(zip(p.layers, derivatives))):
+        gy = B.rmatvec(layer.weight, gy if dact is None else B.mul(gy, dact))
+    return gy
+
+
+def _ascent_points(spec: Spec, p64: Parameters | LayeredParameters | None, lo, hi, count: int, rng) -> np.ndarray:
+    """Projected sign-gradient ascent in float64 toward output extremes and the error maximum.
+
+    `p64` are the spec's float64 parameters (v1 `Parameters` or layers), converted if None."""
     d = spec.input_dim
-    if count <= 0 or spec.hidden_dim == 0 or np.all(lo == hi):
+    if count <= 0 or np.all(lo == hi):
         return np.empty((0, d))
     B = get_backend("float64")
-    p = p64
+    p = _as_layers(spec, p64)
     targets = [(i, s) for i in range(d) for s in (1.0, -1.0)]
     if len(targets) > count - 1:
         keep = rng.choice(len(targets), size=max(count - 1, 0), replace=False)
         targets = [targets[k] for k in keep]
     index = np.array([t[0] for t in targets], dtype=int)
     sign = np.array([t[1] for t in targets])
+    unit = np.zeros((len(targets), d))  # the gradient of output `index` is dX for g = e_index
+    unit[np.arange(len(targets)), index] = 1.0
     X = np.tile((lo + hi) / 2, (len(targets) + 1, 1))  # last row: the error's maximum
     step = (hi - lo) / 2
     with np.errstate(all="ignore"):
         for _ in range(6):
-            Z = B.affine(p.W_enc, X, p.b_enc)
-            dact = B.activation_derivative(spec.activation, Z)
+            fwd = layered_forward(B, p, X)
+            dact = [None if layer.activation is None else B.activation_derivative(layer.activation, f.pre_activation)
+                    for layer, f in zip(p.layers, fwd.layers)]
             grads = np.empty_like(X)
             if len(targets):
-                grads[:-1] = sign[:, None] * ((p.W_dec[index] * dact[:-1]) @ p.W_enc)
-            x_hat = B.affine(p.W_dec, B.activation(spec.activation, Z[-1]), p.b_dec)
-            r = (2.0 / d) * (x_hat - X[-1])
-            grads[-1] = ((r @ p.W_dec) * dact[-1]) @ p.W_enc - r
+                grads[:-1] = sign[:, None] * _input_gradient(B, p, [a if a is None else a[:-1] for a in dact], unit)
+            # dE/dx through the network, minus E's direct term (2/d)(x_hat − x)
+            r = (2.0 / d) * (fwd.output[-1] - X[-1])
+            grads[-1] = _input_gradient(B, p, [a if a is None else a[-1] for a in dact], r) - r
             X = np.clip(X + step * np.sign(np.nan_to_num(grads)), lo, hi)
             step = step / 2
     return X
 
 
 def sample_points(
-    spec: AutoencoderSpec, box: Box, count: int, seed: int = 0, p64: Any = None
+    spec: Spec, box: Box, count: int, seed: int = 0, p64: Parameters | LayeredParameters | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """About `count` float64 points of the box, and the mask of non-double coordinates.
 
-    `p64` are the spec's float64 parameters (for the gradient ascent); computed if None.
+    `p64` are the spec's float64 parameters, v1 `Parameters` or layers (for the gradient
+    ascent); computed if None.
     """
     rng = np.random.default_rng(seed)
-    if p64 is None:
-        p64 = parameters(get_backend("float64"), spec)
+    p64 = _as_layers(spec, p64)
     lo, hi, fixed = _float_box(box)
     lo = np.where(fixed, [float_or_inf(q) for q in box.lower], lo)
     hi = np.where(fixed, lo, hi)
@@ -221,43 +349,46 @@ def _inputs(points: np.ndarray, fixed: np.ndarray, exact: np.ndarray, fmt: Float
 Chunk = dict[str, np.ndarray]  # quantity -> values stacked along a leading run axis
 
 
-def _chunk_size(p: Parameters) -> int:
+def _chunk_size(work: int) -> int:
     """Runs per chunk, so that a chunk of weight gradients (about 4 MB) stays in cache
     between its computation and its comparison (measured: larger chunks are slower)."""
-    h, d = p.W_enc.shape
-    return max(1, 500_000 // max(1, (h + 1) * d))
+    return max(1, 500_000 // max(1, work))
 
 
-def _numpy_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None) -> Iterator[Chunk]:
+def _run_quantities(p: LayeredParameters, fwd: Any, error: Any, grads: Mapping[str, Any]) -> dict[str, Any]:
+    """A layered run's quantities by name, as `LayeredEnclosure.items` names them."""
+    found: dict[str, Any] = {}
+    for f in fwd.layers:
+        found[f"layers.{f.name}.pre_activation"] = f.pre_activation
+        found[f"layers.{f.name}.post_activation"] = f.post_activation
+    found["latent"] = fwd.latent
+    found["output"] = fwd.output
+    found["reconstruction_error"] = error
+    found.update({f"gradients.{key}": t for key, t in grads.items()})
+    return found
+
+
+def _numpy_runs(p: LayeredParameters, X: np.ndarray, G: np.ndarray | None, chunk: int) -> Iterator[Chunk]:
     """The model code on numpy arrays, batched: BLAS matrix products in the format."""
-    B = get_backend(p.W_enc.dtype.name)
+    B = get_backend(p.layers[0].weight.dtype.name)
     with np.errstate(all="ignore"):
-        for start in range(0, len(X), _chunk_size(p)):
-            x = X[start : start + _chunk_size(p)]
-            g = MSE if G is None else G[start : start + len(x)]
-            q = interval_propagation(B, p, x, g)
-            assert q.gradients is not None  # gradients=True, the default
-            chunk = {
-                "pre_activation": q.forward.pre_activation,
-                "hidden": q.forward.hidden,
-                "output": q.forward.output,
-                "reconstruction_error": q.reconstruction_error,
-            }
-            chunk.update({f"gradients.{n}": t for n, t in zip(GRADIENT_NAMES, q.gradients)})
-            yield chunk
+        for start in range(0, len(X), chunk):
+            x = X[start : start + chunk]
+            fwd = layered_forward(B, p, x)
+            error = reconstruction_error(B, fwd.output, x)
+            g = mse_grad_output(B, fwd.output, x, p.input_dim) if G is None else G[start : start + len(x)]
+            yield _run_quantities(p, fwd, error, layered_backward(B, p, x, fwd, g))
 
 
 def _stack(runs: list[dict[str, np.ndarray]]) -> Chunk:
     return {name: np.stack([r[name] for r in runs]) for name in runs[0]}
 
 
-def _loop_run(params, activation: str | Activation, x, g, dtype) -> dict[str, np.ndarray]:
-    """The spec with explicit left-to-right loops on numpy scalars of `dtype`, E as a sum
+def _loop_run(p: LayeredParameters, x, g, dtype) -> dict[str, np.ndarray]:
+    """The spec with explicit left-to-right loops on numpy scalars of `dtype` (act and
+    act' as the registry entry computes them, here one scalar at a time), E as a sum
     then a division and g as 2·r/d."""
-    W_enc, b_enc, W_dec, b_dec = params
-    h, d = W_enc.shape
     zero = dtype(0)
-    entry = get_activation(activation)  # act and act' as numpy computes them, here on scalars
 
     def dot(row, vec, start):
         s = start
@@ -265,9 +396,15 @@ def _loop_run(params, activation: str | Activation, x, g, dtype) -> dict[str, np
             s = s + a * b
         return s
 
-    z = np.array([dot(W_enc[j], x, zero) + b_enc[j] for j in range(h)], dtype=dtype)
-    hid = np.array([entry.point(v, dtype) for v in z], dtype=dtype)
-    x_hat = np.array([dot(W_dec[i], hid, zero) + b_dec[i] for i in range(d)], dtype=dtype)
+    found, inputs, a = [], [], x
+    for layer in p.layers:
+        W, b, act = layer.weight, layer.bias, layer.activation
+        inputs.append(a)
+        z = np.array([dot(W[j], a, zero) + b[j] for j in range(W.shape[0])], dtype=dtype)
+        a = z if act is None else np.array([act.point(v, dtype) for v in z], dtype=dtype)
+        found.append(LayerForward(layer.name, z, a))
+    x_hat = a
+    d = len(x)
     r = np.array([x_hat[i] - x[i] for i in range(d)], dtype=dtype)
     total = zero
     for v in r:
@@ -277,28 +414,29 @@ def _loop_run(params, activation: str | Activation, x, g, dtype) -> dict[str, np
         # written 2·(x_hat − x)/d, as user code does (the numpy runs take fl(2/d)·r):
         # 2·r can overflow where (2/d)·r does not
         g = np.array([dtype(2) * v / dtype(d) for v in r], dtype=dtype)
-    dH = np.array([dot(W_dec[:, j], g, zero) for j in range(h)], dtype=dtype)
-    dZ = np.array([dH[j] * entry.point_derivative(z[j], dtype) for j in range(h)], dtype=dtype)
-    return {
-        "pre_activation": z,
-        "hidden": hid,
-        "output": x_hat,
-        "reconstruction_error": np.asarray(error, dtype=dtype),
-        "gradients.W_enc": np.array([[dZ[j] * x[i] for i in range(d)] for j in range(h)], dtype=dtype).reshape(h, d),
-        "gradients.b_enc": dZ,
-        "gradients.W_dec": np.array([[g[i] * hid[j] for j in range(h)] for i in range(d)], dtype=dtype).reshape(d, h),
-        "gradients.b_dec": g,
-        "gradients.input": np.array([dot(W_enc[:, i], dZ, zero) for i in range(d)], dtype=dtype),
-    }
+    grads: dict[str, np.ndarray] = {}
+    gy = g
+    for layer, f, a_in in reversed(list(zip(p.layers, found, inputs))):
+        W, act = layer.weight, layer.activation
+        out_dim, in_dim = W.shape
+        if act is None:
+            dz = np.asarray(gy, dtype=dtype)
+        else:  # act' at z, never at act(z)
+            dz = np.array([gy[j] * act.point_derivative(f.pre_activation[j], dtype) for j in range(out_dim)],
+                          dtype=dtype)
+        grads[f"{layer.name}.weight"] = np.array([[dz[j] * a_in[i] for i in range(in_dim)] for j in range(out_dim)],
+                                                 dtype=dtype).reshape(out_dim, in_dim)
+        grads[f"{layer.name}.bias"] = dz
+        gy = np.array([dot(W[:, i], dz, zero) for i in range(in_dim)], dtype=dtype)
+    grads["input"] = gy
+    fwd = LayeredForward(tuple(found), found[p.n_encoder - 1].post_activation, x_hat)
+    return _run_quantities(p, fwd, np.asarray(error, dtype=dtype), grads)
 
 
-def _loop_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None, count: int) -> Iterator[Chunk]:
-    params = (p.W_enc, p.b_enc, p.W_dec, p.b_dec)
+def _loop_runs(p: LayeredParameters, X: np.ndarray, G: np.ndarray | None, count: int) -> Iterator[Chunk]:
+    dtype = p.layers[0].weight.dtype.type
     with np.errstate(all="ignore"):
-        runs = [
-            _loop_run(params, p.activation, X[k], None if G is None else G[k], p.W_enc.dtype.type)
-            for k in range(min(count, len(X)))
-        ]
+        runs = [_loop_run(p, X[k], None if G is None else G[k], dtype) for k in range(min(count, len(X)))]
     if runs:
         yield _stack(runs)
 
@@ -316,9 +454,10 @@ class _Comparison:
     an endpoint, once, at the end.
     """
 
-    def __init__(self, enclosure: Enclosure, fmt: FloatFormat, implementation: str, points: np.ndarray,
-                 keep: int, result: FormatCheck) -> None:
+    def __init__(self, enclosure: AnyEnclosure, names: Mapping[str, str], fmt: FloatFormat, implementation: str,
+                 points: np.ndarray, keep: int, result: FormatCheck) -> None:
         self.fmt, self.implementation, self.points, self.keep, self.result = fmt, implementation, points, keep, result
+        self.names = names  # enclosure quantity -> the run's quantity of that value (absent: the same)
         self.bounds = {}
         for name, b in enclosure.items():
             lo, hi = b[..., 0], b[..., 1]
@@ -337,7 +476,7 @@ class _Comparison:
         """Check a chunk of runs, stacked along a leading axis."""
         n = 0
         for name, (lo, hi, lo_f, hi_f) in self.bounds.items():
-            raw = np.asarray(chunk[name])
+            raw = np.asarray(chunk[self.names.get(name, name)])
             n = raw.shape[0]
             # min and max propagate NaN, and NaN compares false: a NaN run fails this test
             vmin, vmax = raw.min(axis=0), raw.max(axis=0)
@@ -409,57 +548,60 @@ IMPLEMENTATIONS = ("numpy", "loops", "torch")
 
 def _implementation_check(
     implementation: str,
-    p: Parameters,
+    p: LayeredParameters,
+    names: Mapping[str, str],
     X: np.ndarray,
     G: np.ndarray | None,
-    enclosure: Enclosure,
+    enclosure: AnyEnclosure,
     points: np.ndarray,
     keep: int,
     loop_points: int,
+    chunk: int,
 ) -> FormatCheck:
-    """Run one implementation in the format of `p` and check its runs against `enclosure`.
+    """Run one implementation in the format of `p` and check its runs against `enclosure`
+    (`names` as `_Model.names`).
 
     Every implementation runs at every point but the loops, which run at the first
-    `loop_points`. Module-level, so that it can run in the PyTorch process.
+    `loop_points`; numpy and PyTorch `chunk` runs at a time. Module-level, so that it
+    can run in the PyTorch process.
     """
-    fmt = FORMATS[p.W_enc.dtype.name]
+    fmt = FORMATS[p.layers[0].weight.dtype.name]
     if implementation == "numpy":
-        chunks = _numpy_runs(p, X, G)
+        chunks = _numpy_runs(p, X, G, chunk)
     elif implementation == "loops":
         chunks = _loop_runs(p, X, G, loop_points)
     else:
-        chunks = torch_runs.torch_runs(p, X, G, _chunk_size(p))
+        chunks = torch_runs.torch_runs(p, X, G, chunk)
     result = FormatCheck()
-    comparison = _Comparison(enclosure, fmt, implementation, points, keep, result)
+    comparison = _Comparison(enclosure, names, fmt, implementation, points, keep, result)
     with np.errstate(all="ignore"):
-        for chunk in chunks:
-            comparison.add(chunk)
+        for found in chunks:
+            comparison.add(found)
         comparison.finish()
     return result
 
 
-def _torch_elsewhere(spec: AutoencoderSpec, points: int) -> bool:
+def _torch_elsewhere(spec: Spec, points: int) -> bool:
     """Whether PyTorch's runs are worth a second process (see verifae.torch_runs)."""
-    work = points * (spec.hidden_dim + 1) * spec.input_dim
-    return spec.hidden_dim > 0 and work >= TORCH_WORKER_WORK and torch_runs.available()
+    return points * _model(spec).work >= TORCH_WORKER_WORK and torch_runs.available()
 
 
-def prepare_check(spec: AutoencoderSpec, runs: int) -> None:
+def prepare_check(spec: Spec, runs: int) -> None:
     """Start what a later `check` of `runs` points will need (PyTorch's process), ahead of it."""
     if runs and _torch_elsewhere(spec, runs):
         torch_runs.start()
 
 
-def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, grad_output) -> ReferenceCheck:
-    exact_kind = not get_activation(spec.activation).transcendental
+def _reference(model: _Model, points, fixed, exact, G, enclosure: AnyEnclosure, keep: int,
+               grad_output) -> ReferenceCheck:
+    exact_kind = not model.transcendental
     result = ReferenceCheck(kind="exact rationals" if exact_kind else f"arb at {REFERENCE_BITS} bits")
-    per_point = max(1, (spec.hidden_dim + 1) * spec.input_dim)
-    count = max(1, min(len(points), REFERENCE_POINTS, REFERENCE_BUDGET // per_point))
+    count = max(1, min(len(points), REFERENCE_POINTS, REFERENCE_BUDGET // max(1, model.work)))
     for k in range(count):
-        x = [exact[j] if fixed[j] else Fraction(float(points[k, j])) for j in range(spec.input_dim)]
+        x = [exact[j] if fixed[j] else Fraction(float(points[k, j])) for j in range(points.shape[1])]
         g = grad_output if G is None else Box.point([Fraction(float(v)) for v in G[k]])
-        ref = enclose(spec, Box.point(x), grad_output=g, backend="exact" if exact_kind else "arb",
-                      precision=None if exact_kind else REFERENCE_BITS, method="interval")
+        ref = model.enclose(Box.point(x), grad_output=g, backend="exact" if exact_kind else "arb",
+                            precision=None if exact_kind else REFERENCE_BITS, method="interval")
         result.points += 1
         for (name, r), (_, e) in zip(ref.items(), enclosure.items()):
             inside = (e[..., 0] <= r[..., 0]) & (r[..., 1] <= e[..., 1])
@@ -480,7 +622,7 @@ def _reference(spec, points, fixed, exact, G, enclosure: Enclosure, keep: int, g
 
 
 def check(
-    spec: AutoencoderSpec,
+    spec: AutoencoderSpec | LayeredSpec,
     box: Box,
     *,
     grad_output: Box | str = MSE,
@@ -488,8 +630,8 @@ def check(
     seed: int = 0,
     backend: str = "auto",
     precision: int | None = None,
-    method: str = "auto",
-    enclosures: Mapping[str, Enclosure] | None = None,
+    method: str | None = None,
+    enclosures: Mapping[str, Enclosure] | Mapping[str, LayeredEnclosure] | None = None,
     reference: bool = True,
     keep: int = 10,
     progress: Callable[[str], Any] | None = None,
@@ -497,21 +639,26 @@ def check(
 ) -> CheckResult:
     """Run the spec in float64 and float32 at about `runs` points and check every result.
 
-    `enclosures` maps "real", "float64" and "float32" to precomputed enclosures of
-    this spec and box (computed here with `backend` and `method` when missing). Returns, per
-    format, the number of runs, how many values fell outside and the first `keep`
-    offenders, and the closest approach of a run to an endpoint, in ulps.
-    PyTorch runs in a second process when `torch_worker` is True, or, when it is
+    `spec` is an `AutoencoderSpec` (with `Enclosure`s) or a `LayeredSpec` (with
+    `LayeredEnclosure`s). `enclosures` maps "real", "float64" and "float32" to
+    precomputed enclosures of this spec and box (computed here when missing, by
+    `enclose` or `enclose_layered` with `backend`, `precision` and `method`; None
+    means that function's default method). Returns, per format, the number of runs,
+    how many values fell outside and the first `keep` offenders (named by their
+    enclosure's quantity names), and the closest approach of a run to an endpoint, in
+    ulps. PyTorch runs in a second process when `torch_worker` is True, or, when it is
     None, for big work where one can start (see verifae.torch_runs).
     """
     if runs < 1:
         raise BoxError(f"runs must be at least 1, got {runs}")
-    enclosures = dict(enclosures or {})
+    model = _model(spec)
+    found: dict[str, AnyEnclosure] = dict(enclosures or {})
     for semantics in ("real", *CHECKED_FORMATS):
-        if semantics not in enclosures:
-            enclosures[semantics] = enclose(spec, box, grad_output=grad_output, backend=backend,
-                                            precision=precision, semantics=semantics, method=method)
-    params = {name: parameters(get_backend(name), spec) for name in CHECKED_FORMATS}
+        if semantics not in found:
+            options: dict[str, Any] = {} if method is None else {"method": method}
+            found[semantics] = model.enclose(box, grad_output=grad_output, backend=backend, precision=precision,
+                                             semantics=semantics, **options)
+    params = {name: model.parameters(name) for name in CHECKED_FORMATS}
     points, fixed = sample_points(spec, box, runs, seed, params["float64"])
     G = None
     g_inputs: dict[str, np.ndarray | None] = {name: None for name in CHECKED_FORMATS}
@@ -519,28 +666,31 @@ def check(
         G, g_fixed = sample_points(spec, grad_output, len(points), seed + 1, params["float64"])
         g_inputs = {name: _inputs(G, g_fixed, grad_output.lower, FORMATS[name]) for name in CHECKED_FORMATS}
     result = CheckResult(points=len(points), formats={}, reference=None)
-    loop_points = max(1, LOOP_BUDGET // max(1, 6 * (spec.hidden_dim + 1) * spec.input_dim))
+    loop_points = max(1, LOOP_BUDGET // max(1, 6 * model.work))
+    chunk = _chunk_size(model.work)
     inputs = {}
     for name in CHECKED_FORMATS:
         X = _inputs(points, fixed, box.lower, FORMATS[name])
         inputs[name] = (X, g_inputs[name])
+
+    def arguments(name: str) -> tuple[Any, ...]:  # of _implementation_check, after the implementation
+        return (params[name], model.names, *inputs[name], found[name], points, keep, loop_points, chunk)
+
     elsewhere: dict[str, Future | None] = {name: None for name in CHECKED_FORMATS}
     if torch_worker if torch_worker is not None else _torch_elsewhere(spec, len(points)):
         for name in CHECKED_FORMATS:
-            elsewhere[name] = torch_runs.submit(_implementation_check, "torch", params[name], *inputs[name],
-                                                enclosures[name], points, keep, loop_points)
+            elsewhere[name] = torch_runs.submit(_implementation_check, "torch", *arguments(name))
     # numpy and the loops here, then the reference, and only then wait for PyTorch
     for name in CHECKED_FORMATS:
         result.formats[name] = fc = FormatCheck()
         for impl in IMPLEMENTATIONS if elsewhere[name] is None else IMPLEMENTATIONS[:-1]:
             if progress:
                 progress(f"{name} {impl}")
-            fc.merge(_implementation_check(impl, params[name], *inputs[name], enclosures[name], points, keep,
-                                           loop_points), keep)
+            fc.merge(_implementation_check(impl, *arguments(name)), keep)
     if reference:
         if progress:
             progress("reference")
-        result.reference = _reference(spec, points, fixed, box.lower, G, enclosures["real"], keep, grad_output)
+        result.reference = _reference(model, points, fixed, box.lower, G, found["real"], keep, grad_output)
     for name, future in elsewhere.items():
         if future is None:
             continue
@@ -549,7 +699,6 @@ def check(
         try:
             part = future.result()
         except BrokenProcessPool:  # the process died (killed, out of memory): run here after all
-            part = _implementation_check("torch", params[name], *inputs[name], enclosures[name], points, keep,
-                                         loop_points)
+            part = _implementation_check("torch", *arguments(name))
         result.formats[name].merge(part, keep)
     return result

@@ -1,8 +1,10 @@
 """PyTorch's float runs for the Float-run check, and a process to run them beside the rest.
 
 `torch_runs` is the textbook PyTorch code for the spec: nn.Sequential(Linear, act,
-Linear), F.mse_loss against a detached copy of the input, and autograd, one point
-at a time as a training step would run it.
+Linear, act, …) with each layer's activation module from its registry entry (none
+for a layer without an activation, such as a v1 decoder), F.mse_loss against a
+detached copy of the input, and autograd, one point at a time as a training step
+would run it.
 
 Importing PyTorch takes about a second and tearing it down at exit another third of
 one, and for a 784-64-784 model its runs and their comparison take about as long
@@ -25,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .activations import get_activation
-from .model import Parameters
+from .layered import LayeredParameters
 
 __all__ = ["available", "torch_runs", "start", "submit"]
 
@@ -39,40 +40,50 @@ def available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def torch_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None, chunk: int) -> Iterator[dict[str, np.ndarray]]:
-    """Every quantity of the spec at each row of X, by PyTorch in the dtype of `p`.
+def torch_runs(
+    p: LayeredParameters, X: np.ndarray, G: np.ndarray | None, chunk: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """Every quantity of the model at each row of X, by PyTorch in the dtype of `p`.
 
     Yields dicts of quantity -> values stacked along a leading run axis, `chunk` runs
-    at a time. G holds the incoming gradient per run, or None for the MSE loss.
+    at a time, named as `LayeredEnclosure.items` names them ("layers.<name>.pre_activation",
+    "latent", "gradients.<name>.weight", ...). G holds the incoming gradient per run, or
+    None for the MSE loss.
     """
     try:
         import torch
         import torch.nn.functional as F
     except ImportError:
         return
-    h, d = p.W_enc.shape
-    if h == 0:
-        return
-    dtype = torch.float32 if p.W_enc.dtype == np.float32 else torch.float64
-    encoder, decoder = torch.nn.Linear(d, h, dtype=dtype), torch.nn.Linear(h, d, dtype=dtype)
-    with torch.no_grad():
-        encoder.weight.copy_(torch.from_numpy(p.W_enc))
-        encoder.bias.copy_(torch.from_numpy(p.b_enc))
-        decoder.weight.copy_(torch.from_numpy(p.W_dec))
-        decoder.bias.copy_(torch.from_numpy(p.b_dec))
-    model = torch.nn.Sequential(encoder, get_activation(p.activation).torch_module(p.W_enc.dtype), decoder)
-    names = ("pre_activation", "hidden", "output", "reconstruction_error", "gradients.W_enc", "gradients.b_enc",
-             "gradients.W_dec", "gradients.b_dec", "gradients.input")
+    np_dtype = p.layers[0].weight.dtype
+    dtype = torch.float32 if np_dtype == np.float32 else torch.float64
+    modules, steps = [], []  # steps: per layer, its Linear and its activation module (None: none)
+    for layer in p.layers:
+        out_features, in_features = layer.weight.shape
+        linear = torch.nn.Linear(in_features, out_features, dtype=dtype)
+        with torch.no_grad():  # the weights exactly: already rounded to the format
+            linear.weight.copy_(torch.from_numpy(layer.weight))
+            linear.bias.copy_(torch.from_numpy(layer.bias))
+        act = None if layer.activation is None else layer.activation.torch_module(np_dtype)
+        modules += [linear] if act is None else [linear, act]
+        steps.append((layer.name, linear, act))
+    model = torch.nn.Sequential(*modules)
+    latent = f"layers.{p.layers[p.n_encoder - 1].name}.post_activation"
     for start in range(0, len(X), chunk):
         rows = range(start, min(start + chunk, len(X)))
         out: dict[str, np.ndarray] = {}
         for k, row in enumerate(rows):
-            for param in model.parameters():
-                param.grad = None
+            model.zero_grad(set_to_none=True)
             x = torch.tensor(X[row], dtype=dtype, requires_grad=True)
-            z = encoder(x)
-            hid = model[1](z)
-            x_hat = decoder(hid)
+            # the Sequential's modules in its order, keeping each intermediate
+            values: dict[str, Any] = {}
+            a = x
+            for name, linear, act in steps:
+                z = linear(a)
+                a = z if act is None else act(z)
+                values[f"layers.{name}.pre_activation"] = z
+                values[f"layers.{name}.post_activation"] = a
+            x_hat = a
             # The target is a detached copy, so x.grad is the gradient through the network
             # only (design §1), not plus the direct term of the loss.
             loss = F.mse_loss(x_hat, x.detach(), reduction="mean")
@@ -80,12 +91,17 @@ def torch_runs(p: Parameters, X: np.ndarray, G: np.ndarray | None, chunk: int) -
                 loss.backward()
             else:
                 x_hat.backward(torch.tensor(G[row], dtype=dtype))
-            values = (z.detach(), hid.detach(), x_hat.detach(), loss.detach(), encoder.weight.grad,
-                      encoder.bias.grad, decoder.weight.grad, decoder.bias.grad, x.grad)
-            for name, v in zip(names, values):
+            values["latent"] = values[latent]
+            values["output"] = x_hat
+            values["reconstruction_error"] = loss
+            for name, linear, _ in steps:
+                values[f"gradients.{name}.weight"] = linear.weight.grad
+                values[f"gradients.{name}.bias"] = linear.bias.grad
+            values["gradients.input"] = x.grad
+            for name, v in values.items():
                 if name not in out:  # stacked in place: no list of per-run copies
-                    out[name] = np.empty((len(rows), *v.shape), dtype=p.W_enc.dtype)
-                out[name][k] = v.numpy()
+                    out[name] = np.empty((len(rows), *v.shape), dtype=np_dtype)
+                out[name][k] = v.detach().numpy()
         yield out
 
 
