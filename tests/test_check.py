@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 
@@ -10,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import ACTIVATIONS, AutoencoderSpec, Box, enclose, evaluate
+from verifae import ACTIVATIONS, AutoencoderSpec, Box, LayeredSpec, enclose, enclose_layered, evaluate
 from verifae.check import check, sample_points
+from verifae.errors import SpecError
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -198,3 +200,186 @@ def test_big_work_goes_to_a_second_process_and_small_work_stays():
     small = random_spec(np.random.default_rng(0), 8, 3, "tanh")
     assert checking._torch_elsewhere(big, 1000) == HAVE_TORCH
     assert not checking._torch_elsewhere(small, 1000) and not checking._torch_elsewhere(big, 10)
+
+
+# ---------------------------------------------------------------- layered models
+
+#: every registry entry, a configured one and None (a layer without an activation)
+LAYER_ACTIVATIONS = (*ACTIVATIONS, {"name": "leaky_relu", "negative_slope": "0.2"}, None)
+
+
+def random_layered(rng, sizes, activations, scale=1.0, n_encoder=None):
+    """Dense layers sizes[k] -> sizes[k+1] with weights of spread scale/sqrt(fan-in)."""
+    layers = [(rng.normal(size=(n_out, n_in)) * scale / np.sqrt(n_in), rng.normal(size=n_out) * 0.5, act)
+              for n_in, n_out, act in zip(sizes, sizes[1:], activations)]
+    n = n_encoder or len(layers) // 2
+    return LayeredSpec(layers[:n], layers[n:])
+
+
+def _rotated(k: int, depth: int) -> tuple:
+    """`depth` activations of LAYER_ACTIVATIONS from the k-th on: every entry appears,
+    each next to others."""
+    return tuple(LAYER_ACTIVATIONS[(k + j) % len(LAYER_ACTIVATIONS)] for j in range(depth))
+
+
+def _replace(e, quantity: str, semantics_of=None):
+    """`e` with one quantity (an `items()` name) shrunk to the midpoint of its enclosure."""
+    def shrunk(b):
+        return np.repeat(b.mean(axis=-1, keepdims=True), 2, axis=-1)
+
+    if quantity.startswith("gradients."):
+        key = quantity.removeprefix("gradients.")
+        return dataclasses.replace(e, gradients={**e.gradients, key: shrunk(e.gradients[key])})
+    if quantity.startswith("layers."):
+        name, part = quantity.removeprefix("layers.").rsplit(".", 1)
+        layers = tuple(dataclasses.replace(f, **{part: shrunk(getattr(f, part))}) if f.name == name else f
+                       for f in e.layers)
+        return dataclasses.replace(e, layers=layers)
+    return dataclasses.replace(e, **{quantity: shrunk(getattr(e, quantity))})
+
+
+@pytest.mark.parametrize("k", range(len(LAYER_ACTIVATIONS)))
+def test_layered_every_run_inside(k):
+    """Depth 2-4, every activation entry mixed with others, MSE and a grad_output box."""
+    rng = np.random.default_rng(100 + k)
+    depth = 2 + k % 3
+    sizes = [4, *rng.integers(2, 6, size=depth - 1).tolist(), 4]
+    spec = random_layered(rng, sizes, _rotated(k, depth))
+    box = Box.around(rng.random(4), "0.05")
+    g = Box.around(rng.normal(size=4), "0.25") if k % 2 else "mse"
+    result = check(spec, box, grad_output=g, runs=30, seed=k, torch_worker=False)
+    assert result.ok, (result.formats, result.reference)
+    expected = {"numpy", "loops"} | ({"torch"} if HAVE_TORCH else set())
+    for fmt in ("float64", "float32"):
+        f = result.formats[fmt]
+        assert set(f.implementations) == expected and f.implementations["numpy"] == result.points == 30
+        assert {"latent", "output", "reconstruction_error"} <= set(f.observed)
+        assert f.observed["latent"][0].shape == (sizes[len(spec.encoder)],)
+    assert result.reference.points == 30 and result.reference.outside == 0
+    transcendental = any(layer.activation is not None and layer.activation.transcendental for layer in spec.layers)
+    assert result.reference.kind == ("arb at 256 bits" if transcendental else "exact rationals")
+
+
+@pytest.mark.parametrize("grad_output", ["mse", "box"])
+def test_a_wrong_layered_enclosure_is_reported_by_name(grad_output):
+    """Shrink one layer's pre-activation (float64), one weight gradient (float32) and dX
+    (real): each is caught, by every implementation, and named; nothing else is."""
+    rng = np.random.default_rng(1)
+    spec = random_layered(rng, [3, 4, 2, 4, 3], ("tanh", "elu", "sigmoid", None))
+    box = Box.around([0.1, 0.2, 0.3], "0.02")
+    g = "mse" if grad_output == "mse" else Box.around([0.5, -1, 0.25], "0.1")
+    found = {s: enclose_layered(spec, box, grad_output=g, semantics=s) for s in ("real", "float64", "float32")}
+    wrong = {"float64": "layers.encoder.1.pre_activation", "float32": "gradients.encoder.0.weight",
+             "real": "gradients.input"}
+    shrunk = {s: _replace(e, wrong[s]) for s, e in found.items()}
+    result = check(spec, box, grad_output=g, runs=30, enclosures=shrunk, keep=10_000, torch_worker=False)
+    assert not result.ok
+    for fmt in ("float64", "float32"):
+        f = result.formats[fmt]
+        assert f.outside == len(f.offenders) > 0
+        assert {o.quantity for o in f.offenders} == {wrong[fmt]}
+        assert {o.implementation for o in f.offenders} == set(f.implementations)
+    assert result.reference.outside > 0 and {o.quantity for o in result.reference.offenders} == {wrong["real"]}
+    # the true enclosures pass: the offenders come from the shrinking alone
+    assert check(spec, box, grad_output=g, runs=30, enclosures=found, torch_worker=False).ok
+
+
+def test_v1_and_its_layered_form_are_checked_alike():
+    """A v1 spec and LayeredSpec.from_v1 of it sample the same points and run the same
+    operations: same runs, same offenders (of a shrunk output), same observed ranges."""
+    checking = sys.modules["verifae.check"]
+    rng = np.random.default_rng(9)
+    spec = random_spec(rng, 5, 3, "sigmoid")
+    layered = LayeredSpec.from_v1(spec)
+    assert tuple(layer.name for layer in layered.layers) == checking.V1_LAYERS
+    box = Box.around(rng.random(5), "0.1")
+    np.testing.assert_array_equal(sample_points(spec, box, 60, 3)[0], sample_points(layered, box, 60, 3)[0])
+    v1 = {s: enclose(spec, box, semantics=s, method="interval") for s in ("real", "float64", "float32")}
+    lay = {s: enclose_layered(layered, box, semantics=s) for s in ("real", "float64", "float32")}
+    v1["float32"], lay["float32"] = _replace(v1["float32"], "output"), _replace(lay["float32"], "output")
+    a = check(spec, box, runs=40, enclosures=v1, keep=1000, torch_worker=False)
+    b = check(layered, box, runs=40, enclosures=lay, keep=1000, torch_worker=False)
+    for fmt in ("float64", "float32"):
+        fa, fb = a.formats[fmt], b.formats[fmt]
+        assert fa.implementations == fb.implementations and fa.outside == fb.outside
+        assert [o.__dict__ for o in fa.offenders] == [o.__dict__ for o in fb.offenders]
+        assert fa.error_samples == fb.error_samples
+        np.testing.assert_array_equal(fa.observed["output"], fb.observed["output"])
+        np.testing.assert_array_equal(fa.observed["hidden"], fb.observed["latent"])
+    assert a.formats["float32"].outside > 0
+    assert a.formats["float64"].closest_ulps == b.formats["float64"].closest_ulps
+    assert (a.reference.points, a.reference.outside) == (b.reference.points, b.reference.outside)
+
+
+def test_layered_ascent_reaches_each_outputs_extreme_corner():
+    """Every output of a model increasing in each input (positive weights, increasing
+    activations) is largest at the upper corner: the ascent toward each output's max and
+    min ends there and at the lower corner (the input gradient through every layer)."""
+    checking = sys.modules["verifae.check"]
+    rng = np.random.default_rng(4)
+    sizes = [3, 4, 2, 4, 3]
+    layers = [(rng.random((n_out, n_in)) + 0.1, rng.normal(size=n_out), act)
+              for n_in, n_out, act in zip(sizes, sizes[1:], ("tanh", "elu", "identity", None))]
+    spec = LayeredSpec(layers[:2], layers[2:])
+    lo, hi = np.array([-1.0, 0.0, 2.0]), np.array([1.0, 0.5, 3.0])
+    X = checking._ascent_points(spec, None, lo, hi, 2 * 3 + 1, np.random.default_rng(0))
+    assert X.shape == (7, 3)
+    np.testing.assert_array_equal(X[0:6:2], np.tile(hi, (3, 1)))  # toward each output's maximum
+    np.testing.assert_array_equal(X[1:6:2], np.tile(lo, (3, 1)))  # and minimum
+    assert np.all((lo <= X[6]) & (X[6] <= hi))
+
+
+def test_layered_enclosures_must_match_the_spec():
+    rng = np.random.default_rng(2)
+    spec = random_spec(rng, 3, 2, "relu")
+    box = Box.around([0.1, 0.2, 0.3], "0.1")
+    with pytest.raises(SpecError, match=r"enclosures\['real'\] is of type Enclosure, but a LayeredSpec "
+                                        r"is checked against LayeredEnclosures"):
+        check(LayeredSpec.from_v1(spec), box, runs=5, enclosures={"real": enclose(spec, box)})
+    with pytest.raises(SpecError, match="spec must be an AutoencoderSpec or a LayeredSpec, got str"):
+        check("model", box, runs=5)
+
+
+def test_big_layered_work_goes_to_a_second_process():
+    checking = sys.modules["verifae.check"]
+    rng = np.random.default_rng(0)
+    spec = random_layered(rng, [100, 100, 100], ("tanh", None))  # 20200 parameters: work 10100 per run
+    assert checking._torch_elsewhere(spec, 1000) == HAVE_TORCH and not checking._torch_elsewhere(spec, 900)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_layered_torch_in_a_second_process_checks_the_same_runs():
+    """The layers (a configured activation among them) reach the PyTorch process intact."""
+    rng = np.random.default_rng(12)
+    spec = random_layered(rng, [4, 3, 2, 4], ({"name": "leaky_relu", "negative_slope": "0.2"}, "elu", "sigmoid"))
+    box = Box.around(rng.random(4), "0.05")
+    shrunk = {"float32": _replace(enclose_layered(spec, box, semantics="float32"), "gradients.decoder.0.bias")}
+    here = check(spec, box, runs=30, enclosures=shrunk, reference=False, keep=1000, torch_worker=False)
+    there = check(spec, box, runs=30, enclosures=shrunk, reference=False, keep=1000, torch_worker=True)
+    for fmt in ("float64", "float32"):
+        a, b = here.formats[fmt], there.formats[fmt]
+        assert a.implementations == b.implementations and a.implementations["torch"] == 30
+        assert (a.runs, a.outside, a.closest_ulps) == (b.runs, b.outside, b.closest_ulps)
+        assert [o.__dict__ for o in a.offenders] == [o.__dict__ for o in b.offenders]
+    assert any(o.implementation == "torch" for o in there.formats["float32"].offenders)
+
+
+@settings(max_examples=25)
+@given(
+    depth=st.integers(2, 4),
+    d=st.integers(1, 4),
+    acts=st.lists(st.sampled_from(LAYER_ACTIVATIONS), min_size=4, max_size=4),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([1e-3, 1.0, 8.0]),
+    radius=st.sampled_from(["0", "1e-7", "0.05", "1"]),
+    backend=st.sampled_from(["arb", "fast"]),
+    box_g=st.booleans(),
+)
+def test_layered_check_finds_nothing_outside(depth, d, acts, seed, scale, radius, backend, box_g):
+    rng = np.random.default_rng(seed)
+    sizes = [d, *rng.integers(1, 5, size=depth - 1).tolist(), d]
+    spec = random_layered(rng, sizes, acts[:depth], scale, n_encoder=int(rng.integers(1, depth)))
+    g = Box.around(rng.normal(size=d), "0.5") if box_g else "mse"
+    result = check(spec, Box.around(rng.normal(size=d), radius), grad_output=g, runs=12, seed=seed,
+                   backend=backend, torch_worker=False)
+    assert result.ok, (result.formats, result.reference)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -167,7 +168,7 @@ def _v1_layers(p: Parameters) -> LayeredParameters:
     return LayeredParameters((encoder, decoder), 1, p.input_dim)
 
 
-class _Model:
+class _Model(ABC):
     """What the check needs of a spec, v1 or layered.
 
     `names` maps each quantity of the spec's enclosures to the quantity of a layered run
@@ -180,17 +181,21 @@ class _Model:
     names: dict[str, str]
     work: int
     transcendental: bool
+    #: the class of the spec's enclosures
+    enclosure_type: type
 
+    @abstractmethod
     def parameters(self, format_name: str) -> LayeredParameters:
         """The parameters rounded to nearest in the format, as layers."""
-        raise NotImplementedError
 
+    @abstractmethod
     def enclose(self, box: Box, **options: Any) -> AnyEnclosure:
         """The spec's enclosure over `box` (options as for `enclose`)."""
-        raise NotImplementedError
 
 
 class _V1Model(_Model):
+    enclosure_type = Enclosure
+
     def __init__(self, spec: AutoencoderSpec) -> None:
         self.spec = spec
         run_keys = _gradient_keys(V1_LAYERS)
@@ -211,6 +216,8 @@ class _V1Model(_Model):
 
 
 class _LayeredModel(_Model):
+    enclosure_type = LayeredEnclosure
+
     def __init__(self, spec: LayeredSpec) -> None:
         self.spec = spec
         self.names = {}
@@ -653,6 +660,10 @@ def check(
         raise BoxError(f"runs must be at least 1, got {runs}")
     model = _model(spec)
     found: dict[str, AnyEnclosure] = dict(enclosures or {})
+    for semantics, e in found.items():
+        if not isinstance(e, model.enclosure_type):
+            raise SpecError(f"enclosures[{semantics!r}] is of type {type(e).__name__}, but a {type(spec).__name__} "
+                            f"is checked against {model.enclosure_type.__name__}s")
     for semantics in ("real", *CHECKED_FORMATS):
         if semantics not in found:
             options: dict[str, Any] = {} if method is None else {"method": method}
