@@ -42,3 +42,35 @@ def test_a_child_process_with_a_torch_process_exits(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "20"
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("fmt", ["float32", "float64"])
+def test_layered_runs_give_every_quantity_of_the_enclosure(fmt):
+    """nn.Sequential(Linear, act, …) from the layers: every quantity `LayeredEnclosure`
+    names, in the format, stacked per run whatever the chunk size."""
+    import numpy as np
+
+    from verifae import Box, LayeredSpec, enclose_layered
+    from verifae.backends import get_backend
+    from verifae.layered import layered_parameters
+    from verifae.torch_runs import torch_runs
+
+    rng = np.random.default_rng(0)
+    spec = LayeredSpec([(rng.normal(size=(3, 4)), rng.normal(size=3), "elu"), (rng.normal(size=(2, 3)), [0, 0])],
+                       [(rng.normal(size=(4, 2)), rng.normal(size=4), "sigmoid")])
+    p = layered_parameters(get_backend(fmt), spec)
+    X = rng.random((5, 4)).astype(fmt)
+    for G in (None, rng.normal(size=(5, 4)).astype(fmt)):
+        whole = list(torch_runs(p, X, G, 5))
+        parts = list(torch_runs(p, X, G, 2))
+        assert len(whole) == 1 and [len(c["output"]) for c in parts] == [2, 2, 1]
+        e = enclose_layered(spec, Box.around([0.5] * 4, "0.5"))
+        assert set(whole[0]) == {name for name, _ in e.items()}
+        for name, bounds in e.items():
+            assert whole[0][name].dtype == np.dtype(fmt) and whole[0][name].shape == (5, *bounds.shape[:-1])
+            np.testing.assert_array_equal(whole[0][name], np.concatenate([c[name] for c in parts]))
+        np.testing.assert_array_equal(whole[0]["latent"], whole[0]["layers.encoder.1.post_activation"])
+        # encoder.1 has no activation: its post-activation is its pre-activation
+        np.testing.assert_array_equal(whole[0]["layers.encoder.1.post_activation"],
+                                      whole[0]["layers.encoder.1.pre_activation"])
