@@ -48,9 +48,11 @@ from .layered import (
     layered_backward,
     layered_forward,
     layered_parameters,
+    mse_grad_output,
+    reconstruction_error,
 )
 from .methods import MSE
-from .model import GRADIENT_NAMES, AutoencoderSpec, Parameters, mse_grad_output, parameters, reconstruction_error
+from .model import GRADIENT_NAMES, AutoencoderSpec, Parameters, parameters
 from .numbers import FORMATS, FloatFormat, float_or_inf, nearest_float, round_down, round_up
 
 __all__ = ["check", "CheckResult", "FormatCheck", "ReferenceCheck", "Offender"]
