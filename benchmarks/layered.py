@@ -144,7 +144,7 @@ def main() -> None:
         if centre is None:
             centre = rng.uniform(0.2, 0.8, d)
         point = centre[None, :]
-        t_plain, _ = timed(lambda: run(params, point), 20)
+        t_plain, _ = timed(lambda p=params, x=point: run(p, x), 20)
         acts = ",".join(layer.activation_name for layer in spec.layers)
         print(f"\n## {label}  ({acts})  plain float64 forward+backward of one point: {t_plain * 1e6:.0f} µs")
         print("| eps | method | output width ratio median | worst | E upper / inner max | time per box | × plain |")
@@ -159,7 +159,7 @@ def main() -> None:
             e_max = float((((x_hat - X) ** 2).mean(axis=1)).max())
             for method in args.methods.split(","):
                 try:
-                    t, e = timed(lambda: enclose_layered(spec, box, method=method), repeat)
+                    t, e = timed(lambda s=spec, b=box, m=method: enclose_layered(s, b, method=m), repeat)
                 except UnsupportedError as exc:
                     print(f"| {eps} | {method} | n/a: {exc} | | | | |")
                     continue

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -67,8 +67,6 @@ class BoundResult:
     boxes: list[BoxResult]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
-    #: why the Float-run check did not run although runs were asked for ("" when it ran)
-    check_note: str = ""
 
     @property
     def layered(self) -> bool:
@@ -105,21 +103,15 @@ def bound(
 
     `grad_output` overrides the case's. The check needs the real and both float
     enclosures; any of them not asked for is computed for the check only. A layered
-    case is enclosed by `enclose_layered` with `method` as given; where the Float-run
-    check does not take a layered model yet, it is skipped and `check_note` says why.
+    case is enclosed by `enclose_layered` with `method` as given, and checked like a v1
+    case (`verifae.check.check` takes both).
     """
     start = time.perf_counter()
-    check_note = ""
     if runs:
-        try:
-            # PyTorch's process imports while we enclose. (The casts: `check` is annotated
-            # for v1 specs until it takes a LayeredSpec; see _CHECK_UNSUPPORTED.)
-            prepare_check(cast(Any, case.spec), runs // len(case.boxes))
-        except _CHECK_UNSUPPORTED as exc:
-            check_note = _check_skipped(case, exc)
+        prepare_check(case.spec, runs // len(case.boxes))  # PyTorch's process imports while we enclose
     g = case.grad_output if grad_output is None else grad_output
     timings: dict[str, float] = {}
-    needed = list(semantics) + ([s for s in SEMANTICS if s not in semantics] if runs and not check_note else [])
+    needed = list(semantics) + ([s for s in SEMANTICS if s not in semantics] if runs else [])
     per_box: list[dict[str, Any]] = [{} for _ in case.boxes]
     for s in needed:
         if progress:
@@ -140,39 +132,17 @@ def bound(
                 per_box[k][s] = _one_box(many, k, precision)
         timings[f"enclose {s}"] = time.perf_counter() - t
     checks: list[CheckResult | None] = [None] * len(case.boxes)
-    if runs and not check_note:
+    if runs:
         t = time.perf_counter()
         each = max(1, runs // len(case.boxes))
         for k, box in enumerate(case.boxes):
-            try:
-                checks[k] = check(cast(Any, case.spec), box, grad_output=g, runs=each, seed=seed + k,
-                                  enclosures=per_box[k],
-                                  progress=(lambda what: progress(f"float runs ({what})")) if progress else None)
-            except _CHECK_UNSUPPORTED as exc:
-                if not isinstance(case, LayeredCase):
-                    raise
-                check_note = _check_skipped(case, exc)
-                checks = [None] * len(case.boxes)
-                break
+            checks[k] = check(case.spec, box, grad_output=g, runs=each, seed=seed + k, enclosures=per_box[k],
+                              progress=(lambda what: progress(f"float runs ({what})")) if progress else None)
         timings["check"] = time.perf_counter() - t
     boxes = [BoxResult({s: e[s] for s in semantics}, c) for e, c in zip(per_box, checks)]
     any_enclosure = next(iter(per_box[0].values()))
     return BoundResult(case, any_enclosure.backend, any_enclosure.precision, method, g, boxes,
-                       time.perf_counter() - start, timings, check_note)
-
-
-# TRANSITIONAL (remove at merge, once verifae.check.check takes a LayeredSpec): the
-# Float-run check of a layered model is skipped, with a note, where `check` refuses it
-# (UnsupportedError, TypeError) or trips over the layered spec (AttributeError: today's
-# `check` reads v1's W_enc and hidden_dim). Only for layered cases; a v1 case re-raises.
-_CHECK_UNSUPPORTED = (UnsupportedError, TypeError, AttributeError)
-
-
-def _check_skipped(case: Case | LayeredCase, exc: Exception) -> str:
-    if not isinstance(case, LayeredCase):
-        raise exc
-    return (f"the Float-run check does not support layered models yet, so it was skipped "
-            f"({type(exc).__name__}: {exc})")
+                       time.perf_counter() - start, timings)
 
 
 def _enclose_layered_boxes(spec: LayeredSpec, boxes: tuple[Box, ...], g: Box | str, backend: str,
@@ -385,8 +355,6 @@ def _layered_json(result: BoundResult, case: LayeredCase) -> dict[str, Any]:
         "verifae": __version__,
         "box_count": len(result.boxes),
     }
-    if result.check_note:
-        doc["float_check_note"] = result.check_note
     if len(result.boxes) > 1:
         doc["boxes"] = [
             {"enclosures": _enclosures_json(b.enclosures),

@@ -260,8 +260,6 @@ def report_command(ctx, cases, out, backend, precision, method, max_parts, runs,
     else:
         for e in entries:
             runs_text = ", ".join(f"{k} {v['runs']}/{v['outside']} out" for k, v in e["float_runs"].items())
-            if e.get("check_note"):
-                runs_text = "float-run check skipped (layered model)"
             cached = " (cached)" if e.get("cached") else ""
             click.echo(f"{e['status']:<13} {e['name']:<34} {e['seconds']:6.2f} s{cached}  {runs_text}")
             if e["error"]:

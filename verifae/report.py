@@ -79,7 +79,6 @@ class CaseEntry:
     dims: str = ""
     activation: str = ""
     layered: bool = False  # a layered model (case format v2)
-    check_note: str = ""  # why the Float-run check was skipped, if it was
     boxes: int = 1
     output_max_width: float | None = None
     reconstruction_error: list | None = None
@@ -247,8 +246,6 @@ def case_summary(doc: dict) -> dict:
     out = {k: doc[k] for k in keep if k in doc}
     out["enclosures"] = {s: enclosure(e) for s, e in doc["enclosures"].items()}
     out["float_check"] = _check_summary(doc.get("float_check"))
-    if "float_check_note" in doc:
-        out["float_check_note"] = doc["float_check_note"]
     if "boxes" in doc:
         out["boxes"] = [{"reconstruction_error": {s: e["reconstruction_error"] for s, e in b["enclosures"].items()},
                          "output_width": {s: _width_stats(e["output"]) for s, e in b["enclosures"].items()},
@@ -282,7 +279,6 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, key: st
                        seed=options.seed, method=options.method, max_parts=options.max_parts)
         doc = to_json(result)
         entry.status = doc["status"]
-        entry.check_note = doc.get("float_check_note", "")
         _figures(entry, doc)
         # Never parents=True: once an interrupted report's folder is gone, a straggling
         # worker must fail here instead of recreating it.
@@ -681,7 +677,7 @@ def _interval(pair: list | None) -> str:
 
 def _runs(entry: dict) -> str:
     if not entry["float_runs"]:
-        return "skipped" if entry.get("check_note") else "—"
+        return "—"
     total = sum(v["runs"] for v in entry["float_runs"].values())
     outside = sum(v["outside"] for v in entry["float_runs"].values())
     return f"{total} runs, {outside} outside"
@@ -719,8 +715,6 @@ def render_markdown(summary: dict) -> str:
         lines += ["", f"## {e['name']}", "", f"<a id=\"{e['slug']}\"></a>"]
         if e["description"]:
             lines += ["", e["description"]]
-        if e.get("check_note"):
-            lines += ["", f"Float-run check skipped: {e['check_note']}"]
         if e["error"]:
             lines += ["", "```", e["error"].strip(), "```"]
         for suffix, name in e["plots"].items():
@@ -768,8 +762,6 @@ def render_html(summary: dict) -> str:
         parts.append(f'<p class="meta">file {esc(e["file"])} · {esc(e["dims"] or "—")} {esc(e["activation"])} · '
                      f"reconstruction error {esc(_interval(e['reconstruction_error']))} · {esc(_runs(e))} · "
                      f"{e['seconds']:.2f} s{' (cached)' if e.get('cached') else ''}</p>")
-        if e.get("check_note"):
-            parts.append(f'<p class="meta">Float-run check skipped: {esc(e["check_note"])}</p>')
         if e["error"]:
             parts.append(f"<pre>{esc(e['error'].strip())}</pre>")
         for suffix, name in e["plots"].items():

@@ -188,11 +188,7 @@ def render_table(result: BoundResult) -> str:
     c = result.check
     lines += ["", "Float-run check " + "─" * (WIDTH - 16)]
     if c is None:
-        if result.check_note:
-            lines += textwrap.wrap(f"skipped: {result.check_note}", WIDTH - 2, initial_indent="  ",
-                                   subsequent_indent="    ")
-        else:
-            lines.append("  skipped (--runs 0)")
+        lines.append("  skipped (--runs 0)")
         if count > 1 and isinstance(case, LayeredCase):
             lines += _boxes_lines(result)
     else:
