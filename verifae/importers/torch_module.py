@@ -225,15 +225,16 @@ def from_torch(module: Any, *, split: int | None = None) -> LayeredSpec:
         path, flatten = children.pop(0)
         if (flatten.start_dim, flatten.end_dim) != (1, -1):
             raise SpecError(f"module {path!r} (torch.nn.Flatten) has start_dim={flatten.start_dim}, "
-                            f"end_dim={flatten.end_dim}; only nn.Flatten() (start_dim=1, end_dim=-1: each sample to one vector) is accepted")
+                            f"end_dim={flatten.end_dim}; only nn.Flatten() (start_dim=1, end_dim=-1: each sample "
+                            "to one vector) is accepted")
     unflatten = None
     while children and type(children[-1][1]) is torch.nn.Unflatten:
         path, unflatten = children.pop()
         if unflatten.dim not in (1, -1):
             raise SpecError(f"module {path!r} (torch.nn.Unflatten) has dim={unflatten.dim}; only dim 1 or -1 (the "
                             "output vector of each sample) is accepted")
-    names = [name for name, _ in children]
-    if names == ["encoder", "decoder"] and all(type(c) is torch.nn.Sequential for _, c in children):
+    child_names = [name for name, _ in children]
+    if child_names == ["encoder", "decoder"] and all(type(c) is torch.nn.Sequential for _, c in children):
         for name, child in children:
             _check_hooks(child, name)
         parts = {name: _layers(list(_children(child, name))) for name, child in children}
