@@ -1,8 +1,27 @@
-"""Models and boxes from the ecosystem (design §7): PyTorch modules, ONNX, state_dict and
-safetensors files in, as exact `LayeredSpec`s; boxes from data files and VNN-LIB."""
+"""Models and boxes from the ecosystem (design §7), read exactly and without running
+foreign code: PyTorch modules (`from_torch`), ONNX files (`from_onnx`), state_dicts and
+safetensors files with the activations given (`from_state_dict`, `from_safetensors`),
+and input boxes from data files and VNN-LIB (`load_boxes`). `load_model_and_boxes` is
+the one call behind `verifae case` (and `verifae bound --model`)."""
 
 from __future__ import annotations
 
+from .boxes import load_boxes
+from .load import case_data, load_model, load_model_and_boxes
+from .onnx_model import from_onnx
 from .torch_module import from_torch, to_torch
+from .weights import from_safetensors, from_state_dict, from_tensors, parse_activations
 
-__all__ = ["from_torch", "to_torch"]
+__all__ = [
+    "case_data",
+    "from_onnx",
+    "from_safetensors",
+    "from_state_dict",
+    "from_tensors",
+    "from_torch",
+    "load_boxes",
+    "load_model",
+    "load_model_and_boxes",
+    "parse_activations",
+    "to_torch",
+]
