@@ -30,8 +30,8 @@ def exact_parameter(values: np.ndarray, where: str) -> np.ndarray:
         if bad.size:
             index = tuple(int(i) for i in bad[0])
             shown = "[" + ", ".join(map(str, index)) + "]" if index else ""
-            raise SpecError(f"{where}{shown} is {a[index]!r}: NaN and infinite weights describe no model "
-                            f"({len(bad)} such entries)")
+            raise SpecError(f"{where}{shown} is {float(a[index])!r}: NaN and infinite weights describe no model "
+                            f"({len(bad)} of {a.size} entries are not finite)")
     try:
         return exact_array(a)
     except VerifaeError as exc:

@@ -124,7 +124,7 @@ def _children(seq: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     torch = _torch()
     for name, child in seq.named_children():
         path = f"{prefix}.{name}" if prefix else name
-        _check_hooks(child, path)
+        _check_hooks(child, f"module {path!r}")
         if type(child) is torch.nn.Sequential:
             yield from _children(child, path)
         else:
@@ -236,7 +236,7 @@ def from_torch(module: Any, *, split: int | None = None) -> LayeredSpec:
     child_names = [name for name, _ in children]
     if child_names == ["encoder", "decoder"] and all(type(c) is torch.nn.Sequential for _, c in children):
         for name, child in children:
-            _check_hooks(child, name)
+            _check_hooks(child, f"module {name!r}")
         parts = {name: _layers(list(_children(child, name))) for name, child in children}
         n_enc = len(parts["encoder"])
         if split is not None and split != n_enc:
