@@ -32,8 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
-from sklearn.datasets import load_digits
 
 CASES = Path(__file__).resolve().parent.parent
 MODELS = CASES / "models"
@@ -66,11 +64,15 @@ def train(X: torch.Tensor, steps: int = STEPS) -> torch.nn.Sequential:
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """(pixels in [0, 1] as float32, labels)."""
+    from sklearn.datasets import load_digits
+
     d = load_digits()
     return (d.data / 16.0).astype(np.float32), d.target
 
 
 def main() -> None:
+    from safetensors.torch import save_file
+
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     X, labels = digits()

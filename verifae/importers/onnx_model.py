@@ -259,11 +259,18 @@ def from_onnx(path: str | Path, *, split: int | None = None) -> LayeredSpec:
         dense = [Layer(la["weight"], la["bias"], la["activation"], la["name"]) for la in layers]
     except VerifaeError as exc:
         raise SpecError(f"{file}: {exc}") from None
-    enc = [la.name.startswith("encoder.") for la in dense]
-    dec = [la.name.startswith("decoder.") for la in dense]
+    checks = (("before the first layer", width_before, "the first layer takes", dense[0].in_features),
+              ("after the last layer", width_after, "the last layer gives", dense[-1].out_features))
+    for where, width, what, expected in checks:
+        if width is not None and width != expected:
+            raise SpecError(f"{file}: the Reshape {where} gives {width} values per sample, but {what} {expected}")
+    _check_graph_input(graph.input, inputs[0], dense[0].in_features, file, reshaped_before)
+    in_encoder = [la.name.startswith("encoder.") for la in dense]
+    named = all(la.name.startswith(("encoder.", "decoder.")) for la in dense)
     try:
-        if all(e or d for e, d in zip(enc, dec)) and any(enc) and any(dec) and enc == sorted(enc, reverse=True):
-            n_enc = sum(enc)
+        # encoder.* layers first, then decoder.* ones: the names give the split
+        if named and any(in_encoder) and not all(in_encoder) and in_encoder == sorted(in_encoder, reverse=True):
+            n_enc = sum(in_encoder)
             if split is not None and split != n_enc:
                 raise SpecError(f"split={split!r}, but the file's encoder has {n_enc} dense layers")
             spec = split_layers(dense, n_enc)
@@ -271,12 +278,6 @@ def from_onnx(path: str | Path, *, split: int | None = None) -> LayeredSpec:
             spec = split_layers(dense, split)
     except SpecError as exc:
         raise SpecError(f"{file}: {exc}") from None
-    d = spec.input_dim
-    for where, width in (("before the first layer", width_before), ("after the last layer", width_after)):
-        if width is not None and width != d:
-            raise SpecError(f"{file}: the Reshape {where} gives {width} values per sample, but the model's "
-                            f"input_dim is {d}")
-    _check_graph_input(graph.input, inputs[0], d, file, reshaped_before)
     return spec
 
 
