@@ -305,7 +305,7 @@ WEIGHT_REFUSALS = [
     ({"0.weight": np.ones((2, 3)), "1.weight": np.ones((3, 2))}, "relu", 1,
      r"got 1 activations for 2 dense layers \(0, 1\); give one per layer"),
     ({"0.weight": np.ones((2, 3)), "1.weight": np.ones((3, 2))}, "relu,none", None,
-     r"nothing names its encoder and decoder: say where the encoder ends with --split=N"),
+     r"nothing names its encoder and decoder: say where the encoder ends with --split N"),
     ({"0.weight": np.ones((2, 3)), "0.bias": np.ones(3), "1.weight": np.ones((3, 2))}, "relu,none", 1,
      r"0.bias has shape \(3,\) but 0.weight has shape \(2, 3\), so it must have shape \(2,\)"),
     ({"0.weight": np.ones((2, 3)), "1.weight": np.ones((4, 2))}, "relu,none", 1,

@@ -183,9 +183,10 @@ def _layers(items: list[tuple[str, Any]]) -> list[Layer]:
 def split_layers(layers: list[Layer], split: int | None, where: str = "split") -> LayeredSpec:
     """The LayeredSpec whose encoder is the first `split` layers (1 <= split < len(layers))."""
     n = len(layers)
+    usage = f"{where} N" if where.startswith("--") else f"{where}=N"
     if split is None:
         raise SpecError(f"the model has {n} dense layers and nothing names its encoder and decoder: say where the "
-                        f"encoder ends with {where}=N, the number of layers in the encoder (1 to {n - 1})")
+                        f"encoder ends with {usage}, the number of layers in the encoder (1 to {n - 1})")
     if isinstance(split, bool) or not isinstance(split, (int, np.integer)) or not 1 <= split < n:
         raise SpecError(f"{where} must be a whole number from 1 to {n - 1} (the model has {n} dense layers: the "
                         f"encoder takes at least one, the decoder at least one), got {split!r}")
