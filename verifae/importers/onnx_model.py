@@ -36,7 +36,7 @@ from ..layered import Layer, LayeredSpec
 from ._exact import exact_parameter, require
 from .torch_module import split_layers
 
-__all__ = ["from_onnx", "onnx_activation_ops"]
+__all__ = ["from_onnx", "onnx_activation_ops", "onnx_expressible"]
 
 #: ONNX attribute names that differ from the registry entry's parameter name; every
 #: other attribute has the entry's name (Elu's alpha is elu's alpha). One line per op.
@@ -49,6 +49,19 @@ _RESHAPES = ("Flatten", "Reshape")
 def onnx_activation_ops() -> dict[str, Activation]:
     """ONNX op -> registry entry, from each entry's `onnx_op` (Identity is a no-op here)."""
     return {entry.onnx_op: entry for entry in REGISTRY.values() if entry.onnx_op != "Identity"}
+
+
+def onnx_expressible(entry: Activation) -> bool:
+    """Whether an ONNX file can hold this activation: every parameter of the entry is an
+    attribute of its op (softplus's beta and threshold are not attributes of ONNX's
+    Softplus, so such a node is refused rather than read with made-up parameters)."""
+    onnx = require("onnx", "onnx")
+    try:
+        schema = onnx.defs.get_schema(entry.onnx_op)
+    except Exception:
+        return False
+    names = {_ATTRIBUTE_NAMES.get((entry.onnx_op, a), a) for a in schema.attributes}
+    return all(k in names for k in entry.config() if k != "name")
 
 
 def _label(node: Any, index: int) -> str:
@@ -103,6 +116,18 @@ def _activation(onnx: Any, node: Any, label: str, entry: Activation, opset: int)
         raise SpecError(f"{label}: {exc}") from None
 
 
+def _swish_pairs(nodes: list[Any]) -> dict[int, int]:
+    """{index of Sigmoid: index of Mul} for each Sigmoid(X) followed at once by Mul(X, Sigmoid(X))
+    (either order): x·sigmoid(x), which is ONNX's Swish (alpha = 1, opset 24) and PyTorch's
+    SiLU as the TorchScript exporter writes it."""
+    pairs = {}
+    for i, (a, b) in enumerate(zip(nodes, nodes[1:])):
+        if (a.op_type == "Sigmoid" and b.op_type == "Mul" and len(a.input) == 1 and len(a.output) == 1
+                and sorted(b.input) == sorted([a.input[0], a.output[0]])):
+            pairs[i] = i + 1
+    return pairs
+
+
 def _reshape_width(shape: np.ndarray, label: str) -> int:
     """The per-sample width of a Reshape target (-1/0/1, n1, n2, ...): n1·n2·..."""
     dims = [int(v) for v in np.asarray(shape).ravel()]
@@ -153,7 +178,11 @@ def from_onnx(path: str | Path, *, split: int | None = None) -> LayeredSpec:
         if layers and layers[-1]["open"]:
             layers[-1]["open"] = False
 
-    for index, node in enumerate(graph.node):
+    nodes = list(graph.node)
+    swish = _swish_pairs(nodes) if "Swish" in ops else {}
+    for index, node in enumerate(nodes):
+        if index in swish.values():  # the Mul of a Mul(X, Sigmoid(X)) read as its Swish
+            continue
         label = _label(node, index)
         if node.domain not in ("", "ai.onnx"):
             raise SpecError(f"{file}: {label} of domain {node.domain!r} is not supported")
@@ -227,7 +256,11 @@ def from_onnx(path: str | Path, *, split: int | None = None) -> LayeredSpec:
             if layers[-1]["activation"] is not None:
                 raise SpecError(f"{file}: {label} follows the activation {layers[-1]['activation_label']} of the "
                                 f"same dense layer; a layer has one activation")
-            layers[-1]["activation"] = _activation(onnx, node, f"{file}: {label}", ops[op], opset)
+            if index in swish:  # Mul(X, Sigmoid(X)): ONNX's Swish with alpha = 1, as exporters before opset 24 write it
+                mul = nodes[swish[index]]
+                label = f"{label} with {_label(mul, swish[index])}"
+                node = onnx.helper.make_node("Swish", list(node.input), list(mul.output), name=node.name)
+            layers[-1]["activation"] = _activation(onnx, node, f"{file}: {label}", ops[node.op_type], opset)
             layers[-1]["activation_label"] = label
         elif op == "Identity":
             pass
