@@ -267,6 +267,24 @@ def test_gelu_tanh_in_onnx_is_refused(tmp_path):
         from_onnx(path, split=1)
 
 
+def test_x_times_sigmoid_x_is_read_as_swish(tmp_path):
+    """Mul(X, Sigmoid(X)), either operand order, is ONNX's Swish (how the TorchScript
+    exporter writes SiLU): the registry entry whose op is Swish, when there is one."""
+    path = graph_file(tmp_path, [
+        helper.make_node("Gemm", ["x", "w", "b"], ["z"], name="g", transB=1),
+        helper.make_node("Sigmoid", ["z"], ["s"], name="sig"),
+        helper.make_node("Mul", ["s", "z"], ["h"], name="mul"),
+        helper.make_node("Gemm", ["h", "w", "b"], ["y"], name="g2", transB=1),
+    ], {"w": [[1.0, 0.0], [0.0, 1.0]], "b": [0.0, 0.0]})
+    swish = [e for e in REGISTRY.values() if e.onnx_op == "Swish"]
+    if swish:
+        spec = from_onnx(path, split=1)
+        assert spec.encoder[0].activation == swish[0] and spec.decoder[0].activation is None
+    else:
+        with pytest.raises(SpecError, match=r"node 'mul' \(Mul\) takes \['s', 'z'\]"):
+            from_onnx(path, split=1)
+
+
 def test_files_that_are_not_onnx_models(tmp_path):
     with pytest.raises(SpecError, match="nothing.onnx: no such file"):
         from_onnx(tmp_path / "nothing.onnx")

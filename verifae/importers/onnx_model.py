@@ -281,7 +281,11 @@ def from_onnx(path: str | Path, *, split: int | None = None) -> LayeredSpec:
                 width_before = width if width is not None else width_before
         else:
             known = ", ".join(["Gemm", "MatMul", "Add", *sorted(ops), "Identity", *_RESHAPES])
-            raise SpecError(f"{file}: {label} is not supported; verifae reads {known}")
+            hint = ""
+            if op in ("Div", "Erf", "Mul", "Pow", "Sqrt"):
+                hint = (" (an activation the exporter wrote as arithmetic? From opset 20 on, GELU is one Gelu node: "
+                        "torch.onnx.export(..., opset_version=20))")
+            raise SpecError(f"{file}: {label} is not supported; verifae reads {known}{hint}")
         current = node.output[0]
     if current != graph.output[0].name:
         raise SpecError(f"{file}: the graph's output {graph.output[0].name!r} is not the end of the chain "
