@@ -24,10 +24,12 @@ Examples:
 \b
 Exit codes:
   0    the case was written
+  1    (not used: verifae case runs no float check)
   2    bad input: a missing file, an unsupported node or module, wrong activations,
        a box that does not fit the model, NaN or infinite weights (the message says which)
   3    internal error (rerun with --debug for the traceback)
   5    environment: the package for this file type is not installed
+  130  interrupted (Ctrl-C); the output file is left as it was
 """
 
 
