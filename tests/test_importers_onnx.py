@@ -139,13 +139,16 @@ def test_imports_agree_and_their_float32_enclosures_contain_torch_runs_of_the_mo
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     X = (center + rng.choice(offsets, size=(16, d))).astype(np.float32)
     with torch.no_grad():
-        out = module(torch.from_numpy(X)).numpy()
+        out_t = module(torch.from_numpy(X))
+        error = torch.nn.functional.mse_loss(out_t, torch.from_numpy(X), reduction="none").mean(dim=1).numpy()
+        out = out_t.numpy()
         encoder = module[: 1 if isinstance(module[1], nn.Linear) else 2]  # the first Linear and its activation
         latent = encoder(torch.from_numpy(X)).numpy()
     for spec_imported in imported:
         e = enclose_layered(spec_imported, box, semantics="float32", backend="arb")
         assert (e.output[:, 0] <= out).all() and (out <= e.output[:, 1]).all()
         assert (e.latent[:, 0] <= latent).all() and (latent <= e.latent[:, 1]).all()
+        assert (e.reconstruction_error[0] <= error).all() and (error <= e.reconstruction_error[1]).all()
 
 
 # ---------------------------------------------------------------- hand-made graphs
@@ -367,3 +370,16 @@ def test_state_dicts_load_only_through_weights_only(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"garbage")
     with pytest.raises(SpecError, match="bad.safetensors: not a readable safetensors file"):
         from_safetensors(tmp_path / "bad.safetensors", "relu,none", split=1)
+
+
+def test_bfloat16_and_float16_initializers_are_exact():
+    from verifae.importers._exact import exact_parameter
+
+    for dtype in ("bfloat16", "float16"):
+        tensor = numpy_helper.from_array(np.array([[0.1, -2.5]], dtype=np.float32), "w")
+        tensor = helper.make_tensor("w", getattr(TensorProto, dtype.upper()), [1, 2],
+                                    numpy_helper.to_array(tensor).astype(np.float32).tolist())
+        values = numpy_helper.to_array(tensor)
+        exact = exact_parameter(values, "w")
+        assert exact.tolist() == [[Fraction(float(v)) for v in values.astype(np.float64).ravel()]]
+        assert exact[0, 0] != Fraction(float(np.float32(0.1)))  # rounded to the small format, then exact

@@ -23,6 +23,8 @@ def exact_parameter(values: np.ndarray, where: str) -> np.ndarray:
     """The exact rationals of a float (or integer) array, as an object array of Fractions;
     SpecError naming `where` for a NaN, an infinity or a non-numeric dtype."""
     a = np.asarray(values)
+    if a.dtype.name in ("bfloat16", "float16") or a.dtype.name.startswith("float8"):
+        a = a.astype(np.float64)  # ml_dtypes' small floats (ONNX's bfloat16, float8): exact in a double
     if a.dtype.kind not in "fiu":
         raise SpecError(f"{where}: dtype {a.dtype} does not hold real numbers")
     if a.dtype.kind == "f":

@@ -13,12 +13,13 @@ Every number is exact: a float in a .npy file is its binary value, a decimal in 
 or .csv file is that decimal (parsed from the text, never through a double).
 
 VNN-LIB: the input subset is read by a small parser of its S-expressions, keeping every
-constant's exact decimal (the `vnnlib` package's box transformation returns doubles): `(declare-const X_i Real)`, and assertions built from `(<= X_i c)`,
-`(>= X_i c)` (either side may be the constant; `<` and `>` read as their closure, a
-box containing the open set), `(and ...)` and `(or ...)` (an `or` of boxes gives
-several boxes). Assertions on the outputs `Y_j` alone are the property, not the input
-set, and are skipped. Anything else (a constraint on two variables, arithmetic, `not`,
-an input without a lower or an upper bound) is no box and is refused in plain words.
+constant's exact decimal (the `vnnlib` package's box transformation returns doubles):
+`(declare-const X_i Real)`, and assertions built from `(<= X_i c)`, `(>= X_i c)` (either
+side may be the constant; `<` and `>` read as their closure, a box containing the open
+set), `(and ...)` and `(or ...)` (an `or` of boxes gives several boxes). Assertions on
+the outputs `Y_j` alone are the property, not the input set, and are skipped. Anything
+else (a constraint on two variables, arithmetic, `not`, an input without a lower or an
+upper bound) is no box and is refused in plain words.
 """
 
 from __future__ import annotations
