@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from verifae.cases import load_case
 from verifae.cli import main
-from verifae.importers import load_model_and_boxes
+from verifae.importers import load_model_and_boxes, load_model_case
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
@@ -53,6 +53,11 @@ def test_a_case_reloads_to_the_same_rationals(tmp_path, model, extra):
                                        center=MODELS / "digits-test.npy", radius="0.02", clip=("0", "1"))
     same_case(out, spec, boxes)
     assert load_case(out, layered=True).name == "case"
+    # the same case without the file (what `verifae bound --model` bounds)
+    direct = load_model_case(MODELS / model, activations=ACTS if extra else None,
+                             center=MODELS / "digits-test.npy", radius="0.02", clip=("0", "1"))
+    same_case(out, direct.spec, direct.boxes)
+    assert direct.name == DIGITS and direct.grad_output == "mse"
 
 
 def test_the_committed_digits_cases_are_what_verifae_case_writes_from_the_committed_files(tmp_path):

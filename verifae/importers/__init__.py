@@ -8,7 +8,7 @@ the user's own module or ONNX file (onnxruntime) against the imported spec's enc
 from __future__ import annotations
 
 from .boxes import load_boxes
-from .load import case_data, load_model, load_model_and_boxes
+from .load import case_data, load_model, load_model_and_boxes, load_model_case
 from .onnx_model import from_onnx
 from .runs import SourceCheck, check_source
 from .torch_module import from_torch, to_torch
@@ -26,6 +26,7 @@ __all__ = [
     "load_boxes",
     "load_model",
     "load_model_and_boxes",
+    "load_model_case",
     "parse_activations",
     "to_torch",
 ]

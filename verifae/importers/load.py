@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..box import Box
+from ..cases import LayeredCase
 from ..errors import BoxError, SpecError
 from ..layered import LayeredSpec
 from ._exact import exact_string
@@ -15,7 +16,7 @@ from .boxes import load_boxes
 from .onnx_model import from_onnx
 from .weights import from_safetensors, from_state_dict
 
-__all__ = ["MODEL_SUFFIXES", "load_model", "load_model_and_boxes", "case_data"]
+__all__ = ["MODEL_SUFFIXES", "load_model", "load_model_and_boxes", "load_model_case", "case_data"]
 
 #: file suffix -> format: ONNX carries its activations, the others only weights
 MODEL_SUFFIXES: dict[str, str] = {
@@ -66,6 +67,14 @@ def load_model_and_boxes(model: str | Path, *, activations: str | Sequence[Any] 
     if not boxes:
         raise BoxError("no input box")
     return spec, boxes
+
+
+def load_model_case(model: str | Path, *, name: str | None = None, **options: Any) -> LayeredCase:
+    """The `LayeredCase` that `verifae case` would write, without the file: the model file's
+    spec, the boxes (options as for `load_model_and_boxes`), grad_output "mse", named after
+    the model file. What `verifae bound --model MODEL BOX` can bound directly."""
+    spec, boxes = load_model_and_boxes(model, **options)
+    return LayeredCase(name or Path(model).stem, "", spec, boxes, "mse")
 
 
 def _activation(layer: Any) -> Any:
