@@ -374,7 +374,7 @@ def test_each_command_is_registered_once(monkeypatch):
 
     monkeypatch.setattr(click.Group, "add_command", counting)
     importlib.reload(cli)
-    assert sorted(added) == ["bound", "report"]
+    assert sorted(added) == ["bound", "case", "report"]
     commands = run("--help").output.split("Commands:")[1].split("Examples:")[0].split()
     assert [w for w in commands if w in ("bound", "report", "bound-command")] == ["bound", "report"]
 

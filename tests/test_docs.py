@@ -38,7 +38,7 @@ README = REPO / "README.md"
 DOCS = [README, *sorted((REPO / "docs").glob("*.md"))]
 QUICK_START = [
     "pip install . && verifae report cases --out reports",
-    "pip install '.[test,torch,dask]' && python -m pytest",
+    "pip install '.[test,torch,dask,onnx,safetensors]' && python -m pytest",
 ]
 
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)

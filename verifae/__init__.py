@@ -33,6 +33,7 @@ from .errors import (
     UnsupportedError,
     VerifaeError,
 )
+from .importers import from_torch
 from .layered import Layer, LayeredSpec
 from .model import AutoencoderSpec, compression_ratio
 
@@ -65,5 +66,6 @@ __all__ = [
     "enclose_layered",
     "enclose_many",
     "evaluate",
+    "from_torch",
     "get_backend",
 ]

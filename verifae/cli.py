@@ -22,6 +22,7 @@ from .bound import bound, to_json
 from .cases import DEFAULT_MAX_BYTES, load_box, load_case
 from .errors import EnvironmentFailure, OutputError, VerifaeError
 from .files import write_atomically
+from .importers.cli import case_command
 from .layered import LayeredSpec
 from .methods import METHOD_NAMES
 from .model import AutoencoderSpec
@@ -266,3 +267,6 @@ def report_command(ctx, cases, out, backend, precision, method, max_parts, runs,
                 click.echo(f"  {e['error'].strip().splitlines()[0]}")
         click.echo(f"report: {out / 'index.html'}")
     sys.exit(code)
+
+
+main.add_command(case_command)
