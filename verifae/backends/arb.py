@@ -148,8 +148,14 @@ def _product_bound(a: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
             known = ((np.abs(a) <= _SPLIT_MAX) & (np.abs(b) <= _SPLIT_MAX)
                      & (abs_p >= _PRODUCT_MIN) & (abs_p <= _PRODUCT_MAX))
             out = np.where(known, out, np.nextafter(p, -np.inf if lower else np.inf))
-            zero = (a == 0) | (b == 0)
-            out = np.where(zero, 0.0, out)
+            # The exact product's sign is the factors': a step across 0 after an
+            # underflow to 0 is never needed.
+            same_sign = (a > 0) == (b > 0)
+            if lower:
+                out = np.where(same_sign, np.maximum(out, 0.0), out)
+            else:
+                out = np.where(same_sign, out, np.minimum(out, 0.0))
+            out = np.where((a == 0) | (b == 0), 0.0, out)
     return out
 
 
@@ -419,9 +425,10 @@ class ArbBackend(ObjectIntervalBackend):
         v_lo, v_hi = self._doubles(v)
         batch = np.broadcast_shapes(u_lo.shape[:-1], v_lo.shape[:-1])
         m, n = u_lo.shape[-1], v_lo.shape[-1]
-        ends = [np.broadcast_to(e, batch + e.shape[-1:]).reshape(-1, e.shape[-1]) for e in (u_lo, u_hi, v_lo, v_hi)]
-        lo, hi = np.empty((len(ends[0]), m, n)), np.empty((len(ends[0]), m, n))
-        for k in range(len(ends[0])):  # one box at a time: the sign classes are per box
+        boxes = math.prod(batch)
+        ends = [np.broadcast_to(e, batch + e.shape[-1:]).reshape(boxes, e.shape[-1]) for e in (u_lo, u_hi, v_lo, v_hi)]
+        lo, hi = np.empty((boxes, m, n)), np.empty((boxes, m, n))
+        for k in range(boxes):  # one box at a time: the sign classes are per box
             lo[k], hi[k] = _outer_bounds(*(e[k] for e in ends))
         return DoubleIntervals(lo.reshape(batch + (m, n)), hi.reshape(batch + (m, n)))
 
