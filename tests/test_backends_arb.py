@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from verifae import AutoencoderSpec, Box, enclose, get_backend
 from verifae.backends.arb import (
-    _MATRICES,
+    _DERIVED,
     DoubleIntervals,
     _float_down,
     _float_up,
@@ -277,10 +277,10 @@ def test_matrix_cache_lives_with_the_matrix():
     B = get_backend("arb")
     A = B.constant(np.array([[Fraction(1), Fraction(2)]], dtype=object))
     B.matvec(A, B.constant(np.array([Fraction(1), Fraction(1)], dtype=object)))
-    assert id(A) in _MATRICES
+    assert id(A) in _DERIVED
     key = id(A)
     del A
-    assert key not in _MATRICES
+    assert key not in _DERIVED
 
 
 @pytest.mark.parametrize("precision", [53, 200])

@@ -282,21 +282,23 @@ def _ball_endpoints(balls: Sequence[arb]) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-# Matrices' arb_mat forms (and the float semantics' |W|), kept while the array lives.
-# Tensors are never changed in place, so the array's identity names its values; the
-# entry is dropped when the array is freed (weakref.finalize), before its id can be reused.
-_MATRICES: dict[int, dict[Any, Any]] = {}
+# What is derived from a tensor and asked for again (a matrix's arb_mat and transpose, the
+# float semantics' |W|, the double endpoints of a vector that is both an outer product's
+# factor and a result), kept while the array lives. Tensors are never changed in place, so
+# the array's identity names its values; the entry is dropped when the array is freed
+# (weakref.finalize), before its id can be reused.
+_DERIVED: dict[int, dict[Any, Any]] = {}
 
 
 def _is_cached(a: Any) -> bool:
-    return id(a) in _MATRICES
+    return id(a) in _DERIVED
 
 
 def _cached(a: np.ndarray, what: Any, compute: Callable[[], Any]) -> Any:
-    entry = _MATRICES.get(id(a))
+    entry = _DERIVED.get(id(a))
     if entry is None:
-        entry = _MATRICES[id(a)] = {}
-        weakref.finalize(a, _MATRICES.pop, id(a), None)
+        entry = _DERIVED[id(a)] = {}
+        weakref.finalize(a, _DERIVED.pop, id(a), None)
     if what not in entry:
         entry[what] = compute()
     return entry[what]
@@ -486,15 +488,19 @@ class ArbBackend(ObjectIntervalBackend):
     def bounds(self, t: Any) -> np.ndarray:
         """Outward float64 bounds: the tightest doubles around every ball (`_ball_endpoints`)."""
         lo, hi = self._doubles(t)
-        return np.stack([lo, hi], axis=-1)
+        return np.stack([lo, hi], axis=-1)  # a new array: the cached endpoints stay unchanged
 
     def _doubles(self, t: Any) -> tuple[np.ndarray, np.ndarray]:
         """Float64 arrays (lo, hi) with every value of t in [lo, hi]."""
         if isinstance(t, DoubleIntervals):
             return t.lo + 0.0, t.hi + 0.0  # a copy, and −0.0 (from 0 times a negative) printed as 0.0
-        t = np.asarray(t, dtype=object)
-        lo, hi = _ball_endpoints(t.ravel().tolist())
-        return lo.reshape(t.shape), hi.reshape(t.shape)
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            balls = np.asarray(t, dtype=object)
+            lo, hi = _ball_endpoints(balls.ravel().tolist())
+            return lo.reshape(balls.shape), hi.reshape(balls.shape)
+
+        # independent of the precision: _ball_endpoints rounds to 53 bits itself
+        return _cached(t, "doubles", compute) if isinstance(t, np.ndarray) else compute()
 
     def _balls(self, t: Any) -> np.ndarray:
         """t as an object array of balls: a `DoubleIntervals` becomes the hull of its exact
