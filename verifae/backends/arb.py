@@ -395,16 +395,17 @@ class ArbBackend(ObjectIntervalBackend):
     def scalar_exceeds(self, a: arb, bound: Fraction) -> bool:
         return not (a.is_finite() and a.abs_upper() < _lower_end(bound, self.precision))
 
-
     # tensors (module docstring: arb_mat products, double endpoints, DoubleIntervals)
     @_with_precision
-    def matvec(self, A: np.ndarray, x: Any) -> np.ndarray:
+    def matvec(self, A: Any, x: Any) -> np.ndarray:
+        A = self._balls(A)
         return self._product(A, _cached(A, "matrix", lambda: _to_arb_mat(A)), self._balls(x))
 
     @_with_precision
-    def rmatvec(self, A: np.ndarray, y: Any) -> np.ndarray:
-        return self._product(A.T, _cached(A, "transpose", lambda: _cached(A, "matrix", lambda: _to_arb_mat(A))
-                                          .transpose()), self._balls(y))
+    def rmatvec(self, A: Any, y: Any) -> np.ndarray:
+        A = self._balls(A)
+        transpose = _cached(A, "transpose", lambda: _cached(A, "matrix", lambda: _to_arb_mat(A)).transpose())
+        return self._product(A.T, transpose, self._balls(y))
 
     def _product(self, A: np.ndarray, M: arb_mat, x: np.ndarray) -> np.ndarray:
         """M x over the trailing axis of x, for the arb_mat M of A: one arb_mat product with
@@ -494,6 +495,7 @@ class ArbBackend(ObjectIntervalBackend):
         """Float64 arrays (lo, hi) with every value of t in [lo, hi]."""
         if isinstance(t, DoubleIntervals):
             return t.lo + 0.0, t.hi + 0.0  # a copy, and −0.0 (from 0 times a negative) printed as 0.0
+
         def compute() -> tuple[np.ndarray, np.ndarray]:
             balls = np.asarray(t, dtype=object)
             lo, hi = _ball_endpoints(balls.ravel().tolist())
