@@ -3,8 +3,9 @@
     python benchmarks/speed.py [CASE.json] [--boxes 1000]
 
 On the case's model (default: the 784-64-784 tanh case): the plain float64 forward
-and backward pass of one point and of a batch; `enclose` of one box with arb, mpmath
-and fast (all quantities, real semantics); `enclose_many` of many boxes with fast
+and backward pass of one point and of a batch; `enclose` of one box with arb at 53 bits
+(all quantities; real, float64 and float32 semantics), mpmath and fast (all quantities,
+real semantics); `enclose_many` of many boxes with fast
 (outputs and reconstruction error). Each time is the median of several runs after a
 warm-up (which converts the parameters once per spec).
 """
@@ -66,7 +67,12 @@ def main() -> None:
          timed(lambda: [plain(X[i:i + 50]) for i in range(0, len(X), 50)], 3), None),
     ]
     base_one, base_batch = rows[0][1], rows[1][1]
-    for backend in ("arb", "mpmath", "fast"):
+    # arb at 53 bits, one box, every quantity (issue 14 target: <= 30 ms), and its float semantics
+    for semantics in ("real", "float64", "float32"):
+        t = timed(lambda semantics=semantics: enclose(spec, box, backend="arb", precision=53, method="interval",
+                                                      semantics=semantics), 15)
+        rows.append((f"enclose, 1 box, all quantities, arb 53 bits, {semantics}", t, t / base_one))
+    for backend in ("mpmath", "fast"):
         t = timed(lambda backend=backend: enclose(spec, box, backend=backend, method="interval"),
                   3 if backend != "fast" else 50)
         rows.append((f"enclose, 1 box, all quantities, {backend}", t, t / base_one))
