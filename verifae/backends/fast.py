@@ -302,6 +302,22 @@ class FastBackend(IntervalBackend):
             limit = float(_down(np.float64(limit)))
         return ~(np.maximum(np.abs(a.lo), np.abs(a.hi)) < limit)  # NaN counts as exceeding
 
+    def piecewise_scale(self, a: FastTensor, f_pos: np.ndarray, f_neg: np.ndarray) -> FastTensor:
+        """{λ⁺ f_pos + λ⁻ f_neg : λ in a}, elementwise (λ⁺ = max(λ, 0), λ⁻ = min(λ, 0); the
+        doubles f_pos, f_neg broadcast against a): how back-substitution moves a
+        coefficient through a pair of lines by its sign (`verifae.methods.crown`). The map
+        is linear on each side of 0, so its range over [lo, hi] is spanned by its values
+        at lo, hi and, when the interval straddles 0, 0; each value is one product,
+        within one step of the exact one."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            at_lo = np.where(a.lo >= 0, f_pos, f_neg) * a.lo
+            at_hi = np.where(a.hi >= 0, f_pos, f_neg) * a.hi
+            lo, hi = np.minimum(at_lo, at_hi), np.maximum(at_lo, at_hi)
+            straddles = (a.lo < 0) & (a.hi > 0)
+            lo = np.where(straddles, np.minimum(lo, 0.0), lo)
+            hi = np.where(straddles, np.maximum(hi, 0.0), hi)
+            return self._clean(_down(lo), _up(hi))
+
     # conversion out
     def bounds(self, t: FastTensor) -> np.ndarray:
         return np.stack([t.lo, t.hi], axis=-1)

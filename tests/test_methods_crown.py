@@ -1,0 +1,259 @@
+"""CROWN for layered models (`verifae.methods.crown`): every bound contains the
+high-precision reference (real semantics) and float runs written here (float32 /
+float64), zero tolerance; targeted kinks, saturation, overflow and point boxes."""
+
+from __future__ import annotations
+
+import importlib.util
+from fractions import Fraction
+from pathlib import Path
+
+import flint
+import numpy as np
+import pytest
+from flint import fmpq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verifae import AutoencoderSpec, Box, LayeredSpec
+from verifae.activations import get_activation
+from verifae.cases import load_case
+from verifae.errors import UnsupportedError
+from verifae.methods.crown import crown_bounds
+from verifae.methods.linear import linear_bounds
+from verifae.numbers import FORMATS, nearest_floats
+
+from .reference import REFERENCE_BITS, layered_reference, outside
+from .strategies import boxes, points_in, rationals
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+CASES = Path(__file__).resolve().parent.parent / "cases"
+
+#: the brief's activations, a configured leaky_relu and None (no activation)
+CHOICES = ("relu", "leaky_relu", {"name": "leaky_relu", "negative_slope": "0.2"}, "elu", "sigmoid", "tanh",
+           "identity", None)
+
+
+@st.composite
+def layered_specs(draw, activations=CHOICES, max_width: int = 8, max_depth: int = 4) -> LayeredSpec:
+    """Depth 2-`max_depth` (an encoder and a decoder of at least one layer), widths 1-8,
+    small rational weights, mixed activations."""
+    depth = draw(st.integers(2, max_depth))
+    n_enc = draw(st.integers(1, depth - 1))
+    d = draw(st.integers(1, max_width))
+    widths = [d] + [draw(st.integers(1, max_width)) for _ in range(depth - 1)] + [d]
+    v = rationals()
+    layers = []
+    for k in range(depth):
+        n_in, n_out = widths[k], widths[k + 1]
+        W = draw(st.lists(st.lists(v, min_size=n_in, max_size=n_in), min_size=n_out, max_size=n_out))
+        b = draw(st.lists(v, min_size=n_out, max_size=n_out))
+        layers.append((W, b, draw(st.sampled_from(activations))))
+    return LayeredSpec(layers[:n_enc], layers[n_enc:])
+
+
+def _with_residual(spec: LayeredSpec, ref: dict, x: list[Fraction]) -> dict:
+    out = dict(ref)
+    with flint.ctx.workprec(REFERENCE_BITS):  # the reference's precision, not flint's default 53 bits
+        out["residual"] = [o - fmpq(v.numerator, v.denominator) for o, v in zip(ref["output"], x)]
+    return out
+
+
+def _check_real(spec: LayeredSpec, box: Box, bounds: dict, points: list[list[Fraction]]) -> None:
+    keys = [k for k in bounds if not k.startswith("gradients")]
+    for x in points:
+        ref = _with_residual(spec, layered_reference(spec, x, None), x)
+        misses = outside({k: bounds[k] for k in keys}, ref)
+        assert not misses, (spec, box, x, misses[:5])
+
+
+def float_run(spec: LayeredSpec, x: np.ndarray, dtype) -> dict[str, np.ndarray]:
+    """An IEEE run in `dtype`, batched over the rows of x (already in `dtype`): numpy's
+    matmul and + for each layer, the entry's numpy point function for the activation
+    (leaky_relu with fl(s)), r = x_hat − x and E = mean(r²) in `dtype`."""
+    fmt = FORMATS[np.dtype(dtype).name]
+    a = x
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(all="ignore"):
+        for layer in spec.layers:
+            W = nearest_floats(layer.weight, fmt)[0].astype(dtype)
+            b = nearest_floats(layer.bias, fmt)[0].astype(dtype)
+            z = a @ W.T + b
+            a = z if layer.activation is None else layer.activation.point(z, dtype).astype(dtype)
+            out[f"layers.{layer.name}.pre_activation"] = z
+            out[f"layers.{layer.name}.post_activation"] = a
+        out["latent"] = out[f"layers.{spec.encoder[-1].name}.post_activation"]
+        out["output"] = a
+        r = (a - x).astype(dtype)
+        out["residual"] = r
+        out["reconstruction_error"] = np.mean(r * r, axis=-1, dtype=dtype)[:, None]
+    return out
+
+
+def _float_points(box: Box, points: list[list[Fraction]], dtype) -> np.ndarray:
+    fmt = FORMATS[np.dtype(dtype).name]
+    values = np.array(points, dtype=object)
+    return nearest_floats(values, fmt)[0].astype(dtype)
+
+
+def _check_float(spec: LayeredSpec, bounds: dict, xs: np.ndarray, dtype) -> None:
+    runs = float_run(spec, xs, dtype)
+    for key, values in runs.items():
+        v = values.astype(np.float64)
+        lo, hi = bounds[key][..., 0], bounds[key][..., 1]
+        bad = ~((lo <= v) & (v <= hi))
+        assert not bad.any(), (key, v[bad], np.broadcast_to(lo, v.shape)[bad], np.broadcast_to(hi, v.shape)[bad])
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_real_bounds_contain_the_reference(data):
+    spec = data.draw(layered_specs())
+    box = data.draw(boxes(spec.input_dim))
+    bounds = crown_bounds(spec, box, "real")
+    assert bounds is not None
+    points = data.draw(points_in(box, count=3))
+    _check_real(spec, box, bounds, points)
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data(), fmt=st.sampled_from(["float32", "float64"]))
+def test_float_bounds_contain_float_runs(data, fmt):
+    spec = data.draw(layered_specs())
+    box = data.draw(boxes(spec.input_dim))
+    bounds = crown_bounds(spec, box, fmt)
+    if bounds is None:  # the float interval pass found a possible overflow
+        return
+    dtype = np.float32 if fmt == "float32" else np.float64
+    points = data.draw(points_in(box, count=6))
+    _check_float(spec, bounds, _float_points(box, points, dtype), dtype)
+
+
+# ---------------------------------------------------------------- targeted
+
+
+def _relu_kink_spec() -> LayeredSpec:
+    """Every hidden relu straddles 0 on Box.around([0, 0], 1)."""
+    return LayeredSpec(
+        [([[1, -1], [1, 1], ["0.5", "-2"]], [0, "0.1", "-0.1"], "relu"),
+         ([[1, -1, 1], [-1, 2, "0.5"]], [0, 0], "relu")],
+        [([[1, 1], [1, -1]], ["0.25", 0], "leaky_relu"), ([[1, "0.5"], ["-0.5", 1]], [0, 0], None)],
+    )
+
+
+@pytest.mark.parametrize("semantics", ["real", "float64", "float32"])
+def test_relu_kinks_inside_the_box(semantics):
+    spec = _relu_kink_spec()
+    box = Box.around([0, 0], 1)
+    bounds = crown_bounds(spec, box, semantics)
+    assert bounds is not None
+    z = bounds["layers.encoder.0.pre_activation"]
+    assert (z[:, 0] < 0).all() and (z[:, 1] > 0).all()  # every first-layer relu straddles its kink
+    grid = [[Fraction(i, 4), Fraction(j, 4)] for i in range(-4, 5) for j in range(-4, 5)]
+    if semantics == "real":
+        _check_real(spec, box, bounds, grid)
+    else:
+        dtype = np.float32 if semantics == "float32" else np.float64
+        _check_float(spec, bounds, _float_points(box, grid, dtype), dtype)
+
+
+def test_crown_is_tighter_than_interval_where_the_dependency_matters():
+    # x_hat = W2 relu(W1 x): identity-like; back-substitution keeps the cancellation x − x
+    spec = LayeredSpec([([[1, 0], [0, 1]], [5, 5], "relu")], [([[1, 0], [0, 1]], [-5, -5], None)])
+    box = Box.around([0, 0], 1)
+    bounds = crown_bounds(spec, box)
+    assert bounds is not None
+    assert np.allclose(bounds["residual"], 0.0, atol=1e-12)  # interval propagation gives [-2, 2]
+    assert bounds["reconstruction_error"][1] < 1e-20
+
+
+@pytest.mark.parametrize("semantics", ["real", "float32"])
+def test_saturated_sigmoid(semantics):
+    spec = LayeredSpec([([[40, 40], [-30, -30]], [-20, 10], "sigmoid")],
+                       [([[1, 1], [2, -1]], [0, 0], "tanh"), ([[1, 1], [1, -1]], [0, "0.5"], "sigmoid")])
+    box = Box.around(["0.5", "1.5"], "0.25")
+    bounds = crown_bounds(spec, box, semantics)
+    assert bounds is not None
+    post = bounds["layers.encoder.0.post_activation"]
+    assert post[0, 0] > 0.999 and post[1, 1] < 1e-14  # saturated at 1 and at 0 over the whole box
+    grid = [[Fraction(1, 4) + Fraction(i, 8), Fraction(5, 4) + Fraction(j, 8)] for i in range(5) for j in range(5)]
+    if semantics == "real":
+        _check_real(spec, box, bounds, grid)
+    else:
+        _check_float(spec, bounds, _float_points(box, grid, np.float32), np.float32)
+
+
+def test_overflow_is_refused():
+    big = Fraction(2) ** 100
+    spec = LayeredSpec([([[big, big]], [0], "relu")], [([[big], [1]], [0, 0], None)])
+    box = Box.around([1, 1], "0.5")
+    assert crown_bounds(spec, box, "float32") is None  # 2^200 overflows float32
+    assert crown_bounds(spec, box, "float64") is not None
+    assert crown_bounds(spec, box, "real") is not None
+
+
+@pytest.mark.parametrize("semantics", ["real", "float64", "float32"])
+def test_point_box(semantics):
+    spec = _relu_kink_spec()
+    x = [Fraction(1, 3), Fraction(-1, 7)]
+    bounds = crown_bounds(spec, Box.point(x), semantics)
+    assert bounds is not None
+    if semantics == "real":
+        _check_real(spec, Box.point(x), bounds, [x])
+        # a point: every bound is as wide as its outward rounding only
+        assert np.all(bounds["output"][:, 1] - bounds["output"][:, 0] < 1e-12)
+    else:
+        dtype = np.float32 if semantics == "float32" else np.float64
+        _check_float(spec, bounds, _float_points(Box.point(x), [x], dtype), dtype)
+
+
+def test_errors():
+    spec = _relu_kink_spec()
+    with pytest.raises(UnsupportedError, match="unknown semantics 'float16'"):
+        crown_bounds(spec, Box.around([0, 0], 1), "float16")
+    with pytest.raises(UnsupportedError, match="input_dim is 2"):
+        crown_bounds(spec, Box.around([0, 0, 0], 1))
+
+
+@pytest.mark.parametrize("name", ["tiny-relu-2-1-2", "tiny-sigmoid-2-1-2", "tanh-4x2", "relu-kink-2-1-2"])
+def test_v1_cases_agree_with_linear(name):
+    """As a layered spec, a v1 case gets the output of `linear_bounds` up to rounding (the
+    same relaxations); E may be wider (v1's joint error bound)."""
+    case = load_case(CASES / f"{name}.json")
+    spec = LayeredSpec.from_v1(case.spec)
+    for box in case.boxes[:2]:
+        ours, theirs = crown_bounds(spec, box), linear_bounds(case.spec, box)
+        assert ours is not None and theirs is not None
+        width = theirs["output"][:, 1] - theirs["output"][:, 0]
+        assert np.all(ours["output"][:, 0] >= theirs["output"][:, 0] - 1e-9 * (1 + width))
+        assert np.all(ours["output"][:, 1] <= theirs["output"][:, 1] + 1e-9 * (1 + width))
+
+
+def test_v1_spec_shapes():
+    v1 = AutoencoderSpec([[1, 2], [3, 4], [5, 6]], [1, 2, 3], [[1, 0, 1], [0, 1, 0]], [0, 1], "relu")
+    bounds = crown_bounds(LayeredSpec.from_v1(v1), Box.around([0, 0], "0.5"))
+    assert bounds is not None
+    assert bounds["layers.encoder.0.pre_activation"].shape == (3, 2)
+    assert bounds["latent"].shape == (3, 2) and bounds["output"].shape == (2, 2)
+    assert bounds["reconstruction_error"].shape == (2,)
+    assert get_activation("relu") is not None
+
+
+@settings(max_examples=40, deadline=None)
+@given(lo=rationals(), width=st.fractions(0, 3, max_denominator=16), f_pos=rationals(), f_neg=rationals(),
+       t=st.fractions(0, 1, max_denominator=33))
+def test_piecewise_scale_contains_every_value(lo, width, f_pos, f_neg, t):
+    """`FastBackend.piecewise_scale`: λ⁺ f_pos + λ⁻ f_neg for λ in the interval, exactly
+    (Fractions), inside; at the endpoints, at 0 and inside."""
+    from verifae.backends.fast import FastBackend
+
+    B = FastBackend()
+    a = B.interval(np.array([lo]), np.array([lo + width]))
+    fp, fn = float(f_pos), float(f_neg)
+    out = B.bounds(B.piecewise_scale(a, np.array([fp]), np.array([fn])))[0]
+    lo_f, hi_f = B.bounds(a)[0]
+    for lam in (Fraction(lo_f), Fraction(hi_f), Fraction(lo_f) + t * (Fraction(hi_f) - Fraction(lo_f)), Fraction(0)):
+        if not Fraction(lo_f) <= lam <= Fraction(hi_f):
+            continue
+        value = max(lam, 0) * Fraction(fp) + min(lam, 0) * Fraction(fn)
+        assert Fraction(out[0]) <= value <= Fraction(out[1])
