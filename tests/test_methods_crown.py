@@ -19,6 +19,7 @@ from verifae import AutoencoderSpec, Box, LayeredSpec
 from verifae.activations import get_activation
 from verifae.cases import load_case
 from verifae.errors import UnsupportedError
+from verifae.methods import alpha
 from verifae.methods.crown import crown_bounds
 from verifae.methods.linear import linear_bounds
 from verifae.numbers import FORMATS, nearest_floats
@@ -105,7 +106,7 @@ def _check_float(spec: LayeredSpec, bounds: dict, xs: np.ndarray, dtype) -> None
         assert not bad.any(), (key, v[bad], np.broadcast_to(lo, v.shape)[bad], np.broadcast_to(hi, v.shape)[bad])
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_real_bounds_contain_the_reference(data):
     spec = data.draw(layered_specs())
@@ -116,7 +117,7 @@ def test_real_bounds_contain_the_reference(data):
     _check_real(spec, box, bounds, points)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data(), fmt=st.sampled_from(["float32", "float64"]))
 def test_float_bounds_contain_float_runs(data, fmt):
     spec = data.draw(layered_specs())
@@ -257,3 +258,57 @@ def test_piecewise_scale_contains_every_value(lo, width, f_pos, f_neg, t):
             continue
         value = max(lam, 0) * Fraction(fp) + min(lam, 0) * Fraction(fn)
         assert Fraction(out[0]) <= value <= Fraction(out[1])
+
+
+# ---------------------------------------------------------------- α (optimised slopes)
+
+RELU_CHOICES = ("relu", "leaky_relu", {"name": "leaky_relu", "negative_slope": "0.2"}, "tanh", None)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="alpha=True optimises with PyTorch")
+@settings(max_examples=15, deadline=None)
+@given(data=st.data(), semantics=st.sampled_from(["real", "float32", "float64"]))
+def test_alpha_bounds_are_sound_and_never_wider(data, semantics):
+    """Any slopes in range are sound, so a few optimiser steps test the rigorous pass."""
+    spec = data.draw(layered_specs(RELU_CHOICES, max_width=6))
+    box = data.draw(boxes(spec.input_dim))
+    fixed = crown_bounds(spec, box, semantics)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(alpha, "STEPS", 4)
+        bounds = crown_bounds(spec, box, semantics, alpha=True)
+    assert (fixed is None) == (bounds is None)
+    if bounds is None:
+        return
+    for key in ("output", "residual", "reconstruction_error"):
+        assert np.all(bounds[key][..., 0] >= fixed[key][..., 0]) and np.all(bounds[key][..., 1] <= fixed[key][..., 1])
+    points = data.draw(points_in(box, count=4))
+    if semantics == "real":
+        _check_real(spec, box, bounds, points)
+    else:
+        dtype = np.float32 if semantics == "float32" else np.float64
+        _check_float(spec, bounds, _float_points(box, points, dtype), dtype)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="alpha=True optimises with PyTorch")
+@pytest.mark.parametrize("semantics", ["real", "float32"])
+def test_alpha_tightens_relus_straddling_their_kinks(semantics):
+    spec = _relu_kink_spec()
+    box = Box.around([0, 0], 1)
+    fixed, optimised = crown_bounds(spec, box, semantics), crown_bounds(spec, box, semantics, alpha=True)
+    assert fixed is not None and optimised is not None
+    width = lambda b: b[..., 1] - b[..., 0]  # noqa: E731
+    assert width(optimised["residual"]).sum() < width(fixed["residual"]).sum()
+    grid = [[Fraction(i, 4), Fraction(j, 4)] for i in range(-4, 5) for j in range(-4, 5)]
+    if semantics == "real":
+        _check_real(spec, box, optimised, grid)
+    else:
+        _check_float(spec, optimised, _float_points(box, grid, np.float32), np.float32)
+
+
+def test_alpha_without_torch_is_refused(monkeypatch):
+    import importlib.util as util
+
+    real_find = util.find_spec
+    monkeypatch.setattr(util, "find_spec", lambda name, *a: None if name == "torch" else real_find(name, *a))
+    with pytest.raises(UnsupportedError, match="alpha=True optimises the slopes with PyTorch, which is not installed"):
+        crown_bounds(_relu_kink_spec(), Box.around([0, 0], 1), alpha=True)

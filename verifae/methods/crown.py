@@ -468,6 +468,13 @@ def crown_bounds(spec: LayeredSpec, box: Box, semantics: str = "real", *,
     out_forms = output_forms(net, z_forms)
     result = finish(net, out_forms, (minus_identity(net.B, out_forms[0]), minus_identity(net.B, out_forms[1])))
     if alpha:
-        raise UnsupportedError("alpha=True: optimised slopes are not available yet")
+        from .alpha import alpha_bounds
+
+        tighter = alpha_bounds(net)
+        if tighter is not None:  # both sound: keep the intersection, never wider than CROWN's
+            for key in ("output", "residual", "reconstruction_error"):
+                lo = np.maximum(result[key][..., 0], tighter[key][..., 0])
+                hi = np.minimum(result[key][..., 1], tighter[key][..., 1])
+                result[key] = np.stack([lo, hi], axis=-1)
     return result
 

@@ -1,0 +1,173 @@
+"""Optimised relaxation slopes (α-CROWN) for layered models.
+
+A relu neuron whose pre-activation straddles 0 is relaxed from below by a line
+through the origin; CROWN picks its slope (0 or 1), but every slope α in [0, 1] is
+sound: relu(z) = max(z, 0) >= α z for every real z (z >= 0: z >= α z as α <= 1;
+z < 0: 0 >= α z as α >= 0). The same holds for leaky_relu with negative slope s in
+[0, 1] and α in [s, 1] (z < 0: s z >= α z as α >= s). So the slopes can be chosen
+to tighten the bounds (Xu et al., "Fast and complete", ICLR 2021: α-CROWN), per
+bounded row and per side, here for the final back-substitution (the output and the
+residual rows, each with its own α; intermediate bounds keep CROWN's slopes).
+
+Only relu and leaky_relu are optimised: their lower lines through the origin need no
+offset proof (offset 0, exactly, by the argument above), while a smooth activation's
+offsets would have to be proven by Arb for every slope the optimiser tries.
+
+The optimiser (projected Adam steps on the sum of the row bounds, in PyTorch's
+float64) needs no rigour: whatever slopes it returns are clipped into [s, 1] and the
+bounds are then recomputed rigorously by `crown.back_substitute` with those slopes,
+like any other CROWN bound (outward rounding, float error terms). PyTorch is an
+optional dependency: without it, alpha=True raises UnsupportedError.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from .crown import Form, Network, _start, back_substitute, finish, minus_identity, output_forms
+
+__all__ = ["alpha_bounds", "slope_floor"]
+
+#: projected Adam: steps and learning rate (α-CROWN's defaults are of this order)
+STEPS = 30
+LEARNING_RATE = 0.2
+
+
+def slope_floor(act: Any) -> float | None:
+    """The smallest sound lower-line slope through the origin as a double, for the
+    activations whose such lines need no proof (relu: 0; leaky_relu: the smallest double
+    >= s), or None (no optimised slope for this activation)."""
+    if act is None:
+        return None
+    if act.name == "relu":
+        return 0.0
+    if act.name == "leaky_relu":
+        s = Fraction(act.negative_slope)
+        f = float(s)
+        return f if Fraction(f) >= s else math.nextafter(f, math.inf)
+    return None
+
+
+def _free(net: Network, j: int) -> tuple[np.ndarray, float] | None:
+    """(mask of the neurons of layer j whose lower slope may move, its floor), or None."""
+    act, lines = net.acts[j], net.lines[j]
+    floor = slope_floor(act)
+    if floor is None or lines is None:
+        return None
+    lo, hi = net.B.bounds(net.pre[j])[..., 0], net.B.bounds(net.pre[j])[..., 1]
+    mask = (lo < 0) & (hi > 0) & np.isfinite(lo) & np.isfinite(hi)
+    return (mask, floor) if mask.any() else None
+
+
+def alpha_bounds(net: Network, steps: int | None = None, lr: float | None = None) -> dict[str, np.ndarray] | None:
+    """The bounds of `crown.finish` for the output and the residual with optimised slopes
+    (`net` after `crown.propagate`); None when no neuron has a slope to optimise. The
+    steps and the learning rate default to the module's STEPS and LEARNING_RATE."""
+    steps = STEPS if steps is None else steps
+    lr = LEARNING_RATE if lr is None else lr
+    L = net.depth - 1
+    free = {j: f for j in range(L) if (f := _free(net, j)) is not None}
+    if not free:
+        return None
+    if importlib.util.find_spec("torch") is None:
+        raise UnsupportedError("alpha=True optimises the slopes with PyTorch, which is not installed "
+                               "(pip install torch); use alpha=False")
+    d = net.weights[L].shape[0]
+    slopes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    chosen = {up: _optimise(net, free, up, steps, lr) for up in (True, False)}
+    for j, (mask, floor) in free.items():
+        pair = []
+        for up in (True, False):
+            alpha = np.clip(chosen[up][j], floor, 1.0)  # projected into the sound range [s, 1]
+            pair.append(np.where(mask[None, :], alpha, np.nan))  # NaN: the entry's own line
+        slopes[j] = (pair[0], pair[1])
+    z_forms = back_substitute(net, L, *_start(net, L, rows=2), slopes=slopes)
+    upper, lower = output_forms(net, z_forms)
+    half = lambda f, part: Form(f.Lam[part], f.const[part], f.slack[part])  # noqa: E731
+    first, second = slice(0, d), slice(d, 2 * d)
+    out_forms = (half(upper, first), half(lower, first))
+    res_forms = (minus_identity(net.B, half(upper, second)), minus_identity(net.B, half(lower, second)))
+    return finish(net, out_forms, res_forms)
+
+
+def _optimise(net: Network, free: dict[int, tuple[np.ndarray, float]], up: bool, steps: int,
+              lr: float) -> dict[int, np.ndarray]:
+    """Slopes (rows × n_j per free layer; rows: the output's d, then the residual's d) that
+    make the float64 (non-rigorous) upper (`up`) or lower bounds small or large: Adam on
+    their sum, projected on [s, 1] after each step, keeping each row's best."""
+    import torch
+
+    B = net.B
+    L = net.depth - 1
+    mid = lambda t: torch.from_numpy(np.mean(B.bounds(t), axis=-1))  # noqa: E731
+    W = [mid(w) for w in net.weights]
+    b = [mid(v) for v in net.biases]
+    x_bounds = B.bounds(net.x)
+    x_mid = torch.from_numpy(np.mean(x_bounds, axis=-1))
+    x_rad = torch.from_numpy((x_bounds[..., 1] - x_bounds[..., 0]) / 2)
+    d = W[L].shape[0]
+    R = 2 * d
+    last = net.lines[L]
+    if last is None:
+        scale = torch.ones(R, dtype=torch.float64)
+    else:  # the last activation's line scales each row (for a slope >= 0, the same side)
+        a = last.aU if up else last.aL
+        scale = torch.from_numpy(np.tile(np.where(a >= 0, a, 1.0), 2))
+    eye = torch.cat([torch.zeros(d, d, dtype=torch.float64), torch.eye(d, dtype=torch.float64)])
+    lines = {j: tuple(torch.from_numpy(np.nan_to_num(v, posinf=1e300, neginf=-1e300))
+                      for v in (ln.aL, ln.cL, ln.aU, ln.cU))
+             for j, ln in enumerate(net.lines) if ln is not None}
+    params = {}
+    for j, (mask, _) in free.items():
+        start = np.broadcast_to(net.lines[j].aL, (R, len(mask))).copy()  # type: ignore[union-attr]
+        params[j] = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    masks = {j: torch.from_numpy(mask) for j, (mask, _) in free.items()}
+    floors = {j: floor for j, (_, floor) in free.items()}
+    sign = 1.0 if up else -1.0
+
+    def bound() -> Any:
+        Lam = W[L].repeat(2, 1)
+        c = b[L].repeat(2)
+        for j in range(L - 1, -1, -1):
+            if j in lines:
+                aL, cL, aU, cU = lines[j]
+                if j in params:
+                    aL = torch.where(masks[j], params[j], aL)
+                    cL = torch.where(masks[j], torch.zeros_like(cL), cL)
+                pos, neg = Lam.clamp(min=0), Lam.clamp(max=0)
+                if up:
+                    c = c + pos @ cU + (neg * cL).sum(-1)
+                    Lam = pos * aU + neg * aL
+                else:
+                    c = c + (pos * cL).sum(-1) + neg @ cU
+                    Lam = pos * aL + neg * aU
+            c = c + Lam @ b[j]
+            Lam = Lam @ W[j]
+        Lam = Lam * scale[:, None] - eye
+        c = c * scale
+        return Lam @ x_mid + sign * (Lam.abs() @ x_rad) + c
+
+    optimiser = torch.optim.Adam(list(params.values()), lr=lr)
+    best = {j: p.detach().clone() for j, p in params.items()}
+    with torch.no_grad():
+        best_value = bound()
+    for _ in range(steps):
+        optimiser.zero_grad()
+        value = bound()
+        (sign * value).sum().backward()
+        optimiser.step()
+        with torch.no_grad():
+            for j, p in params.items():
+                p.clamp_(floors[j], 1.0)
+            value = bound()
+            better = (sign * value < sign * best_value)
+            best_value = torch.where(better, value, best_value)
+            for j, p in params.items():
+                best[j] = torch.where(better[:, None], p, best[j])
+    return {j: v.numpy().copy() for j, v in best.items()}
