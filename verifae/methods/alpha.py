@@ -6,8 +6,9 @@ sound: relu(z) = max(z, 0) >= α z for every real z (z >= 0: z >= α z as α <= 
 z < 0: 0 >= α z as α >= 0). The same holds for leaky_relu with negative slope s in
 [0, 1] and α in [s, 1] (z < 0: s z >= α z as α >= s). So the slopes can be chosen
 to tighten the bounds (Xu et al., "Fast and complete", ICLR 2021: α-CROWN), per
-bounded row and per side, here for the final back-substitution (the output and the
-residual rows, each with its own α; intermediate bounds keep CROWN's slopes).
+bounded row and per side: for each hidden layer's pre-activation rows in turn (so
+later layers are relaxed over tighter intervals), then for the output and the
+residual rows, each with its own α.
 
 Only relu and leaky_relu are optimised: their lower lines through the origin need no
 offset proof (offset 0, exactly, by the argument above), while a smooth activation's
@@ -29,10 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.fast import FastTensor
 from ..errors import UnsupportedError
-from .crown import Form, Network, _start, back_substitute, finish, minus_identity, output_forms
+from .base import as_bounds
+from .crown import Form, Network, _fixed, _start, back_substitute, finish, minus_identity, output_forms
 
-__all__ = ["alpha_bounds", "slope_floor"]
+__all__ = ["alpha_result", "slope_floor"]
 
 #: projected Adam: steps and learning rate (α-CROWN's defaults are of this order)
 STEPS = 30
@@ -65,28 +68,63 @@ def _free(net: Network, j: int) -> tuple[np.ndarray, float] | None:
     return (mask, floor) if mask.any() else None
 
 
-def alpha_bounds(net: Network, steps: int | None = None, lr: float | None = None) -> dict[str, np.ndarray] | None:
-    """The bounds of `crown.finish` for the output and the residual with optimised slopes
-    (`net` after `crown.propagate`); None when no neuron has a slope to optimise. The
-    steps and the learning rate default to the module's STEPS and LEARNING_RATE."""
+def alpha_result(net: Network, steps: int | None = None, lr: float | None = None) -> dict[str, np.ndarray]:
+    """Every bound of `crown_bounds` with optimised slopes (`net` fresh from
+    `crown.prepare_network`): each hidden pre-activation bounded with slopes optimised for
+    its own rows (∩ the fixed slopes' bounds), then the output and the residual with
+    slopes optimised for theirs (∩ the fixed slopes' bounds over the same intermediate
+    bounds). The steps and the learning rate default to the module's STEPS and
+    LEARNING_RATE."""
     steps = STEPS if steps is None else steps
     lr = LEARNING_RATE if lr is None else lr
+    if importlib.util.find_spec("torch") is None:
+        raise UnsupportedError("alpha=True optimises the slopes with PyTorch, which is not installed "
+                               "(pip install torch); use alpha=False")
+    result = _fixed(net, tighten=lambda n, k: _layer_bounds(n, k, steps, lr))
+    final = _final_bounds(net, steps, lr)
+    if final is not None:
+        for key in ("output", "residual", "reconstruction_error"):
+            lo = np.maximum(result[key][..., 0], final[key][..., 0])
+            hi = np.minimum(result[key][..., 1], final[key][..., 1])
+            result[key] = np.stack([lo, hi], axis=-1)
+    return result
+
+
+def _slopes(net: Network, free: dict[int, tuple[np.ndarray, float]], target: int, reps: int, steps: int,
+            lr: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per free layer j, the (upper pass, lower pass) slopes, rows × n_j, clipped into the
+    sound range [s, 1], NaN where the neuron keeps the entry's line."""
+    chosen = {up: _optimise(net, free, up, steps, lr, target, reps) for up in (True, False)}
+    slopes = {}
+    for j, (mask, floor) in free.items():
+        pair = [np.where(mask[None, :], np.clip(chosen[up][j], floor, 1.0), np.nan) for up in (True, False)]
+        slopes[j] = (pair[0], pair[1])
+    return slopes
+
+
+def _layer_bounds(net: Network, k: int, steps: int, lr: float) -> FastTensor | None:
+    """A rigorous bound of the hidden pre-activation z_k with optimised slopes, or None."""
+    free = {j: f for j in range(k) if (f := _free(net, j)) is not None}
+    if not free:
+        return None
+    B = net.B
+    slopes = _slopes(net, free, k, 1, steps, lr)
+    upper, lower = back_substitute(net, k, *_start(net, k), slopes=slopes)
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo, hi = lower.concretize(B, net.x, up=False), upper.concretize(B, net.x, up=True)
+    bounds = as_bounds(np.stack([lo, hi], axis=-1))
+    return B.interval_floats(bounds[..., 0], bounds[..., 1])
+
+
+def _final_bounds(net: Network, steps: int, lr: float) -> dict[str, np.ndarray] | None:
+    """The bounds of `crown.finish` for the output and the residual with optimised slopes
+    (`net` after `crown.propagate`); None when no neuron has a slope to optimise."""
     L = net.depth - 1
     free = {j: f for j in range(L) if (f := _free(net, j)) is not None}
     if not free:
         return None
-    if importlib.util.find_spec("torch") is None:
-        raise UnsupportedError("alpha=True optimises the slopes with PyTorch, which is not installed "
-                               "(pip install torch); use alpha=False")
     d = net.weights[L].shape[0]
-    slopes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    chosen = {up: _optimise(net, free, up, steps, lr) for up in (True, False)}
-    for j, (mask, floor) in free.items():
-        pair = []
-        for up in (True, False):
-            alpha = np.clip(chosen[up][j], floor, 1.0)  # projected into the sound range [s, 1]
-            pair.append(np.where(mask[None, :], alpha, np.nan))  # NaN: the entry's own line
-        slopes[j] = (pair[0], pair[1])
+    slopes = _slopes(net, free, L, 2, steps, lr)
     z_forms = back_substitute(net, L, *_start(net, L, rows=2), slopes=slopes)
     upper, lower = output_forms(net, z_forms)
     half = lambda f, part: Form(f.Lam[part], f.const[part], f.slack[part])  # noqa: E731
@@ -97,32 +135,38 @@ def alpha_bounds(net: Network, steps: int | None = None, lr: float | None = None
 
 
 def _optimise(net: Network, free: dict[int, tuple[np.ndarray, float]], up: bool, steps: int,
-              lr: float) -> dict[int, np.ndarray]:
-    """Slopes (rows × n_j per free layer; rows: the output's d, then the residual's d) that
-    make the float64 (non-rigorous) upper (`up`) or lower bounds small or large: Adam on
-    their sum, projected on [s, 1] after each step, keeping each row's best."""
+              lr: float, target: int, reps: int) -> dict[int, np.ndarray]:
+    """Slopes (rows × n_j per free layer) that make the float64 (non-rigorous) upper (`up`)
+    or lower bounds of the target's rows small or large: Adam on their sum, projected on
+    [s, 1] after each step, keeping each row's best. Target L with reps = 2: the output's
+    d rows, then the residual's d rows (through the last activation's lines, minus x);
+    a hidden target k with reps = 1: the rows of z_k."""
     import torch
 
     B = net.B
     L = net.depth - 1
     mid = lambda t: torch.from_numpy(np.mean(B.bounds(t), axis=-1))  # noqa: E731
-    W = [mid(w) for w in net.weights]
-    b = [mid(v) for v in net.biases]
+    W = [mid(w) for w in net.weights[:target + 1]]
+    b = [mid(v) for v in net.biases[:target + 1]]
     x_bounds = B.bounds(net.x)
     x_mid = torch.from_numpy(np.mean(x_bounds, axis=-1))
     x_rad = torch.from_numpy((x_bounds[..., 1] - x_bounds[..., 0]) / 2)
-    d = W[L].shape[0]
-    R = 2 * d
-    last = net.lines[L]
+    m = W[target].shape[0]
+    R = reps * m
+    final = target == L and reps == 2
+    last = net.lines[L] if final else None
     if last is None:
         scale = torch.ones(R, dtype=torch.float64)
     else:  # the last activation's line scales each row (for a slope >= 0, the same side)
         a = last.aU if up else last.aL
         scale = torch.from_numpy(np.tile(np.where(a >= 0, a, 1.0), 2))
-    eye = torch.cat([torch.zeros(d, d, dtype=torch.float64), torch.eye(d, dtype=torch.float64)])
+    d = x_mid.shape[0]
+    eye = torch.zeros(R, d, dtype=torch.float64)
+    if final:
+        eye[m:] = torch.eye(d, dtype=torch.float64)
     lines = {j: tuple(torch.from_numpy(np.nan_to_num(v, posinf=1e300, neginf=-1e300))
                       for v in (ln.aL, ln.cL, ln.aU, ln.cU))
-             for j, ln in enumerate(net.lines) if ln is not None}
+             for j, ln in enumerate(net.lines[:target]) if ln is not None}
     params = {}
     for j, (mask, _) in free.items():
         start = np.broadcast_to(net.lines[j].aL, (R, len(mask))).copy()  # type: ignore[union-attr]
@@ -132,9 +176,9 @@ def _optimise(net: Network, free: dict[int, tuple[np.ndarray, float]], up: bool,
     sign = 1.0 if up else -1.0
 
     def bound() -> Any:
-        Lam = W[L].repeat(2, 1)
-        c = b[L].repeat(2)
-        for j in range(L - 1, -1, -1):
+        Lam = W[target].repeat(reps, 1)
+        c = b[target].repeat(reps)
+        for j in range(target - 1, -1, -1):
             if j in lines:
                 aL, cL, aU, cU = lines[j]
                 if j in params:

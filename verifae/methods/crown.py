@@ -42,6 +42,7 @@ pass proves that, or `crown_bounds` returns None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -335,10 +336,13 @@ def _start(net: Network, k: int, rows: int | None = None) -> tuple[FastTensor, F
     return W, b, slack
 
 
-def propagate(net: Network, layers: int | None = None) -> tuple[Form, Form]:
+def propagate(net: Network, layers: int | None = None,
+              tighten: Callable[[Network, int], FastTensor | None] | None = None) -> tuple[Form, Form]:
     """Bound layers 0, ..., `layers` − 1 (all by default) in order: each pre-activation by
-    back-substitution ∩ interval propagation, then its relaxation lines and post-activation
-    enclosure. Returns the last bounded layer's (upper, lower) forms."""
+    back-substitution ∩ interval propagation (∩ `tighten(net, k)`, another sound bound of
+    z_k computed from what is proven below layer k, for the hidden layers), then its
+    relaxation lines and post-activation enclosure. Returns the last bounded layer's
+    (upper, lower) forms, those of the fixed slopes."""
     B = net.B
     count = net.depth if layers is None else layers
     forms: tuple[Form, Form] | None = None
@@ -349,6 +353,10 @@ def propagate(net: Network, layers: int | None = None) -> tuple[Form, Form]:
         with np.errstate(invalid="ignore", over="ignore"):
             z = B.interval_floats(forms[1].concretize(B, x, up=False), forms[0].concretize(B, x, up=True))
         z = _meet(B, B.interval_floats(*(as_bounds(B.bounds(z)).T)), net.interval_pre[k])
+        if tighten is not None and k < net.depth - 1:
+            other = tighten(net, k)
+            if other is not None:
+                z = _meet(B, z, other)
         net.pre.append(z)
         act = net.acts[k]
         if act is None:
@@ -402,9 +410,15 @@ def output_forms(net: Network, z_forms: tuple[Form, Form]) -> tuple[Form, Form]:
 
 
 def minus_identity(B: FastBackend, form: Form) -> Form:
-    """The form of a_L − x from that of a_L (d rows)."""
-    d = form.Lam.shape[-1]
-    return Form(B.sub(form.Lam, B.constant_floats(np.eye(d))), form.const, form.slack)
+    """The form of a_L − x from that of a_L (d rows): Λ − I, which differs from Λ on the
+    diagonal only (so only the diagonal is recomputed, outward)."""
+    lo, hi = (v.copy() for v in _ends(B, form.Lam))
+    d = lo.shape[-1]
+    diagonal = B.sub(B.interval_floats(np.diagonal(lo).copy(), np.diagonal(hi).copy()), B.constant_floats(np.ones(d)))
+    dlo, dhi = _ends(B, diagonal)
+    np.fill_diagonal(lo, dlo)
+    np.fill_diagonal(hi, dhi)
+    return Form(B.interval_floats(lo, hi), form.const, form.slack)
 
 
 def _pair(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
@@ -464,17 +478,23 @@ def crown_bounds(spec: LayeredSpec, box: Box, semantics: str = "real", *,
     net = prepare_network(spec, box, semantics)
     if net is None:
         return None
-    z_forms = propagate(net)
-    out_forms = output_forms(net, z_forms)
-    result = finish(net, out_forms, (minus_identity(net.B, out_forms[0]), minus_identity(net.B, out_forms[1])))
+    result = _fixed(net)
     if alpha:
-        from .alpha import alpha_bounds
+        from .alpha import alpha_result
 
-        tighter = alpha_bounds(net)
-        if tighter is not None:  # both sound: keep the intersection, never wider than CROWN's
-            for key in ("output", "residual", "reconstruction_error"):
-                lo = np.maximum(result[key][..., 0], tighter[key][..., 0])
-                hi = np.minimum(result[key][..., 1], tighter[key][..., 1])
-                result[key] = np.stack([lo, hi], axis=-1)
+        again = prepare_network(spec, box, semantics)
+        assert again is not None  # the same pass as above
+        tighter = alpha_result(again)
+        for key, bounds in tighter.items():  # both sound: the intersection, never wider than CROWN's
+            lo = np.maximum(result[key][..., 0], bounds[..., 0])
+            hi = np.minimum(result[key][..., 1], bounds[..., 1])
+            result[key] = np.stack([lo, hi], axis=-1)
     return result
 
+
+def _fixed(net: Network, tighten: Callable[[Network, int], FastTensor | None] | None = None) -> dict[str, np.ndarray]:
+    """CROWN's result with the entries' (fixed) slopes, over intermediate bounds tightened
+    by `tighten` (see `propagate`)."""
+    z_forms = propagate(net, tighten=tighten)
+    out_forms = output_forms(net, z_forms)
+    return finish(net, out_forms, (minus_identity(net.B, out_forms[0]), minus_identity(net.B, out_forms[1])))
