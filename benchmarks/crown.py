@@ -14,8 +14,8 @@ the real semantics: the median output width of interval propagation, CROWN and Î
 (`crown_bounds(..., alpha=True)`), each over the sampled inner range (the hull of the
 float64 outputs at the centre, uniform points and random corners of the box), the upper
 bound of E over the sampled maximum, how often CROWN is tighter than interval
-propagation (output coordinates), and the median time per box of each (interleaved
-runs, one process, one thread).
+propagation (output coordinates), and the median CPU time per box of each (process_time: the
+machine may be shared; interleaved runs, one process, one thread).
 """
 
 from __future__ import annotations
@@ -85,20 +85,20 @@ def run(name: str, sizes: list[int], acts: list[str | None], eps_list: list[floa
         results: dict[str, dict] = {}
         crown_bounds(spec, box)  # parameters converted once, outside the timings
         for _ in range(repeats):
-            t = time.perf_counter()
+            t = time.process_time()
             net = prepare_network(spec, box, "real")
-            times["interval"].append(time.perf_counter() - t)
+            times["interval"].append(time.process_time() - t)
             assert net is not None
             results["interval"] = {"output": net.B.bounds(net.interval_post[-1]),
                                    "reconstruction_error": net.B.bounds(net.interval_error)}
             for method in ("crown", "alpha") if alpha else ("crown",):
-                t = time.perf_counter()
+                t = time.process_time()
                 r = crown_bounds(spec, box, alpha=(method == "alpha"))
-                times[method].append(time.perf_counter() - t)
+                times[method].append(time.process_time() - t)
                 assert r is not None
                 results[method] = r
         print(f"\n{name}  eps={eps}  (inner estimate: {2 * samples + 1} points)")
-        print(f"  {'method':<9} {'out width / inner (median)':>27} {'E upper / inner max':>20} {'time/box (s)':>13}")
+        print(f"  {'method':<9} {'out width / inner (median)':>27} {'E upper / inner max':>20} {'CPU s/box':>13}")
         for method, r in results.items():
             ratio = np.median(width(r["output"]) / inner)
             e_up = float(np.asarray(r["reconstruction_error"]).reshape(-1)[-1])

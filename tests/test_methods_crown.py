@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from verifae import AutoencoderSpec, Box, LayeredSpec
 from verifae.activations import get_activation
 from verifae.cases import load_case
-from verifae.errors import UnsupportedError
+from verifae.errors import BoxError, UnsupportedError
 from verifae.methods import alpha
 from verifae.methods.crown import crown_bounds
 from verifae.methods.linear import linear_bounds
@@ -210,9 +210,9 @@ def test_point_box(semantics):
 
 def test_errors():
     spec = _relu_kink_spec()
-    with pytest.raises(UnsupportedError, match="unknown semantics 'float16'"):
+    with pytest.raises(UnsupportedError, match="unknown semantics 'float16'; valid: real, float32, float64"):
         crown_bounds(spec, Box.around([0, 0], 1), "float16")
-    with pytest.raises(UnsupportedError, match="input_dim is 2"):
+    with pytest.raises(BoxError, match="the box has 3 entries but the model's input_dim is 2"):
         crown_bounds(spec, Box.around([0, 0, 0], 1))
 
 
@@ -312,3 +312,7 @@ def test_alpha_without_torch_is_refused(monkeypatch):
     monkeypatch.setattr(util, "find_spec", lambda name, *a: None if name == "torch" else real_find(name, *a))
     with pytest.raises(UnsupportedError, match="alpha=True optimises the slopes with PyTorch, which is not installed"):
         crown_bounds(_relu_kink_spec(), Box.around([0, 0], 1), alpha=True)
+    # nothing to optimise (no hidden relu or leaky_relu): the fixed slopes, without torch
+    spec = LayeredSpec([([[1, 2]], [0], "tanh")], [([[1], [-1]], [0, 0], "relu")])
+    box = Box.around([0, 0], 1)
+    assert np.array_equal(crown_bounds(spec, box, alpha=True)["output"], crown_bounds(spec, box)["output"])

@@ -15,7 +15,7 @@ offset proof (offset 0, exactly, by the argument above), while a smooth activati
 offsets would have to be proven by Arb for every slope the optimiser tries.
 
 The optimiser (projected Adam steps on the sum of the row bounds, in PyTorch's
-float64) needs no rigour: whatever slopes it returns are clipped into [s, 1] and the
+float32) needs no rigour: whatever slopes it returns are clipped into [s, 1] and the
 bounds are then recomputed rigorously by `crown.back_substitute` with those slopes,
 like any other CROWN bound (outward rounding, float error terms). PyTorch is an
 optional dependency: without it, alpha=True raises UnsupportedError.
@@ -38,8 +38,10 @@ from .crown import Form, Network, _fixed, _start, back_substitute, finish, minus
 __all__ = ["alpha_result", "slope_floor"]
 
 #: projected Adam: steps and learning rate (α-CROWN's defaults are of this order)
-STEPS = 30
+STEPS = 20
 LEARNING_RATE = 0.2
+#: the optimiser's arithmetic: it needs no rigour (the final pass has it), float32 is faster
+DTYPE = "float32"
 
 
 def slope_floor(act: Any) -> float | None:
@@ -77,6 +79,8 @@ def alpha_result(net: Network, steps: int | None = None, lr: float | None = None
     LEARNING_RATE."""
     steps = STEPS if steps is None else steps
     lr = LEARNING_RATE if lr is None else lr
+    if all(slope_floor(act) is None for act in net.acts[:-1]):
+        return _fixed(net)  # no hidden relu / leaky_relu: no slope to optimise
     if importlib.util.find_spec("torch") is None:
         raise UnsupportedError("alpha=True optimises the slopes with PyTorch, which is not installed "
                                "(pip install torch); use alpha=False")
@@ -136,7 +140,7 @@ def _final_bounds(net: Network, steps: int, lr: float) -> dict[str, np.ndarray] 
 
 def _optimise(net: Network, free: dict[int, tuple[np.ndarray, float]], up: bool, steps: int,
               lr: float, target: int, reps: int) -> dict[int, np.ndarray]:
-    """Slopes (rows × n_j per free layer) that make the float64 (non-rigorous) upper (`up`)
+    """Slopes (rows × n_j per free layer) that make the (non-rigorous, `DTYPE`) upper (`up`)
     or lower bounds of the target's rows small or large: Adam on their sum, projected on
     [s, 1] after each step, keeping each row's best. Target L with reps = 2: the output's
     d rows, then the residual's d rows (through the last activation's lines, minus x);
@@ -145,32 +149,33 @@ def _optimise(net: Network, free: dict[int, tuple[np.ndarray, float]], up: bool,
 
     B = net.B
     L = net.depth - 1
-    mid = lambda t: torch.from_numpy(np.mean(B.bounds(t), axis=-1))  # noqa: E731
+    dtype = getattr(torch, DTYPE)
+    mid = lambda t: torch.from_numpy(np.mean(B.bounds(t), axis=-1)).to(dtype)  # noqa: E731
     W = [mid(w) for w in net.weights[:target + 1]]
     b = [mid(v) for v in net.biases[:target + 1]]
     x_bounds = B.bounds(net.x)
-    x_mid = torch.from_numpy(np.mean(x_bounds, axis=-1))
-    x_rad = torch.from_numpy((x_bounds[..., 1] - x_bounds[..., 0]) / 2)
+    x_mid = torch.from_numpy(np.mean(x_bounds, axis=-1)).to(dtype)
+    x_rad = torch.from_numpy((x_bounds[..., 1] - x_bounds[..., 0]) / 2).to(dtype)
     m = W[target].shape[0]
     R = reps * m
     final = target == L and reps == 2
     last = net.lines[L] if final else None
     if last is None:
-        scale = torch.ones(R, dtype=torch.float64)
+        scale = torch.ones(R, dtype=dtype)
     else:  # the last activation's line scales each row (for a slope >= 0, the same side)
         a = last.aU if up else last.aL
-        scale = torch.from_numpy(np.tile(np.where(a >= 0, a, 1.0), 2))
+        scale = torch.from_numpy(np.tile(np.where(a >= 0, a, 1.0), 2)).to(dtype)
     d = x_mid.shape[0]
-    eye = torch.zeros(R, d, dtype=torch.float64)
+    eye = torch.zeros(R, d, dtype=dtype)
     if final:
-        eye[m:] = torch.eye(d, dtype=torch.float64)
-    lines = {j: tuple(torch.from_numpy(np.nan_to_num(v, posinf=1e300, neginf=-1e300))
+        eye[m:] = torch.eye(d, dtype=dtype)
+    lines = {j: tuple(torch.from_numpy(np.clip(np.nan_to_num(v), -1e30, 1e30)).to(dtype)
                       for v in (ln.aL, ln.cL, ln.aU, ln.cU))
              for j, ln in enumerate(net.lines[:target]) if ln is not None}
     params = {}
     for j, (mask, _) in free.items():
         start = np.broadcast_to(net.lines[j].aL, (R, len(mask))).copy()  # type: ignore[union-attr]
-        params[j] = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+        params[j] = torch.tensor(start, dtype=dtype, requires_grad=True)
     masks = {j: torch.from_numpy(mask) for j, (mask, _) in free.items()}
     floors = {j: floor for j, (_, floor) in free.items()}
     sign = 1.0 if up else -1.0
@@ -214,4 +219,4 @@ def _optimise(net: Network, free: dict[int, tuple[np.ndarray, float]], up: bool,
             best_value = torch.where(better, value, best_value)
             for j, p in params.items():
                 best[j] = torch.where(better[:, None], p, best[j])
-    return {j: v.numpy().copy() for j, v in best.items()}
+    return {j: v.to(torch.float64).numpy().copy() for j, v in best.items()}

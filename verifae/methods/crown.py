@@ -51,7 +51,7 @@ import numpy as np
 from ..activations import Activation
 from ..backends.fast import FastBackend, FastTensor
 from ..box import Box
-from ..errors import UnsupportedError
+from ..errors import BoxError, UnsupportedError
 from ..layered import LayeredSpec, layered_backward, layered_forward, layered_parameters
 from ..model import mse_grad_output, reconstruction_error
 from ..numbers import FORMATS
@@ -152,9 +152,9 @@ def prepare_network(spec: LayeredSpec, box: Box, semantics: str) -> Network | No
     overflow anywhere (some entry of the float interval pass, forward, E or the MSE
     backward pass, is unbounded: every float error term here assumes no overflow)."""
     if semantics not in SEMANTICS:
-        raise UnsupportedError(f"unknown semantics {semantics!r}; expected one of {', '.join(SEMANTICS)}")
+        raise UnsupportedError(f"unknown semantics {semantics!r}; valid: {', '.join(SEMANTICS)}")
     if box.dim != spec.input_dim:
-        raise UnsupportedError(f"the box has {box.dim} entries but the model's input_dim is {spec.input_dim}")
+        raise BoxError(f"the box has {box.dim} entries but the model's input_dim is {spec.input_dim}")
     B = FastBackend()
     d = spec.input_dim
     if semantics == "real":
