@@ -33,7 +33,7 @@ import numpy as np
 from ..backends.fast import FastTensor
 from ..errors import UnsupportedError
 from .base import as_bounds
-from .crown import Form, Network, _fixed, _start, back_substitute, finish, minus_identity, output_forms
+from .crown import Form, Network, back_substitute, crown_result, finish, minus_identity, output_forms, start_rows
 
 __all__ = ["alpha_result", "slope_floor"]
 
@@ -80,11 +80,11 @@ def alpha_result(net: Network, steps: int | None = None, lr: float | None = None
     steps = STEPS if steps is None else steps
     lr = LEARNING_RATE if lr is None else lr
     if all(slope_floor(act) is None for act in net.acts[:-1]):
-        return _fixed(net)  # no hidden relu / leaky_relu: no slope to optimise
+        return crown_result(net)  # no hidden relu / leaky_relu: no slope to optimise
     if importlib.util.find_spec("torch") is None:
         raise UnsupportedError("alpha=True optimises the slopes with PyTorch, which is not installed "
                                "(pip install torch); use alpha=False")
-    result = _fixed(net, tighten=lambda n, k: _layer_bounds(n, k, steps, lr))
+    result = crown_result(net, tighten=lambda n, k: _layer_bounds(n, k, steps, lr))
     final = _final_bounds(net, steps, lr)
     if final is not None:
         for key in ("output", "residual", "reconstruction_error"):
@@ -113,7 +113,7 @@ def _layer_bounds(net: Network, k: int, steps: int, lr: float) -> FastTensor | N
         return None
     B = net.B
     slopes = _slopes(net, free, k, 1, steps, lr)
-    upper, lower = back_substitute(net, k, *_start(net, k), slopes=slopes)
+    upper, lower = back_substitute(net, k, *start_rows(net, k), slopes=slopes)
     with np.errstate(invalid="ignore", over="ignore"):
         lo, hi = lower.concretize(B, net.x, up=False), upper.concretize(B, net.x, up=True)
     bounds = as_bounds(np.stack([lo, hi], axis=-1))
@@ -129,7 +129,7 @@ def _final_bounds(net: Network, steps: int, lr: float) -> dict[str, np.ndarray] 
         return None
     d = net.weights[L].shape[0]
     slopes = _slopes(net, free, L, 2, steps, lr)
-    z_forms = back_substitute(net, L, *_start(net, L, rows=2), slopes=slopes)
+    z_forms = back_substitute(net, L, *start_rows(net, L, rows=2), slopes=slopes)
     upper, lower = output_forms(net, z_forms)
     half = lambda f, part: Form(f.Lam[part], f.const[part], f.slack[part])  # noqa: E731
     first, second = slice(0, d), slice(d, 2 * d)

@@ -38,6 +38,10 @@ the slack |Λ| e accumulates in a non-negative vector next to the constant. The
 residual a run computes, fl(x_hat_f − x_f), adds one rounding u·|x_hat_f − x_f|. Every
 error term assumes that no intermediate of the run overflows; the float interval
 pass proves that, or `crown_bounds` returns None.
+
+`crown_bounds(..., alpha=True)` optimises the lower slopes of relu / leaky_relu
+neurons (α-CROWN, `verifae.methods.alpha`) and recomputes every bound with them by the
+same back-substitution.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ from ..numbers import FORMATS
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import as_bounds
 
-__all__ = ["crown_bounds", "Form", "Network", "prepare_network", "back_substitute"]
+__all__ = ["crown_bounds", "crown_result", "Form", "Lines", "Network", "prepare_network", "propagate",
+           "back_substitute", "start_rows", "output_forms", "minus_identity", "finish"]
 
 SEMANTICS = ("real", "float32", "float64")
 
@@ -322,7 +327,7 @@ def _activation_enclosure(net: Network, act: Activation, z: FastTensor) -> FastT
     return net.F.activation(act, zf).value
 
 
-def _start(net: Network, k: int, rows: int | None = None) -> tuple[FastTensor, FastTensor, np.ndarray]:
+def start_rows(net: Network, k: int, rows: int | None = None) -> tuple[FastTensor, FastTensor, np.ndarray]:
     """Back-substitution's start for z_k = W_k a_{k−1} + b_k (+ e1_k): W_k, b_k, e1_k,
     optionally with the rows repeated `rows` times (α optimises each copy separately)."""
     B = net.B
@@ -348,7 +353,7 @@ def propagate(net: Network, layers: int | None = None,
     forms: tuple[Form, Form] | None = None
     for k in range(len(net.pre), count):
         net.e1.append(_e1(net, k))
-        forms = back_substitute(net, k, *_start(net, k))
+        forms = back_substitute(net, k, *start_rows(net, k))
         x = net.x
         with np.errstate(invalid="ignore", over="ignore"):
             z = B.interval_floats(forms[1].concretize(B, x, up=False), forms[0].concretize(B, x, up=True))
@@ -478,7 +483,7 @@ def crown_bounds(spec: LayeredSpec, box: Box, semantics: str = "real", *,
     net = prepare_network(spec, box, semantics)
     if net is None:
         return None
-    result = _fixed(net)
+    result = crown_result(net)
     if alpha:
         from .alpha import alpha_result
 
@@ -492,7 +497,8 @@ def crown_bounds(spec: LayeredSpec, box: Box, semantics: str = "real", *,
     return result
 
 
-def _fixed(net: Network, tighten: Callable[[Network, int], FastTensor | None] | None = None) -> dict[str, np.ndarray]:
+def crown_result(net: Network,
+                 tighten: Callable[[Network, int], FastTensor | None] | None = None) -> dict[str, np.ndarray]:
     """CROWN's result with the entries' (fixed) slopes, over intermediate bounds tightened
     by `tighten` (see `propagate`)."""
     z_forms = propagate(net, tighten=tighten)
