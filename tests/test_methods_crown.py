@@ -316,3 +316,21 @@ def test_alpha_without_torch_is_refused(monkeypatch):
     spec = LayeredSpec([([[1, 2]], [0], "tanh")], [([[1], [-1]], [0, 0], "relu")])
     box = Box.around([0, 0], 1)
     assert np.array_equal(crown_bounds(spec, box, alpha=True)["output"], crown_bounds(spec, box)["output"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(z=rationals(4, 97), t=st.fractions(0, 1, max_denominator=50),
+       act=st.sampled_from(["relu", "leaky_relu", {"name": "leaky_relu", "negative_slope": "1/3"}, "sigmoid", "elu"]))
+def test_origin_slopes_are_lines_below_the_activation(z, t, act):
+    """`Activation.origin_slopes` (what α may choose): act(z) >= a z at every z, exactly."""
+    entry = get_activation(act)
+    slopes = entry.origin_slopes()
+    if slopes is None:
+        assert entry.name not in ("relu", "leaky_relu")
+        return
+    lo, hi = (Fraction(v) for v in slopes)
+    a = lo + t * (hi - lo)
+    s = Fraction(0) if entry.name == "relu" else entry.negative_slope
+    value = z if z > 0 else s * z
+    assert value >= a * z
+    assert alpha.slope_floor(entry) == slopes[0]

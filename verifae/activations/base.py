@@ -252,6 +252,12 @@ class Activation(ABC):
         a, cL, cU = parallel
         return a, cL, a, cU
 
+    def origin_slopes(self) -> tuple[float, float] | None:
+        """Doubles (lo, hi) with act(z) >= a z for every real z and every a in [lo, hi]:
+        lower lines through the origin that need no offset proof, which α-CROWN may choose
+        freely (`verifae.methods.alpha`); None (the default) where there are none."""
+        return None
+
 
 class ExactOnFloats:
     """The float error model of an activation whose value and derivative every float

@@ -196,3 +196,10 @@ class LeakyRelu(Activation):
         aL = 1.0 if hi > -lo else float(self.negative_slope)
         cL, _ = self._offsets(aL, lo, hi)
         return aL, cL, aU, cU
+
+    def origin_slopes(self) -> tuple[float, float] | None:
+        """[s, 1] (s rounded up to a double): f(z) = z >= a z for z >= 0 as a <= 1, and
+        f(z) = s z >= a z for z < 0 as a >= s (of the real s: a float run's fl(s) is the
+        float error model's business)."""
+        f = float(self.negative_slope)
+        return (f if Fraction(f) >= self.negative_slope else math.nextafter(f, math.inf)), 1.0

@@ -97,3 +97,7 @@ class Relu(ExactOnFloats, Activation):
             A = arb(aL)
             cL, _ = proven_offsets([self.reference(z) - A * z for z in (arb(lo), arb(0), arb(hi))])
         return aL, cL, aU, cU
+
+    def origin_slopes(self) -> tuple[float, float] | None:
+        """[0, 1]: max(z, 0) >= a z for z >= 0 as a <= 1, and for z < 0 as a >= 0."""
+        return 0.0, 1.0

@@ -10,9 +10,10 @@ bounded row and per side: for each hidden layer's pre-activation rows in turn (s
 later layers are relaxed over tighter intervals), then for the output and the
 residual rows, each with its own α.
 
-Only relu and leaky_relu are optimised: their lower lines through the origin need no
-offset proof (offset 0, exactly, by the argument above), while a smooth activation's
-offsets would have to be proven by Arb for every slope the optimiser tries.
+Only activations whose entry offers such lines (`Activation.origin_slopes`: relu and
+leaky_relu) are optimised: those lines need no offset proof (offset 0, exactly, by the
+argument above), while a smooth activation's offsets would have to be proven by Arb
+for every slope the optimiser tries.
 
 The optimiser (projected Adam steps on the sum of the row bounds, in PyTorch's
 float32) needs no rigour: whatever slopes it returns are clipped into [s, 1] and the
@@ -24,8 +25,6 @@ optional dependency: without it, alpha=True raises UnsupportedError.
 from __future__ import annotations
 
 import importlib.util
-import math
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -45,18 +44,16 @@ DTYPE = "float32"
 
 
 def slope_floor(act: Any) -> float | None:
-    """The smallest sound lower-line slope through the origin as a double, for the
-    activations whose such lines need no proof (relu: 0; leaky_relu: the smallest double
-    >= s), or None (no optimised slope for this activation)."""
+    """The smallest lower-line slope through the origin that is sound everywhere, as a
+    double (the entry's `origin_slopes`: relu 0, leaky_relu the smallest double >= s; all
+    such slopes up to 1), or None when the activation has no such lines."""
     if act is None:
         return None
-    if act.name == "relu":
-        return 0.0
-    if act.name == "leaky_relu":
-        s = Fraction(act.negative_slope)
-        f = float(s)
-        return f if Fraction(f) >= s else math.nextafter(f, math.inf)
-    return None
+    slopes = act.origin_slopes()
+    if slopes is None:
+        return None
+    assert slopes[1] == 1.0  # the optimiser projects on [floor, 1]
+    return slopes[0]
 
 
 def _free(net: Network, j: int) -> tuple[np.ndarray, float] | None:
