@@ -316,7 +316,7 @@ class FastBackend(IntervalBackend):
             straddles = (a.lo < 0) & (a.hi > 0)
             lo = np.where(straddles, np.minimum(lo, 0.0), lo)
             hi = np.where(straddles, np.maximum(hi, 0.0), hi)
-            return self._clean(_down(lo), _up(hi))
+            return self._clean(_lower(lo), _upper(hi))
 
     # conversion out
     def bounds(self, t: FastTensor) -> np.ndarray:

@@ -56,8 +56,14 @@ from ..activations import Activation
 from ..backends.fast import FastBackend, FastTensor
 from ..box import Box
 from ..errors import BoxError, UnsupportedError
-from ..layered import LayeredSpec, layered_backward, layered_forward, layered_parameters
-from ..model import mse_grad_output, reconstruction_error
+from ..layered import (
+    LayeredSpec,
+    layered_backward,
+    layered_forward,
+    layered_parameters,
+    mse_grad_output,
+    reconstruction_error,
+)
 from ..numbers import FORMATS
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import as_bounds
