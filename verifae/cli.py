@@ -24,6 +24,7 @@ from .errors import EnvironmentFailure, OutputError, VerifaeError
 from .files import write_atomically
 from .methods import METHOD_NAMES
 from .table import render_table
+from .verify.cli import COMMANDS as VERIFY_COMMANDS
 
 __all__ = ["main"]
 
@@ -255,3 +256,5 @@ def report_command(ctx, cases, out, backend, precision, method, max_parts, runs,
                 click.echo(f"  {e['error'].strip().splitlines()[0]}")
         click.echo(f"report: {out / 'index.html'}")
     sys.exit(code)
+
+for _command in VERIFY_COMMANDS: main.add_command(_command)  # noqa: E701 - verify, check-cert (verifae.verify.cli)

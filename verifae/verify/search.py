@@ -196,13 +196,12 @@ class Searcher:
     # ------------------------------------------------------------ one verdict
 
     def verify(self, prop: Property, box: Box, semantics: str, *, timeout: float = DEFAULT_TIMEOUT,
-               max_parts: int = DEFAULT_MAX_PARTS, certify: Callable[[Box], tuple[float, float]] | None = None
-               ) -> Verdict:
+               max_parts: int = DEFAULT_MAX_PARTS, certify: Callable[[Box], bool] | None = None) -> Verdict:
         """The verdict of `prop` over `box` in `semantics`.
 
-        `certify(part)`, when given, is a second, independent bound of the value on a part
-        (the certificate checker's): a part is then closed only when it implies the
-        property too, so that every leaf of the proof can be re-checked."""
+        `certify(part)`, when given, says whether a second, independent bound of the value
+        on a part (the certificate checker's) implies the property: a part is then closed
+        only when it does too, so that every leaf of the proof can be re-checked."""
         if semantics not in SEMANTICS:
             raise UnsupportedError(f"unknown semantics {semantics!r}; valid: {', '.join(SEMANTICS)}")
         start = time.monotonic()
@@ -224,7 +223,7 @@ class Searcher:
                 return False
             if certify is None:
                 return True
-            return prop.proves(*certify(leaf.box))
+            return certify(leaf.box)
 
         order = itertools.count()
         closed: list[Leaf] = []
@@ -271,7 +270,7 @@ class Searcher:
 def verify_box(spec: AutoencoderSpec | LayeredSpec, box: Box, properties: list[Property],
                semantics: tuple[str, ...] = SEMANTICS, *, timeout: float = DEFAULT_TIMEOUT,
                max_parts: int = DEFAULT_MAX_PARTS, method: str = "linear", seed: int = 0,
-               certify: Callable[[Property, Box], tuple[float, float]] | None = None
+               certify: Callable[[Property, Box], bool] | None = None
                ) -> list[dict[str, Verdict]]:
     """Verdicts of each property in each semantics over `box`: one dict per property."""
     searcher = Searcher(spec, method=method, seed=seed)
