@@ -33,9 +33,11 @@ Examples:
 Exit codes:
   0    every property proved in every semantics asked for
   1    some property violated (a confirmed counterexample)
-  4    some verdict unknown (a budget ran out), none violated
   2    bad input: an unparseable property, an index out of range, a bad case file
   3    internal error (rerun with --debug for the traceback)
+  4    some verdict unknown (a budget ran out), none violated
+  5    environment: a needed service or optional package is unavailable
+  130  interrupted (Ctrl-C)
 """
 
 CHECK_EPILOG = """\b
@@ -43,6 +45,8 @@ Exit codes:
   0    the certificate is accepted
   1    the certificate is rejected (the reasons are printed)
   2    bad usage
+  3    internal error (rerun with --debug for the traceback)
+  130  interrupted (Ctrl-C)
 """
 
 
@@ -132,9 +136,12 @@ def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, me
 @click.argument("cert_file", metavar="CERT.json", type=click.Path(path_type=Path))
 @click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_BYTES, show_default=True,
               help="Refuse certificate files larger than this many bytes.")
-def check_cert_command(cert_file, max_size):
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.pass_context
+def check_cert_command(ctx, cert_file, max_size, debug):
     """Re-check a certificate of `verifae verify` in exact rational arithmetic."""
-    report = check_certificate_file(cert_file, max_size)
+    debug = debug or bool((ctx.obj or {}).get("debug", False))
+    report = _run(debug, lambda: check_certificate_file(cert_file, max_size))
     if report.accepted:
         for line in report.checked:
             click.echo(f"checked: {line}")
