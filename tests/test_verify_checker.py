@@ -7,7 +7,10 @@ import json
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.strategies import rationals
 from verifae import AutoencoderSpec, Box, LayeredSpec
 from verifae.cases import read_json
 from verifae.errors import UnsupportedError
@@ -140,3 +143,58 @@ def test_certificates_refuse_what_the_checker_cannot_check():
         verify(KINK, KINK_BOX, "input_grad_inf<=10", semantics=("real",), certificate=True)
     with pytest.raises(UnsupportedError, match="certificates cover the real semantics only"):
         verify(KINK, KINK_BOX, "error<=10", semantics=("float32",), certificate=True)
+
+
+@st.composite
+def _pwl_problems(draw):
+    """Random layered models of identity / relu / leaky_relu layers (and bare linear ones)."""
+    d = draw(st.integers(1, 3))
+    sizes = [d, *draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)), d]
+    n_encoder = draw(st.integers(1, len(sizes) - 2))
+    acts = st.sampled_from([None, "identity", "relu", {"name": "leaky_relu", "negative_slope": "1/4"}])
+    layers = []
+    for k in range(len(sizes) - 1):
+        W = draw(st.lists(st.lists(rationals(), min_size=sizes[k], max_size=sizes[k]),
+                          min_size=sizes[k + 1], max_size=sizes[k + 1]))
+        b = draw(st.lists(rationals(), min_size=sizes[k + 1], max_size=sizes[k + 1]))
+        layers.append((W, b, draw(acts)))
+    spec = LayeredSpec(layers[:n_encoder], layers[n_encoder:])
+    centre = draw(st.lists(rationals(), min_size=d, max_size=d))
+    radius = draw(st.lists(st.fractions(0, 1, max_denominator=8), min_size=d, max_size=d))
+    box = Box.around(centre, radius)
+    ts = draw(st.lists(st.lists(st.fractions(0, 1, max_denominator=9), min_size=d, max_size=d), min_size=4,
+                       max_size=4))
+    points = [[lo + t * (hi - lo) for lo, hi, t in zip(box.lower, box.upper, ti)] for ti in ts]
+    points += [list(c) for c in box.corners(limit=8)]
+    return spec, box, points
+
+
+def _exact_run(spec, x):
+    """Latent, output and E at x in exact rationals (plain loops, not the checker's code)."""
+    a = list(x)
+    latent = None
+    for k, layer in enumerate(spec.layers):
+        z = [sum((w * v for w, v in zip(row, a)), Fraction(0)) + bias for row, bias in zip(layer.weight, layer.bias)]
+        name = "identity" if layer.activation is None else layer.activation.name
+        slope = Fraction(1, 4) if name == "leaky_relu" else Fraction(0)
+        a = z if name == "identity" else [v if v > 0 else slope * v for v in z]
+        if k == len(spec.encoder) - 1:
+            latent = a
+    error = sum(((o - xi) ** 2 for o, xi in zip(a, x)), Fraction(0)) / len(x)
+    return latent, a, error
+
+
+@settings(max_examples=40, deadline=None)
+@given(_pwl_problems())
+def test_checker_bound_contains_exact_values(problem):
+    """Zero tolerance: the checker's recomputed bound contains every exact value."""
+    spec, box, points = problem
+    model = checker_model(spec)
+    bounds = {"error": leaf_bound(model, parse_property("error<=0"), box.lower, box.upper),
+              "output": leaf_bound(model, parse_property("output[0]<=0"), box.lower, box.upper),
+              "latent": leaf_bound(model, parse_property("latent[0]<=0"), box.lower, box.upper)}
+    for x in points:
+        latent, output, error = _exact_run(spec, x)
+        assert bounds["error"][0] <= error <= bounds["error"][1]
+        assert bounds["output"][0] <= output[0] <= bounds["output"][1]
+        assert bounds["latent"][0] <= latent[0] <= bounds["latent"][1]
