@@ -124,3 +124,12 @@ def test_certificate_refused_for_float_semantics_only():
     r = CliRunner().invoke(main, ["verify", RELU, "--property", "error<=5", "--semantics", "float32",
                                   "--certificate", "/tmp/never-written.json"])
     assert r.exit_code == 2 and "certificates cover the real semantics only" in r.output
+
+
+def test_tightest_in_table_and_json():
+    r = _run(RELU, "--property", "error<=4.5", "--semantics", "real", "--tightest")
+    assert r.exit_code == 0
+    assert "error<=4.000001 proved in real (runs reach 4;" in r.output  # the bound, rounded up to 7 digits
+    r = _run(RELU, "--property", "error<=4.5", "--semantics", "real", "--tightest", "--format", "json")
+    level = json.loads(r.output)["boxes"][0]["properties"][0]["tightest"]["real"]
+    assert level["seen"] == 4.0 and 4.0 <= level["proved"] < 4.00001

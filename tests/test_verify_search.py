@@ -17,7 +17,7 @@ from tests.strategies import rationals
 from verifae import AutoencoderSpec, Box, LayeredSpec, evaluate
 from verifae.verify import runs as verify_runs
 from verifae.verify.properties import parse_property
-from verifae.verify.search import Searcher
+from verifae.verify.search import Searcher, tightest
 
 SEMANTICS = ("real", "float64", "float32")
 
@@ -109,6 +109,16 @@ def test_budget_ends_in_unknown_with_open_parts():
     assert any(leaf.upper >= 2.5 for leaf in v.open_parts)
     t = _verdict(RELU, QUARTER, "output[0]<=2.5", "float64", timeout=0.2)
     assert t.status == "unknown" and t.seconds < 5
+
+
+@pytest.mark.parametrize("semantics", ["real", "float32"])
+def test_tightest_threshold_brackets_the_extreme(semantics):
+    """relu model: E's maximum is 4 and output[1]'s minimum 1 (closed form above)."""
+    searcher = Searcher(RELU)
+    top = tightest(searcher, parse_property("error<=0"), QUARTER, semantics, timeout=10, max_parts=50)
+    assert top["seen"] <= 4 <= top["proved"] < 4 + 1e-5
+    bottom = tightest(searcher, parse_property("output[1]>=0"), QUARTER, semantics, timeout=10, max_parts=50)
+    assert bottom["proved"] <= 1 <= bottom["seen"] and bottom["proved"] > 1 - 1e-5
 
 
 def test_float_only_violation():

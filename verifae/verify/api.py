@@ -3,6 +3,7 @@ certificate (design §8)."""
 
 from __future__ import annotations
 
+import decimal
 import math
 import time
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from ..model import AutoencoderSpec
 from .checker import CERTIFICATE_FORMAT, CertificateError, checker_model, leaf_bound
 from .properties import Property, parse_property
 from .runs import exact_strings, json_float
-from .search import DEFAULT_MAX_PARTS, DEFAULT_TIMEOUT, STATUSES, Verdict, verify_box
+from .search import DEFAULT_MAX_PARTS, DEFAULT_TIMEOUT, STATUSES, Searcher, Verdict, verify_box
+from .search import tightest as search_tightest
 
 __all__ = ["VerifyResult", "verify", "to_json", "render_verdicts", "certificate_json", "EXIT_PROVED",
            "EXIT_VIOLATED", "EXIT_UNKNOWN"]
@@ -37,6 +39,8 @@ class VerifyResult:
     boxes: list[list[dict[str, Verdict]]]
     seconds: float
     certified: bool = False
+    #: per box, per property, per semantics: `search.tightest` (when asked for)
+    tightest: list[list[dict[str, dict[str, Any]]]] | None = None
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATUSES}
@@ -69,12 +73,15 @@ def _as_properties(properties: Any) -> list[Property]:
 def verify(spec: AutoencoderSpec | LayeredSpec, boxes: Box | tuple[Box, ...] | list[Box], properties: Any, *,
            semantics: tuple[str, ...] | list[str] = SEMANTICS, timeout: float = DEFAULT_TIMEOUT,
            max_parts: int = DEFAULT_MAX_PARTS, method: str = "linear", seed: int = 0, certificate: bool = False,
-           name: str = "case") -> VerifyResult:
+           tightest: bool = False, name: str = "case") -> VerifyResult:
     """Prove or refute each property (`parse_property` text or `Property`) in each
     semantics over each box. `timeout` (seconds) and `max_parts` bound each verdict.
     With `certificate`, proofs in the real semantics are refined until the independent
     checker (`verifae.verify.checker`) confirms every leaf, so that `certificate_json`
-    can write them (piecewise-linear models only; anything else is refused up front)."""
+    can write them (piecewise-linear models only; anything else is refused up front).
+    With `tightest`, each property also gets, per box and semantics, the tightest
+    threshold branch and bound proves within the same budgets (`search.tightest`): for
+    a dataset of boxes, the certified error level per box."""
     start = time.monotonic()
     props = _as_properties(properties)
     box_list = (boxes,) if isinstance(boxes, Box) else tuple(boxes)
@@ -104,8 +111,13 @@ def verify(spec: AutoencoderSpec | LayeredSpec, boxes: Box | tuple[Box, ...] | l
 
     results = [verify_box(spec, box, props, semantics, timeout=timeout, max_parts=max_parts, method=method,
                           seed=seed, certify=certify) for box in box_list]
+    levels = None
+    if tightest:
+        searcher = Searcher(spec, method=method, seed=seed)
+        levels = [[{S: search_tightest(searcher, prop, box, S, timeout=timeout, max_parts=max_parts)
+                    for S in semantics} for prop in props] for box in box_list]
     return VerifyResult(name, spec, box_list, props, semantics, results, time.monotonic() - start,
-                        certified=certificate)
+                        certified=certificate, tightest=levels)
 
 
 # ---------------------------------------------------------------- JSON and table
@@ -157,6 +169,11 @@ def to_json(result: VerifyResult) -> dict[str, Any]:
             entries.append({"property": prop.text,
                             "verdicts": {S: _verdict_json(v, prop, _float_only(verdicts, S))
                                          for S, v in verdicts.items()}})
+        if result.tightest is not None:
+            for entry, levels in zip(entries, result.tightest[b]):
+                entry["tightest"] = {S: {"proved": json_float(t["proved"]), "seen": json_float(t["seen"]),
+                                         "parts": t["parts"], "seconds": round(t["seconds"], 4)}
+                                     for S, t in levels.items()}
         boxes.append({"box": b, "properties": entries})
     summary: dict[str, Any] = {**result.counts(), "seconds": round(result.seconds, 4)}
     per_property = []
@@ -172,8 +189,17 @@ def to_json(result: VerifyResult) -> dict[str, Any]:
             "boxes": boxes, "summary": summary}
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.7g}"
+def _fmt(v: float, rounding: str | None = None) -> str:
+    """v with 7 significant digits: rounded to nearest for values seen, or outward
+    (rounding decimal.ROUND_FLOOR / ROUND_CEILING) for an end of an enclosure or a proved
+    threshold, so that the printed number still holds."""
+    if rounding is None or not math.isfinite(v):
+        return f"{v:.7g}"
+    return format(decimal.Context(prec=7, rounding=rounding).create_decimal(v), "g")
+
+
+def _interval(lower: float, upper: float) -> str:
+    return f"[{_fmt(lower, decimal.ROUND_FLOOR)}, {_fmt(upper, decimal.ROUND_CEILING)}]"
 
 
 def render_verdicts(result: VerifyResult) -> str:
@@ -186,24 +212,34 @@ def render_verdicts(result: VerifyResult) -> str:
     for b, per_box in enumerate(result.boxes):
         for prop, verdicts in zip(result.properties, per_box):
             for S, v in verdicts.items():
-                bound = f"[{_fmt(v.lower)}, {_fmt(v.upper)}]"
+                bound = _interval(v.lower, v.upper)
                 row = f"{b:>4}  " if multi else ""
                 lines.append(f"{row}{prop.text:<24} {S:<9} {v.status:<9} {bound:<29} {v.parts:>6} {v.seconds:>8.2f}")
                 cex = v.counterexample
                 if cex is not None:
                     if S == "real":
-                        lines.append(f"      counterexample: real value in [{_fmt(cex['value'][0])}, "
-                                     f"{_fmt(cex['value'][1])}] ({cex['confirmed_by']})")
+                        lines.append(f"      counterexample: real value in {_interval(*cex['value'])} "
+                                     f"({cex['confirmed_by']})")
                     else:
                         runs = ", ".join(f"{k} {_fmt(r['value'])}" if "value" in r else f"{k} failed"
                                          for k, r in cex["runs"].items())
                         lines.append(f"      counterexample: {S} runs give {runs}; real value in "
-                                     f"[{_fmt(cex['real']['value'][0])}, {_fmt(cex['real']['value'][1])}]")
+                                     f"{_interval(*cex['real']['value'])}")
                     if _float_only(verdicts, S):
                         lines.append(f"      note: this point breaks the property in {S} but not in real numbers")
                 if v.status == "unknown":
                     lines.append(f"      open: {len(v.open_parts)} part(s) of the box still undecided "
                                  "(budget spent; --timeout / --max-parts buy more)")
+    if result.tightest is not None:
+        lines += ["", "tightest thresholds proved (the extreme lies between the float64 runs seen and the bound):"]
+        for b, per_levels in enumerate(result.tightest):
+            for prop, levels in zip(result.properties, per_levels):
+                for S, t in levels.items():
+                    name = prop.text.split("<=")[0].split(">=")[0]
+                    row = f"{b:>4}  " if multi else ""
+                    outward = decimal.ROUND_CEILING if prop.sense == "<=" else decimal.ROUND_FLOOR
+                    lines.append(f"{row}{name}{prop.sense}{_fmt(t['proved'], outward)} proved in {S} "
+                                 f"(runs reach {_fmt(t['seen'])}; {t['parts']} parts, {t['seconds']:.2f} s)")
     counts = result.counts()
     lines += ["", f"summary: {sum(counts.values())} verdict(s): {counts['proved']} proved, "
                   f"{counts['violated']} violated, {counts['unknown']} unknown ({result.seconds:.2f} s)"]

@@ -94,6 +94,8 @@ def _writable(path: Path | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the counterexample search.")
 @click.option("--certificate", "certificate", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="CERT.json", help="Write a proof object of the real-semantics proofs (check it with check-cert).")
+@click.option("--tightest", is_flag=True,
+              help="Also report, per box, property and semantics, the tightest threshold proved within the budget.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the result here instead of standard output.")
@@ -101,8 +103,8 @@ def _writable(path: Path | None) -> None:
               help="Refuse case files larger than this many bytes.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 @click.pass_context
-def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, method, seed, certificate, fmt, output,
-                   max_size, debug):
+def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, method, seed, certificate, tightest, fmt,
+                   output, max_size, debug):
     """Prove or refute properties over every box of a case, per semantics."""
     debug = debug or bool((ctx.obj or {}).get("debug", False))
 
@@ -112,7 +114,7 @@ def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, me
         case = load_case(case_file, max_size, layered=True)
         result = verify(case.spec, case.boxes, list(properties), semantics=tuple(semantics) or SEMANTICS,
                         timeout=timeout, max_parts=max_parts, method=method, seed=seed,
-                        certificate=certificate is not None, name=case.name)
+                        certificate=certificate is not None, tightest=tightest, name=case.name)
         text = json.dumps(to_json(result), indent=1) + "\n" if fmt == "json" else render_verdicts(result)
         if output is None:
             click.echo(text, nl=False)

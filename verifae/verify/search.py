@@ -45,7 +45,7 @@ from ..numbers import float_or_inf, round_down, round_up
 from .properties import Property
 from .runs import ModelRuns
 
-__all__ = ["Verdict", "Searcher", "verify_box", "DEFAULT_TIMEOUT", "DEFAULT_MAX_PARTS", "STATUSES"]
+__all__ = ["Verdict", "Searcher", "verify_box", "tightest", "DEFAULT_TIMEOUT", "DEFAULT_MAX_PARTS", "STATUSES"]
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_PARTS = 2000
@@ -54,6 +54,8 @@ STATUSES = ("proved", "violated", "unknown")
 _STARTS, _STEPS = 6, 25
 #: inside branch and bound: a short climb in the part being split every this many splits
 _CLIMB_EVERY, _PART_STEPS = 8, 10
+#: `tightest` stops splitting once the proved end is within this relative gap of the runs' extreme
+TIGHTEST_GAP = 1e-6
 #: open parts listed in an unknown verdict (the count is always given)
 _OPEN_LISTED = 20
 
@@ -132,13 +134,11 @@ class Searcher:
 
     # ------------------------------------------------------------ counterexamples
 
-    def climb(self, prop: Property, box: Box, starts: np.ndarray, steps: int, semantics: str) -> dict | None:
-        """Projected sign-gradient ascent of the badness from each start (float64 runs),
-        then confirmation of the best candidates in `semantics`; a confirmed
-        counterexample or None."""
-        lo, hi, fixed = _float_bounds(box)
+    def ascend(self, prop: Property, box: Box, starts: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Projected sign-gradient ascent of the badness from each start, in float64 runs:
+        the best point of each climb and its float64 badness."""
+        lo, hi, _ = _float_bounds(box)
         X = np.clip(starts, lo, hi)
-        fmt = "float64" if semantics == "real" else semantics
         best = X.copy()
         best_v = prop.point_badness(self.runs.values(prop, X, "float64"))
         step = (hi - lo) / 2
@@ -149,6 +149,14 @@ class Searcher:
             better = v > best_v
             best[better], best_v[better] = X[better], v[better]
             step = step * 0.7
+        return best, best_v
+
+    def climb(self, prop: Property, box: Box, starts: np.ndarray, steps: int, semantics: str) -> dict | None:
+        """`ascend`, then confirmation of the best candidates in `semantics`: a confirmed
+        counterexample or None."""
+        _, _, fixed = _float_bounds(box)
+        fmt = "float64" if semantics == "real" else semantics
+        best, best_v = self.ascend(prop, box, starts, steps)
         # judge the candidates in the verdict's format before the (costlier) confirmation
         if fmt != "float64":
             exact = np.stack([_exact_point(x, box, fixed) for x in best])
@@ -265,6 +273,43 @@ class Searcher:
             for half in halves:
                 push(self.bound(prop, half, semantics))
         return done("proved", closed, [])
+
+
+def tightest(searcher: Searcher, prop: Property, box: Box, semantics: str, *, timeout: float = DEFAULT_TIMEOUT,
+             max_parts: int = DEFAULT_MAX_PARTS) -> dict[str, Any]:
+    """The tightest threshold branch and bound proves within the budget, whatever T:
+    for value<=T the largest upper end over the parts (so `value <= proved` holds on the
+    whole box), for value>=T the smallest lower end; and `seen`, the most extreme value
+    of the float64 runs of the ascent (the true extreme lies between the two, up to the
+    float64 rounding of `seen`). The worst part is split first, as in `Searcher.verify`."""
+    start = time.monotonic()
+    upper = prop.sense == "<="
+
+    def key(leaf: Leaf) -> float:
+        v = leaf.upper if upper else -leaf.lower
+        return math.inf if math.isnan(v) else v
+
+    best, _ = searcher.ascend(prop, box, searcher._starts(box, _STARTS), _STEPS)
+    values = searcher.runs.values(prop, best, "float64")
+    seen = float(np.nanmax(values) if upper else np.nanmin(values))
+    # close enough: the proved end within TIGHTEST_GAP (relative) of the value seen
+    enough = (seen if upper else -seen) + TIGHTEST_GAP * max(abs(seen), 1e-12)
+    if math.isnan(enough):  # every run overflowed: split until the budget ends
+        enough = -math.inf
+    order = itertools.count()
+    root = searcher.bound(prop, box, semantics)
+    heap: list[tuple[float, int, Leaf]] = [(-key(root), next(order), root)]
+    while len(heap) < max_parts and time.monotonic() - start < timeout and -heap[0][0] > enough:
+        halves = searcher.split(prop, heap[0][2].box)
+        if halves is None:
+            break
+        heapq.heappop(heap)
+        for half in halves:
+            leaf = searcher.bound(prop, half, semantics)
+            heapq.heappush(heap, (-key(leaf), next(order), leaf))
+    leaves = [item[2] for item in heap]
+    proved = max(leaf.upper for leaf in leaves) if upper else min(leaf.lower for leaf in leaves)
+    return {"proved": proved, "seen": seen, "parts": len(leaves), "seconds": time.monotonic() - start}
 
 
 def verify_box(spec: AutoencoderSpec | LayeredSpec, box: Box, properties: list[Property],
