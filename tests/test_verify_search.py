@@ -115,9 +115,9 @@ def test_budget_ends_in_unknown_with_open_parts():
 def test_tightest_threshold_brackets_the_extreme(semantics):
     """relu model: E's maximum is 4 and output[1]'s minimum 1 (closed form above)."""
     searcher = Searcher(RELU)
-    top = tightest(searcher, parse_property("error<=0"), QUARTER, semantics, timeout=10, max_parts=50)
+    top = tightest(searcher, parse_property("error<=0"), QUARTER, semantics, timeout=10, max_parts=8)
     assert top["seen"] <= 4 <= top["proved"] < 4 + 1e-5
-    bottom = tightest(searcher, parse_property("output[1]>=0"), QUARTER, semantics, timeout=10, max_parts=50)
+    bottom = tightest(searcher, parse_property("output[1]>=0"), QUARTER, semantics, timeout=10, max_parts=8)
     assert bottom["proved"] <= 1 <= bottom["seen"] and bottom["proved"] > 1 - 1e-5
 
 
