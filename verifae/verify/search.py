@@ -113,6 +113,7 @@ class Searcher:
         self.layered_method = method
         self.rng = np.random.default_rng(seed)
         self.notes: list[str] = []
+        self.fallback = ""  # why parts of a layered model are bounded by interval propagation
 
     # ------------------------------------------------------------ bounding
 
@@ -123,8 +124,8 @@ class Searcher:
             try:
                 return enclose_layered(self.spec, box, semantics=semantics, method=self.layered_method)
             except UnsupportedError:
-                self.notes.append(f"method {self.layered_method!r} is not available for this layered model; "
-                                  "parts are bounded by interval propagation")
+                self.fallback = (f"method {self.layered_method!r} is not available for this layered model; "
+                                 "parts are bounded by interval propagation")
                 self.layered_method = "interval"
         return enclose_layered(self.spec, box, semantics=semantics, method="interval")
 
@@ -222,9 +223,10 @@ class Searcher:
             every = closed + open_
             lower = min((leaf.lower for leaf in every), default=-math.inf)
             upper = max((leaf.upper for leaf in every), default=math.inf)
+            notes = [*self.notes, self.fallback] if self.fallback else self.notes
             return Verdict(status, lower, upper, len(every), elapsed(), cex,
                            sorted(open_, key=lambda leaf: -prop.badness(leaf.lower, leaf.upper)),
-                           every, list(dict.fromkeys(self.notes)))
+                           every, list(dict.fromkeys(notes)))
 
         def closes(leaf: Leaf) -> bool:
             if not prop.proves(leaf.lower, leaf.upper):
