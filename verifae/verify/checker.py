@@ -54,7 +54,13 @@ __all__ = ["CheckReport", "CheckerModel", "check_certificate", "check_certificat
            "CERTIFICATE_FORMAT", "CertificateError"]
 
 CERTIFICATE_FORMAT = "verifae-certificate/1"
-_PIECEWISE_LINEAR = ("identity", "relu", "leaky_relu")
+#: The activations the checker knows, as f(v) = max(v, s·v) with their slope s on the
+#: negative side (None: the layer's "negative_slope" parameter). Restated here on
+#: purpose, not taken from verifae's activation registry: the checker shares no code
+#: with what wrote the certificate but parsing (issue 16). s = 1 is affine.
+_NEGATIVE_SLOPE: dict[str, Fraction | None] = {"identity": Fraction(1), "relu": Fraction(0), "leaky_relu": None}
+#: what a layer without activation (a bare linear layer) is
+_NONE = "identity"
 
 
 class CertificateError(VerifaeError, ValueError):
@@ -65,8 +71,7 @@ class CertificateError(VerifaeError, ValueError):
 class CheckerLayer:
     weight: np.ndarray  # object array of Fractions (out × in)
     bias: np.ndarray
-    kind: str  # "identity" (also no activation), "relu", "leaky_relu"
-    slope: Fraction  # leaky_relu's negative slope (0 for relu, 1 for identity)
+    slope: Fraction  # the activation is max(v, slope·v), 0 <= slope <= 1 (1: none)
 
 
 @dataclass(frozen=True)
@@ -81,19 +86,19 @@ def checker_model(spec: Any) -> CheckerModel:
     activation the checker cannot handle exactly."""
     layers = []
     for layer in spec.layers:
-        act = layer.activation
-        name = "identity" if act is None else act.name
-        if name not in _PIECEWISE_LINEAR:
+        config = {"name": _NONE} if layer.activation is None else layer.activation.config()
+        name = config["name"]
+        if name not in _NEGATIVE_SLOPE:
             raise CertificateError(f"layer {layer.name}: activation {name!r} needs Arb balls, which this checker "
                                    "does not implement; certificates cover identity, relu and leaky_relu models")
-        slope = Fraction(1) if name == "identity" else Fraction(0)
-        if name == "leaky_relu":
-            slope = to_exact(act.config()["negative_slope"])
-            if not 0 <= slope <= 1:
-                raise CertificateError(f"layer {layer.name}: leaky_relu slope {slope} outside [0, 1] is not convex; "
-                                       "not supported by the checker")
+        slope = _NEGATIVE_SLOPE[name]
+        if slope is None:
+            slope = to_exact(config["negative_slope"])
+        if not 0 <= slope <= 1:
+            raise CertificateError(f"layer {layer.name}: {name} slope {slope} outside [0, 1] is not convex; "
+                                   "not supported by the checker")
         layers.append(CheckerLayer(np.asarray(layer.weight, dtype=object), np.asarray(layer.bias, dtype=object),
-                                   "identity" if name == "identity" else "pwl", slope))
+                                   slope))
     return CheckerModel(tuple(layers), len(spec.encoder), spec.input_dim)
 
 
@@ -125,7 +130,7 @@ def _propagate(model: CheckerModel, lower: np.ndarray, upper: np.ndarray, stop: 
         Wn = np.where(layer.weight < 0, layer.weight, zeros)
         AL, cL, AU, cU = (Wp.dot(AL) + Wn.dot(AU), Wp.dot(cL) + Wn.dot(cU) + layer.bias,
                           Wp.dot(AU) + Wn.dot(AL), Wp.dot(cU) + Wn.dot(cL) + layer.bias)
-        if layer.kind == "identity":
+        if layer.slope == 1:  # max(v, v) = v: the forms pass unchanged
             continue
         s = layer.slope
         lo, _ = _extremes(AL, cL, lower, upper)
