@@ -287,6 +287,8 @@ def test_no_module_outside_the_package_branches_on_an_activation_name():
     for path in sorted(root.rglob("*.py")):
         if "activations" in path.relative_to(root).parts[:1]:
             continue
+        if path.relative_to(root).as_posix() == "verify/checker.py":
+            continue  # the independent certificate checker restates the functions it checks (issue 16)
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             found: list[str] = []

@@ -36,6 +36,17 @@ from .errors import (
 from .importers import from_torch
 from .layered import Layer, LayeredSpec
 from .model import AutoencoderSpec, compression_ratio
+from .verify import (
+    Property,
+    PropertyError,
+    Verdict,
+    VerifyResult,
+    certificate_json,
+    check_certificate,
+    check_certificate_file,
+    parse_property,
+    verify,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -54,12 +65,19 @@ __all__ = [
     "LayeredEnclosure",
     "LayeredSpec",
     "OutputError",
+    "Property",
+    "PropertyError",
     "RIGOROUS_BACKENDS",
     "SpecError",
     "UnsupportedError",
     "VerifaeError",
+    "Verdict",
+    "VerifyResult",
     "__version__",
+    "certificate_json",
     "check",
+    "check_certificate",
+    "check_certificate_file",
     "choose_backend",
     "compression_ratio",
     "enclose",
@@ -68,4 +86,6 @@ __all__ = [
     "evaluate",
     "from_torch",
     "get_backend",
+    "parse_property",
+    "verify",
 ]

@@ -27,6 +27,7 @@ from .layered import LayeredSpec
 from .methods import METHOD_NAMES
 from .model import AutoencoderSpec
 from .table import render_table
+from .verify.cli import COMMANDS as VERIFY_COMMANDS
 
 __all__ = ["main"]
 
@@ -270,3 +271,5 @@ def report_command(ctx, cases, out, backend, precision, method, max_parts, runs,
 
 
 main.add_command(case_command)
+for _command in VERIFY_COMMANDS:  # verify, check-cert (verifae.verify.cli)
+    main.add_command(_command)

@@ -1,0 +1,135 @@
+"""`verifae verify` and `verifae check-cert`: exit codes, messages, JSON shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from verifae.cli import main
+from verifae.verify import runs as verify_runs
+
+CASES = Path(__file__).resolve().parent.parent / "cases"
+RELU = str(CASES / "tiny-relu-2-1-2.json")  # E <= 4, output in [1, 5/2] on [0, 1/2]²
+
+
+@pytest.fixture(autouse=True)
+def no_torch(monkeypatch):
+    monkeypatch.setattr(verify_runs.torch_runs, "available", lambda: False)
+
+
+def _run(*args):
+    return CliRunner().invoke(main, ["verify", *args], catch_exceptions=False)
+
+
+def test_all_proved_exits_0_with_a_table():
+    r = _run(RELU, "--property", "error<=4.5", "--property", "output[0]<=2.6")
+    assert r.exit_code == 0, r.output
+    assert "error<=4.5               real      proved" in r.output
+    assert "summary: 6 verdict(s): 6 proved, 0 violated, 0 unknown" in r.output
+
+
+def test_violated_exits_1_with_the_counterexample():
+    r = _run(RELU, "--property", "error<=3", "--semantics", "real", "--semantics", "float32")
+    assert r.exit_code == 1, r.output
+    assert "error<=3                 real      violated" in r.output
+    assert "counterexample: real value in [4, 4] (arb at 200 bits at the exact point)" in r.output
+    assert "counterexample: float32 runs give numpy 4; real value in [4, 4]" in r.output
+
+
+def test_unknown_exits_4():
+    r = _run(RELU, "--property", "output[0]<=2.5", "--semantics", "real", "--max-parts", "3")
+    assert r.exit_code == 4, r.output
+    assert "output[0]<=2.5           real      unknown" in r.output
+    assert re.search(r"open: [123] part\(s\) of the box still undecided", r.output)
+
+
+def test_violated_wins_over_unknown():
+    r = _run(RELU, "--property", "output[0]<=2.5", "--property", "error<=3", "--semantics", "real",
+             "--max-parts", "3")
+    assert r.exit_code == 1
+
+
+def test_json_shape():
+    r = _run(RELU, "--property", "error<=3", "--property", "latent[0]>=0.5", "--semantics", "real",
+             "--semantics", "float64", "--format", "json")
+    assert r.exit_code == 1
+    data = json.loads(r.output)
+    assert data["case"] == "tiny-relu-2-1-2" and data["semantics"] == ["real", "float64"]
+    assert data["summary"]["violated"] == 2 and data["summary"]["proved"] == 2
+    error = data["boxes"][0]["properties"][0]
+    assert error["property"] == "error<=3"
+    real = error["verdicts"]["real"]
+    assert set(real) >= {"status", "bound", "counterexample", "parts", "seconds", "threshold"}
+    assert real["status"] == "violated" and real["threshold"] == "3"
+    assert real["counterexample"]["x"] == ["1/2", "1/2"] and real["counterexample"]["value"] == [4.0, 4.0]
+    f64 = error["verdicts"]["float64"]["counterexample"]
+    assert f64["runs"]["numpy"] == {"value": 4.0, "violated": True} and f64["real"]["violated"] is True
+    latent = data["boxes"][0]["properties"][1]["verdicts"]["real"]
+    assert latent["status"] == "proved" and "counterexample" not in latent and latent["bound"][0] <= 1
+
+
+@pytest.mark.parametrize("prop, message", [
+    ("error<0.1", "error: 'error<0.1': comparison '<' is not supported; use <= or >="),
+    ("output[2]<=1", "error: 'output[2]<=1': index 2 is out of range; the model's output has 2 entries"),
+    ("latent[1]>=0", "error: 'latent[1]>=0': index 1 is out of range; the model's latent has 1 entries"),
+    ("banana", "error: cannot parse property 'banana'"),
+])
+def test_bad_property_exits_2(prop, message):
+    r = CliRunner().invoke(main, ["verify", RELU, "--property", prop])
+    assert r.exit_code == 2
+    assert message in r.output
+
+
+def test_missing_case_exits_2(tmp_path):
+    r = CliRunner().invoke(main, ["verify", str(tmp_path / "nope.json"), "--property", "error<=1"])
+    assert r.exit_code == 2 and "no such file" in r.output
+
+
+def test_multi_box_summary(tmp_path):
+    case = json.loads((CASES / "tiny-relu-2-1-2.json").read_text())
+    case["input"] = [case["input"], {"lower": [0, 0], "upper": ["0.1", "0.1"]}]
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(case))
+    r = _run(str(path), "--property", "error<=2", "--semantics", "real")
+    # box 0 reaches E = 4; on [0, 0.1]² z <= 1.3 and E <= 1.69
+    assert r.exit_code == 1, r.output
+    assert "error<=2 (real): 1 proved, 1 violated, 0 unknown of 2 boxes" in r.output
+
+
+def test_certificate_round_trip(tmp_path):
+    cert = tmp_path / "cert.json"
+    r = _run(str(CASES / "relu-kink-2-1-2.json"), "--property", "error<=5.01", "--semantics", "real",
+             "--certificate", str(cert))
+    assert r.exit_code == 0, r.output
+    checked = CliRunner().invoke(main, ["check-cert", str(cert)])
+    assert checked.exit_code == 0 and "accepted: 1 proof(s)" in checked.output
+    data = json.loads(cert.read_text())
+    data["proofs"][0]["leaves"].pop()
+    cert.write_text(json.dumps(data))
+    rejected = CliRunner().invoke(main, ["check-cert", str(cert)])
+    assert rejected.exit_code == 1
+    assert "rejected: proofs[0]: the leaves do not tile the box exactly" in rejected.output
+
+
+def test_check_cert_of_a_missing_file_is_rejected(tmp_path):
+    r = CliRunner().invoke(main, ["check-cert", str(tmp_path / "none.json")])
+    assert r.exit_code == 1 and "no such file" in r.output
+
+
+def test_certificate_refused_for_float_semantics_only():
+    r = CliRunner().invoke(main, ["verify", RELU, "--property", "error<=5", "--semantics", "float32",
+                                  "--certificate", "/tmp/never-written.json"])
+    assert r.exit_code == 2 and "certificates cover the real semantics only" in r.output
+
+
+def test_tightest_in_table_and_json():
+    r = _run(RELU, "--property", "error<=4.5", "--semantics", "real", "--tightest")
+    assert r.exit_code == 0
+    assert "error<=4.000001 proved in real (runs reach 4;" in r.output  # the bound, rounded up to 7 digits
+    r = _run(RELU, "--property", "error<=4.5", "--semantics", "real", "--tightest", "--format", "json")
+    level = json.loads(r.output)["boxes"][0]["properties"][0]["tightest"]["real"]
+    assert level["seen"] == 4.0 and 4.0 <= level["proved"] < 4.00001
