@@ -1,0 +1,195 @@
+"""The mean-value (centred) form over the layers of a `LayeredSpec`.
+
+For every quantity q of the network that is a function of x (each layer's pre- and
+post-activation, the latent, the output, the residual r = x_hat − x) and for E,
+
+    q(x) ∈ q(c) + J_q(X)·(x − c)      for x in the box X with centre c in X,
+
+with J_q(X) an interval matrix containing the Jacobian of q at every point of X
+(Moore, Kearfott and Cloud, *Introduction to Interval Analysis*, SIAM 2009, §6.4, the
+mean value form). J is carried forward through the layers (interval forward mode):
+
+    J_0 = I,   J(z_k) = W_k J_{k−1},   J_k = diag(act_k'(Z_k)) J(z_k)   (J_k = J(z_k) without activation),
+
+with Z_k the interval pass's enclosure of the pre-activations over X (so act_k'(Z_k)
+contains the derivative at every point the segment from c to x passes), J_r = J_K − I,
+and for E the backward pass's ∇E(X) = dX − g for g = (2/d)(x_hat − x) (its input
+gradient minus the direct term). Since |x − c| <= ρ, J(X)(x − c) ⊆ [−|J|ρ, |J|ρ].
+
+The activations need not be differentiable everywhere (relu's kink): every entry is
+continuous and piecewise smooth, so along the segment φ(t) = q(c + t(x − c)) is
+absolutely continuous, φ(1) − φ(0) = ∫ φ'(t) dt, and φ'(t) exists for almost every t
+and equals the chain rule's product with act' at points of Z_k (where a pre-activation
+sits at a kink on a set of positive measure its derivative along the segment is 0, so
+any value of act' there gives the same product). The integral of a function with values
+in the convex set J(X)(x − c) lies in it. An entry that declares `continuous = False`
+(a jump, as PyTorch's softplus at its threshold) has no such form: the method then
+bounds nothing (None).
+
+All in outward-rounded interval arithmetic on the fast backend.
+
+**Float semantics** (as `mean_value.py` does for one hidden layer). A float run is not
+differentiable, but stays within a proven distance of the real function F with the
+rounded parameters at its own rounded input x_f (so the centred form is taken over the
+box of rounded inputs, with the rounded parameters). With a_k the real and a_k^f the
+float post-activations at x_f, and the float run's errors, each as in
+`verifae.rounding` (Higham's model, any summation order):
+
+    z_k^f = W_k a_{k−1}^f + b_k + e1_k,   |e1_k| <= γ_{n+1}(|W_k||a_{k−1}^f| + |b_k|) + (n+1)·eta
+    a_k^f = act_k(z_k^f) + e2_k,          |e2_k| <= the entry's `float_error` (the library bound K)
+
+and L_k >= |act_k'| on the hull of the real and float pre-activation enclosures (the
+segment from z_k to z_k^f lies in it; mean value theorem), the distances
+
+    D_k = |W_k| Δ_{k−1} + e1_k >= |z_k^f − z_k|,   Δ_k = L_k D_k + e2_k >= |a_k^f − a_k|   (Δ_0 = 0)
+
+(Δ_k = D_k without activation) widen the real bounds of z_k and a_k. The output is
+a_K, so x_hat_f is within δ = Δ_K of x_hat(x_f); r_f = fl(x_hat_f − x_f) rounds once
+more, |r_f − r(x_f)| <= δ + u|x_hat_f − x_f|; E_f follows from
+||r_f||² <= S + 2 Σ R_i s_i + Σ s_i² (S >= d·E, R_i >= |r_i|, s_i >= |r_f,i − r_i|) and the
+float square and mean (γ_{d+1}, Higham Lemma 3.3), as in `mean_value.py`. Every term
+assumes that no intermediate overflows: the float interval pass proves that
+(`layered_may_overflow`) or the method returns None.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from ..backends.fast import FastBackend, FastTensor
+from ..box import Box
+from ..layered import (
+    LayeredParameters,
+    LayeredSpec,
+    LayerParameters,
+    layered_backward,
+    layered_forward,
+    layered_parameters,
+)
+from ..model import mse_grad_output, reconstruction_error
+from ..numbers import FORMATS, round_down, round_up
+from ..rounding import FloatSemantics, gamma
+from .base import layered_may_overflow
+from .linear import sum_up
+
+__all__ = ["layered_mean_value_bounds", "mean_value_applies"]
+
+
+def mean_value_applies(spec: LayeredSpec) -> bool:
+    """Whether every activation is continuous (the premise of the mean value form)."""
+    return all(getattr(layer.activation, "continuous", True) for layer in spec.layers)
+
+
+def _pm(B: FastBackend, t: FastTensor, spread: np.ndarray) -> np.ndarray:
+    """[t.lo − spread, t.hi + spread] as bounds (..., 2), rounded outward."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.stack([B.down(t.lo - spread), B.up(t.hi + spread)], axis=-1)
+
+
+def _widen(B: FastBackend, bounds: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    return _pm(B, FastTensor(bounds[..., 0], bounds[..., 1]), spread)
+
+
+def _centred_form(
+    B: FastBackend, spec: LayeredSpec, p: LayeredParameters, x: FastTensor
+) -> tuple[dict[str, np.ndarray], list[FastTensor]]:
+    """Bounds of the real quantities of parameters `p` over the inputs `x` (keys as
+    `layered_mean_value_bounds`), and the interval pass's pre-activations."""
+    d = spec.input_dim
+    fwd = layered_forward(B, p, x)
+    # the centre, clipped into the box: the segment from c to x must stay where J is enclosed
+    lo, hi = x.lo, x.hi
+    c = np.clip(0.5 * lo + 0.5 * hi, lo, hi)
+    rho = FastTensor(*(2 * [B.up(np.maximum(c - lo, hi - c))]))  # one rounding of each difference
+    centre = B.constant_floats(c)
+    at_c = layered_forward(B, p, centre)
+    spread = lambda J: B.matvec(B.magnitude(J), rho).hi  # noqa: E731  >= |J| ρ
+    out: dict[str, np.ndarray] = {}
+    J = B.constant_floats(np.eye(d))
+    for layer, f, fc in zip(p.layers, fwd.layers, at_c.layers):
+        J = B.rmatvec(J, layer.weight)  # W_k J: the rows of W_k times J
+        out[f"layers.{layer.name}.pre_activation"] = _pm(B, fc.pre_activation, spread(J))
+        if layer.activation is not None:
+            slope = B.activation_derivative(layer.activation, f.pre_activation)
+            J = B.mul(J, FastTensor(slope.lo[:, None], slope.hi[:, None]))
+        out[f"layers.{layer.name}.post_activation"] = _pm(B, fc.post_activation, spread(J))
+    out["latent"] = out[f"layers.{p.layers[p.n_encoder - 1].name}.post_activation"]
+    out["output"] = out[f"layers.{p.layers[-1].name}.post_activation"]
+    out["residual"] = _pm(B, B.sub(at_c.output, centre), spread(B.sub(J, B.constant_floats(np.eye(d)))))
+    g = mse_grad_output(B, fwd.output, x, d)
+    grad_E = B.sub(layered_backward(B, p, x, fwd, g)["input"], g)  # ∇E = dX − g over the box
+    e_spread = B.matvec(B.magnitude(FastTensor(grad_E.lo[None, :], grad_E.hi[None, :])), rho).hi[0]
+    e = _pm(B, reconstruction_error(B, at_c.output, centre), np.asarray(e_spread))
+    out["reconstruction_error"] = np.array([max(float(e[0]), 0.0), float(e[1])])
+    return out, [f.pre_activation for f in fwd.layers]
+
+
+def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
+    """Float64 (lower, upper) bounds (..., 2), rounded outward, keyed
+    "layers.<name>.pre_activation", "layers.<name>.post_activation", "latent", "output",
+    "residual" (r = x_hat − x as the semantics computes it: fl(x_hat_f − x_f) in a float
+    one) and "reconstruction_error"; None where a float run may overflow or an activation
+    is not continuous (module docstring)."""
+    if not mean_value_applies(spec):
+        return None
+    B = FastBackend()
+    if semantics == "real":
+        return _centred_form(B, spec, layered_parameters(B, spec), B.box(box))[0]
+    fmt = FORMATS[semantics]
+    F = FloatSemantics(B, fmt)
+    pf = layered_parameters(F, spec)
+    xf = F.box(box)
+    # The float interval pass: it bounds every intermediate of every run (|a_k^f|, z_k^f)
+    # and proves that none overflows, the premise of every error term below.
+    fwd_f = layered_forward(F, pf, xf)
+    g_f = mse_grad_output(F, fwd_f.output, xf, spec.input_dim)
+    if (xf.unbounded.any() or any(t.unbounded.any() for layer in pf.layers for t in (layer.weight, layer.bias))
+            or layered_may_overflow(fwd_f, reconstruction_error(F, fwd_f.output, xf),
+                                    layered_backward(F, pf, xf, fwd_f, g_f))):
+        return None
+    p = LayeredParameters(tuple(LayerParameters(q.name, q.weight.value, q.bias.value, q.activation) for q in pf.layers),
+                          pf.n_encoder, pf.input_dim)
+    real, real_pre = _centred_form(B, spec, p, xf.value)
+    u, eta = float(fmt.unit_roundoff), float(fmt.eta)
+    g = lambda n: float(B.up(np.float64(float(gamma(n, fmt)))))  # noqa: E731  >= γ_n
+    out: dict[str, np.ndarray] = {}
+    Delta = np.zeros(spec.input_dim)  # |a_0^f − a_0| = 0: the same rounded input
+    a_mag = B.magnitude(xf.value)
+    for layer, f, z_real in zip(p.layers, fwd_f.layers, real_pre):
+        n = layer.weight.shape[1]
+        abs_W = B.magnitude(layer.weight)
+        e1 = B.inflate(g(n + 1) * B.affine(abs_W, a_mag, B.magnitude(layer.bias)).hi + (n + 1) * eta, 2)
+        D = B.inflate(B.matvec(abs_W, B.constant_floats(Delta)).hi + e1, 1)
+        out[f"layers.{layer.name}.pre_activation"] = _widen(B, real[f"layers.{layer.name}.pre_activation"], D)
+        z_f = f.pre_activation.value
+        a_mag = B.magnitude(f.post_activation.value)
+        if layer.activation is None:
+            Delta = D
+        else:
+            hull = FastTensor(np.minimum(z_f.lo, z_real.lo), np.maximum(z_f.hi, z_real.hi))
+            L = B.magnitude(B.activation_derivative(layer.activation, hull)).hi
+            e2 = layer.activation.float_error(B, semantics, B.magnitude(z_f).hi, a_mag.hi)
+            Delta = B.inflate(L * D + e2, 2)
+        out[f"layers.{layer.name}.post_activation"] = _widen(B, real[f"layers.{layer.name}.post_activation"], Delta)
+    out["latent"] = out[f"layers.{p.layers[p.n_encoder - 1].name}.post_activation"]
+    out["output"] = out[f"layers.{p.layers[-1].name}.post_activation"]
+    delta = Delta
+    r = real["residual"]
+    R = np.maximum(np.abs(r[:, 0]), np.abs(r[:, 1]))  # >= |r(x_f)|
+    reach = B.up(R + delta)  # >= |x_hat_f − x_f|
+    shift = B.up(delta + B.up(u * reach))  # >= |r_f − r(x_f)|: δ and the rounding of the difference
+    out["residual"] = _widen(B, r, shift)
+    E_lo, E_hi = real["reconstruction_error"]
+    d = spec.input_dim
+    cross, square = sum_up(B.up(R * shift)), sum_up(B.up(shift * shift))
+    if cross is None or square is None or not np.isfinite(E_hi):
+        return None
+    S_up = d * Fraction(float(E_hi)) + 2 * cross + square  # >= ||r_f||²
+    S_lo = max(d * Fraction(float(E_lo)) - 2 * cross, Fraction(0))  # <= ||r_f||² (||r_f|| >= ||r|| − ||s||)
+    gd = gamma(d + 1, fmt)
+    upper = (1 + gd) * ((1 + fmt.unit_roundoff) * S_up / d + fmt.eta) + fmt.eta
+    lower = (1 - gd) * ((1 - fmt.unit_roundoff) * S_lo / d - fmt.eta) - fmt.eta
+    out["reconstruction_error"] = np.array([max(round_down(lower), 0.0), round_up(upper)])
+    return out
