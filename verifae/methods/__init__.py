@@ -21,7 +21,8 @@ from .mean_value import mean_value_bounds
 __all__ = ["METHODS", "METHOD_NAMES", "TIGHTENINGS", "LAYERED_FORMS", "AUTO_BISECT_MAX_DIM", "AUTO_PARTS", "MSE",
            "REFINED", "Quantities", "as_bounds", "interval_propagation", "may_overflow", "layered_may_overflow",
            "part_budget", "tightened_gradients", "layered_refined_pass", "layered_part_bounds",
-           "layered_tightening", "layered_methods", "intersect_bounds"]
+           "layered_tightening", "layered_methods", "intersect_bounds", "layered_mean_value_bounds",
+           "layered_bisect_bounds"]
 
 #: the propagation every method starts from: method(backend, parameters, x, grad_output) -> Quantities
 METHODS: dict[str, Callable[..., Quantities]] = {
