@@ -1,6 +1,7 @@
 """The mean-value form over layers (`layered_mean_value_bounds`): every key it bounds
-contains the independent reference (real numbers) and numpy's float runs, batched and
-in explicit loops (float32, float64), zero tolerance; overflow gives None."""
+(the MSE gradients included) contains the independent reference (real numbers) and
+numpy's float runs, batched and in explicit loops (float32, float64), zero tolerance;
+overflow gives None."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from verifae import Box, LayeredSpec, enclose_layered
 from verifae.activations import get_activation
+from verifae.layered import gradient_names
 from verifae.methods import layered_mean_value_bounds
 from verifae.methods.layered_mean_value import mean_value_applies
 from verifae.numbers import FORMATS
@@ -41,12 +43,14 @@ def reference_with_residual(spec: LayeredSpec, x: list[Fraction]) -> dict:
 
 def run_values(spec: LayeredSpec, run, x) -> dict[str, np.ndarray]:
     """A float run's value of every key a method bounds, from `_numpy_loops` or one row
-    of `_numpy_batched` (r = fl(x_hat − x) as numpy and the loops compute it)."""
-    found, out, E, _, _ = run
-    values = {}
+    of `_numpy_batched` (r = fl(x_hat − x) as numpy and the loops compute it; the
+    gradients for the MSE loss)."""
+    found, out, E, grads, gx = run
+    values = {"gradients.input": gx}
     for k, layer in enumerate(spec.layers):
         values[f"layers.{layer.name}.pre_activation"] = found[k][0]
         values[f"layers.{layer.name}.post_activation"] = found[k][1]
+        values[f"gradients.{layer.name}.weight"], values[f"gradients.{layer.name}.bias"] = grads[k]
     values["latent"] = found[len(spec.encoder) - 1][1]
     values["output"] = out
     values["residual"] = out - x
@@ -60,7 +64,8 @@ def float_misses(spec: LayeredSpec, bounds: dict[str, np.ndarray], box: Box, poi
     found, out, E, grads, gx = _numpy_batched(_rounded(spec, fmt), X, None)
     misses = []
     for k in range(len(X)):
-        rows = ({j: (v[0][k], v[1][k]) for j, v in found.items()}, out[k], E[k], None, None)
+        rows = ({j: (v[0][k], v[1][k]) for j, v in found.items()}, out[k], E[k],
+                {j: (v[0][k], v[1][k]) for j, v in grads.items()}, gx[k])
         for where, run in (("batched", rows), ("loops", _numpy_loops(_rounded(spec, fmt), X[k], None))):
             for key, v in run_values(spec, run, X[k]).items():
                 if key in bounds and not _inside(bounds[key], v):
@@ -79,6 +84,7 @@ def test_real_bounds_contain_the_reference(data):
         return
     assert bounds is not None
     names = {f"layers.{layer.name}.{part}" for layer in spec.layers for part in ("pre_activation", "post_activation")}
+    names |= {f"gradients.{key}" for key in gradient_names(spec)}
     assert set(bounds) == names | {"latent", "output", "residual", "reconstruction_error"}
     for x in data.draw(points_in(box, count=2)):
         ref = reference_with_residual(spec, x)

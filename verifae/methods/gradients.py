@@ -69,7 +69,8 @@ def layered_refined_pass(
 
     `bounds` (each valid in `semantics`, keyed as a tightening method returns them:
     "layers.<name>.pre_activation", "layers.<name>.post_activation", "latent", "output",
-    "residual", "reconstruction_error") are intersected with the pass's own enclosures
+    "residual", "reconstruction_error", and for the MSE loss "gradients.<key>") are
+    intersected with the pass's own enclosures
     as it goes, layer by layer, so every later layer, act'(z) and the outer products
     with the post-activations start from the tighter ones. For the MSE loss the backward
     pass starts from g = (2/d) r with r the intersected residual, g formed by the
@@ -113,5 +114,7 @@ def layered_refined_pass(
     out["reconstruction_error"] = B.bounds(error)
     if gradients:
         g = B.scale(r, 2, spec.input_dim) if grad_output is MSE else B.box(grad_output)
-        out.update({f"gradients.{key}": B.bounds(t) for key, t in layered_backward(B, p, x, fwd, g).items()})
+        for key, t in layered_backward(B, p, x, fwd, g).items():
+            # a method's gradient bounds hold for the MSE loss only
+            out[f"gradients.{key}"] = B.bounds(refine(f"gradients.{key}", t) if grad_output is MSE else t)
     return out

@@ -55,14 +55,17 @@ assumes that no intermediate overflows: the float interval pass proves that
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
 from ..backends.fast import FastBackend, FastTensor
 from ..box import Box
 from ..layered import (
+    LayeredForward,
     LayeredParameters,
     LayeredSpec,
+    LayerForward,
     LayerParameters,
     layered_backward,
     layered_forward,
@@ -70,9 +73,10 @@ from ..layered import (
 )
 from ..model import mse_grad_output, reconstruction_error
 from ..numbers import FORMATS, round_down, round_up
-from ..rounding import FloatSemantics, gamma
+from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import layered_may_overflow
 from .linear import sum_up
+from .linear_gradients import _transpose
 
 __all__ = ["layered_mean_value_bounds", "mean_value_applies"]
 
@@ -92,38 +96,127 @@ def _widen(B: FastBackend, bounds: np.ndarray, spread: np.ndarray) -> np.ndarray
     return _pm(B, FastTensor(bounds[..., 0], bounds[..., 1]), spread)
 
 
-def _centred_form(
-    B: FastBackend, spec: LayeredSpec, p: LayeredParameters, x: FastTensor
-) -> tuple[dict[str, np.ndarray], list[FastTensor]]:
+def _inside(t: FastTensor, bounds: np.ndarray) -> FastTensor:
+    """The intersection of two enclosures of the same values."""
+    return FastTensor(np.maximum(t.lo, bounds[..., 0]), np.minimum(t.hi, bounds[..., 1]))
+
+
+def _column(v: FastTensor) -> FastTensor:
+    """v as a column (n × 1), to scale the rows of a matrix."""
+    return FastTensor(v.lo[:, None], v.hi[:, None])
+
+
+def _tensor(bounds: np.ndarray) -> FastTensor:
+    return FastTensor(bounds[..., 0], bounds[..., 1])
+
+
+def _mse_gradients(B: FastBackend, p: LayeredParameters, form: CentredForm, inputs: list[FastTensor],
+                   slopes: list[FastTensor | None], tau: np.ndarray, F: FloatSemantics | None) -> dict[str, np.ndarray]:
+    """Bounds of every gradient for the MSE loss (module docstring, "Gradients")."""
+    d = p.input_dim
+    rho = form.rho
+    a0 = B.scale(form.r_c, 2, d)  # gy = a0 + A e + τ, e = x − c in [−ρ, ρ], |τ| <= t
+    A = B.scale(form.J_r, 2, d)
+    t = tau
+    u, eta = (0.0, 0.0) if F is None else (float(F.u), float(F.eta))
+    concrete = lambda a0, A, t: (a0, B.inflate(B.matvec(B.magnitude(A), rho).hi + t, 1))  # noqa: E731
+    out: dict[str, np.ndarray] = {}
+    for layer, slope, a_in in reversed(list(zip(p.layers, slopes, inputs))):
+        if slope is not None:  # dz = gy ⊙ s with s = m ± w: a0 m + (diag(m) A) e + (m τ + (s − m) gy)
+            centre, spread = concrete(a0, A, t)
+            gy_mag = B.inflate(B.magnitude(centre).hi + spread, 1)
+            m, w = slope.mid_rad()
+            s_mag = B.up(np.abs(m) + w)
+            a0, A = B.mul(a0, B.constant_floats(m)), B.mul(A, B.constant_floats(m[:, None]))
+            # the float run rounds the product once: u|gy s| + eta
+            t = B.inflate(np.abs(m) * t + w * gy_mag + u * gy_mag * s_mag + eta, 5)
+        centre, spread = concrete(a0, A, t)
+        dz = B.widen(centre, B.constant_floats(spread))
+        out[f"gradients.{layer.name}.bias"] = B.bounds(dz)
+        if F is None:
+            dW = B.outer(dz, a_in)
+        else:  # one rounding of each product (`FloatSemantics.outer`)
+            none = lambda v: np.zeros(v.shape, dtype=bool)  # noqa: E731
+            dW = F.outer(FloatTensor(dz, none(dz)), FloatTensor(a_in, none(a_in))).value
+        out[f"gradients.{layer.name}.weight"] = B.bounds(dW)
+        # gx = Wᵀ dz; the float run's sum within γ_n |W|ᵀ|dz| + n·eta (no bias: n = out features)
+        W, abs_W = layer.weight, B.magnitude(layer.weight)
+        n = layer.weight.shape[0]
+        a0, A = B.rmatvec(W, a0), B.rmatvec(A, _transpose(W))  # Wᵀ a0 and Wᵀ A
+        t = B.rmatvec(abs_W, B.constant_floats(t)).hi
+        if F is not None:
+            g_n = float(B.up(np.float64(float(gamma(n, F.format)))))
+            t = B.inflate(t + g_n * B.rmatvec(abs_W, B.magnitude(dz)).hi + n * eta, 3)
+    centre, spread = concrete(a0, A, t)
+    out["gradients.input"] = B.bounds(B.widen(centre, B.constant_floats(spread)))
+    return out
+
+
+class CentredForm(NamedTuple):
+    """The real centred form over a box: the bounds, and what the gradient form needs."""
+
+    bounds: dict[str, np.ndarray]
+    pre_activation: list[FastTensor]  # the interval pass's, per layer
+    forward: list[FastTensor]  # the interval pass's post-activations, per layer
+    slopes: list[FastTensor | None]  # act'(Z_k) per layer (None: no activation)
+    r_c: FastTensor  # r(c)
+    J_r: FastTensor  # the interval Jacobian of r over the box, d × d
+    rho: FastTensor  # the radius ρ >= |x − c|
+
+
+def _centred_form(B: FastBackend, spec: LayeredSpec, p: LayeredParameters, x: FastTensor) -> CentredForm:
     """Bounds of the real quantities of parameters `p` over the inputs `x` (keys as
-    `layered_mean_value_bounds`), and the interval pass's pre-activations."""
+    `layered_mean_value_bounds`, the gradients aside).
+
+    Layer by layer, the centred form and interval propagation of the layer are
+    intersected before the next layer starts (both enclose every value over the box):
+    act'(Z_k) is taken over the intersection, so J stays narrow where a neuron's
+    pre-activation provably keeps its sign, and the interval pass continues from the
+    tighter post-activations."""
     d = spec.input_dim
-    fwd = layered_forward(B, p, x)
     # the centre, clipped into the box: the segment from c to x must stay where J is enclosed
     lo, hi = x.lo, x.hi
     c = np.clip(0.5 * lo + 0.5 * hi, lo, hi)
     rho = FastTensor(*(2 * [B.up(np.maximum(c - lo, hi - c))]))  # one rounding of each difference
     centre = B.constant_floats(c)
-    at_c = layered_forward(B, p, centre)
     spread = lambda J: B.matvec(B.magnitude(J), rho).hi  # noqa: E731  >= |J| ρ
     out: dict[str, np.ndarray] = {}
+    pre, post = [], []
+    slopes: list[FastTensor | None] = []
     J = B.constant_floats(np.eye(d))
-    for layer, f, fc in zip(p.layers, fwd.layers, at_c.layers):
+    a, a_c = x, centre
+    for layer in p.layers:
         J = B.rmatvec(J, layer.weight)  # W_k J: the rows of W_k times J
-        out[f"layers.{layer.name}.pre_activation"] = _pm(B, fc.pre_activation, spread(J))
-        if layer.activation is not None:
-            slope = B.activation_derivative(layer.activation, f.pre_activation)
-            J = B.mul(J, FastTensor(slope.lo[:, None], slope.hi[:, None]))
-        out[f"layers.{layer.name}.post_activation"] = _pm(B, fc.post_activation, spread(J))
+        z_c = B.affine(layer.weight, a_c, layer.bias)
+        z = _inside(B.affine(layer.weight, a, layer.bias), _pm(B, z_c, spread(J)))
+        slope = None
+        if layer.activation is None:
+            a, a_c = z, z_c
+        else:
+            slope = B.activation_derivative(layer.activation, z)
+            J = B.mul(J, _column(slope))
+            a_c = B.activation(layer.activation, z_c)
+            a = _inside(B.activation(layer.activation, z), _pm(B, a_c, spread(J)))
+        out[f"layers.{layer.name}.pre_activation"] = B.bounds(z)
+        out[f"layers.{layer.name}.post_activation"] = B.bounds(a)
+        pre.append(z)
+        post.append(a)
+        slopes.append(slope)
     out["latent"] = out[f"layers.{p.layers[p.n_encoder - 1].name}.post_activation"]
     out["output"] = out[f"layers.{p.layers[-1].name}.post_activation"]
-    out["residual"] = _pm(B, B.sub(at_c.output, centre), spread(B.sub(J, B.constant_floats(np.eye(d)))))
-    g = mse_grad_output(B, fwd.output, x, d)
-    grad_E = B.sub(layered_backward(B, p, x, fwd, g)["input"], g)  # ∇E = dX − g over the box
+    r_c = B.sub(a_c, centre)
+    J_r = B.sub(J, B.constant_floats(np.eye(d)))
+    r = _inside(B.sub(a, x), _pm(B, r_c, spread(J_r)))
+    out["residual"] = B.bounds(r)
+    # ∇E = dX − g over the box: the backward pass from the tighter forward enclosures
+    fwd = LayeredForward(tuple(LayerForward(layer.name, z, a) for layer, z, a in zip(p.layers, pre, post)),
+                         post[p.n_encoder - 1], post[-1])
+    g = B.scale(r, 2, d)
+    grad_E = B.sub(layered_backward(B, p, x, fwd, g)["input"], g)
     e_spread = B.matvec(B.magnitude(FastTensor(grad_E.lo[None, :], grad_E.hi[None, :])), rho).hi[0]
-    e = _pm(B, reconstruction_error(B, at_c.output, centre), np.asarray(e_spread))
+    e = _pm(B, reconstruction_error(B, a_c, centre), np.asarray(e_spread))
     out["reconstruction_error"] = np.array([max(float(e[0]), 0.0), float(e[1])])
-    return out, [f.pre_activation for f in fwd.layers]
+    return CentredForm(out, pre, post, slopes, r_c, J_r, rho)
 
 
 def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
@@ -136,7 +229,11 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
         return None
     B = FastBackend()
     if semantics == "real":
-        return _centred_form(B, spec, layered_parameters(B, spec), B.box(box))[0]
+        p = layered_parameters(B, spec)
+        x = B.box(box)
+        form = _centred_form(B, spec, p, x)
+        inputs = [x, *form.forward[:-1]]
+        return {**form.bounds, **_mse_gradients(B, p, form, inputs, form.slopes, np.zeros(spec.input_dim), None)}
     fmt = FORMATS[semantics]
     F = FloatSemantics(B, fmt)
     pf = layered_parameters(F, spec)
@@ -151,28 +248,36 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
         return None
     p = LayeredParameters(tuple(LayerParameters(q.name, q.weight.value, q.bias.value, q.activation) for q in pf.layers),
                           pf.n_encoder, pf.input_dim)
-    real, real_pre = _centred_form(B, spec, p, xf.value)
+    form = _centred_form(B, spec, p, xf.value)
+    real, real_pre = form.bounds, form.pre_activation
     u, eta = float(fmt.unit_roundoff), float(fmt.eta)
     g = lambda n: float(B.up(np.float64(float(gamma(n, fmt)))))  # noqa: E731  >= γ_n
     out: dict[str, np.ndarray] = {}
     Delta = np.zeros(spec.input_dim)  # |a_0^f − a_0| = 0: the same rounded input
     a_mag = B.magnitude(xf.value)
+    z_floats: list[FastTensor] = []
+    a_floats: list[FastTensor] = []
     for layer, f, z_real in zip(p.layers, fwd_f.layers, real_pre):
         n = layer.weight.shape[1]
         abs_W = B.magnitude(layer.weight)
         e1 = B.inflate(g(n + 1) * B.affine(abs_W, a_mag, B.magnitude(layer.bias)).hi + (n + 1) * eta, 2)
         D = B.inflate(B.matvec(abs_W, B.constant_floats(Delta)).hi + e1, 1)
-        out[f"layers.{layer.name}.pre_activation"] = _widen(B, real[f"layers.{layer.name}.pre_activation"], D)
-        z_f = f.pre_activation.value
-        a_mag = B.magnitude(f.post_activation.value)
+        # every float z_k^f: the float pass's enclosure and the real bound widened by D
+        z_f = _inside(f.pre_activation.value, _widen(B, real[f"layers.{layer.name}.pre_activation"], D))
+        out[f"layers.{layer.name}.pre_activation"] = B.bounds(z_f)
+        z_floats.append(z_f)
         if layer.activation is None:
             Delta = D
         else:
             hull = FastTensor(np.minimum(z_f.lo, z_real.lo), np.maximum(z_f.hi, z_real.hi))
             L = B.magnitude(B.activation_derivative(layer.activation, hull)).hi
-            e2 = layer.activation.float_error(B, semantics, B.magnitude(z_f).hi, a_mag.hi)
+            e2 = layer.activation.float_error(B, semantics, B.magnitude(z_f).hi,
+                                              B.magnitude(f.post_activation.value).hi)
             Delta = B.inflate(L * D + e2, 2)
-        out[f"layers.{layer.name}.post_activation"] = _widen(B, real[f"layers.{layer.name}.post_activation"], Delta)
+        a_f = _inside(f.post_activation.value, _widen(B, real[f"layers.{layer.name}.post_activation"], Delta))
+        out[f"layers.{layer.name}.post_activation"] = B.bounds(a_f)
+        a_floats.append(a_f)
+        a_mag = B.magnitude(a_f)
     out["latent"] = out[f"layers.{p.layers[p.n_encoder - 1].name}.post_activation"]
     out["output"] = out[f"layers.{p.layers[-1].name}.post_activation"]
     delta = Delta
@@ -192,4 +297,14 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
     upper = (1 + gd) * ((1 + fmt.unit_roundoff) * S_up / d + fmt.eta) + fmt.eta
     lower = (1 - gd) * ((1 - fmt.unit_roundoff) * S_lo / d - fmt.eta) - fmt.eta
     out["reconstruction_error"] = np.array([max(round_down(lower), 0.0), round_up(upper)])
+    # g_f = fl(2·r_f/d) = (2/d) r(x_f) + τ: |r_f − r(x_f)| <= shift, and the scaling's two
+    # roundings γ_2 (2/d)|r_f| + eta (`FloatSemantics.scale`)
+    q = float(B.up(np.float64(2 / d)))  # >= 2/d
+    g2 = float(B.up(np.float64(float(gamma(2, fmt)))))
+    tau = B.inflate(q * shift + g2 * q * B.up(R + shift) + eta, 4)
+    inputs = [xf.value, *a_floats[:-1]]
+    # every float act'_f(z_k^f) (the entry's float derivative model over every float z_k^f)
+    slopes = [None if layer.activation is None else F.activation_derivative(
+        layer.activation, FloatTensor(z, np.zeros(z.shape, dtype=bool))).value for layer, z in zip(p.layers, z_floats)]
+    out.update(_mse_gradients(B, p, form, inputs, slopes, tau, F))
     return out
