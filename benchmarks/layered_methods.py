@@ -11,7 +11,8 @@ random vertices of the box (the true range lies between it and the enclosure).
 Per model, eps and method: the median output width over the interval method's and
 over the inner estimate's, the E upper bound over the inner maximum, the median dX
 (MSE gradient of the input) width over the interval method's and over the inner
-estimate's, and the median time per box (runs interleaved, one process).
+estimate's, and the median CPU time per box (`time.process_time`, so that a shared
+machine's load does not count; runs interleaved, one process, OMP_NUM_THREADS=1).
 
 Then v1 specs viewed as layered ones (`LayeredSpec.from_v1`): layered "auto" (the
 mean-value form over layers and bisection for d <= 16) against v1's "auto" (linear
@@ -85,10 +86,10 @@ def layered_table(centres: int, samples: int) -> None:
                 in_out, in_E, in_dX = inner(spec, c, eps, samples, rng)
                 found = {}
                 for m in METHODS:  # interleaved per box
-                    t = time.perf_counter()
+                    t = time.process_time()
                     found[m] = enclose_layered(spec, box, backend="fast", method=m,
                                                max_parts=16 if m == "bisect" else None)
-                    times[m].append(time.perf_counter() - t)
+                    times[m].append(time.process_time() - t)
                 base = found["interval"]
                 for m, e in found.items():
                     rows[m].append((np.median(width(e.output) / width(base.output)),
