@@ -65,8 +65,9 @@ def part_budget(method: str, input_dim: int, max_parts: int | None = None) -> in
 #: the tightening methods of layered models that bound one box directly:
 #: method(spec: LayeredSpec, box, semantics) -> bounds (..., 2) keyed
 #: "layers.<name>.pre_activation", "layers.<name>.post_activation", "latent", "output",
-#: "residual", "reconstruction_error" (each only where it bounds it), or None where a
-#: float run may overflow. "bisect" splits the box and bounds each part with all of
+#: "residual", "reconstruction_error" (each only where it bounds it; "gradients.<key>"
+#: bounds hold for the MSE loss and are used only for it), or None where a float run
+#: may overflow. "bisect" splits the box and bounds each part with all of
 #: these; "auto" intersects all of them and bisection.
 LAYERED_FORMS: dict[str, Callable[[LayeredSpec, Box, str], dict[str, np.ndarray] | None]] = {
     "mean-value": layered_mean_value_bounds,

@@ -11,10 +11,24 @@ mean value form). J is carried forward through the layers (interval forward mode
 
     J_0 = I,   J(z_k) = W_k J_{k−1},   J_k = diag(act_k'(Z_k)) J(z_k)   (J_k = J(z_k) without activation),
 
-with Z_k the interval pass's enclosure of the pre-activations over X (so act_k'(Z_k)
-contains the derivative at every point the segment from c to x passes), J_r = J_K − I,
-and for E the backward pass's ∇E(X) = dX − g for g = (2/d)(x_hat − x) (its input
-gradient minus the direct term). Since |x − c| <= ρ, J(X)(x − c) ⊆ [−|J|ρ, |J|ρ].
+with Z_k an enclosure of the pre-activations over X (so act_k'(Z_k) contains the
+derivative at every point the segment from c to x passes), J_r = J_K − I, and for E
+the backward pass's ∇E(X) = dX − g for g = (2/d)(x_hat − x) (its input gradient minus
+the direct term). Since |x − c| <= ρ, J(X)(x − c) ⊆ [−|J|ρ, |J|ρ]. Layer by layer the
+centred form and interval propagation are intersected before the next layer (both
+enclose every value over X): Z_k is that intersection, so act'(Z_k) is as narrow as
+either gives (relu's a point wherever a neuron provably keeps its sign), and so is J.
+
+**Gradients** (the MSE loss). With M̄ = ∫_0^1 J_r(c + t(x − c)) dt ∈ J_r(X) (convexity),
+r(x) = r(c) + M̄ e exactly, e = x − c in [−ρ, ρ]: one affine form in e shared by every
+coordinate. The backward pass is carried on it as gy = a0 + A e + τ, |τ| <= t, from
+a0 = (2/d) r(c), A = (2/d) J_r(X): a layer's dz = gy ⊙ s with s in act'(Z_k) = m ± w
+is a0∘m + (diag(m) A) e + (m τ + (s − m) gy), so t grows by w|gy| (the centred form of
+the product, Moore, Kearfott and Cloud §6.4, as `linear_gradients.py`), and
+gx = Wᵀ dz is a0 ↦ Wᵀ a0, A ↦ Wᵀ A (an interval product containing Wᵀ M for every
+M in A), t ↦ |W|ᵀ t. Each is concretized as a0 ± (|A|ρ + t): db = dz, dW = dz ⊗ a_in
+with a_in the bounds above, dX the last gx. Interval propagation multiplies Wᵀ into
+per-coordinate bounds instead, as if each r_i took its extremes independently.
 
 The activations need not be differentiable everywhere (relu's kink): every entry is
 continuous and piecewise smooth, so along the segment φ(t) = q(c + t(x − c)) is
@@ -47,8 +61,16 @@ segment from z_k to z_k^f lies in it; mean value theorem), the distances
 a_K, so x_hat_f is within δ = Δ_K of x_hat(x_f); r_f = fl(x_hat_f − x_f) rounds once
 more, |r_f − r(x_f)| <= δ + u|x_hat_f − x_f|; E_f follows from
 ||r_f||² <= S + 2 Σ R_i s_i + Σ s_i² (S >= d·E, R_i >= |r_i|, s_i >= |r_f,i − r_i|) and the
-float square and mean (γ_{d+1}, Higham Lemma 3.3), as in `mean_value.py`. Every term
-assumes that no intermediate overflows: the float interval pass proves that
+float square and mean (γ_{d+1}, Higham Lemma 3.3), as in `mean_value.py`. The float
+bounds are intersected with the float interval pass's, layer by layer.
+
+The float backward pass starts from g_f = fl(2·r_f/d) = (2/d) r(x_f) + τ with
+|τ| <= (2/d)|r_f − r(x_f)| + γ_2 (2/d)|r_f| + eta (`FloatSemantics.scale`); s ranges
+over the entry's float derivative model on every float z_k^f, and the run's product
+fl(gy s) adds u|gy s| + eta, its sum fl(Wᵀ dz) γ_n |W|ᵀ|dz| + n·eta (n the layer's
+outputs; Higham (3.5) with (2.8)), fl(dz ⊗ a) one rounding (`FloatSemantics.outer`).
+
+Every term assumes that no intermediate overflows: the float interval pass proves that
 (`layered_may_overflow`) or the method returns None.
 """
 
@@ -223,8 +245,9 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
     """Float64 (lower, upper) bounds (..., 2), rounded outward, keyed
     "layers.<name>.pre_activation", "layers.<name>.post_activation", "latent", "output",
     "residual" (r = x_hat − x as the semantics computes it: fl(x_hat_f − x_f) in a float
-    one) and "reconstruction_error"; None where a float run may overflow or an activation
-    is not continuous (module docstring)."""
+    one), "reconstruction_error", and "gradients.<key>" (every gradient of
+    `gradient_names`, for the MSE loss only); None where a float run may overflow or an
+    activation is not continuous (module docstring)."""
     if not mean_value_applies(spec):
         return None
     B = FastBackend()
