@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verifae import AutoencoderSpec, Box, BoxError, UnsupportedError, choose_backend, enclose, enclose_many
-from verifae.backends.fast import FastBackend, FastTensor, _inflate
+from verifae.backends.fast import FastBackend, FastTensor, _inflate, _lower, _upper
 
 from .reference import outside, reference
 from .strategies import boxes, points_in, specs
@@ -150,3 +150,43 @@ def test_rationals_beyond_the_double_range_convert_to_enclosures():
     assert (t.lo[0], t.hi[0]) == (big, np.inf)
     assert (t.lo[1], t.hi[1]) == (-np.inf, -big)
     assert Fraction(t.lo[2]) < Fraction(1, 3) < Fraction(t.hi[2])
+
+
+# ------------------------------------------------ the outward step without nextafter
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, width=64))
+def test_lower_and_upper_step_past_pred_and_succ(x):
+    """Rump et al. 2009, Theorem 2.1: fl(x ∓ fl(fl(φ|x|) + eta)) is <= pred(x) and >=
+    succ(x) for every finite x (subnormals, ±0 and ±realmax included); the exact
+    neighbours come from np.nextafter."""
+    a = np.array([x])
+    with np.errstate(over="ignore"):  # succ(realmax) = inf
+        assert _lower(a)[0] <= np.nextafter(x, -np.inf)
+        assert _upper(a)[0] >= np.nextafter(x, np.inf)
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, 5e-324, -5e-324, 2.0**-1022, 2.0**-1022 - 5e-324, 2.0**-970,
+                               1.0, -1.0, 2.0**52, 1.7976931348623157e308, -1.7976931348623157e308])
+def test_lower_and_upper_at_the_edges(x):
+    with np.errstate(over="ignore"):
+        assert _lower(np.array([x]))[0] <= np.nextafter(x, -np.inf)
+        assert _upper(np.array([x]))[0] >= np.nextafter(x, np.inf)
+
+
+def test_lower_and_upper_are_one_step_for_normal_numbers():
+    """Not wider than nextafter away from underflow: the tightness the backend relies on."""
+    x = np.random.default_rng(0).normal(size=10_000) * 10.0 ** np.random.default_rng(1).integers(-300, 300, 10_000)
+    assert np.array_equal(_upper(x), np.nextafter(x, np.inf))
+    assert np.array_equal(_lower(x), np.nextafter(x, -np.inf))
+
+
+def test_lower_and_upper_at_infinity():
+    """Infinity on the outward side stays infinite; on the inward side the result is NaN,
+    which every operation of the backend reads as unbounded."""
+    with np.errstate(invalid="ignore"):
+        assert _upper(np.array([np.inf]))[0] == np.inf and _lower(np.array([-np.inf]))[0] == -np.inf
+        assert np.isnan(_upper(np.array([-np.inf]))[0]) and np.isnan(_lower(np.array([np.inf]))[0])
+    B = FastBackend()
+    t = B.add(FastTensor(np.array([np.inf]), np.array([np.inf])), B.constant_floats(np.array([1.0])))
+    assert t.lo[0] == -np.inf and t.hi[0] == np.inf

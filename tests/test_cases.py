@@ -55,7 +55,8 @@ def test_a_layered_case(tmp_path):
       "decoder": [layer(2, 8)]},
      "model.encoder[1].weight", "expected 8 rows (one per entry of model.encoder[1].bias), got 7"),
     ({"encoder": [layer(4, 2)], "decoder": [layer(8, 3)]},
-     "model.decoder[0].weight", "shape (8, 3) does not chain: the previous layer gives 4 values"),
+     "model.decoder[0].weight",
+     "shape (8, 3) does not chain: the previous layer gives 4 values (model.encoder[0].weight has shape (4, 2))"),
     ({"encoder": [layer(4, 2)], "decoder": [layer(3, 4)]},
      "model.decoder[0].weight", "ends the decoder with 3 values, but the model's input_dim is 2"),
     ({"encoder": [{"weight": [["1", "2"], ["3"]], "bias": ["0", "0"], "activation": "relu"}],
@@ -116,7 +117,12 @@ def test_a_layered_case_is_refused_where_it_is_not_supported(tmp_path):
         load_case(path)
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in CASES.glob("*.json") if p.stat().st_size < 200_000))
+SMALL_CASES = sorted(p for p in CASES.glob("*.json") if p.stat().st_size < 200_000)
+V1_CASES = [p.name for p in SMALL_CASES if '"encoder"' not in p.read_text()]
+LAYERED_CASES = [p.name for p in SMALL_CASES if '"encoder"' in p.read_text()]
+
+
+@pytest.mark.parametrize("name", V1_CASES)
 def test_v1_cases_read_as_before(name):
     """A v1 case gives the same Case (an AutoencoderSpec) with layered=True or not, and
     its enclosures are those of the v1 spec as a layered model."""
@@ -132,3 +138,61 @@ def test_v1_cases_read_as_before(name):
     assert a.output.tobytes() == b.output.tobytes() and a.hidden.tobytes() == b.latent.tobytes()
     assert a.gradients["W_enc"].tobytes() == b.gradients["encoder.0.weight"].tobytes()
     assert a.gradients["input"].tobytes() == b.gradients["input"].tobytes()
+
+
+@pytest.mark.parametrize("name", LAYERED_CASES)
+def test_the_committed_layered_cases(name):
+    """The layered cases of cases/ are format v2 with exact decimal-string parameters
+    (every weight and bias a string, read as its exact decimal)."""
+    data = json.loads((CASES / name).read_text())
+    case = load_case(CASES / name, layered=True)
+    assert isinstance(case, LayeredCase) and case.name == name.removesuffix(".json")
+    for part in ("encoder", "decoder"):
+        for written, layer_ in zip(data["model"][part], getattr(case.spec, part)):
+            assert all(isinstance(v, str) for row in written["weight"] for v in row)
+            assert layer_.weight.tolist() == [[Fraction(v) for v in row] for row in written["weight"]]
+    assert len(LAYERED_CASES) >= 2 and max(len(load_case(CASES / n, layered=True).spec.layers)
+                                           for n in LAYERED_CASES) >= 5
+
+
+V1_MODEL = {"W_enc": [["1", "-2"]], "b_enc": ["0"], "W_dec": [["1"], ["-1"]], "b_dec": ["0", "0"]}
+
+
+def test_a_v1_activation_with_parameters(tmp_path):
+    """v1's "activation" may be an object as in v2: the spec holds the configured entry,
+    and the result of the enclosures is that of the configured activation."""
+    path = tmp_path / "case.json"
+    model = {**V1_MODEL, "activation": {"name": "leaky_relu", "negative_slope": "0.2"}}
+    path.write_text(json.dumps({"model": model, "input": {"lower": ["-1", "0"], "upper": ["0", "1"]}}))
+    case = load_case(path)
+    assert type(case) is Case
+    assert case.spec.activation_config == {"name": "leaky_relu", "negative_slope": "1/5"}
+    assert case.spec.activation_name == "leaky_relu"
+    # z = x1 - 2 x2 in [-3, 0]: leaky_relu(z) = z/5 in [-3/5, 0] (the default slope would give [-0.03, 0])
+    e = enclose(case.spec, case.box, backend="exact", method="interval")
+    (lo, hi), = e.hidden.tolist()
+    assert Fraction(lo) <= Fraction(-3, 5) < Fraction(lo) + Fraction(1, 10**15) and hi == 0
+    # the name alone, or the default configuration written out, is the plain name as before
+    for default in ("leaky_relu", {"name": "leaky_relu", "negative_slope": "0.01"}, {"name": "leaky_relu"}):
+        path.write_text(json.dumps({"model": {**V1_MODEL, "activation": default}, "input": {"center": [0, 0],
+                                                                                           "radius": 1}}))
+        assert load_case(path).spec.activation == "leaky_relu"
+
+
+@pytest.mark.parametrize("activation, path, message", [
+    (None, "model.activation", "expected an activation name or an object with a name, got null"),
+    (3, "model.activation", "expected an activation name or an object with a name, got a number"),
+    ({"name": "gelu"}, "model.activation.name", "unknown activation 'gelu'; valid activations are: relu"),
+    ({"negative_slope": "0.2"}, "model.activation.name", "missing key"),
+    ({"name": "leaky_relu", "negative_slope": "2"}, "model.activation.negative_slope",
+     "negative_slope must lie in [0, 1], got '2'"),
+    ({"name": "elu", "slope": "1"}, "model.activation.slope", "unknown parameter 'slope'"),
+    ({"name": "tanh", "beta": "1"}, "model.activation.beta", "activation 'tanh' takes no parameters"),
+])
+def test_a_malformed_v1_activation_names_its_field(tmp_path, activation, path, message):
+    p = tmp_path / "case.json"
+    p.write_text(json.dumps({"model": {**V1_MODEL, "activation": activation}, "input": {"center": [0, 0],
+                                                                                       "radius": 1}}))
+    with pytest.raises(CaseError) as info:
+        load_case(p)
+    assert info.value.path == path and message in info.value.message

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 import verifae
 from verifae.cli import main
 
+from .reference import layered_reference, outside
+
 CASES = Path(__file__).resolve().parent.parent / "cases"
 
 GOOD = {
@@ -508,3 +510,208 @@ def test_max_parts_below_one_is_a_usage_error(tmp_path):
     result = run("bound", write(tmp_path, json.dumps(GOOD)), "--max-parts", "0")
     assert result.exit_code == 2
     assert "Invalid value for '--max-parts': 0 is not in the range x>=1." in result.output
+
+
+# ---------------------------------------------------------------- layered models (case format v2)
+
+LAYERED = sorted(p.name for p in CASES.glob("layered-*.json"))
+
+
+class _Enclosure:
+    """One semantics of a v2 result document as `tests.reference.outside` reads it."""
+
+    def __init__(self, e: dict) -> None:
+        self.e = e
+
+    def items(self):
+        for layer in self.e["layers"]:
+            for part in ("pre_activation", "post_activation"):
+                yield f"layers.{layer['name']}.{part}", _bounds(layer[part])
+        for key in ("latent", "output", "reconstruction_error"):
+            yield key, _bounds(self.e[key])
+        for key, value in self.e["gradients"].items():
+            yield f"gradients.{key}", _bounds(value)
+
+
+def _bounds(nested) -> np.ndarray:
+    return np.vectorize(lambda v: float(v), otypes=[float])(np.asarray(nested, dtype=object))
+
+
+@pytest.mark.parametrize("name", LAYERED)
+def test_bound_a_layered_case_as_json(name):
+    """The v2 result of design §6, and every interval of the real enclosure contains the
+    independent reference (exact rationals, Arb at 256 bits) at the box centre."""
+    from verifae.layered import gradient_names
+
+    result = run("bound", CASES / name, "--format", "json", "--runs", "0", "--method", "interval")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    case = verifae.cases.load_case(CASES / name, layered=True)
+    spec = case.spec
+    assert {"format_version", "case", "description", "input_dim", "latent_dim", "layer_sizes", "architecture",
+            "compression_ratio", "backend", "precision", "method", "grad_output", "enclosures", "float_check",
+            "status", "seconds", "verifae", "box_count"} <= set(doc)
+    assert "hidden_dim" not in doc and "activation" not in doc
+    assert (doc["format_version"], doc["case"], doc["method"], doc["float_check"]) == (2, case.name, "interval", None)
+    assert (doc["input_dim"], doc["latent_dim"], doc["layer_sizes"]) == (spec.input_dim, spec.latent_dim,
+                                                                         list(spec.layer_sizes))
+    assert [a["name"] for a in doc["architecture"]] == [layer.name for layer in spec.layers]
+    assert set(doc["enclosures"]) == {"real", "float64", "float32"}
+    for e in doc["enclosures"].values():
+        assert set(e) == {"layers", "latent", "output", "reconstruction_error", "gradients", "notes"}
+        assert [layer["name"] for layer in e["layers"]] == [layer.name for layer in spec.layers]
+        assert list(e["gradients"]) == list(gradient_names(spec))
+        for layer, written in zip(spec.layers, e["layers"]):
+            assert np.shape(written["pre_activation"]) == np.shape(written["post_activation"]) == (
+                layer.out_features, 2)
+            assert np.shape(e["gradients"][f"{layer.name}.weight"]) == (*layer.weight.shape, 2)
+        assert e["latent"] == e["layers"][len(spec.encoder) - 1]["post_activation"]
+        assert e["output"] == e["layers"][-1]["post_activation"]
+    misses = outside(_Enclosure(doc["enclosures"]["real"]), layered_reference(spec, list(case.box.center), None))
+    assert not misses, misses[:5]
+
+
+def test_the_layered_architecture_in_the_result():
+    doc = json.loads(run("bound", CASES / "layered-mixed-3-4-4-2-4-3.json", "--format", "json", "--runs", "0",
+                         "--method", "interval", "--semantics", "real").output)
+    assert doc["architecture"][1] == {"name": "encoder.1", "part": "encoder", "in_features": 4, "out_features": 4,
+                                      "activation": {"name": "leaky_relu", "negative_slope": "1/5"}}
+    assert [a["activation"] for a in doc["architecture"]] == [
+        "relu", {"name": "leaky_relu", "negative_slope": "1/5"}, "tanh", "elu", "sigmoid"]
+    assert doc["architecture"][-1]["name"] == "out" and "out.weight" in doc["enclosures"]["real"]["gradients"]
+
+
+@pytest.mark.parametrize("name", LAYERED)
+def test_bound_a_layered_case_as_a_table(name):
+    result = run("bound", CASES / name, "--runs", "0", "--method", "interval")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    spec = verifae.cases.load_case(CASES / name, layered=True).spec
+    assert f"layered {'-'.join(map(str, spec.layer_sizes))}" in result.output
+    for semantics in ("real", "float64", "float32"):
+        assert any(line.startswith(f"{semantics} ─") for line in lines)
+    for layer in spec.layers:  # a row per layer, three times, and its gradients by name
+        assert sum(line.startswith(f"  {layer.name} ") for line in lines) == 3
+        assert sum(line.startswith(f"  {layer.name}.weight ") for line in lines) == 3
+    assert result.output.count("  latent\n") == 3 and "  skipped (--runs 0)" in lines
+
+
+def test_the_layered_table_names_configured_activations():
+    result = run("bound", CASES / "layered-mixed-3-4-4-2-4-3.json", "--runs", "0", "--method", "interval",
+                 "--semantics", "real")
+    rows = [line for line in result.output.splitlines() if line.startswith("  encoder.1 ")]
+    assert rows and "leaky_relu(negative_slope=0.2)" in rows[0] and "4×4" in rows[0]
+
+
+def test_a_layered_case_with_the_float_run_check():
+    """With runs, a layered case is checked, or (until the check takes a LayeredSpec)
+    the result says why it was not; either way the command succeeds."""
+    result = run("bound", CASES / "layered-mixed-3-4-4-2-4-3.json", "--format", "json", "--runs", "20",
+                 "--method", "interval")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert (doc["float_check"] is None) == ("float_check_note" in doc)
+    if doc["float_check"] is None:
+        assert doc["float_check_note"].startswith("the Float-run check does not support layered models yet")
+    else:
+        assert all(c["outside"] == 0 for c in doc["float_check"].values())
+
+
+def test_a_layered_case_with_several_boxes_and_a_grad_output_box(tmp_path):
+    case = json.loads((CASES / "layered-mixed-3-4-4-2-4-3.json").read_text())
+    case["input"] = [case["input"], {"lower": ["0", "0", "0"], "upper": ["0.1", "0.1", "0.1"]}]
+    case["grad_output"] = {"center": ["1", "0", "-1"], "radius": "0.5"}
+    result = run("bound", write(tmp_path, case), "--format", "json", "--runs", "0", "--method", "interval",
+                 "--semantics", "real")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["box_count"] == 2 and doc["grad_output"] == "box" and len(doc["boxes"]) == 2
+    assert doc["boxes"][0]["enclosures"] == doc["enclosures"]
+    assert doc["boxes"][0]["enclosures"] != doc["boxes"][1]["enclosures"]
+    loaded = verifae.cases.load_case(tmp_path / "case.json", layered=True)
+    g = list(loaded.grad_output.upper)  # a corner of the incoming-gradient box
+    for box, written in zip(loaded.boxes, doc["boxes"]):
+        misses = outside(_Enclosure(written["enclosures"]["real"]), layered_reference(loaded.spec, list(box.lower), g))
+        assert not misses, misses[:5]
+    table = run("bound", tmp_path / "case.json", "--runs", "0", "--method", "interval", "--semantics", "real")
+    assert table.exit_code == 0 and "Boxes (real)" in table.output
+
+
+def layered_case(encoder, decoder, **extra):
+    return {"model": {"encoder": encoder, "decoder": decoder}, "input": {"center": ["0", "0.5"], "radius": "0.1"},
+            **extra}
+
+
+def dense(rows, cols, activation="relu", **extra):
+    return {"weight": [["0.1"] * cols for _ in range(rows)], "bias": ["0"] * rows, "activation": activation, **extra}
+
+
+@pytest.mark.parametrize("content, message", [
+    (layered_case([dense(4, 2)], [dense(8, 3)]),
+     "error: CASE: model.decoder[0].weight: shape (8, 3) does not chain: the previous layer gives 4 values "
+     "(model.encoder[0].weight has shape (4, 2))\n"),
+    (layered_case([dense(4, 2), dense(3, 5)], [dense(2, 3)]),
+     "error: CASE: model.encoder[1].weight: shape (3, 5) does not chain: the previous layer gives 4 values "
+     "(model.encoder[0].weight has shape (4, 2))\n"),
+    (layered_case([dense(4, 2)], [dense(3, 4)]),
+     "error: CASE: model.decoder[0].weight: shape (3, 4) ends the decoder with 3 values, but the model's "
+     "input_dim is 2 (model.encoder[0].weight has 2 columns)\n"),
+    (layered_case([dense(4, 2)], [{"weight": [["1"] * 4] * 2, "bias": ["0"] * 3, "activation": "relu"}]),
+     "error: CASE: model.decoder[0].weight: expected 3 rows (one per entry of model.decoder[0].bias), got 2\n"),
+    (layered_case([dense(4, 2, "gelu")], [dense(2, 4)]),
+     "error: CASE: model.encoder[0].activation: unknown activation 'gelu'; valid activations are: relu, "
+     "sigmoid, tanh, identity, leaky_relu, elu\n"),
+    (layered_case([dense(4, 2, {"name": "leaky_relu", "negative_slope": "1.5"})], [dense(2, 4)]),
+     "error: CASE: model.encoder[0].activation.negative_slope: leaky_relu: negative_slope must lie in [0, 1], "
+     "got '1.5'\n"),
+    (layered_case([dense(4, 2)], [{"weight": [["1"] * 4] * 2, "bias": ["0", "NaN"], "activation": None}]),
+     "error: CASE: model.decoder[0].bias[1]: 'NaN' is not a number (expected a decimal like '0.1', a rational "
+     "like '1/3' or a hexadecimal float like '0x1.8p-3')\n"),
+    (layered_case([dense(4, 2, name="z")], [dense(2, 4, name="z")]),
+     "error: CASE: model.decoder[0].name: layer name 'z' is also the name of model.encoder[0]\n"),
+    (layered_case([dense(4, 2)], []), "error: CASE: model.decoder: expected at least one layer\n"),
+    (layered_case([dense(4, 2)], [dense(2, 4)], input={"center": [0, 0, 0], "radius": 1}),
+     "error: CASE: input.center: expected 2 numbers (input_dim 2), got 3\n"),
+    (layered_case([dense(4, 2)], [dense(2, 4)], grad_output={"center": [0], "radius": 1}),
+     "error: CASE: grad_output.center: expected 2 numbers (input_dim 2), got 1\n"),
+    ({"model": {"encoder": [dense(4, 2)], "decoder": [dense(2, 4)], "W_enc": [[1]]},
+      "input": {"center": [0, 0], "radius": 1}},
+     "error: CASE: model.W_enc: unknown key; expected one of encoder, decoder\n"),
+])
+def test_malformed_layered_cases(tmp_path, content, message):
+    assert bad(tmp_path, content, "--method", "interval") == message
+
+
+def test_a_grad_output_file_that_does_not_fit_a_layered_model(tmp_path):
+    g = write(tmp_path, {"center": [0, 0, 0], "radius": 1}, "g.json")
+    p = write(tmp_path, layered_case([dense(4, 2)], [dense(2, 4)]))
+    result = run("bound", p, "--grad-output", g, "--runs", "0", "--method", "interval")
+    assert result.exit_code == 2
+    assert result.output == "error: grad_output has 3 entries but the model's output has 2\n"
+
+
+def test_a_v1_activation_object_round_trips(tmp_path):
+    """v1's activation as an object: the result writes the configuration, which read back
+    as a case gives the same spec and the same enclosures."""
+    case = changed("model.activation", {"name": "leaky_relu", "negative_slope": "0.2"})
+    # the float runs (numpy, loops, PyTorch) use the configured slope, or they would fall outside
+    result = run("bound", write(tmp_path, case), "--format", "json", "--runs", "20", "--semantics", "real",
+                 "--method", "interval")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["activation"] == {"name": "leaky_relu", "negative_slope": "1/5"}
+    assert set(doc) >= {"hidden_dim", "activation"} and "format_version" not in doc  # still a v1 result
+    assert doc["float_check"]["float64"]["outside"] == 0 and doc["float_check"]["float32"]["outside"] == 0
+    again = changed("model.activation", doc["activation"])
+    second = json.loads(run("bound", write(tmp_path, again, "again.json"), "--format", "json", "--runs", "0",
+                            "--semantics", "real").output)
+    assert second["activation"] == doc["activation"]
+    assert second["enclosures"]["real"]["hidden"] == doc["enclosures"]["real"]["hidden"]
+    # and the slope is used: hidden unit 0 has z = 0.1 x1 − 0.2 x2 in [−0.2, 0.1], so its lower end is s·(−0.2)
+    default = json.loads(run("bound", write(tmp_path, changed("model.activation", "leaky_relu"), "d.json"),
+                             "--format", "json", "--runs", "0", "--semantics", "real").output)
+    assert default["activation"] == "leaky_relu"
+    assert default["enclosures"]["real"]["hidden"] != doc["enclosures"]["real"]["hidden"]
+    table = run("bound", tmp_path / "again.json", "--runs", "0", "--semantics", "real")
+    assert "2-3-2 leaky_relu(negative_slope=0.2)" in table.output

@@ -113,3 +113,25 @@ def test_backward_tuple_order_and_shapes():
 def test_parameters_beyond_the_double_range_are_refused():
     with pytest.raises(SpecError, match=r"W_enc: 1e400 is beyond the double range"):
         AutoencoderSpec([["1e400"]], [0], [[1]], [0], "identity")
+
+
+def test_an_activation_with_parameters():
+    """A configured activation is kept as its entry; at the default configuration the
+    spec holds the plain name, as before."""
+    s = spec(activation={"name": "elu", "alpha": "2"})
+    assert s.activation_config == {"name": "elu", "alpha": "2"} and s.activation_name == "elu"
+    assert s.activation_entry.config() == {"name": "elu", "alpha": "2"}
+    assert repr(s) == "AutoencoderSpec(input_dim=3, hidden_dim=2, activation=Elu(alpha='2'))"
+    assert spec(activation={"name": "elu", "alpha": "1"}).activation == "elu"
+    assert spec(activation="elu").activation_config == "elu"
+    # the float64 backend computes with the configured alpha: elu(−1) = 2(e^−1 − 1) = −1.264…
+    # (the default alpha would give −0.632…)
+    B = get_backend("float64")
+    out = forward(B, parameters(B, spec(activation={"name": "elu", "alpha": "2"}, b_enc=[-1, -1],
+                                        W_enc=[[0, 0, 0], [0, 0, 0]])), np.zeros(3))
+    assert all(-1.2643 < v < -1.2642 for v in out.hidden)
+
+
+def test_a_configured_activation_with_bad_parameters():
+    with pytest.raises(SpecError, match="negative_slope must lie in"):
+        spec(activation={"name": "leaky_relu", "negative_slope": "-1"})

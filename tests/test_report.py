@@ -413,3 +413,112 @@ def test_unbounded_enclosures_are_marked_and_the_finite_ones_stay_readable(tmp_p
     assert "float32 enclosure unbounded (may overflow)" in legend
     lo, hi = error.axes[0].get_xlim()
     assert 0.4e80 < lo and hi < 2.1e80
+
+
+# ---------------------------------------------------------------- layered models (case format v2)
+
+LAYERED = sorted(p.name for p in CASES.glob("layered-*.json"))
+INTERVAL = ReportOptions(runs=0, method="interval")
+
+
+def test_a_report_of_v1_and_layered_cases(tmp_path):
+    """A folder with v1 and v2 cases: a row per case with its architecture, v2 summaries
+    with per-layer widths, and the latent plot for the layered cases only."""
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for name in ["layered-mixed-3-4-4-2-4-3.json", "tiny-tanh-2-1-2.json"]:
+        shutil.copy(CASES / name, cases)
+    deep = json.loads((CASES / "layered-deep-tanh-4-3-3-3-2-3-3-3-4.json").read_text())
+    deep["model"]["decoder"] = deep["model"]["decoder"][-1:]  # 4-3-3-3-2-4: a narrower deep row, faster
+    deep["model"]["decoder"][0]["weight"] = [row[:2] for row in deep["model"]["decoder"][0]["weight"]]
+    deep["name"] = "deep"
+    (cases / "deep.json").write_text(json.dumps(deep))
+    out = tmp_path / "report"
+    entries, code = build_report([cases], out, INTERVAL, jobs=1, progress=False)
+    assert code == 0, [e["error"] for e in entries]
+    rows = {e["slug"]: e for e in entries}
+    mixed, deep, v1 = rows["layered-mixed-3-4-4-2-4-3"], rows["deep"], rows["tiny-tanh-2-1-2"]
+    assert (mixed["dims"], mixed["activation"]) == ("3-4-4-2-4-3", "relu,leaky_relu(negative_slope=0.2),tanh,elu,"
+                                                                  "sigmoid")
+    assert (deep["dims"], deep["activation"]) == ("4-3-3-3-2-4", "tanh,tanh,tanh,tanh,identity")
+    assert (v1["dims"], v1["activation"], v1["layered"]) == ("2-1-2", "tanh", False)
+    for e in (mixed, deep):
+        assert e["layered"] and e["status"] == "ok"
+        assert list(e["plots"]) == ["outputs", "latent", "gradients", "error"]
+        assert all((out / name).is_file() for name in e["plots"].values())
+        summary = json.loads((out / e["summary"]).read_text())
+        assert summary["format_version"] == 2 and summary["layer_sizes"] == [int(n) for n in e["dims"].split("-")]
+        real = summary["enclosures"]["real"]
+        assert [layer["name"] for layer in real["layers"]] == [a["name"] for a in summary["architecture"]]
+        assert real["latent_width"]["count"] == summary["latent_dim"]
+        assert real["layers"][0]["pre_activation_width"]["count"] == summary["layer_sizes"][1]
+    assert list(v1["plots"]) == ["outputs", "gradients", "error"]
+    markdown = (out / "index.md").read_text()
+    assert "| 3-4-4-2-4-3 | relu,leaky_relu(negative_slope=0.2),tanh,elu,sigmoid | ok |" in markdown
+    assert "![layered-mixed-3-4-4-2-4-3 latent](layered-mixed-3-4-4-2-4-3-latent.png)" in markdown
+    page = (out / "index.html").read_text()
+    assert "<td>4-3-3-3-2-4</td>" in page
+    assert page.count("<figcaption>Latent enclosures (float32, float64 and real)") == 2
+    assert page.count("<figcaption>Enclosure widths of the weight gradients, layer by layer") == 2
+    assert page.count("<figcaption>Enclosure widths of the W_enc and W_dec gradients</figcaption>") == 1
+    result = CliRunner().invoke(main, ["report", str(cases), "--out", str(out), "--jobs", "1", "--runs", "0",
+                                       "--method", "interval"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("(cached)") == 3
+
+
+def _layered_doc(name: str) -> dict:
+    return json.loads(CliRunner().invoke(main, ["bound", str(CASES / name), "--format", "json", "--runs", "0",
+                                                "--method", "interval"]).output)
+
+
+def _figures(monkeypatch) -> list:
+    """The figures the plot functions close, in order."""
+    import matplotlib.pyplot as plt
+
+    figures: list = []
+    real_close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig) or real_close(fig))
+    return figures
+
+
+def test_the_latent_plot(tmp_path, monkeypatch):
+    """Every latent coordinate in each semantics, within the axis; PNGs byte-identical
+    from run to run (the layered gradient heatmaps too)."""
+    from verifae.plots import LAYERED_PLOTS, plots_for
+
+    doc = _layered_doc("layered-mixed-3-4-4-2-4-3.json")
+    assert plots_for(doc) is LAYERED_PLOTS
+    figures = _figures(monkeypatch)
+    for suffix in ("latent", "gradients"):
+        plot = LAYERED_PLOTS[suffix][0]
+        plot(doc, tmp_path / "a.png")
+        plot(doc, tmp_path / "b.png")
+        data = (tmp_path / "a.png").read_bytes()
+        assert data == (tmp_path / "b.png").read_bytes(), suffix
+        assert b"matplotlib" not in data.lower(), suffix
+    ax = figures[0].axes[0]
+    assert ax.get_xlabel() == "latent coordinate" and "latent enclosures" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "float32 enclosure", "float64 enclosure", "real enclosure"]
+    lo, hi = ax.get_ylim()
+    for e in doc["enclosures"].values():
+        for a, b in e["latent"]:
+            assert lo <= a <= b <= hi
+    assert len([p for p in ax.patches if p.get_height() > 0]) == 3 * doc["latent_dim"]
+    titles = [a.get_title() for a in figures[2].axes if a.get_title()]
+    assert titles == [f"width of d {a['name']}.weight ({a['out_features']}×{a['in_features']})"
+                      for a in doc["architecture"]]
+
+
+def test_the_gradient_heatmaps_of_a_deep_model(tmp_path, monkeypatch):
+    """Eight layers: the first three and the last three weight gradients."""
+    from verifae.plots import plot_gradient_widths
+
+    doc = _layered_doc("layered-deep-tanh-4-3-3-3-2-3-3-3-4.json")
+    figures = _figures(monkeypatch)
+    plot_gradient_widths(doc, tmp_path / "g.png")
+    titles = [a.get_title().split(" (")[0] for a in figures[0].axes if a.get_title()]
+    names = [a["name"] for a in doc["architecture"]]
+    assert len(names) == 8
+    assert titles == [f"width of d {n}.weight" for n in names[:3] + names[-3:]]

@@ -8,7 +8,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from .activations import get_activation
+from .activations import Activation, get_activation
 from .backends import get_backend
 from .backends.base import Backend, IntervalBackend
 from .box import Box
@@ -215,7 +215,7 @@ def _rigorous(name: str | Backend, precision: int | None, semantics: str) -> Bac
     return FloatSemantics(B, FORMATS[semantics])
 
 
-def _hidden_range(activation: str, semantics: str) -> tuple[float, float]:
+def _hidden_range(activation: str | Activation, semantics: str) -> tuple[float, float]:
     """The set every value of act lies in (the entry's `value_range`): relu >= 0 exactly
     (max(z, 0) is exact in floats too); sigmoid in [0, 1] and tanh in [-1, 1] for real
     numbers (a library within K ulps is not promised to respect them, so not for float

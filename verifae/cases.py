@@ -314,10 +314,7 @@ def _model(m: Any) -> AutoencoderSpec | LayeredSpec:
     for key in _MODEL_KEYS:
         if key not in m:
             raise CaseError("missing key", f"model.{key}")
-    act = m["activation"]
-    if act not in ACTIVATIONS:
-        raise CaseError(f"unknown activation {act!r}; valid activations are: {', '.join(ACTIVATIONS)}",
-                        "model.activation")
+    act = _activation(m["activation"], "model.activation", allow_none=False)
     b_dec = _vector(m["b_dec"], "model.b_dec")
     W_enc = _matrix(m["W_enc"], "model.W_enc", None, None, "")
     h = len(W_enc)
@@ -335,17 +332,20 @@ def _model(m: Any) -> AutoencoderSpec | LayeredSpec:
         raise CaseError(str(exc), "model") from None
 
 
-def _activation(a: Any, path: str) -> Any:
+def _activation(a: Any, path: str, allow_none: bool = True) -> Any:
     """A registry name or {"name": ..., parameter: number, ...}, as its registry entry;
-    null for no activation at all (a bare linear layer, as v1's decoder)."""
-    if a is None:
+    null for no activation at all (a bare linear layer, as v1's decoder) where
+    `allow_none` (a layer of format v2; v1's encoder always has an activation)."""
+    if a is None and allow_none:
         return None
     if isinstance(a, str):
         if a not in ACTIVATIONS:
             raise CaseError(f"unknown activation {a!r}; valid activations are: {', '.join(ACTIVATIONS)}", path)
         return get_activation(a)
     if not isinstance(a, dict):
-        raise CaseError(f"expected an activation name, an object with a name or null, got {_kind(a)}", path)
+        expected = "an activation name, an object with a name or null" if allow_none else \
+            "an activation name or an object with a name"
+        raise CaseError(f"expected {expected}, got {_kind(a)}", path)
     duplicates = getattr(a, "duplicates", ())
     if duplicates:
         raise CaseError(f'duplicate key "{duplicates[0]}"', path)
@@ -419,7 +419,7 @@ def _layered(m: dict) -> LayeredSpec:
                 raise CaseError(f"layer name {layer.name!r} is also the name of {seen[layer.name]}", f"{path}.name")
             seen[layer.name] = path
             parts[key].append(layer)
-            previous = (layer.out_features, f"{path}.weight has {layer.out_features} rows")
+            previous = (layer.out_features, f"{path}.weight has shape {layer.weight.shape}")
     d = parts["encoder"][0].in_features
     last = parts["decoder"][-1]
     if last.out_features != d:

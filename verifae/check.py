@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import torch_runs
-from .activations import get_activation
+from .activations import Activation, get_activation
 from .api import Enclosure, enclose
 from .backends import get_backend
 from .box import Box
@@ -251,7 +251,7 @@ def _stack(runs: list[dict[str, np.ndarray]]) -> Chunk:
     return {name: np.stack([r[name] for r in runs]) for name in runs[0]}
 
 
-def _loop_run(params, activation: str, x, g, dtype) -> dict[str, np.ndarray]:
+def _loop_run(params, activation: str | Activation, x, g, dtype) -> dict[str, np.ndarray]:
     """The spec with explicit left-to-right loops on numpy scalars of `dtype`, E as a sum
     then a division and g as 2·r/d."""
     W_enc, b_enc, W_dec, b_dec = params

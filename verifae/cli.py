@@ -22,7 +22,9 @@ from .bound import bound, to_json
 from .cases import DEFAULT_MAX_BYTES, load_box, load_case
 from .errors import EnvironmentFailure, OutputError, VerifaeError
 from .files import write_atomically
+from .layered import LayeredSpec
 from .methods import METHOD_NAMES
+from .model import AutoencoderSpec
 from .table import render_table
 
 __all__ = ["main"]
@@ -46,6 +48,7 @@ Examples:
   verifae bound cases/digits-64-16-64-eps0.01.json --semantics float32 --runs 5000
   verifae bound cases/relu-kink-2-1-2.json --backend exact --format json -o result.json
   verifae bound cases/large-784-64-784.json --grad-output g.json --runs 0
+  verifae bound cases/layered-mixed-3-4-4-2-4-3.json --method interval
 
 """ + EXIT_CODES
 
@@ -105,7 +108,8 @@ class _Group(click.Group):
 @_debug_option
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
-    """Verified arithmetic for the autoencoder x_hat = W_dec·act(W_enc·x + b_enc) + b_dec.
+    """Verified arithmetic for autoencoders: x_hat = W_dec·act(W_enc·x + b_enc) + b_dec
+    (case format v1), or any stack of dense layers act(W·x + b) (format v2).
 
     Computes intervals that provably contain every value of the outputs, the
     backward-pass gradients and the reconstruction error over an input box, in real
@@ -119,6 +123,13 @@ def _progress():
     if not sys.stderr.isatty():
         return None
     return lambda what: click.echo(f"\r\x1b[K{what} …", err=True, nl=False)
+
+
+def _weights(spec: AutoencoderSpec | LayeredSpec) -> int:
+    """The number of weights that sets a result's size (v1: d·h, the size of W_enc)."""
+    if isinstance(spec, LayeredSpec):
+        return sum(layer.weight.size for layer in spec.layers)
+    return spec.input_dim * max(spec.hidden_dim, 1)
 
 
 @main.command("bound", epilog=EPILOG)
@@ -157,7 +168,7 @@ def bound_command(ctx, case_file, backend, precision, semantics, method, max_par
             # Before the work, not after it: a typo in -o should not cost the whole run.
             what = "does not exist" if not output.parent.exists() else "is not a folder"
             raise OutputError(f"cannot write {output}: folder {output.parent} {what}")
-        case = load_case(case_file, max_size)
+        case = load_case(case_file, max_size, layered=True)
         g = None
         if grad_output is not None:
             g = "mse" if grad_output == "mse" else load_box(grad_output, max_size)
@@ -171,7 +182,7 @@ def bound_command(ctx, case_file, backend, precision, semantics, method, max_par
         if fmt == "json":
             # Indented for small models; compact for large ones (a 784-64-784 result has
             # 300,000 intervals, and indentation triples the size and the time to write).
-            small = case.spec.input_dim * max(case.spec.hidden_dim, 1) <= 4096
+            small = _weights(case.spec) <= 4096
             text = json.dumps(to_json(result), indent=1 if small else None) + "\n"
         else:
             text = render_table(result)
@@ -249,6 +260,8 @@ def report_command(ctx, cases, out, backend, precision, method, max_parts, runs,
     else:
         for e in entries:
             runs_text = ", ".join(f"{k} {v['runs']}/{v['outside']} out" for k, v in e["float_runs"].items())
+            if e.get("check_note"):
+                runs_text = "float-run check skipped (layered model)"
             cached = " (cached)" if e.get("cached") else ""
             click.echo(f"{e['status']:<13} {e['name']:<34} {e['seconds']:6.2f} s{cached}  {runs_text}")
             if e["error"]:

@@ -24,17 +24,19 @@ enclosures bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .activations import Activation, get_activation
 from .backends.base import Backend
 from .errors import SpecError, VerifaeError
-from .model import AutoencoderSpec
 from .numbers import exact_array, float_or_inf, is_double
+
+if TYPE_CHECKING:  # model.py builds on this module: its spec is only a type here
+    from .model import AutoencoderSpec
 
 __all__ = [
     "Layer",
@@ -47,6 +49,10 @@ __all__ = [
     "layered_forward",
     "layered_backward",
     "gradient_names",
+    "Refine",
+    "unrefined",
+    "mse_grad_output",
+    "reconstruction_error",
 ]
 
 
@@ -274,7 +280,19 @@ def layered_forward(backend: Backend, p: LayeredParameters, x: Any) -> LayeredFo
     return LayeredForward(tuple(found), found[p.n_encoder - 1].post_activation, a)
 
 
-def layered_backward(backend: Backend, p: LayeredParameters, x: Any, fwd: LayeredForward, g: Any) -> dict[str, Any]:
+#: refine(name, tensor) -> tensor: a hook through which a tightening method replaces an
+#: intermediate enclosure by a tighter one that still contains every value: "residual"
+#: (x_hat − x, in `mse_grad_output`) and "<name>.input_gradient" (gx = Wᵀ dz of layer
+#: <name>, the gradient reaching its input); the identity for plain evaluation
+Refine = Callable[[str, Any], Any]
+
+
+def unrefined(name: str, t: Any) -> Any:
+    return t
+
+
+def layered_backward(backend: Backend, p: LayeredParameters, x: Any, fwd: LayeredForward, g: Any,
+                     refine: Refine = unrefined) -> dict[str, Any]:
     """The VJP for incoming gradient g = dL/dx_hat: {"<name>.weight", "<name>.bias", ...,
     "input"}, layer gradients in layer order."""
     grads: dict[str, Any] = {}
@@ -287,10 +305,20 @@ def layered_backward(backend: Backend, p: LayeredParameters, x: Any, fwd: Layere
             dz = backend.mul(gy, backend.activation_derivative(layer.activation, f.pre_activation))
         grads[f"{layer.name}.weight"] = backend.outer(dz, a_in)
         grads[f"{layer.name}.bias"] = dz
-        gy = backend.rmatvec(layer.weight, dz)
+        gy = refine(f"{layer.name}.input_gradient", backend.rmatvec(layer.weight, dz))
     ordered = {}
     for layer in p.layers:
         for part in ("weight", "bias"):
             ordered[f"{layer.name}.{part}"] = grads[f"{layer.name}.{part}"]
     ordered["input"] = gy
     return ordered
+
+
+def mse_grad_output(backend: Backend, x_hat: Any, x: Any, d: int, refine: Refine = unrefined) -> Any:
+    """g_mse = (2/d)(x_hat − x), the gradient of E with respect to x_hat."""
+    return backend.scale(refine("residual", backend.sub(x_hat, x)), 2, d)
+
+
+def reconstruction_error(backend: Backend, x_hat: Any, x: Any) -> Any:
+    """E = (1/d) Σ (x_hat − x)², with the square's range (not a product of two copies)."""
+    return backend.mean(backend.square(backend.sub(x_hat, x)))

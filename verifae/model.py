@@ -1,8 +1,8 @@
-"""The autoencoder spec (design §1), written once against the backend interface.
+"""The seed's autoencoder spec (design §1): the layered model's one-hidden-layer case.
 
     z     = W_enc x + b_enc                     pre-activation (h)
-    hid   = act(z)                              encode
-    x_hat = W_dec hid + b_dec                   decode
+    hid   = act(z)                              hidden
+    x_hat = W_dec hid + b_dec                   output
     E     = (1/d) Σ_i (x_hat_i − x_i)²          reconstruction error
 
 Backward (VJP) for g = dL/dx_hat:
@@ -11,22 +11,36 @@ Backward (VJP) for g = dL/dx_hat:
     dZ = dH ⊙ act'(z)   dW_enc = dZ ⊗ x    db_enc = dZ    dX = W_encᵀ dZ
 
 The functions below take a `Backend` and `Parameters` already converted to that
-backend's tensors; they never ask which backend they run on. Every function maps
-over leading batch axes of x, so `forward_batch` is `forward` on a (B, d) tensor.
+backend's tensors; they never ask which backend they run on. They are views: the
+model is written once, in `verifae.layered`, and `forward` / `backward` run its
+functions on the layers encoder [(W_enc, b_enc, act)] and decoder [(W_dec, b_dec)]
+(no activation), the same operations in the same order. Every function maps over
+leading batch axes of x, so `forward_batch` is `forward` on a (B, d) tensor.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .activations import validate_activation
+from .activations import Activation, get_activation
 from .backends.base import Backend
 from .errors import SpecError, VerifaeError
+from .layered import (
+    LayeredForward,
+    LayeredParameters,
+    LayerForward,
+    LayerParameters,
+    layered_backward,
+    layered_forward,
+    mse_grad_output,
+    reconstruction_error,
+    unrefined,
+)
 from .numbers import exact_array, float_or_inf, is_double
 
 __all__ = [
@@ -36,11 +50,11 @@ __all__ = [
     "Gradients",
     "GRADIENT_NAMES",
     "parameters",
-    "encode",
-    "decode",
     "forward",
     "forward_batch",
     "backward",
+    "Refine",
+    "unrefined",
     "mse_grad_output",
     "reconstruction_error",
     "compression_ratio",
@@ -56,17 +70,26 @@ class AutoencoderSpec:
 
     Every parameter is stored as an object array of `Fraction`s holding the exact
     value given: "0.1" is 1/10, a float is its exact binary value.
+
+    `activation` is a registry name, an `Activation` entry or a configuration such as
+    {"name": "leaky_relu", "negative_slope": "0.2"}. It is stored as the name when the
+    activation is at its default configuration (so v1 code, results and comparisons
+    with a name are unchanged), else as the configured entry; both are accepted by
+    every backend and by `get_activation`. `activation_entry` is always the entry,
+    `activation_name` always the name.
     """
 
     W_enc: np.ndarray
     b_enc: np.ndarray
     W_dec: np.ndarray
     b_dec: np.ndarray
-    activation: str
+    activation: str | Activation
     _derived: dict[Any, Any] = field(init=False, repr=False, compare=False)
 
-    def __init__(self, W_enc: Any, b_enc: Any, W_dec: Any, b_dec: Any, activation: str = "relu") -> None:
-        activation = validate_activation(activation)
+    def __init__(self, W_enc: Any, b_enc: Any, W_dec: Any, b_dec: Any,
+                 activation: str | Activation | Mapping[str, Any] = "relu") -> None:
+        entry = get_activation(activation)  # SpecError listing the valid names for anything else
+        stored: str | Activation = entry.name if entry == get_activation(entry.name) else entry
         arrays = {}
         for name, values in (("W_enc", W_enc), ("b_enc", b_enc), ("W_dec", W_dec), ("b_dec", b_dec)):
             try:
@@ -76,8 +99,24 @@ class AutoencoderSpec:
         _check_shapes(arrays)
         for name, array in arrays.items():
             object.__setattr__(self, name, array)
-        object.__setattr__(self, "activation", activation)
+        object.__setattr__(self, "activation", stored)
         object.__setattr__(self, "_derived", {})
+
+    @property
+    def activation_entry(self) -> Activation:
+        """The activation's registry entry, configured by its parameters."""
+        return get_activation(self.activation)
+
+    @property
+    def activation_name(self) -> str:
+        """The activation's registry name (without its parameters)."""
+        return self.activation_entry.name
+
+    @property
+    def activation_config(self) -> str | dict[str, Any]:
+        """The activation as a case file and the result JSON write it: the name at the
+        default configuration, else {"name": ..., parameter: exact value as a string}."""
+        return self.activation if isinstance(self.activation, str) else self.activation.config()
 
     @property
     def input_dim(self) -> int:
@@ -154,7 +193,7 @@ class Parameters(NamedTuple):
     b_enc: Any
     W_dec: Any
     b_dec: Any
-    activation: str
+    activation: str | Activation
     input_dim: int
 
 
@@ -180,20 +219,18 @@ def parameters(backend: Backend, spec: AutoencoderSpec) -> Parameters:
     return Parameters(*backend.convert_parameters(spec), spec.activation, spec.input_dim)
 
 
-def encode(backend: Backend, p: Parameters, x: Any) -> tuple[Any, Any]:
-    """(z, hid) with z = W_enc x + b_enc and hid = act(z)."""
-    z = backend.affine(p.W_enc, x, p.b_enc)
-    return z, backend.activation(p.activation, z)
-
-
-def decode(backend: Backend, p: Parameters, hid: Any) -> Any:
-    """x_hat = W_dec hid + b_dec."""
-    return backend.affine(p.W_dec, hid, p.b_dec)
+def _layers(p: Parameters) -> LayeredParameters:
+    """The v1 parameters as the layered model's: encoder [(W_enc, b_enc, act)], decoder
+    [(W_dec, b_dec)] with no activation (`LayeredSpec.from_v1`)."""
+    return LayeredParameters((LayerParameters("encoder.0", p.W_enc, p.b_enc, get_activation(p.activation)),
+                              LayerParameters("decoder.0", p.W_dec, p.b_dec, None)), 1, p.input_dim)
 
 
 def forward(backend: Backend, p: Parameters, x: Any) -> Forward:
-    z, hid = encode(backend, p, x)
-    return Forward(z, hid, decode(backend, p, hid))
+    """z = W_enc x + b_enc, hid = act(z), x_hat = W_dec hid + b_dec: the layered model's
+    forward pass (`verifae.layered`, written once) on the v1 layers."""
+    encoder, decoder = layered_forward(backend, _layers(p), x).layers
+    return Forward(encoder.pre_activation, encoder.post_activation, decoder.post_activation)
 
 
 def forward_batch(backend: Backend, p: Parameters, X: Any) -> Forward:
@@ -201,32 +238,20 @@ def forward_batch(backend: Backend, p: Parameters, X: Any) -> Forward:
     return forward(backend, p, X)
 
 
-#: refine(name, tensor) -> tensor: a hook through which a tightening method replaces an
-#: intermediate enclosure ("residual" = x_hat − x, "dH", "dX") by a tighter one that
-#: still contains every value; the identity for plain evaluation
+#: refine(name, tensor) -> tensor: as `verifae.layered.Refine`, with v1's names
+#: "residual" (x_hat − x), "dH" (W_decᵀ g) and "dX" (W_encᵀ dZ)
 Refine = Callable[[str, Any], Any]
 
-
-def unrefined(name: str, t: Any) -> Any:
-    return t
+_V1_NAMES = {"decoder.0.input_gradient": "dH", "encoder.0.input_gradient": "dX"}
 
 
 def backward(backend: Backend, p: Parameters, x: Any, fwd: Forward, g: Any, refine: Refine = unrefined) -> Gradients:
-    """The manual VJP of design §1 for incoming gradient g = dL/dx_hat."""
-    dW_dec = backend.outer(g, fwd.hidden)
-    dH = refine("dH", backend.rmatvec(p.W_dec, g))
-    # act' is evaluated at z, never at hid (design §1).
-    dZ = backend.mul(dH, backend.activation_derivative(p.activation, fwd.pre_activation))
-    dW_enc = backend.outer(dZ, x)
-    dX = refine("dX", backend.rmatvec(p.W_enc, dZ))
-    return Gradients(dW_enc, dZ, dW_dec, g, dX)
-
-
-def mse_grad_output(backend: Backend, x_hat: Any, x: Any, d: int, refine: Refine = unrefined) -> Any:
-    """g_mse = (2/d)(x_hat − x), the gradient of E with respect to x_hat."""
-    return backend.scale(refine("residual", backend.sub(x_hat, x)), 2, d)
-
-
-def reconstruction_error(backend: Backend, x_hat: Any, x: Any) -> Any:
-    """E = (1/d) Σ (x_hat − x)², with the square's range (not a product of two copies)."""
-    return backend.mean(backend.square(backend.sub(x_hat, x)))
+    """The manual VJP of design §1 for incoming gradient g = dL/dx_hat: the layered
+    model's (`layered_backward`) on the v1 layers, in v1's tuple order. act' is evaluated
+    at z, never at hid (design §1)."""
+    layers = _layers(p)
+    found = LayeredForward((LayerForward("encoder.0", fwd.pre_activation, fwd.hidden),
+                            LayerForward("decoder.0", fwd.output, fwd.output)), fwd.hidden, fwd.output)
+    grads = layered_backward(backend, layers, x, found, g, lambda name, t: refine(_V1_NAMES[name], t))
+    return Gradients(grads["encoder.0.weight"], grads["encoder.0.bias"], grads["decoder.0.weight"],
+                     grads["decoder.0.bias"], grads["input"])

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_outputs", "plot_gradient_widths", "plot_error", "PLOTS"]
+__all__ = ["plot_outputs", "plot_latent", "plot_gradient_widths", "plot_error", "PLOTS", "LAYERED_PLOTS",
+           "plots_for"]
 
 BARS_UP_TO = 40
 # No "Software: matplotlib version ..." chunk: the committed report's PNGs then change
@@ -70,15 +71,28 @@ def plot_outputs(doc: dict, path: Path) -> None:
     """(a) Each output coordinate's enclosures (float32 and real, where present), with the
     range the float runs reached inside them. An unbounded enclosure is a hatched band
     to the axis edge with an arrow; the axis fits the finite values."""
+    _plot_intervals(doc, path, "output", ("float32", "real"), "x_hat")
+
+
+def plot_latent(doc: dict, path: Path) -> None:
+    """(d) Each latent coordinate's enclosure in every semantics of the result (float32,
+    float64 and real, where present), drawn as `plot_outputs` draws the outputs, with the
+    range the float runs reached where the check records it. A layered result (v2)."""
+    _plot_intervals(doc, path, "latent", ("float32", "float64", "real"), "latent")
+
+
+def _plot_intervals(doc: dict, path: Path, quantity: str, semantics: tuple[str, ...], ylabel: str) -> None:
+    """A vector quantity's enclosures, coordinate by coordinate, in each of `semantics`
+    present (drawn in that order, widest first), with the float runs' range."""
     plt = _pyplot()
-    shown = [s for s in ("float32", "real") if s in doc["enclosures"]] or [next(iter(doc["enclosures"]))]
+    shown = [s for s in semantics if s in doc["enclosures"]] or [next(iter(doc["enclosures"]))]
     colors = {"float32": "#c6dbef", "real": "#6baed6", "float64": "#9ecae1"}
-    bounds = {s: _raw(doc["enclosures"][s]["output"]) for s in shown}
+    bounds = {s: _raw(doc["enclosures"][s][quantity]) for s in shown}
     checks = doc.get("float_check") or {}
     check = checks.get("float32") or checks.get("float64")
     seen = None
-    if check and "output" in check.get("observed", {}):
-        seen = np.stack([_array(check["observed"]["output"]["min"]), _array(check["observed"]["output"]["max"])], -1)
+    if check and quantity in check.get("observed", {}):
+        seen = np.stack([_array(check["observed"][quantity]["min"]), _array(check["observed"][quantity]["max"])], -1)
     first = bounds[shown[0]]
     d = first.shape[0]
     lo_lim, hi_lim = _limits(list(bounds.values()) + ([seen] if seen is not None else []))
@@ -117,7 +131,7 @@ def plot_outputs(doc: dict, path: Path) -> None:
                 ax.bar(x[ok], seen[ok, 1] - seen[ok, 0], bottom=seen[ok, 0], width=0.12, color="#08306b",
                        label="float runs (min to max)")
         ax.set_xticks(x if d <= 20 else x[:: max(1, d // 10)])
-        ax.set_xlabel("output coordinate")
+        ax.set_xlabel(f"{quantity} coordinate")
     else:
         order = np.argsort(np.nan_to_num((first[:, 0] + first[:, 1]) / 2, posinf=hi_lim, neginf=lo_lim))
         x = np.arange(d)
@@ -136,10 +150,10 @@ def plot_outputs(doc: dict, path: Path) -> None:
         if seen is not None:
             ax.fill_between(x, seen[order, 0], seen[order, 1], color="#08306b", step="mid",
                             label="float runs (min to max)")
-        ax.set_xlabel(f"output coordinate, sorted by enclosure midpoint ({d} coordinates)")
+        ax.set_xlabel(f"{quantity} coordinate, sorted by enclosure midpoint ({d} coordinates)")
     ax.set_ylim(lo_lim, hi_lim)
-    ax.set_ylabel("x_hat")
-    title = f"{doc['case']}: output enclosures (method {doc.get('method', '?')})"
+    ax.set_ylabel(ylabel)
+    title = f"{doc['case']}: {quantity} enclosures (method {doc.get('method', '?')})"
     ax.set_title(title + ("\nhatched: unbounded, the arrow points to the side without a bound" if unbounded_drawn
                           else ""), fontsize=11 if unbounded_drawn else 12)
     ax.legend(loc="best", fontsize=8)
@@ -148,9 +162,26 @@ def plot_outputs(doc: dict, path: Path) -> None:
     plt.close(fig)
 
 
+#: a layered result's gradient heatmaps: every layer's weight up to this many layers,
+#: else the first and last LAYER_PANELS // 2
+LAYER_PANELS = 6
+
+
+def _weight_gradients(doc: dict) -> list[tuple[str, str]]:
+    """(gradient key, panel title word) of the heatmaps: W_enc and W_dec for a v1 result;
+    each layer's weight for a layered one (at most LAYER_PANELS: the first and the last)."""
+    if "architecture" not in doc:
+        return [("W_enc", "dW_enc"), ("W_dec", "dW_dec")]
+    names = [layer["name"] for layer in doc["architecture"]]
+    if len(names) > LAYER_PANELS:
+        names = names[: LAYER_PANELS // 2] + names[-(LAYER_PANELS // 2):]
+    return [(f"{n}.weight", f"d {n}.weight") for n in names]
+
+
 def plot_gradient_widths(doc: dict, path: Path) -> None:
-    """(b) Heatmaps of the enclosure width of the W_enc and W_dec gradients; unbounded
-    entries are hatched grey cells, zero widths white."""
+    """(b) Heatmaps of the enclosure width of the W_enc and W_dec gradients (of each
+    layer's weight for a layered result); unbounded entries are hatched grey cells,
+    zero widths white."""
     plt = _pyplot()
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Patch
@@ -158,12 +189,18 @@ def plot_gradient_widths(doc: dict, path: Path) -> None:
 
     semantics = _shown(doc)
     grads = doc["enclosures"][semantics]["gradients"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=100)
+    panels = _weight_gradients(doc)
+    columns = min(len(panels), 3) if len(panels) > 2 else 2
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(9, 3.6 * rows if rows == 1 else 3.0 * rows), dpi=100,
+                             squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
     any_unbounded = False
-    for ax, name in zip(axes, ("W_enc", "W_dec")):
-        b = _raw(grads[name])
+    for ax, (key, label) in zip(axes.ravel(), panels):
+        b = _raw(grads[key])
         if b.size == 0:
-            ax.set_title(f"d{name}: empty")
+            ax.set_title(f"{label}: empty")
             ax.axis("off")
             continue
         width = b[..., 1] - b[..., 0]
@@ -189,7 +226,7 @@ def plot_gradient_widths(doc: dict, path: Path) -> None:
             if unbounded.all():
                 ax.text(0.5, 0.5, f"every entry {UNBOUNDED_LABEL}", transform=ax.transAxes, ha="center",
                         va="center", color=UNBOUNDED, fontsize=9, bbox=dict(facecolor="white", edgecolor=UNBOUNDED))
-        ax.set_title(f"width of d{name} ({width.shape[0]}×{width.shape[1]})", fontsize=10)
+        ax.set_title(f"width of {label} ({width.shape[0]}×{width.shape[1]})", fontsize=10)
         for axis, n in ((ax.xaxis, width.shape[1]), (ax.yaxis, width.shape[0])):
             if n <= 12:
                 axis.set_ticks(range(n))
@@ -201,7 +238,12 @@ def plot_gradient_widths(doc: dict, path: Path) -> None:
     if any_unbounded:
         fig.legend(handles=[Patch(facecolor="#cccccc", edgecolor=UNBOUNDED, hatch="///",
                                   label=UNBOUNDED_LABEL)], loc="lower center", fontsize=8, frameon=False)
-        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    bottom = 0.07 if any_unbounded else 0.0
+    if len(panels) > 2:
+        # A grid of layers: fixed margins (tight_layout costs a second over six colorbars)
+        fig.subplots_adjust(left=0.05, right=0.9, top=0.9, bottom=0.1 + bottom / rows, wspace=0.7, hspace=0.6)
+    elif any_unbounded:
+        fig.tight_layout(rect=(0, bottom, 1, 1))
     else:
         fig.tight_layout()
     fig.savefig(path, metadata=_METADATA)
@@ -257,9 +299,23 @@ def plot_error(doc: dict, path: Path) -> None:
     plt.close(fig)
 
 
-#: suffix -> (function, caption)
+#: suffix -> (function, caption): the plots of a v1 result
 PLOTS = {
     "outputs": (plot_outputs, "Output enclosures (float32 and real), with the range the float runs reached inside"),
     "gradients": (plot_gradient_widths, "Enclosure widths of the W_enc and W_dec gradients"),
     "error": (plot_error, "Reconstruction-error intervals against sampled errors"),
 }
+
+#: the plots of a layered result (v2): the latent enclosures too, and every layer's weight gradient
+LAYERED_PLOTS = {
+    "outputs": PLOTS["outputs"],
+    "latent": (plot_latent, "Latent enclosures (float32, float64 and real), coordinate by coordinate"),
+    "gradients": (plot_gradient_widths, "Enclosure widths of the weight gradients, layer by layer "
+                                        f"(the first and last {LAYER_PANELS // 2} of deeper models)"),
+    "error": PLOTS["error"],
+}
+
+
+def plots_for(doc: dict) -> dict:
+    """The plots of a result document: `LAYERED_PLOTS` for a layered result, else `PLOTS`."""
+    return LAYERED_PLOTS if "architecture" in doc else PLOTS

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .bound import bound, to_json
-from .cases import DEFAULT_MAX_BYTES, CaseError, load_case
+from .bound import activation_config, activation_label, bound, to_json
+from .cases import DEFAULT_MAX_BYTES, Case, CaseError, LayeredCase, load_case
 from .errors import EnvironmentFailure, VerifaeError
 from .files import install_dir, make_temp_dir
 
@@ -78,6 +78,8 @@ class CaseEntry:
     error: str = ""
     dims: str = ""
     activation: str = ""
+    layered: bool = False  # a layered model (case format v2)
+    check_note: str = ""  # why the Float-run check was skipped, if it was
     boxes: int = 1
     output_max_width: float | None = None
     reconstruction_error: list | None = None
@@ -221,20 +223,32 @@ def _check_summary(check: dict | None) -> dict | None:
 
 
 def case_summary(doc: dict) -> dict:
-    """The compact per-case summary: every key figure of the full result, no vectors."""
-    def enclosures(encl: dict) -> dict:
-        return {s: {"pre_activation_width": _width_stats(e["pre_activation"]),
-                    "hidden_width": _width_stats(e["hidden"]),
-                    "output_width": _width_stats(e["output"]),
-                    "reconstruction_error": e["reconstruction_error"],
-                    "gradient_width": {g: _width_stats(v) for g, v in e["gradients"].items()},
-                    "notes": e["notes"]} for s, e in encl.items()}
+    """The compact per-case summary: every key figure of the full result, no vectors. A
+    layered result (v2) gives per layer the width statistics of its pre- and
+    post-activations and those of the latent, where v1 gives pre_activation and hidden."""
+    def enclosure(e: dict) -> dict:
+        if "layers" in e:
+            found: dict[str, Any] = {
+                "layers": [{"name": layer["name"], "pre_activation_width": _width_stats(layer["pre_activation"]),
+                            "post_activation_width": _width_stats(layer["post_activation"])}
+                           for layer in e["layers"]],
+                "latent_width": _width_stats(e["latent"])}
+        else:
+            found = {"pre_activation_width": _width_stats(e["pre_activation"]),
+                     "hidden_width": _width_stats(e["hidden"])}
+        return {**found, "output_width": _width_stats(e["output"]),
+                "reconstruction_error": e["reconstruction_error"],
+                "gradient_width": {g: _width_stats(v) for g, v in e["gradients"].items()},
+                "notes": e["notes"]}
 
-    keep = ("case", "description", "input_dim", "hidden_dim", "activation", "compression_ratio", "backend",
-            "precision", "method", "grad_output", "status", "seconds", "verifae", "box_count")
+    keep = ("format_version", "case", "description", "input_dim", "hidden_dim", "latent_dim", "layer_sizes",
+            "architecture", "activation", "compression_ratio", "backend", "precision", "method", "grad_output",
+            "status", "seconds", "verifae", "box_count")
     out = {k: doc[k] for k in keep if k in doc}
-    out["enclosures"] = enclosures(doc["enclosures"])
+    out["enclosures"] = {s: enclosure(e) for s, e in doc["enclosures"].items()}
     out["float_check"] = _check_summary(doc.get("float_check"))
+    if "float_check_note" in doc:
+        out["float_check_note"] = doc["float_check_note"]
     if "boxes" in doc:
         out["boxes"] = [{"reconstruction_error": {s: e["reconstruction_error"] for s, e in b["enclosures"].items()},
                          "output_width": {s: _width_stats(e["output"]) for s, e in b["enclosures"].items()},
@@ -254,20 +268,21 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, key: st
 
     Never raises for a bad case: invalid input and exceptions become the entry's status.
     """
-    from .plots import PLOTS
+    from .plots import plots_for
 
     start = time.perf_counter()
     entry = CaseEntry(file=file, slug=slug, name=Path(file).stem)
     out_dir = Path(out)
     try:
-        case = load_case(file, options.max_bytes)
+        case = load_case(file, options.max_bytes, layered=True)
         entry.name, entry.description = case.name, case.description
-        spec = case.spec
-        entry.dims, entry.activation = f"{spec.input_dim}-{spec.hidden_dim}-{spec.input_dim}", spec.activation
+        entry.dims, entry.activation = _architecture(case)
+        entry.layered = isinstance(case, LayeredCase)
         result = bound(case, backend=options.backend, precision=options.precision, runs=options.runs,
                        seed=options.seed, method=options.method, max_parts=options.max_parts)
         doc = to_json(result)
         entry.status = doc["status"]
+        entry.check_note = doc.get("float_check_note", "")
         _figures(entry, doc)
         # Never parents=True: once an interrupted report's folder is gone, a straggling
         # worker must fail here instead of recreating it.
@@ -275,7 +290,7 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, key: st
         try:
             (staging / _RESULT).write_bytes(gzip.compress(json.dumps(doc).encode(), compresslevel=6, mtime=0))
             (staging / _SUMMARY).write_text(json.dumps(case_summary(doc), indent=1) + "\n")
-            for suffix, (plot, _) in PLOTS.items():
+            for suffix, (plot, _) in plots_for(doc).items():
                 plot(doc, staging / f"{suffix}.png")
                 entry.plots[suffix] = f"{suffix}.png"
             entry.seconds = time.perf_counter() - start
@@ -297,6 +312,16 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, key: st
         entry.error = f"internal error: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
     entry.seconds = time.perf_counter() - start
     return asdict(entry)
+
+
+def _architecture(case: Case | LayeredCase) -> tuple[str, str]:
+    """(dims, activation) of a case's row: "64-16-64" and "tanh" for a v1 case;
+    "64-32-8-32-64" and the layers' activations, "relu,relu,…", for a layered one."""
+    if isinstance(case, LayeredCase):
+        labels = [activation_label(activation_config(layer.activation)) for layer in case.spec.layers]
+        return "-".join(map(str, case.spec.layer_sizes)), ",".join(labels)
+    spec = case.spec
+    return f"{spec.input_dim}-{spec.hidden_dim}-{spec.input_dim}", activation_label(spec.activation_config)
 
 
 def _materialize(stored: dict, src: Path, out_dir: Path, slug: str, file: str, full_results: bool,
@@ -656,7 +681,7 @@ def _interval(pair: list | None) -> str:
 
 def _runs(entry: dict) -> str:
     if not entry["float_runs"]:
-        return "—"
+        return "skipped" if entry.get("check_note") else "—"
     total = sum(v["runs"] for v in entry["float_runs"].values())
     outside = sum(v["outside"] for v in entry["float_runs"].values())
     return f"{total} runs, {outside} outside"
@@ -694,6 +719,8 @@ def render_markdown(summary: dict) -> str:
         lines += ["", f"## {e['name']}", "", f"<a id=\"{e['slug']}\"></a>"]
         if e["description"]:
             lines += ["", e["description"]]
+        if e.get("check_note"):
+            lines += ["", f"Float-run check skipped: {e['check_note']}"]
         if e["error"]:
             lines += ["", "```", e["error"].strip(), "```"]
         for suffix, name in e["plots"].items():
@@ -721,7 +748,7 @@ figcaption { color: #555; font-size: 12px; } pre { background: #fafafa; padding:
 
 
 def render_html(summary: dict) -> str:
-    from .plots import PLOTS
+    from .plots import LAYERED_PLOTS, PLOTS
 
     esc = html.escape
     o = summary["options"]
@@ -741,10 +768,12 @@ def render_html(summary: dict) -> str:
         parts.append(f'<p class="meta">file {esc(e["file"])} · {esc(e["dims"] or "—")} {esc(e["activation"])} · '
                      f"reconstruction error {esc(_interval(e['reconstruction_error']))} · {esc(_runs(e))} · "
                      f"{e['seconds']:.2f} s{' (cached)' if e.get('cached') else ''}</p>")
+        if e.get("check_note"):
+            parts.append(f'<p class="meta">Float-run check skipped: {esc(e["check_note"])}</p>')
         if e["error"]:
             parts.append(f"<pre>{esc(e['error'].strip())}</pre>")
         for suffix, name in e["plots"].items():
-            caption = PLOTS[suffix][1]
+            caption = (LAYERED_PLOTS if e.get("layered") else PLOTS)[suffix][1]
             parts.append(f'<figure><img src="{esc(name)}" alt="{esc(e["name"])}: {esc(caption)}">'
                          f"<figcaption>{esc(caption)}</figcaption></figure>")
         links = [f'<a href="{esc(e[k])}">{what} ({esc(e[k])})</a>'

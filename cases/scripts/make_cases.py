@@ -1,4 +1,5 @@
-"""Write the hand-made cases and the 784-64-784 case of cases/ (reproducible).
+"""Write the hand-made cases, the 784-64-784 case and the layered (format v2) cases of
+cases/ (reproducible).
 
     python cases/scripts/make_cases.py
 
@@ -27,6 +28,53 @@ def write(name: str, description: str, model: dict, input_: dict, grad_output="m
 
 def floats(a: np.ndarray) -> list:
     return np.asarray(a, dtype=np.float32).astype(np.float64).tolist()
+
+
+def decimals(a: np.ndarray, places: int = 2) -> list:
+    """Exact decimal strings with `places` digits after the point ("0.37", "-1.05"):
+    the case means these decimals, not the doubles nearest to them."""
+    scaled = np.rint(np.asarray(a, dtype=np.float64) * 10**places).astype(np.int64)
+    def text(n: int) -> str:
+        sign, n = ("-" if n < 0 else ""), abs(int(n))
+        return f"{sign}{n // 10**places}.{n % 10**places:0{places}d}"
+    return np.vectorize(text, otypes=[object])(scaled).tolist()
+
+
+def layer(rng: np.random.Generator, out: int, inp: int, activation, name: str | None = None) -> dict:
+    """A dense layer of decimal-string weights N(0, 1)/sqrt(in) and biases N(0, 0.1)."""
+    entry = {"weight": decimals(rng.normal(size=(out, inp)) / np.sqrt(inp)),
+             "bias": decimals(rng.normal(size=out) * 0.1), "activation": activation}
+    if name is not None:
+        entry["name"] = name
+    return entry
+
+
+def layered_cases() -> None:
+    """Format v2 (design §6): layered models with exact decimal-string weights."""
+    rng = np.random.default_rng(34243)
+    write(
+        "layered-mixed-3-4-4-2-4-3",
+        "A layered 3-4-4-2-4-3 autoencoder with a different activation in every layer: relu, leaky_relu "
+        "(negative_slope 0.2), tanh, elu and a sigmoid output layer named \"out\".",
+        {
+            "encoder": [layer(rng, 4, 3, "relu"), layer(rng, 4, 4, {"name": "leaky_relu", "negative_slope": "0.2"}),
+                        layer(rng, 2, 4, "tanh")],
+            "decoder": [layer(rng, 4, 2, "elu"), layer(rng, 3, 4, "sigmoid", name="out")],
+        },
+        {"center": ["0.2", "-0.1", "0.4"], "radius": "0.05"},
+    )
+    rng = np.random.default_rng(6)
+    sizes = [4, 3, 3, 3, 2, 3, 3, 3, 4]
+    n_encoder = 4
+    layers = [layer(rng, sizes[k + 1], sizes[k], "tanh" if k < len(sizes) - 2 else "identity")
+              for k in range(len(sizes) - 1)]
+    write(
+        "layered-deep-tanh-4-3-3-3-2-3-3-3-4",
+        "A deep, narrow layered autoencoder: eight dense layers (4-3-3-3-2-3-3-3-4), tanh in every layer "
+        "but the identity output; interval propagation widens layer by layer.",
+        {"encoder": layers[:n_encoder], "decoder": layers[n_encoder:]},
+        {"center": ["0.1", "0.3", "-0.2", "0.5"], "radius": "0.01"},
+    )
 
 
 def main() -> None:
@@ -155,6 +203,7 @@ def main() -> None:
         },
         {"center": floats(center), "radius": "0.01"},
     )
+    layered_cases()
 
 
 if __name__ == "__main__":
