@@ -35,13 +35,21 @@ class Bounds:
 
 
 def reference_with_residual(spec: LayeredSpec, x: list[Fraction]) -> dict:
+    """The reference (MSE loss) with r = x_hat − x and each layer's input gradient Wᵀ dz
+    (from the reference's dz and the exact weights)."""
     ref = layered_reference(spec, x, None)
+    q = lambda v: flint.fmpq(v.numerator, v.denominator)  # noqa: E731
     with flint.ctx.workprec(REFERENCE_BITS):
-        ref["residual"] = [o - flint.fmpq(v.numerator, v.denominator) for o, v in zip(ref["output"], x)]
+        ref["residual"] = [o - q(v) for o, v in zip(ref["output"], x)]
+        for layer in spec.layers:
+            dz = ref[f"gradients.{layer.name}.bias"]
+            ref[f"gradients.{layer.name}.input_gradient"] = [
+                sum((q(layer.weight[j, i]) * dz[j] for j in range(layer.out_features)), flint.fmpq(0))
+                for i in range(layer.in_features)]
     return ref
 
 
-def run_values(spec: LayeredSpec, run, x) -> dict[str, np.ndarray]:
+def run_values(spec: LayeredSpec, params, run, x) -> dict[str, np.ndarray]:
     """A float run's value of every key a method bounds, from `_numpy_loops` or one row
     of `_numpy_batched` (r = fl(x_hat − x) as numpy and the loops compute it; the
     gradients for the MSE loss)."""
@@ -51,6 +59,8 @@ def run_values(spec: LayeredSpec, run, x) -> dict[str, np.ndarray]:
         values[f"layers.{layer.name}.pre_activation"] = found[k][0]
         values[f"layers.{layer.name}.post_activation"] = found[k][1]
         values[f"gradients.{layer.name}.weight"], values[f"gradients.{layer.name}.bias"] = grads[k]
+        # Wᵀ dz of this run's dz, summed by numpy (a valid order), the first layer's the run's own dX
+        values[f"gradients.{layer.name}.input_gradient"] = gx if k == 0 else grads[k][1] @ params[k][0]
     values["latent"] = found[len(spec.encoder) - 1][1]
     values["output"] = out
     values["residual"] = out - x
@@ -61,13 +71,14 @@ def run_values(spec: LayeredSpec, run, x) -> dict[str, np.ndarray]:
 def float_misses(spec: LayeredSpec, bounds: dict[str, np.ndarray], box: Box, points, semantics: str) -> list[str]:
     fmt = FORMATS[semantics]
     X = _float_points(box, points, fmt)
-    found, out, E, grads, gx = _numpy_batched(_rounded(spec, fmt), X, None)
+    params = _rounded(spec, fmt)
+    found, out, E, grads, gx = _numpy_batched(params, X, None)
     misses = []
     for k in range(len(X)):
         rows = ({j: (v[0][k], v[1][k]) for j, v in found.items()}, out[k], E[k],
                 {j: (v[0][k], v[1][k]) for j, v in grads.items()}, gx[k])
-        for where, run in (("batched", rows), ("loops", _numpy_loops(_rounded(spec, fmt), X[k], None))):
-            for key, v in run_values(spec, run, X[k]).items():
+        for where, run in (("batched", rows), ("loops", _numpy_loops(params, X[k], None))):
+            for key, v in run_values(spec, params, run, X[k]).items():
                 if key in bounds and not _inside(bounds[key], v):
                     misses.append(f"{where} {k}: {key}")
     return misses
@@ -85,6 +96,7 @@ def test_real_bounds_contain_the_reference(data):
     assert bounds is not None
     names = {f"layers.{layer.name}.{part}" for layer in spec.layers for part in ("pre_activation", "post_activation")}
     names |= {f"gradients.{key}" for key in gradient_names(spec)}
+    names |= {f"gradients.{layer.name}.input_gradient" for layer in spec.layers}
     assert set(bounds) == names | {"latent", "output", "residual", "reconstruction_error"}
     for x in data.draw(points_in(box, count=2)):
         ref = reference_with_residual(spec, x)

@@ -69,8 +69,9 @@ def layered_refined_pass(
 
     `bounds` (each valid in `semantics`, keyed as a tightening method returns them:
     "layers.<name>.pre_activation", "layers.<name>.post_activation", "latent", "output",
-    "residual", "reconstruction_error", and for the MSE loss "gradients.<key>") are
-    intersected with the pass's own enclosures
+    "residual", "reconstruction_error", and for the MSE loss "gradients.<key>" and
+    "gradients.<name>.input_gradient", substituted through `layered_backward`'s refine
+    hook) are intersected with the pass's own enclosures
     as it goes, layer by layer, so every later layer, act'(z) and the outer products
     with the post-activations start from the tighter ones. For the MSE loss the backward
     pass starts from g = (2/d) r with r the intersected residual, g formed by the
@@ -114,7 +115,10 @@ def layered_refined_pass(
     out["reconstruction_error"] = B.bounds(error)
     if gradients:
         g = B.scale(r, 2, spec.input_dim) if grad_output is MSE else B.box(grad_output)
-        for key, t in layered_backward(B, p, x, fwd, g).items():
+        def refine_gradient(key: str, t: Any) -> Any:  # gx = Wᵀ dz of each layer, for the MSE loss
+            return refine(f"gradients.{key}", t) if grad_output is MSE else t
+
+        for key, t in layered_backward(B, p, x, fwd, g, refine_gradient).items():
             # a method's gradient bounds hold for the MSE loss only
             out[f"gradients.{key}"] = B.bounds(refine(f"gradients.{key}", t) if grad_output is MSE else t)
     return out

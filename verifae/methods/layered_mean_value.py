@@ -169,8 +169,10 @@ def _mse_gradients(B: FastBackend, p: LayeredParameters, form: CentredForm, inpu
         if F is not None:
             g_n = float(B.up(np.float64(float(gamma(n, F.format)))))
             t = B.inflate(t + g_n * B.rmatvec(abs_W, B.magnitude(dz)).hi + n * eta, 3)
-    centre, spread = concrete(a0, A, t)
-    out["gradients.input"] = B.bounds(B.widen(centre, B.constant_floats(spread)))
+        centre, spread = concrete(a0, A, t)
+        gx = B.bounds(B.widen(centre, B.constant_floats(spread)))
+        out[f"gradients.{layer.name}.input_gradient"] = gx  # for `layered_backward`'s refine hook
+    out["gradients.input"] = gx
     return out
 
 
@@ -246,8 +248,9 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
     "layers.<name>.pre_activation", "layers.<name>.post_activation", "latent", "output",
     "residual" (r = x_hat − x as the semantics computes it: fl(x_hat_f − x_f) in a float
     one), "reconstruction_error", and "gradients.<key>" (every gradient of
-    `gradient_names`, for the MSE loss only); None where a float run may overflow or an
-    activation is not continuous (module docstring)."""
+    `gradient_names`, and "gradients.<name>.input_gradient", the gradient Wᵀ dz reaching
+    layer <name>'s input, as `layered_backward` names it; for the MSE loss only); None
+    where a float run may overflow or an activation is not continuous (module docstring)."""
     if not mean_value_applies(spec):
         return None
     B = FastBackend()
