@@ -322,3 +322,16 @@ def test_a_nan_bound_from_a_method_proves_nothing(monkeypatch):
             assert (a[..., 0] >= b[..., 0]).all() and (a[..., 1] <= b[..., 1]).all(), name
         assert np.array_equal(e.output, plain.output)
         assert np.array_equal(e.reconstruction_error, plain.reconstruction_error)
+
+
+def test_enclose_many_default_quantities_are_v1s():
+    """quantities=None (the default) is BATCH_QUANTITIES for an AutoencoderSpec, as before."""
+    from verifae import enclose_many
+    from verifae.api import BATCH_QUANTITIES
+
+    spec, _ = straddling_relu()
+    lower = np.array([[-1.0, 0.0], [0.0, 0.5]])
+    default = enclose_many(spec, (lower, lower + 0.5))
+    explicit = enclose_many(spec, (lower, lower + 0.5), quantities=BATCH_QUANTITIES)
+    assert [name for name, _ in default.items()] == list(BATCH_QUANTITIES) and default.gradients == {}
+    assert all(a.tobytes() == b.tobytes() for (_, a), (_, b) in zip(default.items(), explicit.items()))

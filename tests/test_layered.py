@@ -9,14 +9,15 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import AutoencoderSpec, Box, Layer, LayeredSpec, enclose, enclose_layered
+from verifae import AutoencoderSpec, Box, Layer, LayeredSpec, enclose, enclose_layered, enclose_many
 from verifae.activations import ACTIVATIONS, TRANSCENDENTAL, get_activation
 from verifae.backends import get_backend
 from verifae.errors import BoxError, SpecError, UnsupportedError
 from verifae.layered import gradient_names, layered_forward, layered_parameters
+from verifae.methods import LAYERED_FORMS
 from verifae.numbers import FORMATS, nearest_floats
 
 from .reference import layered_reference, outside
@@ -97,13 +98,15 @@ def test_from_v1():
     assert spec.latent_dim == v1.hidden_dim and spec.input_dim == v1.input_dim
 
 
-def test_only_interval_propagation_for_now():
+def test_argument_errors():
     spec = _spec()
     box = Box.around([0, 0], "0.1")
-    for method in ("linear", "auto", "mean-value", "bisect"):
-        with pytest.raises(UnsupportedError, match=f"method '{method}' is not available for layered models yet; "
-                                                   "use method='interval'"):
-            enclose_layered(spec, box, method=method)
+    if "linear" not in LAYERED_FORMS:  # until the linear relaxation over layers is registered
+        with pytest.raises(UnsupportedError, match="method 'linear' is not available for layered models yet; "
+                                                   "use one of: interval, mean-value, bisect, auto"):
+            enclose_layered(spec, box, method="linear")
+    with pytest.raises(UnsupportedError, match="max_parts must be at least 1, got 0"):
+        enclose_layered(spec, box, method="interval", max_parts=0)
     with pytest.raises(UnsupportedError, match="unknown method"):
         enclose_layered(spec, box, method="magic")
     with pytest.raises(BoxError, match="input_dim is 2"):
@@ -124,7 +127,7 @@ def test_parameters_are_converted_once_per_layer_and_backend():
 
 def test_float_overflow_is_unbounded_with_a_note():
     spec = LayeredSpec([([["1e30"]], [0], "relu"), ([["1e30"]], [0], "identity")], [([[1]], [0], "identity")])
-    e = enclose_layered(spec, Box.point([1]), semantics="float32", backend="fast")
+    e = enclose_layered(spec, Box.point([1]), semantics="float32", backend="fast", method="interval")
     assert np.isneginf(e.output[0, 0]) and np.isposinf(e.output[0, 1])
     assert np.isneginf(e.gradients["input"][0, 0]) and np.isposinf(e.gradients["input"][0, 1])
     assert any("float32" in note and "largest finite" in note for note in e.notes)
@@ -142,7 +145,7 @@ def test_real_enclosures_contain_the_reference(data):
                                    max_width=4 if backend == "mpmath" else 8))
     box = data.draw(boxes(spec.input_dim))
     g = data.draw(grad_outputs(spec.input_dim))
-    e = enclose_layered(spec, box, grad_output=g, backend=backend)
+    e = enclose_layered(spec, box, grad_output=g, backend=backend, method="interval")
     keys = {name for name, _ in e.items()}
     assert keys == set(layered_reference(spec, list(box.center), None))
     g_points = [None] if g == "mse" else [list(g.lower), list(g.upper), list(g.center)]
@@ -344,7 +347,7 @@ def test_float_enclosures_contain_numpy_and_torch_runs(data):
     spec = data.draw(layered_specs())
     box = data.draw(boxes(spec.input_dim))
     g = data.draw(grad_outputs(spec.input_dim))
-    e = enclose_layered(spec, box, grad_output=g, backend=backend, semantics=semantics)
+    e = enclose_layered(spec, box, grad_output=g, backend=backend, semantics=semantics, method="interval")
     fmt = FORMATS[semantics]
     params = _rounded(spec, fmt)
     X = _float_points(box, data.draw(points_in(box, count=3)), fmt)
@@ -378,7 +381,8 @@ def test_from_v1_gives_the_v1_enclosures_bit_for_bit(data):
     box = data.draw(boxes(v1.input_dim))
     g = data.draw(grad_outputs(v1.input_dim))
     a = enclose(v1, box, grad_output=g, backend=backend, semantics=semantics, method="interval")
-    b = enclose_layered(LayeredSpec.from_v1(v1), box, grad_output=g, backend=backend, semantics=semantics)
+    b = enclose_layered(LayeredSpec.from_v1(v1), box, grad_output=g, backend=backend, semantics=semantics,
+                        method="interval")
     assert (b.backend, b.precision, b.semantics, b.method, b.notes) == (a.backend, a.precision, a.semantics,
                                                                          a.method, a.notes)
     pairs = [(a.pre_activation, b.layers[0].pre_activation), (a.hidden, b.layers[0].post_activation),
@@ -388,3 +392,173 @@ def test_from_v1_gives_the_v1_enclosures_bit_for_bit(data):
     assert list(b.gradients) == list(V1_KEYS.values())
     for x, y in pairs:
         assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+
+
+# ---------------------------------------------------------------- the tightening methods over layers
+
+#: every method a layered model takes, the linear relaxation once it is registered
+LAYERED_METHOD_NAMES = ("interval", *LAYERED_FORMS, "bisect", "auto")
+
+
+@settings(max_examples=30)
+@given(st.data())
+def test_every_method_contains_the_reference(data):
+    method = data.draw(st.sampled_from(LAYERED_METHOD_NAMES))
+    backend = data.draw(st.sampled_from(["fast", "fast", "arb"]))
+    spec = data.draw(layered_specs(max_width=4))
+    box = data.draw(boxes(spec.input_dim))
+    g = data.draw(grad_outputs(spec.input_dim))
+    e = enclose_layered(spec, box, grad_output=g, backend=backend, method=method, max_parts=4)
+    assert e.method == method and e.latent is e.layers[len(spec.encoder) - 1].post_activation
+    g_points = [None] if g == "mse" else [list(g.lower), list(g.upper)]
+    for x in data.draw(points_in(box, count=2)):
+        for gp in g_points:
+            misses = outside(e, layered_reference(spec, x, gp))
+            assert not misses, misses[:5]
+
+
+def _float_misses(e, spec, box, g, points, semantics):
+    fmt = FORMATS[semantics]
+    params = _rounded(spec, fmt)
+    X = _float_points(box, points, fmt)
+    G = None if g == "mse" else _float_points(g, [list(g.lower), list(g.upper), list(g.center)] * len(X), fmt)[
+        : len(X)]
+    misses = []
+    found, out, E, grads, gx = _numpy_batched(params, X, G)
+    for k in range(len(X)):
+        run = ({j: (v[0][k], v[1][k]) for j, v in found.items()}, out[k], E[k],
+               {j: (v[0][k], v[1][k]) for j, v in grads.items()}, gx[k])
+        misses += _check_run(e, spec, run, f"numpy batched {k}")
+        misses += _check_run(e, spec, _numpy_loops(params, X[k], None if G is None else G[k]), f"loops {k}")
+    if HAVE_TORCH:
+        for k, run in enumerate(_torch_runs(spec, params, X, G)):
+            misses += _check_run(e, spec, run, f"torch {k}")
+    return misses
+
+
+@settings(max_examples=20)
+@given(st.data())
+def test_every_method_contains_float_runs(data):
+    method = data.draw(st.sampled_from(LAYERED_METHOD_NAMES[1:]))
+    semantics = data.draw(st.sampled_from(["float32", "float64"]))
+    spec = data.draw(layered_specs(max_width=4))
+    box = data.draw(boxes(spec.input_dim))
+    g = data.draw(grad_outputs(spec.input_dim))
+    e = enclose_layered(spec, box, grad_output=g, backend="fast", semantics=semantics, method=method, max_parts=4)
+    misses = _float_misses(e, spec, box, g, data.draw(points_in(box, count=2)), semantics)
+    assert not misses, misses[:5]
+
+
+def _within_bounds(inner: np.ndarray, outer: np.ndarray) -> bool:
+    return bool(((outer[..., 0] <= inner[..., 0]) & (inner[..., 1] <= outer[..., 1])).all())
+
+
+@settings(max_examples=15)
+@given(st.data())
+def test_auto_is_never_wider_than_interval_or_any_member(data):
+    spec = data.draw(layered_specs(max_width=4))
+    semantics = data.draw(st.sampled_from(["real", "float32"]))
+    box = data.draw(boxes(spec.input_dim))
+    run = lambda m: dict(enclose_layered(spec, box, backend="fast", semantics=semantics, method=m,  # noqa: E731
+                                         max_parts=3).items())
+    auto = run("auto")
+    for method in LAYERED_METHOD_NAMES[:-1]:
+        other = run(method)
+        wider = [key for key in auto if not _within_bounds(auto[key], other[key])]
+        assert not wider, (method, wider[:5])
+
+
+def test_narrow_box_tightens_every_quantity_and_gradient():
+    """A 2-3-1-3-2 tanh/relu/sigmoid model on a narrow box: auto is inside interval
+    propagation everywhere and strictly narrower for the output, E, dX and the first
+    layer's weight gradient (the tighter residual carried through the backward pass)."""
+    spec = LayeredSpec([([[1, "-0.5"], ["0.3", 2], [-1, 1]], ["0.1", 0, "-0.2"], "tanh"),
+                        ([[1, -1, "0.5"]], [0], "relu")],
+                       [([["0.7"], [-1], [2]], [0, "0.1", 0], "sigmoid"), ([[1, "0.5", -1], [0, 1, 1]], [0, 0], None)])
+    box = Box.around(["0.3", "-0.1"], "0.01")
+    for semantics in ("real", "float64"):
+        e = enclose_layered(spec, box, backend="fast", semantics=semantics, method="interval")
+        a = enclose_layered(spec, box, backend="fast", semantics=semantics)
+        assert a.method == "auto"
+        for (name, x), (_, y) in zip(a.items(), e.items()):
+            assert _within_bounds(x, y), name
+        width = lambda b: float((b[..., 1] - b[..., 0]).sum())  # noqa: E731
+        for name in ("output", "reconstruction_error"):
+            assert width(getattr(a, name)) < 0.5 * width(getattr(e, name)), name
+        for key in ("input", "encoder.0.weight"):
+            assert width(a.gradients[key]) < 0.7 * width(e.gradients[key]), key
+
+
+@pytest.mark.parametrize("method", ["auto", "mean-value", "bisect"])
+def test_overflow_stays_unbounded_whatever_the_method(method):
+    spec = LayeredSpec([([["1e30"]], [0], "relu"), ([["1e30"]], [0], "identity")], [([[1]], [0], None)])
+    e = enclose_layered(spec, Box.around([1], "0.1"), semantics="float32", backend="fast", method=method, max_parts=8)
+    assert e.method == method
+    assert np.isneginf(e.output[0, 0]) and np.isposinf(e.output[0, 1])
+    assert any("float32: a run may overflow" in note for note in e.notes)
+    real = enclose_layered(spec, Box.around([1], "0.1"), backend="fast", method=method, max_parts=8)
+    assert np.isfinite(real.output).all() and real.notes == ()
+
+
+def test_enclose_takes_a_layered_spec():
+    spec = _spec()
+    box = Box.around(["0.2", "-0.1"], "0.05")
+    for semantics in ("real", "float32"):
+        a = enclose(spec, box, semantics=semantics, backend="fast")
+        b = enclose_layered(spec, box, semantics=semantics, backend="fast")
+        assert a.method == "auto" and [k for k, _ in a.items()] == [k for k, _ in b.items()]
+        assert all(x.tobytes() == y.tobytes() for (_, x), (_, y) in zip(a.items(), b.items()))
+
+
+def test_enclose_many_of_a_layered_spec():
+    spec = _spec()
+    rng = np.random.default_rng(5)
+    lower = rng.uniform(-1, 1, (4, 2))
+    upper = lower + [[0.01], [0.1], [0], [0.5]]
+    seen: list[tuple[int, int]] = []
+    many = enclose_many(spec, (lower, upper), method="auto", quantities=("layers", "output", "gradients.input"),
+                        progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)] and many.backend == "fast" and len(many) == 4
+    assert many.latent is None and many.reconstruction_error is None and list(many.gradients) == ["input"]
+    assert [name for name, _ in many.items()] == [
+        *(f"layers.{layer.name}.{part}" for layer in spec.layers for part in ("pre_activation", "post_activation")),
+        "output", "gradients.input"]
+    plain = enclose_many(spec, (lower, upper), quantities=("output", "gradients"))
+    assert plain.method == "interval" and list(plain.gradients) == list(gradient_names(spec))
+    for k in range(4):
+        box = Box(lower[k], upper[k])
+        one = enclose_layered(spec, box, backend="fast", method="auto")
+        assert _within_bounds(many.output[k], plain.output[k])
+        for x in ([Fraction(v) for v in lower[k]], [Fraction(v) for v in upper[k]]):
+            ref = layered_reference(spec, x, None)
+            misses = outside(many_row(many, k), ref)
+            assert not misses, misses[:5]
+        width = lambda b: float((b[..., 1] - b[..., 0]).sum())  # noqa: E731
+        assert width(many.output[k]) <= width(one.output) * (1 + 1e-9) + 1e-12
+    default = enclose_many(spec, (lower, upper))
+    assert [name for name, _ in default.items()][-3:] == ["latent", "output", "reconstruction_error"]
+    with pytest.raises(UnsupportedError, match="unknown quantity 'hidden'"):
+        enclose_many(spec, (lower, upper), quantities=("hidden",))
+    if "linear" not in LAYERED_FORMS:
+        with pytest.raises(UnsupportedError, match="method 'linear' is not available for layered models yet"):
+            enclose_many(spec, (lower, upper), method="linear")
+
+
+class many_row:
+    """Row k of a batch enclosure, read as an enclosure by `outside`."""
+
+    def __init__(self, many, k):
+        self.many, self.k = many, k
+
+    def items(self):
+        for name, array in self.many.items():
+            yield name, array[self.k]
+
+
+def test_enclose_many_keeps_overflowing_boxes_unbounded():
+    spec = LayeredSpec([([["1e30"]], [0], "relu"), ([["1e30"]], [0], "identity")], [([[1]], [0], None)])
+    lower = np.array([[1.0], [-1.0]])
+    many = enclose_many(spec, (lower, lower + 0.1), semantics="float32", method="auto", quantities=("output",))
+    assert np.isneginf(many.output[0, 0, 0]) and np.isposinf(many.output[0, 0, 1])
+    assert np.isfinite(many.output[1]).all()  # relu(−1e30·x) = 0 for x < 0: no overflow in box 1
+    assert any("a run may overflow" in note for note in many.notes)

@@ -3,8 +3,10 @@
     x_hat = W_dec·act(W_enc·x + b_enc) + b_dec
 
 `enclose` computes intervals that provably contain every value of the outputs, the
-backward-pass gradients and the reconstruction error over an input box; `evaluate`
-runs the spec at one point in float32, float64 or exact rationals.
+backward-pass gradients and the reconstruction error over an input box, for this
+model (`AutoencoderSpec`) and for layered ones (`LayeredSpec`: any number of dense
+layers each way); `evaluate` runs the spec at one point in float32, float64 or exact
+rationals.
 """
 
 from ._version import __version__
@@ -13,9 +15,11 @@ from .api import (
     BatchEnclosure,
     Enclosure,
     Evaluation,
+    LayeredBatchEnclosure,
     LayeredEnclosure,
     LayerEnclosure,
     choose_backend,
+    choose_layered_backend,
     enclose,
     enclose_layered,
     enclose_many,
@@ -62,6 +66,7 @@ __all__ = [
     "InvalidNumberError",
     "Layer",
     "LayerEnclosure",
+    "LayeredBatchEnclosure",
     "LayeredEnclosure",
     "LayeredSpec",
     "OutputError",
@@ -79,6 +84,7 @@ __all__ = [
     "check_certificate",
     "check_certificate_file",
     "choose_backend",
+    "choose_layered_backend",
     "compression_ratio",
     "enclose",
     "enclose_layered",

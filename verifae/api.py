@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from .backends import get_backend
 from .backends.base import Backend, IntervalBackend
 from .box import Box
 from .errors import BoxError, UnsupportedError
-from .layered import LayeredSpec, layered_backward, layered_forward, layered_parameters
+from .layered import LayeredForward, LayeredSpec, gradient_names, layered_backward, layered_forward, layered_parameters
 from .methods import (
     METHOD_NAMES,
     METHODS,
@@ -22,6 +22,11 @@ from .methods import (
     TIGHTENINGS,
     Quantities,
     as_bounds,
+    intersect_bounds,
+    layered_may_overflow,
+    layered_methods,
+    layered_refined_pass,
+    layered_tightening,
     may_overflow,
     part_budget,
     tightened_gradients,
@@ -31,7 +36,8 @@ from .numbers import FORMATS, round_down, round_up
 from .rounding import FloatSemantics
 
 __all__ = ["Enclosure", "BatchEnclosure", "Evaluation", "enclose", "enclose_many", "evaluate", "choose_backend",
-           "SEMANTICS", "LayerEnclosure", "LayeredEnclosure", "enclose_layered", "choose_layered_backend"]
+           "SEMANTICS", "LayerEnclosure", "LayeredEnclosure", "LayeredBatchEnclosure", "enclose_layered",
+           "choose_layered_backend", "LAYERED_BATCH_QUANTITIES"]
 
 SEMANTICS: tuple[str, ...] = ("real", "float64", "float32")
 QUANTITIES: tuple[str, ...] = ("pre_activation", "hidden", "output", "reconstruction_error")
@@ -230,7 +236,7 @@ def _within(bounds: np.ndarray, low: float, high: float) -> np.ndarray:
     return out
 
 
-def _grad_output_box(spec: AutoencoderSpec, grad_output: Any) -> Box | str:
+def _grad_output_box(spec: AutoencoderSpec | LayeredSpec, grad_output: Any) -> Box | str:
     if isinstance(grad_output, str):
         if grad_output != MSE:
             raise BoxError(f"grad_output must be 'mse' or a Box, got {grad_output!r}")
@@ -244,8 +250,20 @@ def _grad_output_box(spec: AutoencoderSpec, grad_output: Any) -> Box | str:
     return grad_output
 
 
+@overload
+def enclose(spec: AutoencoderSpec, box: Box, *, grad_output: Box | str = ..., backend: str | Backend = ...,
+            precision: int | None = ..., semantics: str = ..., method: str = ...,
+            max_parts: int | None = ...) -> Enclosure: ...
+
+
+@overload
+def enclose(spec: LayeredSpec, box: Box, *, grad_output: Box | str = ..., backend: str | Backend = ...,
+            precision: int | None = ..., semantics: str = ..., method: str = ...,
+            max_parts: int | None = ...) -> LayeredEnclosure: ...
+
+
 def enclose(
-    spec: AutoencoderSpec,
+    spec: AutoencoderSpec | LayeredSpec,
     box: Box,
     *,
     grad_output: Box | str = MSE,
@@ -254,8 +272,11 @@ def enclose(
     semantics: str = "real",
     method: str = "auto",
     max_parts: int | None = None,
-) -> Enclosure:
+) -> Enclosure | LayeredEnclosure:
     """Enclose every quantity of `spec` for x in `box` (and g in `grad_output`).
+
+    A `LayeredSpec` is enclosed by `enclose_layered` (same arguments), giving a
+    `LayeredEnclosure`; an `AutoencoderSpec` as follows.
 
     `grad_output` is "mse" (g = (2/d)(x_hat − x) at the same x) or a `Box` of
     incoming gradients. `backend` is a rigorous backend ("arb", "mpmath", "exact",
@@ -269,6 +290,9 @@ def enclose(
     budget: default 128 parts for "bisect", and for "auto" 16 parts where d <= 16 and
     none above; 1 turns bisection off in "auto".
     """
+    if isinstance(spec, LayeredSpec):
+        return enclose_layered(spec, box, grad_output=grad_output, backend=backend, precision=precision,
+                               semantics=semantics, method=method, max_parts=max_parts)
     if not isinstance(box, Box):
         raise BoxError(f"box must be a Box, got {type(box).__name__}")
     if box.dim != spec.input_dim:
@@ -361,8 +385,22 @@ def _box_arrays(boxes: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
+@overload
+def enclose_many(spec: AutoencoderSpec, boxes: Any, *, grad_output: Box | str = ..., backend: str | Backend = ...,
+                 precision: int | None = ..., semantics: str = ..., method: str = ...,
+                 quantities: tuple[str, ...] | None = ..., chunk: int | None = ..., max_parts: int | None = ...,
+                 progress: Callable[[int, int], None] | None = ...) -> BatchEnclosure: ...
+
+
+@overload
+def enclose_many(spec: LayeredSpec, boxes: Any, *, grad_output: Box | str = ..., backend: str | Backend = ...,
+                 precision: int | None = ..., semantics: str = ..., method: str = ...,
+                 quantities: tuple[str, ...] | None = ..., chunk: int | None = ..., max_parts: int | None = ...,
+                 progress: Callable[[int, int], None] | None = ...) -> LayeredBatchEnclosure: ...
+
+
 def enclose_many(
-    spec: AutoencoderSpec,
+    spec: AutoencoderSpec | LayeredSpec,
     boxes: Any,
     *,
     grad_output: Box | str = MSE,
@@ -370,22 +408,35 @@ def enclose_many(
     precision: int | None = None,
     semantics: str = "real",
     method: str = "interval",
-    quantities: tuple[str, ...] = BATCH_QUANTITIES,
+    quantities: tuple[str, ...] | None = None,
     chunk: int | None = None,
     max_parts: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> BatchEnclosure:
+) -> BatchEnclosure | LayeredBatchEnclosure:
     """Enclose every quantity of `spec` for each of B boxes at once.
+
+    For a `LayeredSpec` the result is a `LayeredBatchEnclosure` and `quantities` names
+    from "layers" (every layer's pre- and post-activation), "latent", "output",
+    "reconstruction_error" (default: these four, `LAYERED_BATCH_QUANTITIES`), "gradients"
+    or "gradients.<key>" ("<name>.weight", "<name>.bias", "input"); the rest as below.
 
     `boxes` is a pair (lower, upper) of float arrays of shape (B, d), or a list of
     `Box` (rounded outward to doubles). `quantities` names what to compute, from
-    "pre_activation", "hidden", "output", "reconstruction_error" and "gradients" (all
-    five) or "gradients.W_enc" and so on. Weight gradients are B × h × d: they are
-    computed `chunk` boxes at a time (default: about 4·10^6 intervals per chunk), and
-    only when asked for. Interval propagation runs on the whole batch; any other
-    `method` then tightens each box in turn, as `enclose` does (`max_parts` as there),
-    calling `progress(done, total)` after each box.
+    "pre_activation", "hidden", "output", "reconstruction_error" (default: these four,
+    `BATCH_QUANTITIES`) and "gradients" (all five) or "gradients.W_enc" and so on.
+    Weight gradients are B × h × d: they are computed `chunk` boxes at a time
+    (default: about 4·10^6 intervals per chunk), and only when asked for. Interval
+    propagation runs on the whole batch; any other `method` then tightens each box in
+    turn, as `enclose` does (`max_parts` as there), calling `progress(done, total)` after
+    each box.
     """
+    if isinstance(spec, LayeredSpec):
+        return _enclose_many_layered(
+            spec, boxes, grad_output=grad_output, backend=backend, precision=precision, semantics=semantics,
+            method=method, quantities=LAYERED_BATCH_QUANTITIES if quantities is None else quantities, chunk=chunk,
+            max_parts=max_parts, progress=progress)
+    if quantities is None:
+        quantities = BATCH_QUANTITIES
     lower, upper = _box_arrays(boxes, spec.input_dim)
     _check_method(method)
     part_budget(method, spec.input_dim, max_parts)  # refuses a budget below one part, whatever the method
@@ -548,12 +599,73 @@ class LayeredEnclosure:
             yield f"gradients.{key}", value
 
 
-def choose_layered_backend(spec: LayeredSpec, precision: int | None = None) -> str:
+def choose_layered_backend(spec: LayeredSpec, precision: int | None = None, batch: int = 1) -> str:
     """backend="auto" for a layered model: as `choose_backend`, counting every weight."""
     if precision is not None and precision > 53:
         return "arb"
     weights = sum(layer.weight.size for layer in spec.layers)
-    return "fast" if weights >= AUTO_FAST_WEIGHTS else "arb"
+    return "fast" if batch > 1 or weights >= AUTO_FAST_WEIGHTS else "arb"
+
+
+def _layered_flat(spec: LayeredSpec, B: Backend, fwd: LayeredForward, error: Any, grads: dict[str, Any] | None,
+                  semantics: str) -> dict[str, np.ndarray]:
+    """The interval pass's bounds keyed as `LayeredEnclosure.items()` (leading batch axes
+    kept): the post-activations within their activation's value range, E >= 0."""
+    flat: dict[str, np.ndarray] = {}
+    for layer, f in zip(spec.layers, fwd.layers):
+        flat[f"layers.{layer.name}.pre_activation"] = B.bounds(f.pre_activation)
+        post = B.bounds(f.post_activation)
+        if layer.activation is not None:
+            post = _within(post, *layer.activation.value_range(semantics))
+        flat[f"layers.{layer.name}.post_activation"] = post
+    flat["latent"] = flat[f"layers.{spec.encoder[-1].name}.post_activation"]
+    flat["output"] = flat[f"layers.{spec.layers[-1].name}.post_activation"]
+    flat["reconstruction_error"] = _within(B.bounds(error), 0.0, np.inf)
+    flat.update({f"gradients.{key}": B.bounds(t) for key, t in (grads or {}).items()})
+    return flat
+
+
+def _layered_tightening(spec: LayeredSpec, box: Box, method: str, semantics: str, grad_output: Box | str,
+                        max_parts: int | None, gradients: bool = True) -> dict[str, np.ndarray]:
+    """Bounds from the tightening methods of a layered model (`layered_tightening`: the
+    method, or for "auto" every method of `LAYERED_FORMS` and bisection where d is small),
+    keyed as `LayeredEnclosure.items()`, each present where they bound it.
+
+    The methods' bounds are substituted into the interval pass run again
+    (`layered_refined_pass`), which carries them to every later layer, E and, through the
+    residual (g = (2/d) r for the MSE loss), every gradient. As in `_tightening`, with
+    several members the pass runs on each member's bounds and on their intersection
+    (outward-rounded products are not inclusion-monotone to the last ulp), and the
+    results are intersected: "auto" is then never wider than any member."""
+    found = layered_tightening(spec, box, method, semantics, max_parts)
+    sets = found if len(found) == 1 else [*found, intersect_bounds(found)]
+    passes = [layered_refined_pass(spec, box, semantics, b, grad_output, gradients=gradients) for b in sets]
+    return intersect_bounds(passes) if passes else {}
+
+
+def _layered_enclosure(spec: LayeredSpec, flat: dict[str, np.ndarray], B: Backend, semantics: str, method: str,
+                       notes: tuple[str, ...]) -> LayeredEnclosure:
+    layers = tuple(LayerEnclosure(layer.name, flat[f"layers.{layer.name}.pre_activation"],
+                                  flat[f"layers.{layer.name}.post_activation"]) for layer in spec.layers)
+    return LayeredEnclosure(
+        layers=layers,
+        latent=layers[len(spec.encoder) - 1].post_activation,
+        output=layers[-1].post_activation,
+        reconstruction_error=flat["reconstruction_error"],
+        gradients={key: flat[f"gradients.{key}"] for key in gradient_names(spec)},
+        backend=B.name,
+        precision=B.precision,
+        semantics=semantics,
+        method=method,
+        notes=notes,
+    )
+
+
+def _check_layered_method(spec: LayeredSpec, method: str, max_parts: int | None) -> None:
+    _check_method(method)
+    part_budget(method, spec.input_dim, max_parts)  # refuses a budget below one part, whatever the method
+    if method != "interval":
+        layered_methods(method, spec.input_dim, max_parts)  # refuses a method not available for layers
 
 
 def enclose_layered(
@@ -564,12 +676,19 @@ def enclose_layered(
     backend: str | Backend = "auto",
     precision: int | None = None,
     semantics: str = "real",
-    method: str = "interval",
+    method: str = "auto",
+    max_parts: int | None = None,
 ) -> LayeredEnclosure:
     """Enclose every quantity of the layered model `spec` for x in `box` (and g in
-    `grad_output`), by interval propagation: the arguments as for `enclose`. Only
-    method "interval" is available for layered models so far. In a float semantics the
-    entries where a run may overflow are (-inf, inf) and `notes` says why, as for v1."""
+    `grad_output`): the arguments as for `enclose`. `method` is "interval" (interval
+    propagation), "mean-value" (the centred form through all layers), "bisect" (the box
+    split into at most `max_parts` parts, default 128, each bounded by the other
+    methods) or "auto" (default: their intersection, bisection into 16 parts where
+    d <= 16); "linear" needs the backward linear relaxation over layers. Every method
+    starts from interval propagation and intersects; for the MSE loss the tighter
+    residual tightens every gradient. In a float semantics the entries where a run may
+    overflow are (-inf, inf), no method tightens that box, and `notes` says why, as for
+    v1."""
     if not isinstance(spec, LayeredSpec):
         raise UnsupportedError(f"spec must be a LayeredSpec, got {type(spec).__name__} "
                                "(use LayeredSpec.from_v1 for an AutoencoderSpec, or enclose())")
@@ -577,20 +696,8 @@ def enclose_layered(
         raise BoxError(f"box must be a Box, got {type(box).__name__}")
     if box.dim != spec.input_dim:
         raise BoxError(f"the box has {box.dim} entries but the model's input_dim is {spec.input_dim}")
-    g_box: Box | str
-    if isinstance(grad_output, str):
-        if grad_output != MSE:
-            raise BoxError(f"grad_output must be 'mse' or a Box, got {grad_output!r}")
-        g_box = MSE
-    elif isinstance(grad_output, Box):
-        if grad_output.dim != spec.input_dim:
-            raise BoxError(f"grad_output has {grad_output.dim} entries but the model's output has {spec.input_dim}")
-        g_box = grad_output
-    else:
-        raise BoxError(f"grad_output must be 'mse' or a Box, got {type(grad_output).__name__}")
-    _check_method(method)
-    if method != "interval":
-        raise UnsupportedError(f"method {method!r} is not available for layered models yet; use method='interval'")
+    g_box = _grad_output_box(spec, grad_output)
+    _check_layered_method(spec, method, max_parts)
     if backend == "auto":
         backend = choose_layered_backend(spec, precision)
     B = _rigorous(backend, precision, semantics)
@@ -600,21 +707,135 @@ def enclose_layered(
     error = reconstruction_error(B, fwd.output, x)
     g = mse_grad_output(B, fwd.output, x, spec.input_dim) if g_box is MSE else B.box(g_box)
     grads = layered_backward(B, p, x, fwd, g)
-    layers = []
-    for layer, f in zip(spec.layers, fwd.layers):
-        post = B.bounds(f.post_activation)
-        if layer.activation is not None:
-            post = _within(post, *layer.activation.value_range(semantics))
-        layers.append(LayerEnclosure(layer.name, B.bounds(f.pre_activation), post))
-    return LayeredEnclosure(
-        layers=tuple(layers),
-        latent=layers[len(spec.encoder) - 1].post_activation,
-        output=layers[-1].post_activation,
-        reconstruction_error=_within(B.bounds(error), 0.0, np.inf),
-        gradients={key: B.bounds(t) for key, t in grads.items()},
+    overflow = bool(layered_may_overflow(fwd, error, grads))  # decided once, here, for every method
+    flat = _layered_flat(spec, B, fwd, error, grads, semantics)
+    notes = tuple(dict.fromkeys(getattr(B, "reasons", ())))
+    if method != "interval":
+        if overflow:
+            notes = (*notes, _overflow_note(semantics))
+        else:
+            found = _layered_tightening(spec, box, method, semantics, g_box, max_parts)
+            flat.update({key: _combine(flat[key], b, semantics) for key, b in found.items() if key in flat})
+    return _layered_enclosure(spec, flat, B, semantics, method, notes)
+
+
+LAYERED_BATCH_QUANTITIES: tuple[str, ...] = ("layers", "latent", "output", "reconstruction_error")
+
+
+@dataclass(frozen=True)
+class LayeredBatchEnclosure:
+    """Enclosures of B boxes of a `LayeredSpec` at once: each array has a leading axis of
+    length B, otherwise as `LayeredEnclosure`. Quantities not asked for are None
+    (`layers` as a whole; gradients: absent from the dict)."""
+
+    layers: tuple[LayerEnclosure, ...] | None
+    latent: np.ndarray | None
+    output: np.ndarray | None
+    reconstruction_error: np.ndarray | None
+    gradients: dict[str, np.ndarray]
+    backend: str
+    semantics: str
+    method: str
+    notes: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(next(iter(a for _, a in self.items())))
+
+    def items(self):
+        """(name, array) for every quantity computed, named as `LayeredEnclosure.items()`."""
+        for layer in self.layers or ():
+            yield f"layers.{layer.name}.pre_activation", layer.pre_activation
+            yield f"layers.{layer.name}.post_activation", layer.post_activation
+        for name in ("latent", "output", "reconstruction_error"):
+            if getattr(self, name) is not None:
+                yield name, getattr(self, name)
+        for key, value in self.gradients.items():
+            yield f"gradients.{key}", value
+
+
+def _enclose_many_layered(
+    spec: LayeredSpec,
+    boxes: Any,
+    *,
+    grad_output: Box | str,
+    backend: str | Backend,
+    precision: int | None,
+    semantics: str,
+    method: str,
+    quantities: tuple[str, ...],
+    chunk: int | None,
+    max_parts: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> LayeredBatchEnclosure:
+    """`enclose_many` for a layered model (see there)."""
+    lower, upper = _box_arrays(boxes, spec.input_dim)
+    _check_layered_method(spec, method, max_parts)
+    names = gradient_names(spec)
+    wanted_grads = [n for n in names if "gradients" in quantities or f"gradients.{n}" in quantities]
+    known = (*LAYERED_BATCH_QUANTITIES, "gradients", *(f"gradients.{n}" for n in names))
+    unknown = [q for q in quantities if q not in known]
+    if unknown:
+        raise UnsupportedError(f"unknown quantity {unknown[0]!r}; valid: {', '.join(LAYERED_BATCH_QUANTITIES)}, "
+                               "gradients, gradients.<name>")
+    g_box = _grad_output_box(spec, grad_output)
+    if backend == "auto":
+        backend = choose_layered_backend(spec, precision, len(lower))
+    B = _rigorous(backend, precision, semantics)
+    n = len(lower)
+    step = chunk or (n if not wanted_grads else max(1, 4_000_000 // max(spec.n_weights + spec.input_dim, 1)))
+    layer_keys = [f"layers.{layer.name}.{part}" for layer in spec.layers for part in ("pre_activation",
+                                                                                        "post_activation")]
+    wanted = [*(layer_keys if "layers" in quantities else []),
+              *(q for q in ("latent", "output", "reconstruction_error") if q in quantities),
+              *(f"gradients.{name}" for name in wanted_grads)]
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in wanted}
+    overflow = np.zeros(n, dtype=bool)  # per box: may a float run overflow anywhere (`layered_may_overflow`)
+    p = layered_parameters(B, spec)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        x = B.interval_floats(lower[start:stop], upper[start:stop])
+        fwd = layered_forward(B, p, x)
+        error = reconstruction_error(B, fwd.output, x)
+        grads = None
+        if wanted_grads:
+            if isinstance(g_box, Box):  # not MSE
+                g = B.interval_floats(np.tile([round_down(q) for q in g_box.lower], (stop - start, 1)),
+                                      np.tile([round_up(q) for q in g_box.upper], (stop - start, 1)))
+            else:
+                g = mse_grad_output(B, fwd.output, x, spec.input_dim)
+            grads = layered_backward(B, p, x, fwd, g)
+        overflow[start:stop] = layered_may_overflow(fwd, error, grads)
+        flat = _layered_flat(spec, B, fwd, error, grads, semantics)
+        for key in wanted:
+            parts[key].append(flat[key])
+    joined = {key: np.concatenate(v) for key, v in parts.items()}
+    notes = tuple(dict.fromkeys(getattr(B, "reasons", ())))
+    if method != "interval":
+        # The batch is propagated at once; the tightening methods bound box by box, each
+        # only where the pass proves that no float run of that box overflows.
+        total = int((~overflow).sum())
+        for done, k in enumerate(np.flatnonzero(~overflow), 1):
+            found = _layered_tightening(spec, Box(lower[k], upper[k]), method, semantics, g_box, max_parts,
+                                        gradients=bool(wanted_grads))
+            for key, b in found.items():
+                if key in joined:
+                    joined[key][k] = _combine(joined[key][k], b, semantics)
+            if progress is not None:
+                progress(done, total)
+        if overflow.any():
+            notes = (*notes, _overflow_note(semantics))
+    layers = None
+    if "layers" in quantities:
+        layers = tuple(LayerEnclosure(layer.name, joined[f"layers.{layer.name}.pre_activation"],
+                                      joined[f"layers.{layer.name}.post_activation"]) for layer in spec.layers)
+    return LayeredBatchEnclosure(
+        layers=layers,
+        latent=joined.get("latent"),
+        output=joined.get("output"),
+        reconstruction_error=joined.get("reconstruction_error"),
+        gradients={name: joined[f"gradients.{name}"] for name in wanted_grads},
         backend=B.name,
-        precision=B.precision,
         semantics=semantics,
-        method="interval",
-        notes=tuple(dict.fromkeys(getattr(B, "reasons", ()))),
+        method=method,
+        notes=notes,
     )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..layered import LayeredForward
 from ..model import Forward, Gradients
 from ..rounding import FloatTensor
 
-__all__ = ["MSE", "Quantities", "may_overflow", "as_bounds"]
+__all__ = ["MSE", "Quantities", "may_overflow", "layered_may_overflow", "as_bounds"]
 
 #: grad_output sentinel: g = (2/d)(x_hat − x) at the same x
 MSE = "mse"
@@ -31,11 +33,24 @@ def may_overflow(q: Quantities) -> np.ndarray:
     backward pass), and a NaN needs an inf first, so False proves that no intermediate of
     any run overflows: the premise of every float error term of the tightening methods.
     Always False for the real semantics, where nothing overflows."""
-    if not isinstance(q.reconstruction_error, FloatTensor):
+    return _unbounded_somewhere(q.reconstruction_error, [*q.forward, *(q.gradients or ())])
+
+
+def layered_may_overflow(fwd: LayeredForward, error: Any, gradients: Mapping[str, Any] | None) -> np.ndarray:
+    """`may_overflow` for a layered model: per box (the leading axes of E), whether some
+    entry of the float interval pass is unbounded: any layer's pre- or post-activation,
+    E, or any gradient (of every layer's weight and bias and dX). The same argument
+    makes False a proof that no intermediate of any float run overflows. Always False
+    for the real semantics."""
+    tensors = [t for f in fwd.layers for t in (f.pre_activation, f.post_activation)]
+    return _unbounded_somewhere(error, [*tensors, *(gradients or {}).values()])
+
+
+def _unbounded_somewhere(error: Any, tensors: Iterable[Any]) -> np.ndarray:
+    if not isinstance(error, FloatTensor):
         return np.zeros((), dtype=bool)
-    tensors = [*q.forward, q.reconstruction_error, *(q.gradients or ())]
-    batch = q.reconstruction_error.unbounded.shape
-    found = np.zeros(batch, dtype=bool)
+    batch = error.unbounded.shape
+    found = error.unbounded.copy()
     for t in tensors:
         found |= t.unbounded.reshape(*batch, -1).any(axis=-1)
     return found
