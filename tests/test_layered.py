@@ -17,10 +17,10 @@ from verifae.activations import ACTIVATIONS, TRANSCENDENTAL, get_activation
 from verifae.backends import get_backend
 from verifae.errors import BoxError, SpecError, UnsupportedError
 from verifae.layered import gradient_names, layered_forward, layered_parameters
-from verifae.methods import LAYERED_FORMS
+from verifae.methods import EXPENSIVE, LAYERED_FORMS
 from verifae.numbers import FORMATS, nearest_floats
 
-from .reference import layered_reference, outside
+from .reference import layered_reference, outside, reference
 from .strategies import boxes, points_in, rationals, specs
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -396,8 +396,9 @@ def test_from_v1_gives_the_v1_enclosures_bit_for_bit(data):
 
 # ---------------------------------------------------------------- the tightening methods over layers
 
-#: every method a layered model takes, the linear relaxation once it is registered
-LAYERED_METHOD_NAMES = ("interval", *LAYERED_FORMS, "bisect", "auto")
+#: every method a layered model takes but the expensive ones ("alpha": its soundness is
+#: tested in tests/test_methods_crown.py, and its path through the API below)
+LAYERED_METHOD_NAMES = ("interval", *(m for m in LAYERED_FORMS if m not in EXPENSIVE), "bisect", "auto")
 
 
 @settings(max_examples=30)
@@ -562,3 +563,26 @@ def test_enclose_many_keeps_overflowing_boxes_unbounded():
     assert np.isneginf(many.output[0, 0, 0]) and np.isposinf(many.output[0, 0, 1])
     assert np.isfinite(many.output[1]).all()  # relu(−1e30·x) = 0 for x < 0: no overflow in box 1
     assert any("a run may overflow" in note for note in many.notes)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="method 'alpha' optimises relu slopes with PyTorch")
+def test_alpha_through_the_api_contains_the_reference_and_is_never_wider_than_linear():
+    """method="alpha" (optimised relu slopes) for a layered and a v1 spec: inside linear's
+    enclosure, and containing the exact reference at the box's corners and centre."""
+    layered = LayeredSpec([([[1, "-0.5"], ["0.3", 2], [-1, 1]], ["0.1", 0, "-0.2"], "relu"),
+                           ([[1, -1, "0.5"], ["-0.4", 1, 1]], [0, "0.1"], "relu")],
+                          [([["0.7", 1], [-1, "0.2"]], [0, "0.1"], "relu"), ([[1, "0.5"], [0, 1]], [0, 0], None)])
+    v1 = AutoencoderSpec([[1, "-0.5"], ["0.3", 2], [-1, 1]], ["0.1", 0, "-0.2"],
+                         [[1, -1, "0.5"], ["-0.4", 1, 1]], [0, "0.1"], "relu")
+    box = Box.around(["0.3", "-0.1"], "0.4")
+    corners = [[box.lower[0], box.lower[1]], [box.lower[0], box.upper[1]], [box.upper[0], box.lower[1]],
+               [box.upper[0], box.upper[1]], list(box.center)]
+    for spec in (layered, v1):
+        alpha = enclose(spec, box, method="alpha", backend="fast")
+        linear = enclose(spec, box, method="linear", backend="fast")
+        assert alpha.method == "alpha"
+        for name in ("output", "reconstruction_error"):
+            assert _within_bounds(getattr(alpha, name), getattr(linear, name)), name
+        for x in corners:
+            ref = layered_reference(spec, x, None) if isinstance(spec, LayeredSpec) else reference(spec, x, None)
+            assert not outside(alpha, ref), (spec, x)

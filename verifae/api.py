@@ -15,6 +15,7 @@ from .box import Box
 from .errors import BoxError, UnsupportedError
 from .layered import LayeredForward, LayeredSpec, gradient_names, layered_backward, layered_forward, layered_parameters
 from .methods import (
+    EXPENSIVE,
     METHOD_NAMES,
     METHODS,
     MSE,
@@ -128,7 +129,7 @@ def _overflow_note(semantics: str) -> str:
 
 def _tightening(spec: AutoencoderSpec, box: Box, method: str, semantics: str, grad_output: Box | str,
                 gradients: bool = True, max_parts: int | None = None) -> dict[str, Any]:
-    """Bounds from the tightening methods: "linear", "mean-value", "bisect", or for "auto"
+    """Bounds from the tightening methods: "linear", "alpha", "mean-value", "bisect", or for "auto"
     the linear and mean-value forms, plus bisection into at most `part_budget` parts
     where that is more than one, each in `semantics`. Keys: "output" and
     "reconstruction_error" (arrays) and "gradients" (a dict by gradient name), each
@@ -139,7 +140,7 @@ def _tightening(spec: AutoencoderSpec, box: Box, method: str, semantics: str, gr
     also tighten every gradient (`tightened_gradients`)."""
     parts = part_budget(method, spec.input_dim, max_parts)
     if method == "auto":
-        names = [k for k in TIGHTENINGS if k != "bisect" or parts > 1]
+        names = [k for k in TIGHTENINGS if k not in EXPENSIVE and (k != "bisect" or parts > 1)]
     else:
         names = [method]
     found: dict[str, np.ndarray] = {}
@@ -285,8 +286,9 @@ def enclose(
     "float64" / "float32": every result of an IEEE-754 run of the spec in that
     format (see `verifae.rounding`). Where a float run may overflow, the affected
     intervals are (-inf, inf) and `notes` says why. `method` tightens the enclosure:
-    "interval" (plain interval propagation), "linear", "mean-value", "bisect", or
-    "auto" (their intersection; see `verifae.methods`). `max_parts` is the bisection
+    "interval" (plain interval propagation), "linear", "alpha" (optimised slopes:
+    needs PyTorch for models with relu or leaky_relu layers), "mean-value", "bisect", or
+    "auto" (the intersection of all but "alpha"; see `verifae.methods`). `max_parts` is the bisection
     budget: default 128 parts for "bisect", and for "auto" 16 parts where d <= 16 and
     none above; 1 turns bisection off in "auto".
     """
@@ -681,10 +683,12 @@ def enclose_layered(
 ) -> LayeredEnclosure:
     """Enclose every quantity of the layered model `spec` for x in `box` (and g in
     `grad_output`): the arguments as for `enclose`. `method` is "interval" (interval
-    propagation), "mean-value" (the centred form through all layers), "bisect" (the box
-    split into at most `max_parts` parts, default 128, each bounded by the other
-    methods) or "auto" (default: their intersection, bisection into 16 parts where
-    d <= 16); "linear" needs the backward linear relaxation over layers. Every method
+    propagation), "linear" (the backward linear relaxation through every layer, CROWN:
+    `verifae.methods.crown`), "alpha" (the same with optimised relu / leaky_relu slopes;
+    needs PyTorch), "mean-value" (the centred form through all layers), "bisect" (the
+    box split into at most `max_parts` parts, default 128, each bounded by linear and
+    mean-value) or "auto" (default: the intersection of linear, mean-value and, where
+    d <= 16, bisection into 16 parts). Every method
     starts from interval propagation and intersects; for the MSE loss the tighter
     residual tightens every gradient. In a float semantics the entries where a run may
     overflow are (-inf, inf), no method tightens that box, and `notes` says why, as for

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from ..box import Box
 from ..errors import UnsupportedError
 from ..layered import LayeredSpec
+from ..model import AutoencoderSpec
 from .base import MSE, Quantities, as_bounds, layered_may_overflow, may_overflow
 from .bisect import DEFAULT_BUDGET, bisect_bounds
+from .crown import crown_bounds
 from .gradients import REFINED, layered_refined_pass, tightened_gradients
 from .interval import interval_propagation
 from .layered_bisect import layered_bisect_bounds
@@ -22,7 +25,7 @@ __all__ = ["METHODS", "METHOD_NAMES", "TIGHTENINGS", "LAYERED_FORMS", "AUTO_BISE
            "REFINED", "Quantities", "as_bounds", "interval_propagation", "may_overflow", "layered_may_overflow",
            "part_budget", "tightened_gradients", "layered_refined_pass", "layered_part_bounds",
            "layered_tightening", "layered_methods", "intersect_bounds", "layered_mean_value_bounds",
-           "layered_bisect_bounds"]
+           "layered_bisect_bounds", "crown_bounds", "alpha_bounds", "EXPENSIVE"]
 
 #: the propagation every method starts from: method(backend, parameters, x, grad_output) -> Quantities
 METHODS: dict[str, Callable[..., Quantities]] = {
@@ -32,13 +35,30 @@ METHODS: dict[str, Callable[..., Quantities]] = {
 #: tightening methods: method(spec, box, semantics) -> bounds (..., 2) of the output and
 #: the reconstruction error, and optionally of the quantities in REFINED, intersected with
 #: the interval ones ("auto" intersects all of them); None where a float run may overflow
+def alpha_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
+    """Optimised relaxation slopes (α-CROWN, `verifae.methods.alpha`) for a v1 spec: the
+    layered method on its layers (`LayeredSpec.from_v1`), intersected with v1's "linear"
+    (both sound, so is their intersection: "alpha" is never wider than "linear"), with
+    v1's keys; None where a float run may overflow."""
+    found = crown_bounds(LayeredSpec.from_v1(spec), box, semantics, alpha=True)
+    fixed = linear_bounds(spec, box, semantics)
+    if found is None or fixed is None:
+        return None
+    return intersect_bounds([fixed, {key: found[key] for key in ("output", "residual", "reconstruction_error")}])
+
+
 TIGHTENINGS: dict[str, Callable[..., dict[str, np.ndarray] | None]] = {
     "linear": linear_bounds,
     "mean-value": mean_value_bounds,
     "bisect": bisect_bounds,
+    "alpha": alpha_bounds,
 }
 
-METHOD_NAMES: tuple[str, ...] = ("interval", "linear", "mean-value", "bisect", "auto")
+METHOD_NAMES: tuple[str, ...] = ("interval", "linear", "alpha", "mean-value", "bisect", "auto")
+
+#: methods "auto" leaves out: α-CROWN optimises slopes with PyTorch, about ten times the
+#: time of "linear", for a few percent (measured in docs/benchmarks.md)
+EXPENSIVE: frozenset[str] = frozenset({"alpha"})
 
 #: "auto" adds bisection up to this input dimension ...
 AUTO_BISECT_MAX_DIM = 16
@@ -70,6 +90,8 @@ def part_budget(method: str, input_dim: int, max_parts: int | None = None) -> in
 #: may overflow. "bisect" splits the box and bounds each part with all of
 #: these; "auto" intersects all of them and bisection.
 LAYERED_FORMS: dict[str, Callable[[LayeredSpec, Box, str], dict[str, np.ndarray] | None]] = {
+    "linear": crown_bounds,
+    "alpha": partial(crown_bounds, alpha=True),
     "mean-value": layered_mean_value_bounds,
 }
 
@@ -89,7 +111,8 @@ def intersect_bounds(found: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray
 def layered_part_bounds(spec: LayeredSpec, box: Box, semantics: str) -> dict[str, np.ndarray] | None:
     """The intersection of every method of LAYERED_FORMS on one box (what bisection bounds
     each part with); None where none bounds anything (a float run may overflow)."""
-    found = [b for b in (method(spec, box, semantics) for method in LAYERED_FORMS.values()) if b is not None]
+    found = [b for b in (method(spec, box, semantics) for name, method in LAYERED_FORMS.items()
+                         if name not in EXPENSIVE) if b is not None]
     return intersect_bounds(found) if found else None
 
 
@@ -98,13 +121,11 @@ def layered_methods(method: str, input_dim: int, max_parts: int | None = None) -
     method of LAYERED_FORMS and "bisect" where its `part_budget` is more than one part.
     A method name that is valid but not (yet) available for layered models is refused."""
     if method == "auto":
-        return [*LAYERED_FORMS, *(["bisect"] if part_budget(method, input_dim, max_parts) > 1 else [])]
+        return [*(name for name in LAYERED_FORMS if name not in EXPENSIVE),
+                *(["bisect"] if part_budget(method, input_dim, max_parts) > 1 else [])]
     if method != "bisect" and method not in LAYERED_FORMS:
-        raise UnsupportedError(
-            f"method {method!r} is not available for layered models yet; use one of: interval, "
-            f"{', '.join(LAYERED_FORMS)}, bisect, auto"
-            + (" (the backward linear relaxation over layers, verifae.methods.crown, is not installed)"
-               if method == "linear" else ""))
+        raise UnsupportedError(f"method {method!r} is not available for layered models; use one of: interval, "
+                               f"{', '.join(LAYERED_FORMS)}, bisect, auto")
     return [method]
 
 
