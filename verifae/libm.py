@@ -54,10 +54,14 @@ __all__ = [
 #: expm1 (elu): measured maxima 2.60 ulp (numpy float32), 1.00 (PyTorch float32),
 #: 0.51 (numpy float64), 1.00 (PyTorch float64), 1.15 million points each
 #: (`benchmarks/ulp_error.py`, numpy 2.4, PyTorch 2.13), so K = 4 as for exp.
-#: log1p (softplus), erf (gelu's runs), erfc (the fast backend's gelu): measured maxima
-#: in the table of `benchmarks/ulp_error.py` (see LOG1P_ERF_MEASURED below).
+#: log1p (softplus), erf (gelu's runs), erfc (the fast backend's gelu), measured maxima
+#: over 1.15 million (log1p) and 1.4 million (erf, erfc) points each (numpy 2.4, PyTorch
+#: 2.13; numpy's erf and erfc are Python's math.erf / math.erfc, see above):
+#:   float32: log1p 1.68 (numpy) 1.00 (torch); erf 0.50, 0.72; erfc 0.50, 0.84
+#:   float64: log1p 0.58, 1.00; erf 0.91, 0.75; erfc 3.28 (math.erfc), 0.99
+#: so K = 4, and 6 for the C library's double erfc (3.28 measured, the closest to its K).
 LIBRARY_ULPS: dict[str, dict[str, int]] = {
-    "float64": {"exp": 4, "tanh": 4, "sigmoid": 6, "expm1": 4, "log1p": 4, "erf": 4, "erfc": 4},
+    "float64": {"exp": 4, "tanh": 4, "sigmoid": 6, "expm1": 4, "log1p": 4, "erf": 4, "erfc": 6},
     "float32": {"exp": 4, "tanh": 4, "sigmoid": 6, "expm1": 4, "log1p": 4, "erf": 4, "erfc": 4},
 }
 

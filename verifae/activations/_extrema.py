@@ -13,10 +13,12 @@ piecewise-monotone functions from them, and relaxation offsets proven by bisecti
   (including one whose bracket only overlaps the edge is sound, and costs at most
   f's variation over the bracket, 2^-200 here).
 - `offsets`: every value of g over [lo, hi] lies in the hull of a list of Arb balls:
-  on a piece where g' (an Arb ball over the piece) has one sign, g is monotone and
-  its values at the exact ends bound it; elsewhere the mean-value form
-  g(J) ⊆ g(c) + g'(J)(J − c) encloses g over the piece once that is tight enough
-  (near a root of g', where |g'| is small) or the piece budget is spent.
+  on a piece where g' (an enclosure of its range over the piece, from the entry's
+  own tight `interval_derivative` with `ARB_KIT`: Arb's ball evaluation of a formula
+  over a wide ball is far too wide, e^[−30, 30] contains negative numbers) has one
+  sign, g is monotone and its values at the exact ends bound it; elsewhere the
+  mean-value form g(J) ⊆ g(c) + g'(J)(J − c) encloses g over the piece once that is
+  tight enough (near a root of g', where |g'| is small) or the piece budget is spent.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from ..directed import float_down, float_up
 from ..numbers import round_down, round_up
 from .base import IntervalKit
 
-__all__ = ["Extremum", "ROOT_BITS", "arb_q", "exact_fraction", "root_ball", "extremum", "kit_range",
+__all__ = ["ARB_KIT", "Extremum", "ROOT_BITS", "arb_q", "exact_fraction", "root_ball", "extremum", "kit_range",
            "fast_range", "offsets"]
 
 #: precision (bits) of the proofs of the critical points and values
@@ -135,25 +137,55 @@ def fast_range(lo: np.ndarray, hi: np.ndarray, at_lo: tuple[np.ndarray, np.ndarr
     return low, high
 
 
-def offsets(g: Callable[[arb], arb], dg: Callable[[arb], arb], lo: Fraction, hi: Fraction,
-            budget: int = 96) -> list[arb]:
+class _ArbKit:
+    """The `IntervalKit` of Arb balls at the current working precision (as the arb
+    backend lends it), for the relaxations' derivative ranges."""
+
+    def endpoints(self, x: arb) -> tuple[arb, arb]:
+        return x.lower(), x.upper()
+
+    def point(self, e: Any) -> arb:
+        return arb(e)
+
+    def join(self, a: arb, b: arb) -> arb:
+        return a.lower().union(b.upper())
+
+    def exp(self, x: arb) -> arb:
+        return x.exp()
+
+    def log1p(self, x: arb) -> arb:
+        return x.log1p()
+
+    def erfc(self, x: arb) -> arb:
+        return x.erfc()
+
+    def from_fraction(self, q: Fraction) -> arb:
+        return arb_q(q)
+
+
+ARB_KIT = _ArbKit()
+
+
+def offsets(g: Callable[[arb], arb], dg: Callable[[Fraction, Fraction], arb], lo: Fraction, hi: Fraction,
+            budget: int = 240) -> list[arb]:
     """Arb balls whose hull contains g(z) for every z in [lo, hi] (see the module
-    docstring); run inside the caller's working precision."""
+    docstring); dg(a, b) encloses the range of g' over [a, b]. Run inside the caller's
+    working precision."""
     values: list[arb] = []
     pieces = [(lo, hi)]
     while pieces:
         a, b = pieces.pop()
         A, B = arb_q(a), arb_q(b)
         J = A.union(B)
-        D = dg(J)
+        D = dg(a, b)
         if D > 0 or D < 0:  # g is monotone on [a, b]
             values += [g(A), g(B)]
             continue
         c = (a + b) / 2
         C = arb_q(c)
         spread = D * (J - C)
-        tight = spread.rad() < arb(2) ** -60 * (1 + abs(g(C)).upper())
-        if tight or budget <= 0 or not D.is_finite():
+        tight = spread.rad() < arb(2) ** -45 * (1 + abs(g(C)).upper())
+        if tight or budget <= 0:  # (a wide Arb ball may give a NaN D: split it further)
             values.append(g(C) + spread)  # the mean-value form
             continue
         budget -= 2

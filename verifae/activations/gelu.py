@@ -37,7 +37,18 @@ from flint import arb
 
 from ..libm import LIBRARY_ULPS
 from ..numbers import FORMATS, round_down, round_up
-from ._extrema import ROOT_BITS, Extremum, exact_fraction, extremum, fast_range, kit_range, offsets, root_ball
+from ._extrema import (
+    ARB_KIT,
+    ROOT_BITS,
+    Extremum,
+    arb_q,
+    exact_fraction,
+    extremum,
+    fast_range,
+    kit_range,
+    offsets,
+    root_ball,
+)
 from .base import RELAXATION_BITS, Activation, FastKit, FloatKit, IntervalKit, proven_offsets
 
 __all__ = ["Gelu"]
@@ -49,6 +60,11 @@ K_BETA = 1.1283791670955126 * M_SQRT1_2 * 0.5
 #: φ(z)(1 + |z|) < 2^-1074 (Mills' ratio: 1 − Φ(|z|) < φ(z)/|z|)
 SATURATION = 40.0
 ETA = 5e-324
+#: for e <= −TAIL = −2^16, gelu(e) and gelu'(e) lie in [−TINY, 0], TINY = 2^-90000:
+#: |gelu| <= φ(e) and |gelu'| <= |e|φ(e) < 2^-90000 there (an interval kit then never
+#: forms values like e^(−10^60), whose exponents mpmath's endpoints cannot hold)
+TAIL = 2**16
+TINY = Fraction(1, 2**90000)
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -122,11 +138,20 @@ class Gelu(Activation):
         r = kit.join(kit.from_fraction(r_lo), kit.from_fraction(r_hi))
         return kit.erfc(-(p * r)) / 2
 
+    @staticmethod
+    def _tail(kit: IntervalKit) -> Any:
+        """[−TINY, 0], holding act and act' at every e <= −TAIL (see TAIL)."""
+        return kit.join(kit.from_fraction(-TINY), kit.point(0))
+
     def _value_at(self, kit: IntervalKit, e: Any) -> Any:
+        if e <= -TAIL:
+            return self._tail(kit)
         p = kit.point(e)
         return p * self._cdf_at(kit, p)
 
     def _prime_at(self, kit: IntervalKit, e: Any) -> Any:
+        if e <= -TAIL:
+            return self._tail(kit)
         _, (k_lo, k_hi) = _constants()
         p = kit.point(e)
         pdf = kit.exp(-(p * p) / 2) * kit.join(kit.from_fraction(k_lo), kit.from_fraction(k_hi))
@@ -260,6 +285,10 @@ class Gelu(Activation):
 
     # ------------------------------------------------------------ relaxation
 
+    def _derivative_range(self, p: Fraction, q: Fraction) -> arb:
+        """The range of act' over [p, q] as an Arb ball (the tight extension)."""
+        return self.interval_derivative(ARB_KIT, arb_q(p).union(arb_q(q)))
+
     def relaxation(self, lo: float, hi: float) -> tuple[float, float, float]:
         """The secant's slope a; g = gelu − a z is enclosed over [lo, hi] by
         `_extrema.offsets` (gelu is neither convex nor concave: never endpoints alone)."""
@@ -271,7 +300,7 @@ class Gelu(Activation):
             a = 0.0
         with flint.ctx.workprec(RELAXATION_BITS):
             A = arb(a)
-            values = offsets(lambda Z: self.reference(Z) - A * Z, lambda Z: self.reference_derivative(Z) - A,
+            values = offsets(lambda Z: self.reference(Z) - A * Z, lambda p, q: self._derivative_range(p, q) - A,
                              Fraction(lo), Fraction(hi))
             cL, cU = proven_offsets(values)
         return a, cL, cU

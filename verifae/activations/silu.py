@@ -37,7 +37,7 @@ from flint import arb
 
 from ..libm import LIBRARY_ULPS
 from ..numbers import FORMATS
-from ._extrema import ROOT_BITS, Extremum, extremum, fast_range, kit_range, offsets, root_ball
+from ._extrema import ARB_KIT, ROOT_BITS, Extremum, arb_q, extremum, fast_range, kit_range, offsets, root_ball
 from .base import RELAXATION_BITS, Activation, FastKit, FloatKit, IntervalKit, proven_offsets
 from .sigmoid import Sigmoid
 
@@ -47,6 +47,11 @@ __all__ = ["Silu"]
 #: or 0: e^-750 |z| < 2^-1074 for |z| >= 750 (and |z| <= 2^1024)
 SATURATION = 750.0
 ETA = 5e-324
+#: for e <= −TAIL = −2^16, silu(e) and silu'(e) lie in [−TINY, 0], TINY = 2^-90000:
+#: |e| e^e (1 + |e|) < 2^-94000 for 2^16 <= |e| <= 2^1024 (an interval kit then never
+#: forms values like e^(−10^30), whose exponents mpmath's endpoints cannot hold)
+TAIL = 2**16
+TINY = Fraction(1, 2**90000)
 
 
 def _sigmoid(z: arb) -> arb:
@@ -106,11 +111,20 @@ class Silu(Activation):
         big, small = one / (one + t), t / (one + t)
         return (big, small) if e >= 0 else (small, big)
 
+    @staticmethod
+    def _tail(kit: IntervalKit) -> Any:
+        """[−TINY, 0], holding act and act' at every e <= −TAIL (see TAIL)."""
+        return kit.join(kit.from_fraction(-TINY), kit.point(0))
+
     def _value_at(self, kit: IntervalKit, e: Any) -> Any:
+        if e <= -TAIL:
+            return self._tail(kit)
         s, _ = self._s_and_complement(kit, e)
         return kit.point(e) * s
 
     def _prime_at(self, kit: IntervalKit, e: Any) -> Any:
+        if e <= -TAIL:
+            return self._tail(kit)
         s, c = self._s_and_complement(kit, e)
         return s * (kit.point(1) + kit.point(e) * c)
 
@@ -225,6 +239,10 @@ class Silu(Activation):
 
     # ------------------------------------------------------------ relaxation
 
+    def _derivative_range(self, p: Fraction, q: Fraction) -> arb:
+        """The range of act' over [p, q] as an Arb ball (the tight extension)."""
+        return self.interval_derivative(ARB_KIT, arb_q(p).union(arb_q(q)))
+
     def relaxation(self, lo: float, hi: float) -> tuple[float, float, float]:
         """The secant's slope a; g = silu − a z is enclosed over [lo, hi] by
         `_extrema.offsets` (monotone pieces at their ends, the mean-value form near the
@@ -237,7 +255,7 @@ class Silu(Activation):
             a = 0.0
         with flint.ctx.workprec(RELAXATION_BITS):
             A = arb(a)
-            values = offsets(lambda Z: self.reference(Z) - A * Z, lambda Z: self.reference_derivative(Z) - A,
+            values = offsets(lambda Z: self.reference(Z) - A * Z, lambda p, q: self._derivative_range(p, q) - A,
                              Fraction(lo), Fraction(hi))
             cL, cU = proven_offsets(values)
         return a, cL, cU

@@ -53,6 +53,11 @@ DEFAULT_BETA = Fraction(1)
 DEFAULT_THRESHOLD = Fraction(20)
 BETA_MIN, BETA_MAX = Fraction(1, 2**32), Fraction(2**32)
 THRESHOLD_MAX = Fraction(64)
+#: for β·e <= −TAIL = −2^16, softplus(e) and softplus'(e) lie in [0, TINY], TINY = 2^-90000:
+#: e^(βe)/β and σ(βe) are below 2^-94000 there (β >= 2^-32), so an interval kit never
+#: forms values like e^(−10^30), whose exponents mpmath's endpoints cannot hold
+TAIL = 2**16
+TINY = Fraction(1, 2**90000)
 
 
 class Softplus(Activation):
@@ -119,7 +124,8 @@ class Softplus(Activation):
         b, t = self._rounded(dtype)
         x = z * b
         e = np.exp(x)
-        return np.where(x > t, dtype(1), e / (e + dtype(1))).astype(dtype)
+        with np.errstate(invalid="ignore"):  # inf/inf where x > T: that branch is not taken
+            return np.where(x > t, dtype(1), e / (e + dtype(1))).astype(dtype)
 
     def _arb_beta(self) -> arb:
         return arb_q(self.beta)
@@ -170,16 +176,24 @@ class Softplus(Activation):
 
     def _pieces(self, kit: IntervalKit, x: Any, smooth: Any, identity: Any) -> Any:
         """The hull of smooth(p) on the smooth part and identity(p) on the identity part of
-        x, each increasing in p (p a kit interval of an endpoint or a switch point)."""
+        x, each increasing in p (p a kit interval of an endpoint or a switch point, q its
+        exact value)."""
         lo, hi = kit.endpoints(x)
         L, H = exact_fraction(lo), exact_fraction(hi)
+
+        def smooth_or_tail(p: Any, q: Fraction) -> Any:
+            if self.beta * q <= -TAIL:
+                return kit.join(kit.point(0), kit.from_fraction(TINY))
+            return smooth(p)
+
         parts = []
         if H > self.switch_lo:
             start = kit.point(lo) if L > self.switch_lo else kit.from_fraction(self.switch_lo)
             parts.append((identity(start), identity(kit.point(hi))))
         if L <= self.switch_hi:
-            end = kit.point(hi) if H <= self.switch_hi else kit.from_fraction(self.switch_hi)
-            parts.append((smooth(kit.point(lo)), smooth(end)))
+            end, end_q = (kit.point(hi), H) if H <= self.switch_hi else (kit.from_fraction(self.switch_hi),
+                                                                        self.switch_hi)
+            parts.append((smooth_or_tail(kit.point(lo), L), smooth_or_tail(end, end_q)))
         lowest = min((p[0] for p in parts), key=lambda v: kit.endpoints(v)[0])
         highest = max((p[1] for p in parts), key=lambda v: kit.endpoints(v)[1])
         return kit.join(lowest, highest)
@@ -343,7 +357,9 @@ class Softplus(Activation):
             A = arb(a)
             values: list[arb] = []
             if L <= star:
-                values += offsets(lambda Z: self._smooth(Z) - A * Z, lambda Z: self._sigma(Z) - A, L, min(H, star))
+                # σ(βz) is increasing: its range over [p, q] is [σ(βp), σ(βq)]
+                values += offsets(lambda Z: self._smooth(Z) - A * Z,
+                                  lambda p, q: self._sigma(arb_q(p)).union(self._sigma(arb_q(q))) - A, L, min(H, star))
             if H > star:
                 for p in (max(L, star), H):
                     P = arb_q(p)

@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 import flint
-from flint import arb, fmpq
+from flint import arb, arf
 from mpmath import libmp
 from mpmath.ctx_iv import MPIntervalContext
 
@@ -77,16 +77,19 @@ class MpmathBackend(ObjectIntervalBackend):
     def _via_arb(self, x: Any, f: Any, increasing: bool) -> Any:
         """A monotone f over interval x, from Arb balls at the exact endpoints.
 
-        The endpoints are exact dyadic mpf values, which Arb holds exactly at a
-        working precision above their mantissa length; Arb's ball f(e) contains the
-        true f(e) (Arb's contract), and its lower and upper ends, exact dyadics, are
-        rounded outward (floor, ceiling) to this context's precision."""
-        lo, hi = self.endpoints(x)
+        The endpoints are exact dyadic mpf values (sign, mantissa, exponent), which Arb
+        holds exactly (`arf`); Arb's ball f(e) contains the true f(e) (Arb's contract),
+        and its lower and upper ends, exact dyadics, are rounded outward (floor, ceiling)
+        to this context's precision. No Fraction is formed: an endpoint such as
+        exp(−10^30) has an exponent far beyond what a rational could hold."""
+        lo, hi = x._mpi_
 
-        def ball(q: Fraction) -> arb:
-            bits = max(q.numerator.bit_length(), 1) + self._iv.prec + 30
-            with flint.ctx.workprec(bits):
-                return f(arb(fmpq(q.numerator, q.denominator)))
+        def ball(v: tuple) -> arb:
+            sign, man, exp, bc = v
+            if not man and exp:  # ±inf or NaN
+                raise ValueError("an unbounded mpmath interval has no finite enclosure here")
+            with flint.ctx.workprec(max(int(bc), 1) + self._iv.prec + 30):
+                return f(arb(arf((-man if sign else man, exp))))
 
         first, last = (ball(lo), ball(hi)) if increasing else (ball(hi), ball(lo))
 
