@@ -295,7 +295,11 @@ def _decided_inside(value_at, lo: Fraction | float, hi: Fraction | float, precis
 
 
 def _contains(act, p: Fraction, derivative: bool, e_lo: float, e_hi: float) -> bool:
-    """Whether act(p) (or act'(p)) lies in [e_lo, e_hi]."""
+    """Whether act(p) (or act'(p)) lies in [e_lo, e_hi]. silu(p) = p·s(p) and gelu(p) = p·Φ(p)
+    are below p for p > 0 by the maths; p − gelu(p) ~ e^(−p²/2) is beyond any precision
+    for large p, so there only the lower side is decided."""
+    if not derivative and act.name in ("silu", "gelu") and p > 0 and Fraction(e_hi) >= p:
+        e_hi = np.inf
     def value_at(bits: int) -> arb:
         z = arb(fmpq(p.numerator, p.denominator))
         return act.reference_derivative(z) if derivative else act.reference(z)
