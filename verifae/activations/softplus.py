@@ -105,8 +105,9 @@ class Softplus(Activation):
         return Fraction(nearest_float(self.threshold, fmt))
 
     def _rounded(self, dtype: Any) -> tuple[Any, Any]:
+        scalar = np.dtype(dtype).type  # np.float32, also when given np.dtype("float32")
         fmt = FORMATS[np.dtype(dtype).name]
-        return dtype(nearest_float(self.beta, fmt)), dtype(nearest_float(self.threshold, fmt))
+        return scalar(nearest_float(self.beta, fmt)), scalar(nearest_float(self.threshold, fmt))
 
     def _in_x_space(self, fmt: FloatFormat) -> Softplus:
         """The function of x = fl(z·β_f) a run applies before dividing by β_f: β = 1 and
