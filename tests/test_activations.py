@@ -1014,3 +1014,24 @@ def test_layered_end_to_end(activations):
         for x in ([Fraction(-1), Fraction(-1, 2)], [Fraction(3, 2), Fraction(1, 2)], [Fraction(1, 10), 0]):
             misses = outside(e, layered_reference(spec, x, None))
             assert not misses, (backend, x, misses[:3])
+
+
+_SMOOTH_SPECS = {
+    # softplus's switch at z = 20 inside the box; silu's and gelu's minima (z ≈ −1.28, −0.75)
+    # and their derivatives' extrema (±2.40, ±1.41) inside the box
+    "softplus-switch": (AutoencoderSpec([[1]], [20], [[2]], [0], "softplus"), Box(["-0.5"], ["0.5"])),
+    "silu-extrema": (AutoencoderSpec([[3], ["-1"]], [0, "-1"], [[1, "0.5"]], ["0.1"], "silu"), Box([-1], ["0.5"])),
+    "gelu-extrema": (AutoencoderSpec([[2], [1]], ["-0.5", 0], [[1, "-0.5"]], [0], "gelu"), Box([-1], [1])),
+}
+
+
+@pytest.mark.parametrize("case, method", [(case, method) for case in sorted(_SMOOTH_SPECS)
+                                          for method in ("interval", "linear", "mean-value", "auto")]
+                         + [("softplus-switch", "bisect")])  # bisect: 10-15 s for silu and gelu
+def test_smooth_end_to_end_cases(case, method):
+    """The v1 model with each new activation, every method that uses the relaxation or the
+    float error model: the real enclosure contains the 256-bit reference, the float32 and
+    float64 enclosures contain numpy, explicit-loop and PyTorch runs (the Float-run check)."""
+    spec, box = _SMOOTH_SPECS[case]
+    xs = [list(box.lower), list(box.upper), list(box.center)]
+    _elu_end_to_end(spec, box, method, xs, seed=5)
