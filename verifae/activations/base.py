@@ -156,7 +156,8 @@ class Activation(ABC):
     @property
     @abstractmethod
     def onnx_op(self) -> str:
-        """The ONNX operator (opset 13 and later) that computes it."""
+        """The ONNX operator that computes it (opset 13 and later, unless the entry's
+        docstring names a later opset: Gelu 20, Swish 24)."""
 
     @property
     @abstractmethod
