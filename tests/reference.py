@@ -1,7 +1,7 @@
 """An independent reference implementation of design §1, for the soundness tests.
 
 Plain loops over Python scalars, sharing no code with verifae's model or backends.
-Rational values stay exact (flint `fmpq`); only sigmoid, tanh and elu produce flint
+Rational values stay exact (flint `fmpq`); only the transcendental activations produce flint
 `arb` balls, at a high working precision, around the exact real value (Arb's
 operations are rigorous). Keeping the rational part exact matters: a quantity
 that is exactly 0, such as x_hat − x when h = 0, must not become a ball
@@ -46,6 +46,23 @@ def _act(name: str, z: Any) -> tuple[Any, Any]:
     if name == "tanh":
         t = arb(z).tanh()
         return t, 1 - t * t
+    if name == "softplus":  # the defaults beta 1, threshold 20: z itself above 20 (PyTorch)
+        Z = arb(z)
+        smooth = (Z.exp().log1p(), 1 / (1 + (-Z).exp()))
+        if Z > 20:
+            return z, fmpq(1)
+        if Z <= 20:
+            return smooth
+        return smooth[0].union(Z), smooth[1].union(arb(1))  # a ball across the switch
+    if name == "silu":  # z·s(z), s + z·s·(1 − s) with 1 − s = 1/(1 + e^z)
+        Z = arb(z)
+        s = 1 / (1 + (-Z).exp())
+        return Z * s, s + Z * s / (1 + Z.exp())
+    if name == "gelu":  # z·Φ(z), Φ(z) + z·φ(z); Φ(z) = erfc(−z/√2)/2 (no cancellation for z ≪ 0)
+        Z = arb(z)
+        cdf = (-Z / arb(2).sqrt()).erfc() / 2
+        pdf = (-Z * Z / 2).exp() / (2 * arb.pi()).sqrt()
+        return Z * cdf, cdf + Z * pdf
     raise ValueError(name)
 
 

@@ -45,8 +45,38 @@ def _true(name: str, q: Fraction, derivative: bool) -> arb:
     if name == "sigmoid":
         s = 1 / (1 + (-z).exp())
         return s * (1 - s) if derivative else s
+    if name == "softplus":  # beta 1, threshold 20: the identity above 20, PyTorch's switch
+        if q > 20:
+            return arb(1) if derivative else z
+        return z.exp() / (1 + z.exp()) if derivative else (1 + z.exp()).log()
+    if name == "silu":
+        s = 1 / (1 + (-z).exp())
+        return s * (1 + z * (1 - s)) if derivative else z * s
+    if name == "gelu":  # 1 + erf(z/√2) = erfc(−z/√2), without cancellation for z ≪ 0
+        cdf = (-z / arb(2).sqrt()).erfc() / 2
+        return cdf + z * (-z * z / 2).exp() / (2 * arb.pi()).sqrt() if derivative else z * cdf
     t = z.tanh()
     return 1 - t * t if derivative else t
+
+
+#: interior critical points of act (False) and act' (True), to 60 digits (mpmath, independent
+#: of the package): silu's minimum and silu''s extrema, gelu's likewise
+def _criticals() -> dict[tuple[str, bool], list[Fraction]]:
+    import mpmath
+
+    mp = mpmath.mp.clone() if hasattr(mpmath.mp, "clone") else mpmath.mp
+    mp.dps = 60
+    s = lambda z: 1 / (1 + mp.exp(-z))  # noqa: E731
+    silu_min = mp.findroot(lambda z: 1 + z * (1 - s(z)), -1.28)
+    silu_c = mp.findroot(lambda z: 2 - z * mp.tanh(z / 2), 2.4)
+    Phi = lambda z: mp.erfc(-z / mp.sqrt(2)) / 2  # noqa: E731
+    gelu_min = mp.findroot(lambda z: Phi(z) + z * mp.npdf(z), -0.75)
+    q = lambda v: Fraction(mpmath.nstr(v, 60, min_fixed=-100, max_fixed=100))  # noqa: E731
+    return {("silu", False): [q(silu_min)], ("silu", True): [q(-silu_c), q(silu_c)],
+            ("gelu", False): [q(gelu_min)], ("gelu", True): [q(-mp.sqrt(2)), q(mp.sqrt(2))]}
+
+
+CRITICALS = _criticals()
 
 
 def _interval(backend_name, lo, hi, name, derivative, with_input=False):
@@ -65,7 +95,8 @@ def _backends(name):
 
 endpoint = st.one_of(
     st.fractions(-6, 6, max_denominator=1000),
-    st.sampled_from([Fraction(0), Fraction(-40), Fraction(40), Fraction(400), Fraction(-400)]),
+    st.sampled_from([Fraction(0), Fraction(-40), Fraction(40), Fraction(400), Fraction(-400), Fraction(20),
+                     Fraction(-5, 4), Fraction(-3, 4), Fraction(12, 5), Fraction(-12, 5), Fraction(199999, 10000)]),
 )
 
 
@@ -79,6 +110,7 @@ endpoint = st.one_of(
 def test_sound_and_tight(name, derivative, a, b, ts):
     lo, hi = min(a, b), max(a, b)
     points = [lo, hi, *(lo + t * (hi - lo) for t in ts)] + ([Fraction(0)] if lo <= 0 <= hi else [])
+    points += [c for c in CRITICALS.get((name, derivative), []) + [Fraction(20)] if lo <= c <= hi]
     with flint.ctx.workprec(BITS):
         values = [_true(name, p, derivative) for p in points]
         for backend in _backends(name):
@@ -90,7 +122,12 @@ def test_sound_and_tight(name, derivative, a, b, ts):
             # rounding only. The extrema are at the endpoints, or at 0 for the even
             # derivatives.
             extremes = [Fraction(z_lo), Fraction(z_hi)] + ([Fraction(0)] if z_lo <= 0 <= z_hi else [])
+            extremes += [c for c in CRITICALS.get((name, derivative), []) if z_lo <= c <= z_hi]
+            if name == "softplus" and z_lo <= 20 <= z_hi:
+                extremes.append(Fraction(20))  # the smooth piece's end
             hull = [_true(name, p, derivative) for p in extremes]
+            if name == "softplus" and z_lo <= 20 < z_hi:  # the identity piece's infimum
+                hull.append(arb(1) if derivative else arb(20))
             v_lo = min(hull, key=lambda v: v.lower()).lower()
             v_hi = max(hull, key=lambda v: v.upper()).upper()
             # Arb keeps radii to 30 bits; mpmath and exact round only to the 53-bit result.
@@ -197,7 +234,7 @@ def test_point_value_and_derivative_match_torch(name, dtype):
 
 def test_reference_agrees_with_independent_formulas():
     with flint.ctx.workprec(200):
-        for name in ("relu", "sigmoid", "tanh", "identity"):
+        for name in ("relu", "sigmoid", "tanh", "identity", "softplus", "silu", "gelu"):
             act = get_activation(name)
             for q in (Fraction(-7, 3), Fraction(0), Fraction(1, 10), Fraction(40)):
                 z = arb(fmpq(q.numerator, q.denominator))
@@ -258,7 +295,11 @@ def _decided_inside(value_at, lo: Fraction | float, hi: Fraction | float, precis
 
 
 def _contains(act, p: Fraction, derivative: bool, e_lo: float, e_hi: float) -> bool:
-    """Whether act(p) (or act'(p)) lies in [e_lo, e_hi]."""
+    """Whether act(p) (or act'(p)) lies in [e_lo, e_hi]. silu(p) = p·s(p) and gelu(p) = p·Φ(p)
+    are below p for p > 0 by the maths; p − gelu(p) ~ e^(−p²/2) is beyond any precision
+    for large p, so there only the lower side is decided."""
+    if not derivative and act.name in ("silu", "gelu") and p > 0 and Fraction(e_hi) >= p:
+        e_hi = np.inf
     def value_at(bits: int) -> arb:
         z = arb(fmpq(p.numerator, p.denominator))
         return act.reference_derivative(z) if derivative else act.reference(z)
@@ -704,3 +745,309 @@ def test_elu_end_to_end_random(data, method):
     box = data.draw(boxes(spec.input_dim), label="box")
     xs = data.draw(points_in(box, count=3), label="points")
     _elu_end_to_end(spec, box, method, xs, seed=data.draw(st.integers(0, 1000), label="seed"))
+
+
+# ---------------------------------------------------------------- softplus, silu and gelu
+
+
+def _smooth_exact(name: str, params: dict, p: Fraction, derivative: bool, bits: int) -> arb:
+    """softplus (with its parameters), silu or gelu at p, written independently of the package
+    (softplus: PyTorch's switch, z itself where β·z > T)."""
+    with flint.ctx.workprec(bits):
+        z = arb(fmpq(p.numerator, p.denominator))
+        if name == "softplus":
+            b, t = Fraction(params.get("beta", 1)), Fraction(params.get("threshold", 20))
+            if b * p > t:
+                return arb(1) if derivative else z
+            B = arb(fmpq(b.numerator, b.denominator))
+            e = (B * z).exp()
+            return e / (1 + e) if derivative else e.log1p() / B
+        return _true(name, p, derivative)
+
+
+SMOOTH_CONFIGS = [
+    ("softplus", {}), ("softplus", {"beta": "3", "threshold": "10"}), ("softplus", {"beta": "1/2", "threshold": "-2"}),
+    ("softplus", {"beta": "0.1", "threshold": "15"}), ("silu", {}), ("gelu", {}),
+]
+
+
+def _entry(name, params):
+    return get_activation({"name": name, **params})
+
+
+def test_softplus_configuration():
+    from verifae.activations.softplus import Softplus
+
+    default = get_activation("softplus")
+    assert default.config() == {"name": "softplus", "beta": "1", "threshold": "20"} and default.onnx_op == "Softplus"
+    configured = get_activation({"name": "softplus", "beta": "0.5", "threshold": "10"})
+    assert configured.beta == Fraction(1, 2) and configured.threshold == 10 and configured == Softplus("1/2", 10)
+    assert get_activation(configured.config()) == configured
+    for bad in ("0", "-1", 0):
+        with pytest.raises(SpecError, match="softplus: beta must be > 0"):
+            Softplus(bad)
+    with pytest.raises(SpecError, match="softplus: beta must lie in"):
+        Softplus("1e30")
+    with pytest.raises(SpecError, match="softplus: threshold must lie in \\[-64, 64\\]"):
+        Softplus(1, 100)
+    with pytest.raises(SpecError, match="softplus: threshold: .*not a number"):
+        Softplus(1, "abc")
+    with pytest.raises(SpecError, match="softplus: unknown parameter 'alpha'"):
+        get_activation({"name": "softplus", "alpha": "1"})
+    with pytest.raises(SpecError, match="'silu' takes no parameters"):
+        get_activation({"name": "silu", "beta": "1"})
+    assert {REGISTRY[n].onnx_op for n in ("silu", "gelu")} == {"Swish", "Gelu"}
+    assert TRANSCENDENTAL >= {"softplus", "silu", "gelu"}
+    assert Softplus(1, -2).value_range("real")[0] == -2.0 and default.value_range("real") == (0.0, np.inf)
+    assert REGISTRY["silu"].value_range("real")[0] == pytest.approx(-0.2784645427610738, abs=1e-15)
+    assert REGISTRY["gelu"].value_range("real")[0] == pytest.approx(-0.16997120747990369, abs=1e-15)
+
+
+@pytest.mark.parametrize("name", ["softplus", "silu", "gelu"])
+def test_the_exact_backend_refuses_them(name):
+    from verifae.errors import UnsupportedError
+
+    B = get_backend("exact")
+    with pytest.raises(UnsupportedError, match="exact"):
+        B.check_supports(name)
+    z = B.interval(np.array([-1], dtype=object), np.array([1], dtype=object))
+    with pytest.raises(UnsupportedError, match="exact"):
+        B.activation(name, z)
+
+
+smooth_endpoint = st.one_of(
+    st.floats(-12, 12, allow_subnormal=False),
+    st.floats(-800, 800, allow_subnormal=False),
+    st.floats(-1e30, 1e30, allow_subnormal=False),
+    st.floats(19.99, 20.01) | st.floats(3.33, 3.34) | st.floats(-4.01, -3.99),  # softplus switches
+    st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 1e-310, 20.0, 10 / 3, -4.0, 150.0, 200.0, -1.2784645427610738,
+                     -0.7517915246935645, 2.399357280515468, -2.399357280515468, 1.4142135623730951,
+                     -1.4142135623730951, np.nextafter(20.0, 0), np.nextafter(20.0, 21)]),
+)
+
+
+@settings(max_examples=60)
+@given(
+    config=st.sampled_from(SMOOTH_CONFIGS),
+    a=smooth_endpoint,
+    b=smooth_endpoint,
+    ts=st.lists(st.fractions(0, 1, max_denominator=10**6), min_size=1, max_size=4),
+)
+def test_smooth_extensions_contain_the_exact_value(config, a, b, ts):
+    """arb, mpmath and fast: value and derivative at the endpoints, the interior extrema,
+    the threshold switch (just below, at, just above) and random points; zero tolerance."""
+    name, params = config
+    act = _entry(name, params)
+    lo, hi = min(a, b), max(a, b)
+    L, H = Fraction(lo), Fraction(hi)
+    points = [L, H, *(L + t * (H - L) for t in ts)]
+    points += [c for key in ((name, False), (name, True)) for c in CRITICALS.get(key, [])]
+    if name == "softplus":
+        star = act.switch_lo
+        points += [star, star + Fraction(1, 10**12), star - Fraction(1, 10**12)]
+    points = [p for p in points if L <= p <= H]
+    for backend in ("arb", "mpmath", "fast"):
+        B = get_backend(backend)
+        z = B.interval_floats(np.array([lo]), np.array([hi]))
+        (v_lo, v_hi), = B.bounds(B.activation(act, z))
+        (d_lo, d_hi), = B.bounds(B.activation_derivative(act, z))
+        for p in points:
+            for derivative, (e_lo, e_hi) in ((False, (v_lo, v_hi)), (True, (d_lo, d_hi))):
+                if not derivative and name != "softplus" and p > 0 and Fraction(e_hi) >= p:
+                    # act(p) = p·cdf(p) < p: the upper side is the maths; e^(−p²/2) below
+                    # p is beyond any precision for large p, so only the lower side is decided
+                    e_hi = np.inf
+                if name == "gelu" and p < -1000:
+                    inside = _gelu_far_tail_inside(p, derivative, e_lo, e_hi)
+                else:
+                    inside = _decided_inside(lambda bits, p=p, d=derivative: _smooth_exact(name, params, p, d, bits),
+                                             e_lo, e_hi, (200, 800, 3200))
+                assert inside, (backend, derivative, p, e_lo, e_hi)
+
+
+def _gelu_far_tail_inside(p: Fraction, derivative: bool, e_lo: float, e_hi: float) -> bool:
+    """For p < −1000 Arb's erfc(−p/√2) is a ball around 0 at any precision, so decide with
+    Mills' ratio instead (0 < Φ(p) < φ(p)/|p| for p < 0): −φ(p) < gelu(p) < 0 and
+    pφ(p) < gelu'(p) < 0 (as φ(p)/|p| < |p|φ(p)); φ(p) = e^(−p²/2)/√(2π) > 0 is decided."""
+    with flint.ctx.workprec(200):
+        z = arb(fmpq(p.numerator, p.denominator))
+        phi = (-(z * z) / 2).exp() / (2 * arb.pi()).sqrt()
+        lowest = z * phi if derivative else -phi
+        return bool(e_hi >= 0 and arb(e_lo) <= lowest)
+
+
+@pytest.mark.parametrize("backend", ["arb", "mpmath", "fast"])
+@pytest.mark.parametrize(
+    "name, lo, hi, expected",
+    [
+        # interior extrema: the range is [f(m), max(f(lo), f(hi))], never endpoints alone
+        ("silu", -3.0, 0.0, (-0.2784645427610738, 0.0)),
+        ("silu", -2.0, -1.0, (-0.2784645427610738, -0.2384058440442351)),
+        ("gelu", -2.0, -0.5, (-0.16997120747990369, -0.04550026389635842)),
+    ],
+)
+def test_interior_minimum_is_found(backend, name, lo, hi, expected):
+    B = get_backend(backend)
+    z = B.interval_floats(np.array([lo]), np.array([hi]))
+    (v_lo, v_hi), = B.bounds(B.activation(name, z))
+    tol = 2.0**-26 if backend == "arb" else 1e-14
+    assert abs(v_lo - expected[0]) <= tol and abs(v_hi - expected[1]) <= tol + 1e-300
+
+
+@pytest.mark.parametrize("backend", ["arb", "mpmath", "fast"])
+@pytest.mark.parametrize("name, lo, hi, expected", [
+    ("silu", -5.0, 5.0, (-0.09983932012886692, 1.099839320128867)),
+    ("gelu", -3.0, 3.0, (-0.12890414518515478, 1.1289041451851548)),
+])
+def test_derivative_extrema_are_found(backend, name, lo, hi, expected):
+    B = get_backend(backend)
+    z = B.interval_floats(np.array([lo]), np.array([hi]))
+    (d_lo, d_hi), = B.bounds(B.activation_derivative(name, z))
+    tol = 2.0**-26 if backend == "arb" else 1e-14
+    assert abs(d_lo - expected[0]) <= tol and abs(d_hi - expected[1]) <= tol
+
+
+@pytest.mark.parametrize("config", SMOOTH_CONFIGS, ids=lambda c: f"{c[0]}{c[1]}")
+def test_smooth_points_are_torchs(config):
+    """value and derivative against PyTorch's module and autograd, float32 and float64: within
+    a few ulps (the library functions differ), absolute near the zeros of gelu's 1 + erf."""
+    torch = pytest.importorskip("torch")
+    name, params = config
+    act = _entry(name, params)
+    for dtype in (np.float32, np.float64):
+        z = np.concatenate([_grid(dtype), np.linspace(19.9, 20.1, 41), [1e-40, -1e-40]]).astype(dtype)
+        x = torch.tensor(z, requires_grad=True)
+        y = act.torch_module(dtype)(x)
+        y.backward(torch.ones_like(y))
+        with np.errstate(over="ignore", under="ignore"):
+            value, derivative = act.point(z, dtype), act.point_derivative(z, dtype)
+        assert value.dtype == dtype and derivative.dtype == dtype
+        eps = float(np.finfo(dtype).eps)
+        atol = 8 * eps * (1 + np.abs(z.astype(np.float64)))
+        assert np.all(np.abs(value - y.detach().numpy()) <= 8 * eps * np.abs(value) + atol)
+        assert np.all(np.abs(derivative - x.grad.numpy()) <= 8 * eps * np.abs(derivative) + 8 * eps)
+
+
+def _float_points(dtype, switch: float) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    z = np.concatenate([rng.normal(0, 10, 250), rng.normal(0, 2, 100), switch + rng.normal(0, 1e-5, 40),
+                        -np.exp2(rng.uniform(-140, 12, 60)), np.exp2(rng.uniform(-140, 12, 60)),
+                        [0.0, -1e-45, 1e-45, -1000.0, 1000.0, -1e30, 1e30, -1.2784645, -0.7517915, 2.3993573]])
+    z = z.astype(dtype)
+    return z[np.isfinite(z)]
+
+
+@pytest.mark.parametrize("fmt", ["float32", "float64"])
+@pytest.mark.parametrize("config", SMOOTH_CONFIGS, ids=lambda c: f"{c[0]}{c[1]}")
+def test_smooth_float_model_contains_float_runs(config, fmt):
+    """FloatSemantics' value and derivative contain numpy's runs (`point`, the kernel formulas)
+    and PyTorch's module with autograd, near the switch, the extrema, saturated and
+    subnormal; float_error bounds |run − act(z)| with the exact parameters."""
+    name, params = config
+    act = _entry(name, params)
+    dtype = FORMATS[fmt].dtype
+    switch = float(act.switch_lo) if name == "softplus" else 0.0
+    z = _float_points(dtype, switch)
+    with np.errstate(all="ignore"):
+        runs = [(act.point(z, dtype), act.point_derivative(z, dtype))]
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        x = torch.tensor(z, requires_grad=True)
+        y = act.torch_module(dtype)(x)
+        y.backward(torch.ones_like(y))
+        runs.append((y.detach().numpy(), x.grad.numpy()))
+    for backend in ("arb", "fast"):
+        F = FloatSemantics(get_backend(backend), FORMATS[fmt])
+        zf = F.interval_floats(z.astype(np.float64), z.astype(np.float64))
+        value = F.bounds(F.activation(act, zf))
+        deriv = F.bounds(F.activation_derivative(act, zf))
+        for k, (run, run_d) in enumerate(runs):
+            bad = ~((value[:, 0] <= run) & (run <= value[:, 1]))
+            assert not bad.any(), (backend, k, z[bad][:3], run[bad][:3], value[bad][:3])
+            bad = ~((deriv[:, 0] <= run_d) & (run_d <= deriv[:, 1]))
+            assert not bad.any(), (backend, k, z[bad][:3], run_d[bad][:3], deriv[bad][:3])
+    B = get_backend("fast")
+    mag = np.abs(z.astype(np.float64))
+    for run, _ in runs:
+        e2 = act.float_error(B, fmt, mag, np.abs(run.astype(np.float64)))
+        for zi, ri, ei in zip(z, run, e2):
+            exact = _smooth_exact(name, params, Fraction(float(zi)), False, 300)
+            with flint.ctx.workprec(300):
+                assert abs(arb(float(ri)) - exact) <= arb(float(ei)), (zi, ri, ei)
+
+
+@settings(max_examples=40)
+@given(
+    config=st.sampled_from(SMOOTH_CONFIGS),
+    a=st.floats(-30, 30, allow_subnormal=False) | st.sampled_from([0.0, -1.2784645427610738, 20.0, 10 / 3, -4.0]),
+    b=st.floats(-30, 30, allow_subnormal=False) | st.sampled_from([-0.7517915246935645, 2.4, 19.999999, 20.5]),
+    ts=st.lists(st.fractions(0, 1, max_denominator=1000), min_size=3, max_size=10),
+)
+def test_smooth_relaxation_bounds_it(config, a, b, ts):
+    """a z + cL <= act(z) <= a z + cU at the endpoints, the extrema of act and act', the
+    switch and random points, decided with Arb (zero tolerance): silu and gelu are neither
+    convex nor concave, softplus jumps at its switch."""
+    name, params = config
+    act = _entry(name, params)
+    lo, hi = min(a, b), max(a, b)
+    slope, cL, cU = act.relaxation(lo, hi)
+    L, H = Fraction(lo), Fraction(hi)
+    points = [L, H, *(L + t * (H - L) for t in ts)]
+    points += [c for key in ((name, False), (name, True)) for c in CRITICALS.get(key, [])]
+    if name == "softplus":
+        points += [act.switch_lo, act.switch_lo + Fraction(1, 10**9)]
+    for p in points:
+        if not L <= p <= H:
+            continue
+        bounds = (Fraction(slope) * p + Fraction(cL), Fraction(slope) * p + Fraction(cU))
+        if name == "softplus" and act.beta * p > act.threshold:  # the identity piece: exact rationals
+            assert bounds[0] <= p <= bounds[1], (p, slope, cL, cU)
+            continue
+        inside = _decided_inside(lambda bits, p=p: _smooth_exact(name, params, p, False, bits), *bounds, (300, 1200))
+        assert inside, (p, slope, cL, cU)
+    assert cU - cL <= 2 * (hi - lo) + 1e-6  # not looser than the function's spread
+
+
+@pytest.mark.parametrize("activations", [("softplus", "silu", "gelu"), ("gelu", "silu", "softplus")])
+def test_layered_end_to_end(activations):
+    """enclose_layered on a small model with the new activations contains the independent
+    reference (tests/reference.py) at points of the box, also across softplus's switch."""
+    from verifae import LayeredSpec, enclose_layered
+
+    from .reference import layered_reference, outside
+
+    a1, a2, a3 = activations
+    spec = LayeredSpec(
+        encoder=[([[1, "0.5"], ["-2", 1], ["0.25", "3"]], ["0.1", 0, "19.9"], a1), ([[1, -1, "0.5"]], [0], a2)],
+        decoder=[([[2], ["-1"]], ["0.3", 0], a3)],
+    )
+    box = Box(["-1", "-0.5"], ["1.5", "0.5"])
+    for backend in ("arb", "fast"):
+        e = enclose_layered(spec, box, backend=backend)
+        for x in ([Fraction(-1), Fraction(-1, 2)], [Fraction(3, 2), Fraction(1, 2)], [Fraction(1, 10), 0]):
+            misses = outside(e, layered_reference(spec, x, None))
+            assert not misses, (backend, x, misses[:3])
+
+
+_SMOOTH_SPECS = {
+    # softplus's switch at z = 20 inside the box; silu's and gelu's minima (z ≈ −1.28, −0.75)
+    # and their derivatives' extrema (±2.40, ±1.41) inside the box
+    "softplus-switch": (AutoencoderSpec([[1]], [20], [[2]], [0], "softplus"), Box(["-0.5"], ["0.5"])),
+    "silu-extrema": (AutoencoderSpec([[3], ["-1"]], [0, "-1"], [[1, "0.5"]], ["0.1"], "silu"), Box([-1], ["0.5"])),
+    "gelu-extrema": (AutoencoderSpec([[2], [1]], ["-0.5", 0], [[1, "-0.5"]], [0], "gelu"), Box([-1], [1])),
+}
+
+
+@pytest.mark.parametrize("case, method", [(case, method) for case in sorted(_SMOOTH_SPECS)
+                                          for method in ("interval", "linear", "mean-value", "auto")]
+                         + [("softplus-switch", "bisect")])  # bisect: 10-15 s for silu and gelu
+def test_smooth_end_to_end_cases(case, method):
+    """The v1 model with each new activation, every method that uses the relaxation or the
+    float error model: the real enclosure contains the 256-bit reference, the float32 and
+    float64 enclosures contain numpy, explicit-loop and PyTorch runs (the Float-run check)."""
+    spec, box = _SMOOTH_SPECS[case]
+    xs = [list(box.lower), list(box.upper), list(box.center)]
+    _elu_end_to_end(spec, box, method, xs, seed=5)

@@ -314,9 +314,9 @@ def test_bad_numbers(tmp_path, token, message):
 
 
 def test_unknown_activation(tmp_path):
-    assert bad(tmp_path, changed("model.activation", "gelu")) == (
-        "error: CASE: model.activation: unknown activation 'gelu'; "
-        "valid activations are: relu, sigmoid, tanh, identity, leaky_relu, elu\n"
+    assert bad(tmp_path, changed("model.activation", "softmax")) == (
+        "error: CASE: model.activation: unknown activation 'softmax'; "
+        "valid activations are: relu, sigmoid, tanh, identity, leaky_relu, elu, softplus, silu, gelu\n"
     )
 
 

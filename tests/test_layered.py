@@ -81,8 +81,8 @@ def test_shape_errors_name_the_layer_and_both_shapes():
         LayeredSpec([([[1, 2]] * 3, [0] * 3, "relu")], [([[1] * 3] * 3, [0] * 3, "identity")])
     with pytest.raises(SpecError, match=r"encoder\.0: bias has shape \(2,\) but weight has shape \(3, 2\)"):
         LayeredSpec([([[1, 2]] * 3, [0] * 2, "relu")], [([[1] * 3] * 2, [0, 0], "identity")])
-    with pytest.raises(SpecError, match="unknown activation 'gelu'; valid activations are: relu"):
-        LayeredSpec([([[1]], [0], "gelu")], [([[1]], [0], "identity")])
+    with pytest.raises(SpecError, match="unknown activation 'softmax'; valid activations are: relu"):
+        LayeredSpec([([[1]], [0], "softmax")], [([[1]], [0], "identity")])
     with pytest.raises(SpecError, match="decoder must be a non-empty list"):
         LayeredSpec([([[1]], [0], "relu")], [])
     with pytest.raises(SpecError, match="two layers are called 'a'"):

@@ -1,4 +1,4 @@
-"""The trust boundary: library exp, tanh, sigmoid and expm1 stay within K ulps (verifae.libm).
+"""The trust boundary: library exp, tanh, sigmoid, expm1, log1p, erf and erfc stay within K ulps (verifae.libm).
 
 A smaller re-run of benchmarks/ulp_error.py on the same hard regions.
 """
@@ -6,6 +6,7 @@ A smaller re-run of benchmarks/ulp_error.py on the same hard regions.
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import numpy as np
 import pytest
@@ -23,17 +24,27 @@ def _numpy(function, dtype):
         "tanh": np.tanh,
         "sigmoid": lambda x: one / (one + np.exp(-x)),
         "expm1": np.expm1,
+        "log1p": np.log1p,
+        # numpy has none: Python's math.erf/erfc per element, rounded to the format
+        "erf": _per_element(math.erf, dtype),
+        "erfc": _per_element(math.erfc, dtype),
     }[function]
+
+
+def _per_element(f, dtype):
+    vectorised = np.vectorize(f, otypes=[np.float64])
+    return lambda x: vectorised(x.astype(np.float64)).astype(dtype)
 
 
 def _torch(function):
     torch = pytest.importorskip("torch")
-    f = {"exp": torch.exp, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "expm1": torch.expm1}[function]
+    f = {"exp": torch.exp, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "expm1": torch.expm1,
+         "log1p": torch.log1p, "erf": torch.erf, "erfc": torch.erfc}[function]
     return lambda x: f(torch.from_numpy(x)).numpy()
 
 
 @pytest.mark.parametrize("library", ["numpy", "torch"])
-@pytest.mark.parametrize("function", ["exp", "tanh", "sigmoid", "expm1"])
+@pytest.mark.parametrize("function", ["exp", "tanh", "sigmoid", "expm1", "log1p", "erf", "erfc"])
 @pytest.mark.parametrize("fmt", [FLOAT32, FLOAT64], ids=["float32", "float64"])
 def test_library_within_K_ulps(library, function, fmt):
     if library == "torch" and importlib.util.find_spec("torch") is None:

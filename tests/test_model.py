@@ -73,7 +73,7 @@ def test_accepts_torch_tensors_with_their_exact_values(dtype):
         (dict(b_dec=[0, float("-inf"), 0]), "b_dec: -inf is not finite"),
         (dict(b_dec=[0, "Infinity", 0]), "b_dec: 'Infinity' is not a number"),
         (dict(b_dec=[0, "zero", 0]), "b_dec: 'zero' is not a number"),
-        (dict(activation="gelu"), "unknown activation 'gelu'; valid activations are: relu, sigmoid, tanh, identity"),
+        (dict(activation="selu"), "unknown activation 'selu'; valid activations are: relu, sigmoid, tanh, identity"),
         (dict(activation="ReLU"), "unknown activation 'ReLU'"),
         (dict(activation=None), "unknown activation None"),
     ],

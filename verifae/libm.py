@@ -1,4 +1,4 @@
-"""The trust boundary: error bounds of library exp, tanh, sigmoid and expm1, and their measurement.
+"""The trust boundary: error bounds of library exp, tanh, sigmoid, expm1, log1p, erf and erfc, and their measurement.
 
 numpy's and PyTorch's transcendental functions are not correctly rounded, and
 their float32 SIMD paths differ from their float64 paths. The float semantics
@@ -24,6 +24,11 @@ CI run. The spec's sigmoid is
 computed from exp with two more roundings (1 + e, then 1/t), which adds at most
 (1 + 1)·u relative to K_exp, so K_sigmoid >= K_exp + 2 covers it as well as
 PyTorch's own sigmoid kernel.
+
+numpy has no erf or erfc. A numpy run of gelu takes erf from Python's `math.erf`
+(the C library's double erf) elementwise, rounded to float32 for float32 runs; the
+"numpy" library of erf and erfc in the measurements is exactly that, and the fast
+backend's erfc is `math.erfc` (`verifae.backends.fast`).
 """
 
 from __future__ import annotations
@@ -49,9 +54,15 @@ __all__ = [
 #: expm1 (elu): measured maxima 2.60 ulp (numpy float32), 1.00 (PyTorch float32),
 #: 0.51 (numpy float64), 1.00 (PyTorch float64), 1.15 million points each
 #: (`benchmarks/ulp_error.py`, numpy 2.4, PyTorch 2.13), so K = 4 as for exp.
+#: log1p (softplus), erf (gelu's runs), erfc (the fast backend's gelu), measured maxima
+#: over 1.15 million (log1p) and 1.4 million (erf, erfc) points each (numpy 2.4, PyTorch
+#: 2.13; numpy's erf and erfc are Python's math.erf / math.erfc, see above):
+#:   float32: log1p 1.68 (numpy) 1.00 (torch); erf 0.50, 0.72; erfc 0.50, 0.84
+#:   float64: log1p 0.58, 1.00; erf 0.91, 0.75; erfc 3.28 (math.erfc), 0.99
+#: so K = 4, and 6 for the C library's double erfc (3.28 measured, the closest to its K).
 LIBRARY_ULPS: dict[str, dict[str, int]] = {
-    "float64": {"exp": 4, "tanh": 4, "sigmoid": 6, "expm1": 4},
-    "float32": {"exp": 4, "tanh": 4, "sigmoid": 6, "expm1": 4},
+    "float64": {"exp": 4, "tanh": 4, "sigmoid": 6, "expm1": 4, "log1p": 4, "erf": 4, "erfc": 6},
+    "float32": {"exp": 4, "tanh": 4, "sigmoid": 6, "expm1": 4, "log1p": 4, "erf": 4, "erfc": 4},
 }
 
 REFERENCE_BITS = 200
@@ -66,6 +77,9 @@ _TRUE: dict[str, Callable[[arb], arb]] = {
     "tanh": lambda x: x.tanh(),
     "sigmoid": _sigmoid,
     "expm1": lambda x: x.expm1(),
+    "log1p": lambda x: x.log1p(),
+    "erf": lambda x: x.erf(),
+    "erfc": lambda x: x.erfc(),
 }
 
 
@@ -139,6 +153,13 @@ def hard_points(function: str, fmt: FloatFormat, n: int, seed: int = 0) -> np.nd
         big + rng.uniform(-2.0, 0.0, k),  # around the overflow threshold of exp
         -big - rng.uniform(0.0, 40.0, k),  # exp underflows to subnormals and 0
     ]
+    if function in ("erf", "erfc"):
+        # erf's transition to ±1 and erfc's decay down to underflow (erfc(27) ~ 5e-319)
+        parts.append(rng.uniform(-8.0, 30.0 if fmt is not FLOAT32 else 12.0, k))
+    elif function == "log1p":
+        # log1p at the values exp takes (softplus computes log1p(exp(βz))), and near −1
+        parts.append(np.exp2(rng.uniform(tiny_exp, math.log2(realmax), k)))
+        parts.append(-1.0 + np.exp2(rng.uniform(-fmt.precision, -1, k)))
     unsigned = np.uint32 if fmt is FLOAT32 else np.uint64
     bits = rng.integers(0, np.iinfo(unsigned).max, k, dtype=unsigned, endpoint=True)
     with np.errstate(invalid="ignore"):  # NaN bit patterns are dropped below

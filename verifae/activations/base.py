@@ -59,6 +59,13 @@ class IntervalKit(Protocol):
     def exp(self, x: Any) -> Any:
         """A rigorous enclosure of exp over interval x."""
 
+    def log1p(self, x: Any) -> Any:
+        """A rigorous enclosure of log(1 + x) over interval x (x > −1; softplus)."""
+
+    def erfc(self, x: Any) -> Any:
+        """A rigorous enclosure of erfc = 1 − erf over interval x (gelu: the normal cdf
+        Φ(z) = erfc(−z/√2)/2 without the cancellation of 1 + erf in the lower tail)."""
+
     def from_fraction(self, q: Fraction) -> Any:
         """An interval containing the exact rational q (a parameter of the activation)."""
 
@@ -85,6 +92,10 @@ class FastKit(Protocol):
         """An upper bound of E >= 0, given x = the float evaluation of E with at most k
         roundings of non-negative terms."""
 
+    def erfc(self, x: np.ndarray) -> np.ndarray:
+        """erfc at float64 points as the library "erfc" of `verifae.libm` computes it
+        (numpy has none), within LIBRARY_ULPS["float64"]["erfc"] ulps."""
+
 
 class FloatKit(Protocol):
     """What the float error models need from `verifae.rounding.FloatSemantics`.
@@ -101,6 +112,8 @@ class FloatKit(Protocol):
     u: Fraction
     eta: Fraction
     realmin: Fraction
+    #: the largest finite number of the format
+    realmax: Fraction
 
     def full(self, shape: tuple[int, ...], q: Fraction) -> Any:
         """An inner tensor of the given shape holding the exact q."""
@@ -143,7 +156,8 @@ class Activation(ABC):
     @property
     @abstractmethod
     def onnx_op(self) -> str:
-        """The ONNX operator (opset 13 and later) that computes it."""
+        """The ONNX operator that computes it (opset 13 and later, unless the entry's
+        docstring names a later opset: Gelu 20, Swish 24)."""
 
     @property
     @abstractmethod

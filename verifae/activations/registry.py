@@ -12,10 +12,13 @@ from typing import Any
 from ..errors import SpecError
 from .base import Activation
 from .elu import Elu
+from .gelu import Gelu
 from .identity import Identity
 from .leaky_relu import LeakyRelu
 from .relu import Relu
 from .sigmoid import Sigmoid
+from .silu import Silu
+from .softplus import Softplus
 from .tanh import Tanh
 
 __all__ = ["REGISTRY", "ACTIVATIONS", "TRANSCENDENTAL", "get_activation", "validate_activation"]
@@ -28,6 +31,9 @@ REGISTRY: dict[str, Activation] = {
     "identity": Identity(),
     "leaky_relu": LeakyRelu(),  # negative_slope 0.01 unless configured
     "elu": Elu(),  # alpha 1 unless configured
+    "softplus": Softplus(),  # beta 1, threshold 20 unless configured
+    "silu": Silu(),
+    "gelu": Gelu(),
 }
 
 #: the valid names, in the order error messages list them

@@ -353,6 +353,12 @@ class ArbBackend(ObjectIntervalBackend):
     def tanh(self, x: arb) -> arb:
         return x.tanh()
 
+    def log1p(self, x: arb) -> arb:
+        return x.log1p()
+
+    def erfc(self, x: arb) -> arb:
+        return x.erfc()
+
     # scalar kit
     def from_fraction(self, q: Fraction) -> arb:
         if q.denominator == 1:

@@ -207,6 +207,14 @@ class ObjectIntervalBackend(IntervalBackend):
     def exp(self, x: Any) -> Any:
         """A rigorous enclosure of exp over interval x."""
 
+    @abstractmethod
+    def log1p(self, x: Any) -> Any:
+        """A rigorous enclosure of log(1 + x) over interval x (x > −1)."""
+
+    @abstractmethod
+    def erfc(self, x: Any) -> Any:
+        """A rigorous enclosure of erfc over interval x."""
+
     # scalar kit, supplied by subclasses
     @abstractmethod
     def from_fraction(self, q: Fraction) -> Any: ...

@@ -89,6 +89,12 @@ class ExactBackend(ObjectIntervalBackend):
     def exp(self, x: RationalInterval) -> RationalInterval:
         raise UnsupportedError("backend 'exact' cannot evaluate exp exactly")
 
+    def log1p(self, x: RationalInterval) -> RationalInterval:
+        raise UnsupportedError("backend 'exact' cannot evaluate log1p exactly")
+
+    def erfc(self, x: RationalInterval) -> RationalInterval:
+        raise UnsupportedError("backend 'exact' cannot evaluate erfc exactly")
+
     # scalar kit
     def from_fraction(self, q: Fraction) -> RationalInterval:
         v = fmpq(q.numerator, q.denominator)

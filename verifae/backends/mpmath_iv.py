@@ -7,7 +7,10 @@ trustworthy: `iv.exp` can return an upper endpoint one ulp below exp(x), because
 `mpf_exp` is not correctly rounded (mpmath issue #1181, open), and `iv` has no
 tanh. This backend therefore never calls mpmath's exp: `_exp_point` computes exp
 from a Taylor polynomial with a proven remainder, using only the outward-rounded
-rational operations above (see its docstring for the bound).
+rational operations above (see its docstring for the bound). `iv` has no
+trustworthy log1p and no erfc at all: those two (softplus, gelu) are evaluated by
+Arb at the exact endpoints (`_via_arb`), whose balls are rigorous by Arb's contract,
+and converted outward to this context's precision.
 
 Each backend instance owns a private `MPIntervalContext`, so its precision is
 instance state; mpmath's global `iv.prec` is never touched.
@@ -18,6 +21,8 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+import flint
+from flint import arb, arf
 from mpmath import libmp
 from mpmath.ctx_iv import MPIntervalContext
 
@@ -62,6 +67,37 @@ class MpmathBackend(ObjectIntervalBackend):
         # exp is increasing: its range over [a, b] is [exp(a), exp(b)].
         lo, hi = x._mpi_
         return self.join(self._exp_point(lo), self._exp_point(hi))
+
+    def log1p(self, x: Any) -> Any:
+        return self._via_arb(x, arb.log1p, increasing=True)
+
+    def erfc(self, x: Any) -> Any:
+        return self._via_arb(x, arb.erfc, increasing=False)
+
+    def _via_arb(self, x: Any, f: Any, increasing: bool) -> Any:
+        """A monotone f over interval x, from Arb balls at the exact endpoints.
+
+        The endpoints are exact dyadic mpf values (sign, mantissa, exponent), which Arb
+        holds exactly (`arf`); Arb's ball f(e) contains the true f(e) (Arb's contract),
+        and its lower and upper ends, exact dyadics, are rounded outward (floor, ceiling)
+        to this context's precision. No Fraction is formed: an endpoint such as
+        exp(−10^30) has an exponent far beyond what a rational could hold."""
+        lo, hi = x._mpi_
+
+        def ball(v: tuple) -> arb:
+            sign, man, exp, bc = v
+            if not man and exp:  # ±inf or NaN
+                raise ValueError("an unbounded mpmath interval has no finite enclosure here")
+            with flint.ctx.workprec(max(int(bc), 1) + self._iv.prec + 30):
+                return f(arb(arf((-man if sign else man, exp))))
+
+        first, last = (ball(lo), ball(hi)) if increasing else (ball(hi), ball(lo))
+
+        def raw(e: arb, rounding: str) -> tuple:
+            man, exp = e.man_exp()
+            return libmp.from_man_exp(int(man), int(exp), self._iv.prec, rounding)
+
+        return self._iv.make_mpf((raw(first.lower(), libmp.round_floor), raw(last.upper(), libmp.round_ceiling)))
 
     def _exp_point(self, v: tuple) -> Any:
         """An interval containing exp(v) for an exact mpf value v (raw tuple).

@@ -1,0 +1,193 @@
+"""What softplus, silu and gelu share: interior extrema proven with Arb, ranges of
+piecewise-monotone functions from them, and relaxation offsets proven by bisection.
+
+- `root_ball`: the one root of g in a bracket [a, b] where g changes sign, enclosed
+  by bisection at exact dyadic points; every step keeps a sign change at exact
+  endpoints, so (g continuous) a root stays inside. Uniqueness in the starting
+  bracket is a fact of the calculus, stated where each entry calls it.
+- `Extremum`: a critical point c of f, bracketed by doubles, and the value f(c)
+  bracketed by exact dyadic rationals (an Arb ball of f over the root's ball).
+- `kit_range` / `fast_range`: a continuous f that is monotone between its critical
+  points attains its minimum and maximum over [lo, hi] at lo, hi or at a critical
+  point inside; each critical point whose bracket meets [lo, hi] contributes f(c)
+  (including one whose bracket only overlaps the edge is sound, and costs at most
+  f's variation over the bracket, 2^-200 here).
+- `offsets`: every value of g over [lo, hi] lies in the hull of a list of Arb balls:
+  on a piece where g' (an enclosure of its range over the piece, from the entry's
+  own tight `interval_derivative` with `ARB_KIT`: Arb's ball evaluation of a formula
+  over a wide ball is far too wide, e^[−30, 30] contains negative numbers) has one
+  sign, g is monotone and its values at the exact ends bound it; elsewhere the
+  mean-value form g(J) ⊆ g(c) + g'(J)(J − c) encloses g over the piece once that is
+  tight enough (near a root of g', where |g'| is small) or the piece budget is spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import flint
+import numpy as np
+from flint import arb, fmpq
+
+from ..directed import float_down, float_up
+from ..numbers import round_down, round_up
+from .base import IntervalKit
+
+__all__ = ["ARB_KIT", "Extremum", "ROOT_BITS", "arb_q", "exact_fraction", "root_ball", "extremum", "kit_range",
+           "fast_range", "offsets"]
+
+#: precision (bits) of the proofs of the critical points and values
+ROOT_BITS = 320
+
+
+def arb_q(q: Fraction | float | int) -> arb:
+    """The exact rational q as an Arb ball (exact when q is dyadic and fits the precision)."""
+    q = Fraction(q)
+    return arb(fmpq(q.numerator, q.denominator))
+
+
+def exact_fraction(e: Any) -> Fraction:
+    """An exact kit endpoint (an exact arb, a Fraction, an fmpq) as a Fraction."""
+    if isinstance(e, arb):
+        man, exp = (int(v) for v in e.man_exp())
+        return Fraction(man) * Fraction(2) ** exp
+    if isinstance(e, Fraction):
+        return e
+    if hasattr(e, "p") and hasattr(e, "q"):  # fmpq
+        return Fraction(int(e.p), int(e.q))
+    return Fraction(e)
+
+
+def root_ball(g: Callable[[arb], arb], a: Fraction, b: Fraction, steps: int = 260) -> arb:
+    """A ball containing a root of g in [a, b], where g(a) and g(b) have proven opposite
+    signs (an AssertionError otherwise: the bracket is a fact of the entry's maths)."""
+    with flint.ctx.workprec(ROOT_BITS):
+        left = g(arb_q(a))
+        right = g(arb_q(b))
+        assert (left < 0 and right > 0) or (left > 0 and right < 0), (a, b)
+        rising = left < 0
+        for _ in range(steps):
+            mid = (a + b) / 2
+            v = g(arb_q(mid))
+            if (v < 0) == rising and (v < 0 or v > 0):
+                a = mid
+            elif v < 0 or v > 0:
+                b = mid
+            else:
+                break  # the sign is not decided at this precision: the bracket is tight enough
+        return arb_q(a).union(arb_q(b))
+
+
+@dataclass(frozen=True)
+class Extremum:
+    """A critical point c in [lo, hi] (doubles) and f(c) in [value_lo, value_hi] (exact)."""
+
+    lo: float
+    hi: float
+    value_lo: Fraction
+    value_hi: Fraction
+
+    @property
+    def value_down(self) -> float:
+        return round_down(self.value_lo)
+
+    @property
+    def value_up(self) -> float:
+        return round_up(self.value_hi)
+
+
+def extremum(f: Callable[[arb], arb], ball: arb) -> Extremum:
+    """The critical point in `ball` and f's value there, enclosed by f over the ball."""
+    with flint.ctx.workprec(ROOT_BITS):
+        v = f(ball)
+        return Extremum(float_down(ball.lower()), float_up(ball.upper()),
+                        exact_fraction(v.lower()), exact_fraction(v.upper()))
+
+
+def kit_range(kit: IntervalKit, lo: Any, hi: Any, at: Callable[[IntervalKit, Any], Any],
+              extrema: tuple[Extremum, ...]) -> Any:
+    """The range over [lo, hi] (exact endpoints) of a continuous f monotone between the
+    critical points `extrema`; `at(kit, e)` is f at an exact endpoint."""
+    candidates = [at(kit, lo), at(kit, hi)]
+    for c in extrema:
+        if c.hi >= lo and c.lo <= hi:
+            candidates.append(kit.join(kit.from_fraction(c.value_lo), kit.from_fraction(c.value_hi)))
+    lowest = candidates[0]
+    highest = candidates[0]
+    for v in candidates[1:]:
+        if kit.endpoints(v)[0] < kit.endpoints(lowest)[0]:
+            lowest = v
+        if kit.endpoints(v)[1] > kit.endpoints(highest)[1]:
+            highest = v
+    return kit.join(lowest, highest)
+
+
+def fast_range(lo: np.ndarray, hi: np.ndarray, at_lo: tuple[np.ndarray, np.ndarray],
+               at_hi: tuple[np.ndarray, np.ndarray], extrema: tuple[Extremum, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """`kit_range` vectorised: at_lo and at_hi are float64 bounds of f at lo and hi."""
+    low = np.minimum(at_lo[0], at_hi[0])
+    high = np.maximum(at_lo[1], at_hi[1])
+    for c in extrema:
+        inside = (hi >= c.lo) & (lo <= c.hi)
+        low = np.where(inside, np.minimum(low, c.value_down), low)
+        high = np.where(inside, np.maximum(high, c.value_up), high)
+    return low, high
+
+
+class _ArbKit:
+    """The `IntervalKit` of Arb balls at the current working precision (as the arb
+    backend lends it), for the relaxations' derivative ranges."""
+
+    def endpoints(self, x: arb) -> tuple[arb, arb]:
+        return x.lower(), x.upper()
+
+    def point(self, e: Any) -> arb:
+        return arb(e)
+
+    def join(self, a: arb, b: arb) -> arb:
+        return a.lower().union(b.upper())
+
+    def exp(self, x: arb) -> arb:
+        return x.exp()
+
+    def log1p(self, x: arb) -> arb:
+        return x.log1p()
+
+    def erfc(self, x: arb) -> arb:
+        return x.erfc()
+
+    def from_fraction(self, q: Fraction) -> arb:
+        return arb_q(q)
+
+
+ARB_KIT = _ArbKit()
+
+
+def offsets(g: Callable[[arb], arb], dg: Callable[[Fraction, Fraction], arb], lo: Fraction, hi: Fraction,
+            budget: int = 240) -> list[arb]:
+    """Arb balls whose hull contains g(z) for every z in [lo, hi] (see the module
+    docstring); dg(a, b) encloses the range of g' over [a, b]. Run inside the caller's
+    working precision."""
+    values: list[arb] = []
+    pieces = [(lo, hi)]
+    while pieces:
+        a, b = pieces.pop()
+        A, B = arb_q(a), arb_q(b)
+        J = A.union(B)
+        D = dg(a, b)
+        if D > 0 or D < 0:  # g is monotone on [a, b]
+            values += [g(A), g(B)]
+            continue
+        c = (a + b) / 2
+        C = arb_q(c)
+        spread = D * (J - C)
+        tight = spread.rad() < arb(2) ** -45 * (1 + abs(g(C)).upper())
+        if tight or budget <= 0:  # (a wide Arb ball may give a NaN D: split it further)
+            values.append(g(C) + spread)  # the mean-value form
+            continue
+        budget -= 2
+        pieces += [(a, c), (c, b)]
+    return values
