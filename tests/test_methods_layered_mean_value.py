@@ -12,11 +12,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import Box, LayeredSpec, enclose_layered
+from verifae import AutoencoderSpec, Box, LayeredSpec, enclose, enclose_layered
 from verifae.activations import get_activation
 from verifae.layered import gradient_names
 from verifae.methods import layered_mean_value_bounds
 from verifae.methods.layered_mean_value import mean_value_applies
+from verifae.methods.mean_value import mean_value_bounds
 from verifae.numbers import FORMATS
 
 from .reference import REFERENCE_BITS, layered_reference, outside
@@ -169,3 +170,21 @@ def test_an_activation_with_a_jump_has_no_mean_value_form(monkeypatch):
     monkeypatch.setattr(type(get_activation("elu")), "continuous", False, raising=False)
     assert not mean_value_applies(spec)
     assert layered_mean_value_bounds(spec, Box.around([0] * 6, "0.1"), "real") is None
+
+
+def test_a_discontinuous_activation_gets_no_mean_value_form():
+    """softplus jumps at PyTorch's threshold (β·z = threshold: from log1p(e^t)/β down to
+    z). The mean value theorem does not hold across a jump, so neither mean-value form
+    bounds it (`Activation.continuous`), and every method's enclosure still holds both
+    sides of the jump: softplus(1) = log(1 + e) at z = 1 and values just above 1 past it."""
+    softplus = {"name": "softplus", "beta": "1", "threshold": "1"}
+    layered = LayeredSpec([([[1]], [0], softplus)], [([[1]], [0], None)])
+    v1 = AutoencoderSpec([[1]], [0], [[1]], [0], softplus)
+    box = Box(["0.5"], ["1.5"])
+    for semantics in ("real", "float32"):
+        assert layered_mean_value_bounds(layered, box, semantics) is None
+        assert mean_value_bounds(v1, box, semantics) is None
+    for spec in (layered, v1):
+        for method in ("mean-value", "linear", "bisect", "auto"):
+            out = enclose(spec, box, method=method, max_parts=4).output[0]
+            assert out[0] <= 1.000001 and out[1] >= 1.3133, (spec, method, out)

@@ -165,6 +165,13 @@ class Activation(ABC):
         """Whether value or derivative needs exp: no finite rational arithmetic computes
         it exactly, so the exact backend refuses it."""
 
+    #: Whether act is continuous on the whole real line. The mean-value forms
+    #: (`verifae.methods.mean_value`, `layered_mean_value`) and their float lifts (a
+    #: Lipschitz bound of act between the real and the float pre-activation) rest on
+    #: it, and bound nothing for an activation that jumps (softplus at PyTorch's
+    #: threshold); every other method encloses values piece by piece.
+    continuous: bool = True
+
     @classmethod
     def from_config(cls, params: Mapping[str, Any]) -> Activation:
         """The instance with these parameters (a case file's activation object without its

@@ -64,6 +64,7 @@ class Softplus(Activation):
     name = "softplus"
     onnx_op = "Softplus"
     transcendental = True
+    continuous = False  # PyTorch's switch to z at β·z = threshold drops by log1p(e^−threshold)/β
 
     def __init__(self, beta: Any = DEFAULT_BETA, threshold: Any = DEFAULT_THRESHOLD) -> None:
         values = []

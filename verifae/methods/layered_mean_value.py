@@ -105,7 +105,7 @@ __all__ = ["layered_mean_value_bounds", "mean_value_applies"]
 
 def mean_value_applies(spec: LayeredSpec) -> bool:
     """Whether every activation is continuous (the premise of the mean value form)."""
-    return all(getattr(layer.activation, "continuous", True) for layer in spec.layers)
+    return all(layer.activation is None or layer.activation.continuous for layer in spec.layers)
 
 
 def _pm(B: FastBackend, t: FastTensor, spread: np.ndarray) -> np.ndarray:

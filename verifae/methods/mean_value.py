@@ -30,6 +30,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..activations import get_activation
 from ..backends.fast import FastBackend, FastTensor, _down, _inflate, _up
 from ..box import Box
 from ..model import AutoencoderSpec, Parameters, parameters
@@ -75,7 +76,11 @@ def _centred_form(B: FastBackend, p: Parameters, x: FastTensor) -> dict[str, np.
 
 def mean_value_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
     """Rigorous bounds of the output, the residual x_hat − x (as the semantics computes
-    it) and the reconstruction error; None where a float run may overflow."""
+    it) and the reconstruction error; None where a float run may overflow or the
+    activation is not continuous (the mean value theorem is the form's premise:
+    `Activation.continuous`)."""
+    if not get_activation(spec.activation).continuous:
+        return None
     B = FastBackend()
     if semantics == "real":
         return _centred_form(B, parameters(B, spec), B.box(box))
