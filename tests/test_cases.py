@@ -134,7 +134,8 @@ def test_v1_cases_read_as_before(name):
     assert case.spec.activation == again.spec.activation and len(case.boxes) == len(again.boxes)
     assert all((x.lower == y.lower).all() and (x.upper == y.upper).all() for x, y in zip(case.boxes, again.boxes))
     a = enclose(case.spec, case.box, grad_output=case.grad_output, backend="fast", method="interval")
-    b = enclose_layered(LayeredSpec.from_v1(case.spec), case.box, grad_output=case.grad_output, backend="fast")
+    b = enclose_layered(LayeredSpec.from_v1(case.spec), case.box, grad_output=case.grad_output, backend="fast",
+                        method="interval")
     assert a.output.tobytes() == b.output.tobytes() and a.hidden.tobytes() == b.latent.tobytes()
     assert a.gradients["W_enc"].tobytes() == b.gradients["encoder.0.weight"].tobytes()
     assert a.gradients["input"].tobytes() == b.gradients["input"].tobytes()
@@ -182,7 +183,7 @@ def test_a_v1_activation_with_parameters(tmp_path):
 @pytest.mark.parametrize("activation, path, message", [
     (None, "model.activation", "expected an activation name or an object with a name, got null"),
     (3, "model.activation", "expected an activation name or an object with a name, got a number"),
-    ({"name": "gelu"}, "model.activation.name", "unknown activation 'gelu'; valid activations are: relu"),
+    ({"name": "selu"}, "model.activation.name", "unknown activation 'selu'; valid activations are: relu"),
     ({"negative_slope": "0.2"}, "model.activation.name", "missing key"),
     ({"name": "leaky_relu", "negative_slope": "2"}, "model.activation.negative_slope",
      "negative_slope must lie in [0, 1], got '2'"),

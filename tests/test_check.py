@@ -295,7 +295,7 @@ def test_v1_and_its_layered_form_are_checked_alike():
     box = Box.around(rng.random(5), "0.1")
     np.testing.assert_array_equal(sample_points(spec, box, 60, 3)[0], sample_points(layered, box, 60, 3)[0])
     v1 = {s: enclose(spec, box, semantics=s, method="interval") for s in ("real", "float64", "float32")}
-    lay = {s: enclose_layered(layered, box, semantics=s) for s in ("real", "float64", "float32")}
+    lay = {s: enclose_layered(layered, box, semantics=s, method="interval") for s in ("real", "float64", "float32")}
     v1["float32"], lay["float32"] = _replace(v1["float32"], "output"), _replace(lay["float32"], "output")
     a = check(spec, box, runs=40, enclosures=v1, keep=1000, torch_worker=False)
     b = check(layered, box, runs=40, enclosures=lay, keep=1000, torch_worker=False)

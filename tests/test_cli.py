@@ -659,9 +659,9 @@ def dense(rows, cols, activation="relu", **extra):
      "input_dim is 2 (model.encoder[0].weight has 2 columns)\n"),
     (layered_case([dense(4, 2)], [{"weight": [["1"] * 4] * 2, "bias": ["0"] * 3, "activation": "relu"}]),
      "error: CASE: model.decoder[0].weight: expected 3 rows (one per entry of model.decoder[0].bias), got 2\n"),
-    (layered_case([dense(4, 2, "gelu")], [dense(2, 4)]),
-     "error: CASE: model.encoder[0].activation: unknown activation 'gelu'; valid activations are: relu, "
-     "sigmoid, tanh, identity, leaky_relu, elu\n"),
+    (layered_case([dense(4, 2, "selu")], [dense(2, 4)]),
+     "error: CASE: model.encoder[0].activation: unknown activation 'selu'; valid activations are: relu, "
+     "sigmoid, tanh, identity, leaky_relu, elu, softplus, silu, gelu\n"),
     (layered_case([dense(4, 2, {"name": "leaky_relu", "negative_slope": "1.5"})], [dense(2, 4)]),
      "error: CASE: model.encoder[0].activation.negative_slope: leaky_relu: negative_slope must lie in [0, 1], "
      "got '1.5'\n"),
@@ -715,3 +715,40 @@ def test_a_v1_activation_object_round_trips(tmp_path):
     assert default["enclosures"]["real"]["hidden"] != doc["enclosures"]["real"]["hidden"]
     table = run("bound", tmp_path / "again.json", "--runs", "0", "--semantics", "real")
     assert "2-3-2 leaky_relu(negative_slope=0.2)" in table.output
+
+
+# ---------------------------------------------------------------- bound --model (a model file directly)
+
+MODELS = CASES / "models"
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("onnx") is None, reason="needs the onnx extra")
+def test_bound_model_reads_the_model_file_and_its_boxes(tmp_path):
+    """bound --model MODEL BOX bounds what `verifae case` would have written: the same
+    enclosures as bound on the committed case made from that file."""
+    centre = tmp_path / "x.npy"
+    np.save(centre, np.load(MODELS / "digits-test.npy")[:1])
+    direct = run("bound", "--model", MODELS / "digits-layered-64-32-8-32-64.onnx", "--center", centre,
+                 "--radius", "0.02", "--clip", "0", "1", "--runs", "0", "--semantics", "real", "--method", "interval",
+                 "--format", "json")
+    assert direct.exit_code == 0, direct.output
+    doc = json.loads(direct.output)
+    assert doc["format_version"] == 2 and doc["layer_sizes"] == [64, 32, 8, 32, 64]
+    via_case = json.loads(run("bound", CASES / "digits-layered-64-32-8-32-64-eps0.02.json", "--runs", "0",
+                              "--semantics", "real", "--method", "interval", "--format", "json").output)
+    assert doc["enclosures"]["real"]["output"] == via_case["enclosures"]["real"]["output"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "give either CASE.json or --model MODEL"),
+    ((str(CASES / "tiny-relu-2-1-2.json"), "--model", "m.onnx"), "give either CASE.json or --model MODEL"),
+    ((str(CASES / "tiny-relu-2-1-2.json"), "--radius", "0.1"), "--radius goes with --model"),
+])
+def test_bound_model_misuse_is_a_usage_error(args, message):
+    result = run("bound", *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_bound_model_with_a_missing_file_exits_2():
+    result = run("bound", "--model", "no-such-model.onnx", "--center", "x.npy", "--radius", "0.1")
+    assert result.exit_code == 2 and "no-such-model.onnx" in result.output and "Traceback" not in result.output

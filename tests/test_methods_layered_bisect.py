@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from verifae import Box, LayeredSpec
 from verifae.methods import layered_bisect_bounds, layered_part_bounds
 from verifae.methods.layered_bisect import influence
-from verifae.methods.layered_mean_value import mean_value_applies
 
 from .reference import outside
 from .strategies import boxes, points_in
@@ -20,17 +19,16 @@ from .test_layered import layered_specs
 from .test_methods_layered_mean_value import Bounds, float_misses, reference_with_residual
 
 
-@settings(max_examples=25)
+@settings(max_examples=10)  # each part runs linear and mean-value: the slowest property test
 @given(st.data())
 def test_hull_contains_the_reference_and_float_runs(data):
     spec = data.draw(layered_specs(max_width=4))
     semantics = data.draw(st.sampled_from(["real", "float32", "float64"]))
     box = data.draw(boxes(spec.input_dim))
     bounds = layered_bisect_bounds(spec, box, semantics, 4, part_bounds=layered_part_bounds)
-    if not mean_value_applies(spec):  # no method bounds a part
-        assert bounds is None
+    if bounds is None:  # linear bounds every part unless a float run may overflow
+        assert semantics != "real"
         return
-    assert bounds is not None
     points = data.draw(points_in(box, count=2))
     if semantics == "real":
         for x in points:

@@ -143,7 +143,7 @@ def test_linear_tightens_the_float_semantics():
 
 def test_unknown_method():
     spec = AutoencoderSpec([[1]], [0], [[1]], [0], "relu")
-    with pytest.raises(Exception, match="valid methods are: interval, linear, mean-value, bisect, auto"):
+    with pytest.raises(Exception, match="valid methods are: interval, linear, alpha, mean-value, bisect, auto"):
         enclose(spec, Box([0], [1]), method="crown")
 
 

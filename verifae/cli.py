@@ -19,10 +19,10 @@ from ._version import __version__
 from .api import SEMANTICS
 from .backends import RIGOROUS_BACKENDS
 from .bound import bound, to_json
-from .cases import DEFAULT_MAX_BYTES, load_box, load_case
+from .cases import DEFAULT_MAX_BYTES, Case, LayeredCase, load_box, load_case
 from .errors import EnvironmentFailure, OutputError, VerifaeError
 from .files import write_atomically
-from .importers.cli import case_command
+from .importers.cli import MODEL_OPTION_NAMES, case_command, model_options
 from .layered import LayeredSpec
 from .methods import METHOD_NAMES
 from .model import AutoencoderSpec
@@ -51,6 +51,7 @@ Examples:
   verifae bound cases/relu-kink-2-1-2.json --backend exact --format json -o result.json
   verifae bound cases/large-784-64-784.json --grad-output g.json --runs 0
   verifae bound cases/layered-mixed-3-4-4-2-4-3.json --method interval
+  verifae bound --model cases/models/digits-layered-64-32-8-32-64.onnx --center x.npy --radius 0.02 --clip 0 1
 
 """ + EXIT_CODES
 
@@ -135,7 +136,11 @@ def _weights(spec: AutoencoderSpec | LayeredSpec) -> int:
 
 
 @main.command("bound", epilog=EPILOG)
-@click.argument("case_file", metavar="CASE.json", type=click.Path(path_type=Path))
+@click.argument("case_file", metavar="CASE.json", type=click.Path(path_type=Path), required=False)
+@click.option("--model", type=click.Path(path_type=Path), default=None, metavar="MODEL",
+              help="Bound a model file (.onnx, .safetensors, .pt) directly, instead of CASE.json, over the boxes "
+                   "of --center/--radius, --lower/--upper or --vnnlib (as for verifae case).")
+@model_options
 @click.option("--backend", type=click.Choice(("auto", *RIGOROUS_BACKENDS)), default="auto", show_default=True,
               help="Rigorous arithmetic to compute in; auto: arb above 53 bits, else fast for a batch of boxes "
                    "or d·h >= 1024, else arb.")
@@ -160,17 +165,29 @@ def _weights(spec: AutoencoderSpec | LayeredSpec) -> int:
               help="Refuse case files larger than this many bytes.")
 @_debug_option
 @click.pass_context
-def bound_command(ctx, case_file, backend, precision, semantics, method, max_parts, runs, seed, grad_output, fmt,
-                  output, max_size, debug):
-    """Enclose every quantity of one case and check float runs against the enclosures."""
+def bound_command(ctx, case_file, model, backend, precision, semantics, method, max_parts, runs, seed, grad_output,
+                  fmt, output, max_size, debug, **model_args):
+    """Enclose every quantity of one case (or of a model file and its boxes, --model) and
+    check float runs against the enclosures."""
     run = _Runner(debug or ctx.obj.get("debug", False))
+    given = [f"--{name}" for name in MODEL_OPTION_NAMES if model_args[name] is not None]
+    if (case_file is None) == (model is None):
+        raise click.UsageError("give either CASE.json or --model MODEL (with its box options)")
+    if model is None and given:
+        raise click.UsageError(f"{given[0]} goes with --model; a case file holds its own model and boxes")
 
     def body():
         if output is not None and not output.parent.is_dir() and output.parent != Path(""):
             # Before the work, not after it: a typo in -o should not cost the whole run.
             what = "does not exist" if not output.parent.exists() else "is not a folder"
             raise OutputError(f"cannot write {output}: folder {output.parent} {what}")
-        case = load_case(case_file, max_size, layered=True)
+        case: Case | LayeredCase
+        if model is not None:
+            from .importers import load_model_case
+
+            case = load_model_case(model, **model_args)
+        else:
+            case = load_case(case_file, max_size, layered=True)
         g = None
         if grad_output is not None:
             g = "mse" if grad_output == "mse" else load_box(grad_output, max_size)

@@ -12,7 +12,7 @@ from ..errors import OutputError, SpecError
 from ..files import write_atomically
 from .load import case_data, load_model_and_boxes
 
-__all__ = ["case_command", "dump_case"]
+__all__ = ["case_command", "dump_case", "model_options", "MODEL_OPTION_NAMES"]
 
 CASE_EPILOG = """\b
 Examples:
@@ -47,22 +47,39 @@ def dump_case(data: Any) -> str:
     return render(data, 0) + "\n"
 
 
+#: the options that read a model file and its boxes (`load_model_and_boxes`'s keywords)
+MODEL_OPTION_NAMES = ("activations", "split", "center", "radius", "clip", "lower", "upper", "vnnlib")
+
+
+def model_options(command: Any) -> Any:
+    """The model-file and box options of `verifae case` and `verifae bound --model`."""
+    options = [
+        click.option("--activations", default=None, metavar="LIST",
+                     help="For weight-only files (.safetensors, .pt): one activation per dense layer in key "
+                          "order, e.g. relu,relu,sigmoid; parameters after colons (leaky_relu:0.2); none for a "
+                          "bare Linear."),
+        click.option("--split", type=int, default=None, metavar="N",
+                     help="The encoder is the first N dense layers (needed unless the names say "
+                          "encoder./decoder.)."),
+        click.option("--center", type=click.Path(path_type=Path), default=None, metavar="FILE",
+                     help="Box centers: .npy, .json or .csv; one box per row."),
+        click.option("--radius", default=None, metavar="R", help="Box radius around each center (an exact decimal)."),
+        click.option("--clip", nargs=2, default=None, metavar="LO HI", help="Clip each box to [LO, HI]."),
+        click.option("--lower", type=click.Path(path_type=Path), default=None, metavar="FILE",
+                     help="Lower corners (.npy, .json or .csv), with --upper."),
+        click.option("--upper", type=click.Path(path_type=Path), default=None, metavar="FILE",
+                     help="Upper corners."),
+        click.option("--vnnlib", type=click.Path(path_type=Path), default=None, metavar="FILE",
+                     help="The input constraints of a VNN-LIB property (a box, or an 'or' of boxes)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command("case", epilog=CASE_EPILOG)
 @click.argument("model", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--activations", default=None, metavar="LIST",
-              help="For weight-only files (.safetensors, .pt): one activation per dense layer in key order, e.g. "
-                   "relu,relu,sigmoid; parameters after colons (leaky_relu:0.2); none for a bare Linear.")
-@click.option("--split", type=int, default=None, metavar="N",
-              help="The encoder is the first N dense layers (needed unless the names say encoder./decoder.).")
-@click.option("--center", type=click.Path(path_type=Path), default=None, metavar="FILE",
-              help="Box centers: .npy, .json or .csv; one box per row.")
-@click.option("--radius", default=None, metavar="R", help="Box radius around each center (an exact decimal).")
-@click.option("--clip", nargs=2, default=None, metavar="LO HI", help="Clip each box to [LO, HI].")
-@click.option("--lower", type=click.Path(path_type=Path), default=None, metavar="FILE",
-              help="Lower corners (.npy, .json or .csv), with --upper.")
-@click.option("--upper", type=click.Path(path_type=Path), default=None, metavar="FILE", help="Upper corners.")
-@click.option("--vnnlib", type=click.Path(path_type=Path), default=None, metavar="FILE",
-              help="The input constraints of a VNN-LIB property (a box, or an 'or' of boxes).")
+@model_options
 @click.option("--name", default=None, help="The case's name (default: the output file's stem).")
 @click.option("--description", default="", help="A description stored in the case.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
