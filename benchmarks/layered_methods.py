@@ -14,8 +14,8 @@ over the inner estimate's, the E upper bound over the inner maximum, the median 
 estimate's, and the median CPU time per box (`time.process_time`, so that a shared
 machine's load does not count; runs interleaved, one process, OMP_NUM_THREADS=1).
 
-Then v1 specs viewed as layered ones (`LayeredSpec.from_v1`): layered "auto" (the
-mean-value form over layers and bisection for d <= 16) against v1's "auto" (linear
+Then v1 specs viewed as layered ones (`LayeredSpec.from_v1`): layered "auto" (CROWN,
+the mean-value form over layers and bisection for d <= 16) against v1's "auto" (linear
 relaxation, mean-value form, bisection), the median ratio layered/v1 of the output,
 E upper bound and dX widths.
 """
@@ -30,7 +30,7 @@ import numpy as np
 
 from verifae import AutoencoderSpec, Box, LayeredSpec, enclose, enclose_layered
 
-METHODS = ("interval", "mean-value", "bisect", "auto")
+METHODS = ("interval", "linear", "mean-value", "bisect", "auto")
 
 
 def layered_model(sizes: list[int], acts: list[str | None], seed: int) -> LayeredSpec:
