@@ -47,6 +47,24 @@ def test_overflow_and_nan_become_unbounded():
     assert out.lo[0] == -np.inf and out.hi[0] == np.inf
 
 
+def test_ends_from_ends_and_upper_are_the_tensors_own_bounds():
+    B = FastBackend()
+    t = B.constant(np.array([[Fraction(1, 3), Fraction(-2)], [Fraction(5), Fraction(-1, 7)]], dtype=object))
+    lo, hi = B.ends(t)
+    np.testing.assert_array_equal(np.stack([lo, hi], axis=-1), B.bounds(t))
+    assert (lo < hi)[0, 0] and lo[0, 1] == hi[0, 1] == -2  # 1/3 is rounded outward, -2 kept
+    np.testing.assert_array_equal(B.upper(t), hi)
+    np.testing.assert_array_equal(B.upper(B.magnitude(t)), np.maximum(np.abs(lo), np.abs(hi)))
+    u = B.from_ends(lo, hi)
+    assert B.ends(u)[0] is lo and B.ends(u)[1] is hi  # the arrays themselves, not copies
+    np.testing.assert_array_equal(B.bounds(B.add(u, u)), B.bounds(B.add(t, t)))
+    # the public steps are the module's: one float each way, and inflate's upper bound
+    x = np.array([1.0, -0.0, 5e-324])
+    np.testing.assert_array_equal(B.down(x), np.nextafter(x, -np.inf))
+    np.testing.assert_array_equal(B.up(x), np.nextafter(x, np.inf))
+    np.testing.assert_array_equal(B.inflate(x, 3), _inflate(x, 3))
+
+
 def test_precision_beyond_float64_is_refused():
     with pytest.raises(UnsupportedError, match="backend 'fast' computes in float64"):
         FastBackend(100)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -9,10 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import verifae.activations
+import verifae.rounding
 from verifae import ACTIVATIONS, AutoencoderSpec, Box, enclose, evaluate
 from verifae.activations import TRANSCENDENTAL
+from verifae.backends.base import IntervalBackend
+from verifae.backends.fast import FastBackend
 from verifae.numbers import FLOAT32, FLOAT64
-from verifae.rounding import gamma
+from verifae.rounding import FloatSemantics, gamma, note_texts, notes_in
 
 from .reference import outside, reference
 from .strategies import boxes, points_in, specs
@@ -175,3 +181,27 @@ def test_a_residual_that_is_zero_keeps_the_error_inside():
         e = enclose(spec, box, backend=backend, method="interval")
         assert e.reconstruction_error[0] == 0.0
         assert not outside(e, reference(spec, [Fraction(1, 1000)], None))
+
+
+def test_notes_travel_with_the_tensors_in_the_order_they_were_written():
+    F = FloatSemantics(FastBackend(), FLOAT32)
+    box = F.interval_floats(np.array([1e39, 1.0]), np.array([2e39, 2.0]))  # written first
+    W = F.constant(np.array([[Fraction(10**39), Fraction(1)]], dtype=object))  # then this
+    assert note_texts(box.notes) == ("float32: a box endpoint overflows when rounded to float32",)
+    big = F.constant(np.array([Fraction(10**30)], dtype=object))
+    product = F.mul(big, big)  # 1e60 exceeds float32's realmax: a third note
+    z = F.matvec(W, box)  # the parameter's note first in the operands, the box's written first
+    texts = note_texts(notes_in(product, z))
+    assert texts == ("float32: a box endpoint overflows when rounded to float32",
+                     "float32: a parameter overflows when rounded to float32",
+                     "float32: a product can exceed the largest finite float32 (3.403e+38); what depends on "
+                     "it is unbounded")
+    assert note_texts(notes_in(F.add(product, product))) == texts[2:]  # each note once
+    assert notes_in(FastBackend().constant_floats(np.ones(2))) == ()  # other backends' tensors carry none
+    assert not hasattr(F, "reasons")  # nothing is stored on the backend
+    # every operation the float semantics (and the activations' float error models, through
+    # kit.inner) asks of its inner backend is declared on the ABC
+    modules = [verifae.rounding, *(m for _, m in inspect.getmembers(verifae.activations, inspect.ismodule))]
+    asked = {name for m in modules for name in re.findall(r"\binner\.(\w+)", inspect.getsource(m))}
+    assert {"magnitude", "widen", "exceeds", "constant_floats", "activation"} <= asked
+    assert all(hasattr(IntervalBackend, name) for name in asked), asked - set(dir(IntervalBackend))

@@ -34,7 +34,7 @@ from .methods import (
 )
 from .model import GRADIENT_NAMES, AutoencoderSpec, mse_grad_output, parameters, reconstruction_error
 from .numbers import FORMATS, round_down, round_up
-from .rounding import FloatSemantics
+from .rounding import FloatSemantics, Note, note_texts, notes_in
 
 __all__ = ["Enclosure", "BatchEnclosure", "Evaluation", "enclose", "enclose_many", "evaluate", "choose_backend",
            "SEMANTICS", "LayerEnclosure", "LayeredEnclosure", "LayeredBatchEnclosure", "enclose_layered",
@@ -320,7 +320,7 @@ def enclose(
         precision=B.precision,
         semantics=semantics,
         method="interval",
-        notes=tuple(dict.fromkeys(getattr(B, "reasons", ()))),
+        notes=note_texts(notes_in(x, g, q)),  # every note met on the way to the results
     )
     if method == "interval":
         return enclosure
@@ -456,6 +456,7 @@ def enclose_many(
     step = chunk or (n if not wanted_grads else max(1, 4_000_000 // max(size, 1)))
     parts: dict[str, list[np.ndarray]] = {}
     overflow = np.zeros(n, dtype=bool)  # per box: may a float run overflow anywhere (`may_overflow`)
+    met: list[Note] = []  # the notes of every chunk's tensors
     for start in range(0, n, step):
         stop = min(start + step, n)
         x = B.interval_floats(lower[start:stop], upper[start:stop])
@@ -465,6 +466,7 @@ def enclose_many(
                                   np.tile([round_up(q) for q in g_box.upper], (stop - start, 1)))
         q = _run(spec, B, x, g, gradients=bool(wanted_grads))
         overflow[start:stop] = may_overflow(q)
+        met.extend(notes_in(x, g, q))
         found = {
             "pre_activation": q.forward.pre_activation,
             "hidden": q.forward.hidden,
@@ -485,7 +487,7 @@ def enclose_many(
                 if name in wanted_grads:
                     parts.setdefault(f"gradients.{name}", []).append(B.bounds(t))
     joined = {k: np.concatenate(v) for k, v in parts.items()}
-    notes = tuple(dict.fromkeys(getattr(B, "reasons", ())))
+    notes = note_texts(met)
     if method != "interval":
         # The batch is propagated at once; the tightening methods bound box by box, each
         # only where the pass proves that no float run of that box overflows.
@@ -713,7 +715,7 @@ def enclose_layered(
     grads = layered_backward(B, p, x, fwd, g)
     overflow = bool(layered_may_overflow(fwd, error, grads))  # decided once, here, for every method
     flat = _layered_flat(spec, B, fwd, error, grads, semantics)
-    notes = tuple(dict.fromkeys(getattr(B, "reasons", ())))
+    notes = note_texts(notes_in(x, p, fwd, error, g, grads))
     if method != "interval":
         if overflow:
             notes = (*notes, _overflow_note(semantics))
@@ -795,6 +797,7 @@ def _enclose_many_layered(
     parts: dict[str, list[np.ndarray]] = {key: [] for key in wanted}
     overflow = np.zeros(n, dtype=bool)  # per box: may a float run overflow anywhere (`layered_may_overflow`)
     p = layered_parameters(B, spec)
+    met: list[Note] = list(notes_in(p))  # the notes of the parameters and of every chunk's tensors
     for start in range(0, n, step):
         stop = min(start + step, n)
         x = B.interval_floats(lower[start:stop], upper[start:stop])
@@ -809,11 +812,12 @@ def _enclose_many_layered(
                 g = mse_grad_output(B, fwd.output, x, spec.input_dim)
             grads = layered_backward(B, p, x, fwd, g)
         overflow[start:stop] = layered_may_overflow(fwd, error, grads)
+        met.extend(notes_in(x, fwd, error, g if wanted_grads else None, grads))
         flat = _layered_flat(spec, B, fwd, error, grads, semantics)
         for key in wanted:
             parts[key].append(flat[key])
     joined = {key: np.concatenate(v) for key, v in parts.items()}
-    notes = tuple(dict.fromkeys(getattr(B, "reasons", ())))
+    notes = note_texts(met)
     if method != "interval":
         # The batch is propagated at once; the tightening methods bound box by box, each
         # only where the pass proves that no float run of that box overflows.

@@ -38,6 +38,8 @@ of a vector poisons every entry of a matrix product with it.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -47,7 +49,7 @@ from .activations import Activation, get_activation
 from .backends.base import Backend, IntervalBackend
 from .numbers import FloatFormat, nearest_floats
 
-__all__ = ["FloatSemantics", "FloatTensor", "gamma"]
+__all__ = ["FloatSemantics", "FloatTensor", "Note", "gamma", "note_texts", "notes_in"]
 
 
 def gamma(n: int, fmt: FloatFormat) -> Fraction:
@@ -58,11 +60,59 @@ def gamma(n: int, fmt: FloatFormat) -> Fraction:
     return nu / (1 - nu)
 
 
+class Note(NamedTuple):
+    """A human-readable note and when it was written (`_clock`), so that notes merged
+    from several operands keep the order in which the computation met them."""
+
+    time: int
+    text: str
+
+
+#: the order of notes, shared by every FloatSemantics: it only ever counts up
+_clock = itertools.count()
+
+
+def _note(text: str) -> tuple[Note, ...]:
+    return (Note(next(_clock), text),)
+
+
 class FloatTensor(NamedTuple):
-    """An enclosure of every float value (inner tensor) and where it may be unbounded."""
+    """An enclosure of every float value (inner tensor), where it may be unbounded, and
+    the notes that say why: every note of the operations it was computed from, in the
+    order they were met, each once."""
 
     value: Any
     unbounded: np.ndarray  # bool, the shape of value
+    notes: tuple[Note, ...] = ()
+
+
+def _merged(*groups: tuple[Note, ...]) -> tuple[Note, ...]:
+    return tuple(sorted({note for group in groups for note in group}))
+
+
+def notes_in(*objects: Any) -> tuple[Note, ...]:
+    """Every note of the float tensors in `objects` (tensors, or tuples, lists and dicts
+    of them, nested), in the order they were written; tensors of any other backend carry
+    none."""
+    found: list[tuple[Note, ...]] = []
+
+    def visit(o: Any) -> None:
+        if isinstance(o, FloatTensor):
+            found.append(o.notes)
+        elif isinstance(o, (tuple, list)):
+            for item in o:
+                visit(item)
+        elif isinstance(o, dict):
+            for item in o.values():
+                visit(item)
+
+    visit(objects)
+    return _merged(*found)
+
+
+def note_texts(notes: Iterable[Note]) -> tuple[str, ...]:
+    """The texts of `notes` in the order they were written, each once."""
+    return tuple(dict.fromkeys(note.text for note in _merged(tuple(notes))))
 
 
 class FloatSemantics(Backend):
@@ -75,7 +125,6 @@ class FloatSemantics(Backend):
         self.format = fmt
         self.name = inner.name
         self.precision = inner.precision
-        self.reasons: list[str] = []
         self.u = fmt.unit_roundoff
         self.eta = fmt.eta
         self.realmin = Fraction(2) ** fmt.emin
@@ -101,21 +150,28 @@ class FloatSemantics(Backend):
         """γ_n of this format."""
         return gamma(n, self.format)
 
-    def _finish(self, value: Any, unbounded: np.ndarray | np.bool_, magnitude: Any, what: str) -> FloatTensor:
-        """Mark the elements whose magnitude bound may reach realmax."""
+    def _finish(self, value: Any, unbounded: np.ndarray | np.bool_, magnitude: Any, what: str,
+                *operands: FloatTensor) -> FloatTensor:
+        """Mark the elements whose magnitude bound may reach realmax; the result carries
+        the operands' notes and, where this operation is what may overflow, its own."""
         overflow = self.inner.exceeds(magnitude, self.realmax)
+        notes = _merged(*(t.notes for t in operands))
         if overflow.any() and not (unbounded | ~overflow).all():
-            self.reasons.append(
+            notes = _merged(notes, _note(
                 f"{self.format.name}: {what} can exceed the largest finite {self.format.name} "
                 f"({float(self.realmax):.4g}); what depends on it is unbounded"
-            )
-        return FloatTensor(value, np.broadcast_to(unbounded | overflow, np.shape(value)).copy())
+            ))
+        return FloatTensor(value, np.broadcast_to(unbounded | overflow, np.shape(value)).copy(), notes)
+
+    def _overflow_note(self, overflow: np.ndarray, what: str) -> tuple[Note, ...]:
+        """The note of a rounding to the format that overflows somewhere (none if nowhere)."""
+        if not overflow.any():
+            return ()
+        return _note(f"{self.format.name}: {what} overflows when rounded to {self.format.name}")
 
     def _round(self, values: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
         """fl(values) as doubles (0 where it overflows) and the overflow mask."""
         rounded, overflow = nearest_floats(values, self.format)
-        if overflow.any():
-            self.reasons.append(f"{self.format.name}: {what} overflows when rounded to {self.format.name}")
         return np.where(overflow, 0.0, rounded), overflow
 
     @property
@@ -128,20 +184,19 @@ class FloatSemantics(Backend):
         rounded = owner.derived(("rounded", self.format.name),
                                 lambda: tuple(nearest_floats(getattr(owner, n), self.format, owner.float64(n)[0])
                                               for n in names))
-        if any(overflow.any() for _, overflow in rounded):
-            self.reasons.append(f"{self.format.name}: a parameter overflows when rounded to {self.format.name}")
+        notes = self._overflow_note(np.array([overflow.any() for _, overflow in rounded]), "a parameter")
 
         def convert():
             return tuple(self.inner.constant_floats(np.where(o, 0.0, r)) for r, o in rounded)
 
         key = self.inner.cache_key
         values = convert() if key is None else owner.derived(("float parameters", self.format.name, key), convert)
-        return tuple(FloatTensor(v, o.copy()) for v, (_, o) in zip(values, rounded))
+        return tuple(FloatTensor(v, o.copy(), notes) for v, (_, o) in zip(values, rounded))
 
     # conversion in: parameters and inputs are rounded to nearest in the format
     def constant(self, values: np.ndarray) -> FloatTensor:
         rounded, overflow = self._round(values, "a parameter")
-        return FloatTensor(self.inner.constant_floats(rounded), overflow)
+        return FloatTensor(self.inner.constant_floats(rounded), overflow, self._overflow_note(overflow, "a parameter"))
 
     def interval_floats(self, lower: np.ndarray, upper: np.ndarray) -> FloatTensor:
         """Boxes given as doubles: rounding a double to float32 is numpy's single correct cast."""
@@ -150,23 +205,24 @@ class FloatSemantics(Backend):
             lo = lower.astype(self.format.dtype).astype(np.float64)
             hi = upper.astype(self.format.dtype).astype(np.float64)
         overflow = np.isinf(lo) | np.isinf(hi)
-        if overflow.any():
-            self.reasons.append(f"{self.format.name}: a box endpoint overflows when rounded to {self.format.name}")
         lo, hi = np.where(overflow, 0.0, lo), np.where(overflow, 0.0, hi)
-        return FloatTensor(self.inner.interval_floats(lo, hi), overflow)
+        notes = self._overflow_note(overflow, "a box endpoint")
+        return FloatTensor(self.inner.interval_floats(lo, hi), overflow, notes)
 
     def interval(self, lower: np.ndarray, upper: np.ndarray) -> FloatTensor:
         # Rounding to nearest is monotone, so the floats of [lo, hi] lie in [fl(lo), fl(hi)].
         lo, lo_over = self._round(lower, "a box endpoint")
         hi, hi_over = self._round(upper, "a box endpoint")
         to_q = np.vectorize(Fraction, otypes=[object])
-        return FloatTensor(self.inner.interval(to_q(lo), to_q(hi)), lo_over | hi_over)
+        return FloatTensor(self.inner.interval(to_q(lo), to_q(hi)), lo_over | hi_over,
+                           self._overflow_note(lo_over | hi_over, "a box endpoint"))
 
     # dot products
-    def _dot(self, real: Any, abs_sum: Any, n: int, unbounded: np.ndarray, what: str) -> FloatTensor:
+    def _dot(self, real: Any, abs_sum: Any, n: int, unbounded: np.ndarray, what: str,
+             *operands: FloatTensor) -> FloatTensor:
         radius = self.radius(abs_sum, gamma(n, self.format))
         partial = self.inner.widen(abs_sum, radius, n * self.eta)  # bounds every partial sum and product
-        return self._finish(self.inner.widen(real, radius, n * self.eta), unbounded, partial, what)
+        return self._finish(self.inner.widen(real, radius, n * self.eta), unbounded, partial, what, *operands)
 
     @staticmethod
     def _poisoned(t: FloatTensor, shape: tuple[int, ...]) -> np.ndarray:
@@ -179,44 +235,49 @@ class FloatSemantics(Backend):
         abs_sum = inner.affine(inner.magnitude(A.value), inner.magnitude(x.value), inner.magnitude(b.value))
         shape = np.shape(real)
         unbounded = self._poisoned(x, shape) | A.unbounded.any() | np.broadcast_to(b.unbounded, shape)
-        return self._dot(real, abs_sum, A.value.shape[1] + 1, unbounded, "an affine map A x + b")
+        return self._dot(real, abs_sum, A.value.shape[1] + 1, unbounded, "an affine map A x + b", A, x, b)
 
     def matvec(self, A: FloatTensor, x: FloatTensor) -> FloatTensor:
         inner = self.inner
         real = inner.matvec(A.value, x.value)
         abs_sum = inner.matvec(inner.magnitude(A.value), inner.magnitude(x.value))
         unbounded = self._poisoned(x, np.shape(real)) | A.unbounded.any()
-        return self._dot(real, abs_sum, A.value.shape[1], unbounded, "a matrix-vector product")
+        return self._dot(real, abs_sum, A.value.shape[1], unbounded, "a matrix-vector product", A, x)
 
     def rmatvec(self, A: FloatTensor, y: FloatTensor) -> FloatTensor:
         inner = self.inner
         real = inner.rmatvec(A.value, y.value)
         abs_sum = inner.rmatvec(inner.magnitude(A.value), inner.magnitude(y.value))
         unbounded = self._poisoned(y, np.shape(real)) | A.unbounded.any()
-        return self._dot(real, abs_sum, A.value.shape[0], unbounded, "a transposed matrix-vector product")
+        return self._dot(real, abs_sum, A.value.shape[0], unbounded, "a transposed matrix-vector product", A, y)
 
     # one rounding each
-    def _one_rounding(self, real: Any, unbounded: np.ndarray, absolute: Fraction, what: str) -> FloatTensor:
+    def _one_rounding(self, real: Any, unbounded: np.ndarray, absolute: Fraction, what: str,
+                      *operands: FloatTensor) -> FloatTensor:
         out = self.relative(real, self.u, absolute)
-        return self._finish(out, unbounded, out, what)
+        return self._finish(out, unbounded, out, what, *operands)
 
     def outer(self, u: FloatTensor, v: FloatTensor) -> FloatTensor:
         unbounded = u.unbounded[..., :, None] | v.unbounded[..., None, :]
-        return self._one_rounding(self.inner.outer(u.value, v.value), unbounded, self.eta, "an outer product")
+        return self._one_rounding(self.inner.outer(u.value, v.value), unbounded, self.eta, "an outer product", u, v)
 
     def add(self, a: FloatTensor, b: FloatTensor) -> FloatTensor:
-        return self._one_rounding(self.inner.add(a.value, b.value), a.unbounded | b.unbounded, Fraction(0), "a sum")
+        return self._one_rounding(
+            self.inner.add(a.value, b.value), a.unbounded | b.unbounded, Fraction(0), "a sum", a, b
+        )
 
     def sub(self, a: FloatTensor, b: FloatTensor) -> FloatTensor:
         return self._one_rounding(
-            self.inner.sub(a.value, b.value), a.unbounded | b.unbounded, Fraction(0), "a difference"
+            self.inner.sub(a.value, b.value), a.unbounded | b.unbounded, Fraction(0), "a difference", a, b
         )
 
     def mul(self, a: FloatTensor, b: FloatTensor) -> FloatTensor:
-        return self._one_rounding(self.inner.mul(a.value, b.value), a.unbounded | b.unbounded, self.eta, "a product")
+        return self._one_rounding(
+            self.inner.mul(a.value, b.value), a.unbounded | b.unbounded, self.eta, "a product", a, b
+        )
 
     def square(self, a: FloatTensor) -> FloatTensor:
-        return self._one_rounding(self.inner.square(a.value), a.unbounded, self.eta, "a square")
+        return self._one_rounding(self.inner.square(a.value), a.unbounded, self.eta, "a square", a)
 
     def scale(self, a: FloatTensor, numerator: int, denominator: int = 1) -> FloatTensor:
         # q·a with q = n/m is run as fl(fl(q) · a) or as fl(fl(n·a) / m) (2·(x_hat − x)/d,
@@ -230,7 +291,7 @@ class FloatSemantics(Backend):
         factor = max(abs(q), Fraction(abs(numerator)))
         partial = self.relative(inner.scale(inner.magnitude(a.value), factor.numerator, factor.denominator),
                                  g2, self.eta)
-        return self._finish(out, a.unbounded, partial, "a scaled vector (2·r before /d included)")
+        return self._finish(out, a.unbounded, partial, "a scaled vector (2·r before /d included)", a)
 
     def mean(self, a: FloatTensor) -> FloatTensor:
         # Σ a_i in any order (γ_{n−1} Σ|a_i|), then one division by n or a product
@@ -242,16 +303,17 @@ class FloatSemantics(Backend):
         radius = self.radius(abs_mean, gamma(n + 1, self.format))
         partial = inner.scale(inner.widen(abs_mean, radius, self.eta), n)  # bounds every partial sum
         unbounded = a.unbounded.any(axis=-1)
-        return self._finish(inner.widen(real, radius, self.eta), unbounded, partial, "a mean")
+        return self._finish(inner.widen(real, radius, self.eta), unbounded, partial, "a mean", a)
 
     # activations: each entry's float error model (`Activation.float_value` and
     # `float_derivative`: exact for relu and identity, the library bound K of
     # verifae.libm for sigmoid and tanh, and how each derivative rounds)
     def activation(self, act: str | Activation, z: FloatTensor) -> FloatTensor:
-        return FloatTensor(*get_activation(act).float_value(self, z))
+        # the error models write no notes: the result carries z's
+        return FloatTensor(*get_activation(act).float_value(self, z), z.notes)
 
     def activation_derivative(self, act: str | Activation, z: FloatTensor) -> FloatTensor:
-        return FloatTensor(*get_activation(act).float_derivative(self, z))
+        return FloatTensor(*get_activation(act).float_derivative(self, z), z.notes)
 
     # conversion out
     def bounds(self, t: FloatTensor) -> np.ndarray:

@@ -326,3 +326,23 @@ class FastBackend(IntervalBackend):
     # conversion out
     def bounds(self, t: FastTensor) -> np.ndarray:
         return np.stack([t.lo, t.hi], axis=-1)
+
+    # The ends themselves, for methods written on this backend (`verifae.methods`): they
+    # read a tensor only through these, never through FastTensor's fields.
+    @staticmethod
+    def ends(t: FastTensor) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper): every value of `t` lies in [lower, upper], elementwise. The
+        arrays are t's own, not copies: tensors are never changed in place, nor may
+        these be."""
+        return t.lo, t.hi
+
+    @staticmethod
+    def from_ends(lower: np.ndarray, upper: np.ndarray) -> FastTensor:
+        """The tensor [lower, upper] of float64 arrays of one shape, lower <= upper (the
+        inverse of `ends`; unlike `interval_floats` it keeps the arrays, not copies)."""
+        return FastTensor(lower, upper)
+
+    @staticmethod
+    def upper(t: FastTensor) -> np.ndarray:
+        """The upper ends of `t` (`ends`); of a `magnitude`, upper bounds of |v|."""
+        return t.hi

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import Backend
-from ..backends.fast import FastBackend, FastTensor
+from ..backends.fast import FastBackend
 from ..box import Box
 from ..layered import LayeredForward, LayeredSpec, LayerForward, layered_backward, layered_parameters
 from ..model import GRADIENT_NAMES, AutoencoderSpec, parameters
@@ -32,15 +32,19 @@ __all__ = ["REFINED", "tightened_gradients", "layered_refined_pass"]
 #: the intermediate quantities a tightening method may bound (see `verifae.model.Refine`)
 REFINED: tuple[str, ...] = ("residual", "dH", "dX")
 
+#: the tightened enclosures are fast tensors (in a float semantics, the values of FloatTensors)
+_FAST = FastBackend()
+
 
 def _intersect(t: Any, bounds: np.ndarray) -> Any:
+    fast = _FAST
     if isinstance(t, FloatTensor):  # entries that may overflow stay unbounded
-        value = _intersect(t.value, bounds)
+        (lo, hi), (value_lo, value_hi) = fast.ends(t.value), fast.ends(_intersect(t.value, bounds))
         keep = t.unbounded
-        return FloatTensor(FastTensor(np.where(keep, t.value.lo, value.lo), np.where(keep, t.value.hi, value.hi)),
-                           t.unbounded)
+        return FloatTensor(fast.from_ends(np.where(keep, lo, value_lo), np.where(keep, hi, value_hi)), t.unbounded)
     bounds = as_bounds(bounds)
-    return FastTensor(np.maximum(t.lo, bounds[..., 0]), np.minimum(t.hi, bounds[..., 1]))
+    lo, hi = fast.ends(t)
+    return fast.from_ends(np.maximum(lo, bounds[..., 0]), np.minimum(hi, bounds[..., 1]))
 
 
 def tightened_gradients(

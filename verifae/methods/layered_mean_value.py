@@ -109,27 +109,26 @@ def mean_value_applies(spec: LayeredSpec) -> bool:
 
 
 def _pm(B: FastBackend, t: FastTensor, spread: np.ndarray) -> np.ndarray:
-    """[t.lo − spread, t.hi + spread] as bounds (..., 2), rounded outward."""
+    """[lower − spread, upper + spread] of t as bounds (..., 2), rounded outward."""
+    lo, hi = B.ends(t)
     with np.errstate(invalid="ignore", over="ignore"):
-        return np.stack([B.down(t.lo - spread), B.up(t.hi + spread)], axis=-1)
+        return np.stack([B.down(lo - spread), B.up(hi + spread)], axis=-1)
 
 
 def _widen(B: FastBackend, bounds: np.ndarray, spread: np.ndarray) -> np.ndarray:
-    return _pm(B, FastTensor(bounds[..., 0], bounds[..., 1]), spread)
+    return _pm(B, B.from_ends(bounds[..., 0], bounds[..., 1]), spread)
 
 
-def _inside(t: FastTensor, bounds: np.ndarray) -> FastTensor:
+def _inside(B: FastBackend, t: FastTensor, bounds: np.ndarray) -> FastTensor:
     """The intersection of two enclosures of the same values."""
-    return FastTensor(np.maximum(t.lo, bounds[..., 0]), np.minimum(t.hi, bounds[..., 1]))
+    lo, hi = B.ends(t)
+    return B.from_ends(np.maximum(lo, bounds[..., 0]), np.minimum(hi, bounds[..., 1]))
 
 
-def _column(v: FastTensor) -> FastTensor:
+def _column(B: FastBackend, v: FastTensor) -> FastTensor:
     """v as a column (n × 1), to scale the rows of a matrix."""
-    return FastTensor(v.lo[:, None], v.hi[:, None])
-
-
-def _tensor(bounds: np.ndarray) -> FastTensor:
-    return FastTensor(bounds[..., 0], bounds[..., 1])
+    lo, hi = B.ends(v)
+    return B.from_ends(lo[:, None], hi[:, None])
 
 
 def _mse_gradients(B: FastBackend, p: LayeredParameters, form: CentredForm, inputs: list[FastTensor],
@@ -141,12 +140,12 @@ def _mse_gradients(B: FastBackend, p: LayeredParameters, form: CentredForm, inpu
     A = B.scale(form.J_r, 2, d)
     t = tau
     u, eta = (0.0, 0.0) if F is None else (float(F.u), float(F.eta))
-    concrete = lambda a0, A, t: (a0, B.inflate(B.matvec(B.magnitude(A), rho).hi + t, 1))  # noqa: E731
+    concrete = lambda a0, A, t: (a0, B.inflate(B.upper(B.matvec(B.magnitude(A), rho)) + t, 1))  # noqa: E731
     out: dict[str, np.ndarray] = {}
     for layer, slope, a_in in reversed(list(zip(p.layers, slopes, inputs))):
         if slope is not None:  # dz = gy ⊙ s with s = m ± w: a0 m + (diag(m) A) e + (m τ + (s − m) gy)
             centre, spread = concrete(a0, A, t)
-            gy_mag = B.inflate(B.magnitude(centre).hi + spread, 1)
+            gy_mag = B.inflate(B.upper(B.magnitude(centre)) + spread, 1)
             m, w = slope.mid_rad()
             s_mag = B.up(np.abs(m) + w)
             a0, A = B.mul(a0, B.constant_floats(m)), B.mul(A, B.constant_floats(m[:, None]))
@@ -164,11 +163,11 @@ def _mse_gradients(B: FastBackend, p: LayeredParameters, form: CentredForm, inpu
         # gx = Wᵀ dz; the float run's sum within γ_n |W|ᵀ|dz| + n·eta (no bias: n = out features)
         W, abs_W = layer.weight, B.magnitude(layer.weight)
         n = layer.weight.shape[0]
-        a0, A = B.rmatvec(W, a0), B.rmatvec(A, _transpose(W))  # Wᵀ a0 and Wᵀ A
-        t = B.rmatvec(abs_W, B.constant_floats(t)).hi
+        a0, A = B.rmatvec(W, a0), B.rmatvec(A, _transpose(B, W))  # Wᵀ a0 and Wᵀ A
+        t = B.upper(B.rmatvec(abs_W, B.constant_floats(t)))
         if F is not None:
             g_n = float(B.up(np.float64(float(gamma(n, F.format)))))
-            t = B.inflate(t + g_n * B.rmatvec(abs_W, B.magnitude(dz)).hi + n * eta, 3)
+            t = B.inflate(t + g_n * B.upper(B.rmatvec(abs_W, B.magnitude(dz))) + n * eta, 3)
         centre, spread = concrete(a0, A, t)
         gx = B.bounds(B.widen(centre, B.constant_floats(spread)))
         out[f"gradients.{layer.name}.input_gradient"] = gx  # for `layered_backward`'s refine hook
@@ -199,11 +198,11 @@ def _centred_form(B: FastBackend, spec: LayeredSpec, p: LayeredParameters, x: Fa
     tighter post-activations."""
     d = spec.input_dim
     # the centre, clipped into the box: the segment from c to x must stay where J is enclosed
-    lo, hi = x.lo, x.hi
+    lo, hi = B.ends(x)
     c = np.clip(0.5 * lo + 0.5 * hi, lo, hi)
-    rho = FastTensor(*(2 * [B.up(np.maximum(c - lo, hi - c))]))  # one rounding of each difference
+    rho = B.from_ends(*(2 * [B.up(np.maximum(c - lo, hi - c))]))  # one rounding of each difference
     centre = B.constant_floats(c)
-    spread = lambda J: B.matvec(B.magnitude(J), rho).hi  # noqa: E731  >= |J| ρ
+    spread = lambda J: B.upper(B.matvec(B.magnitude(J), rho))  # noqa: E731  >= |J| ρ
     out: dict[str, np.ndarray] = {}
     pre, post = [], []
     slopes: list[FastTensor | None] = []
@@ -212,15 +211,15 @@ def _centred_form(B: FastBackend, spec: LayeredSpec, p: LayeredParameters, x: Fa
     for layer in p.layers:
         J = B.rmatvec(J, layer.weight)  # W_k J: the rows of W_k times J
         z_c = B.affine(layer.weight, a_c, layer.bias)
-        z = _inside(B.affine(layer.weight, a, layer.bias), _pm(B, z_c, spread(J)))
+        z = _inside(B, B.affine(layer.weight, a, layer.bias), _pm(B, z_c, spread(J)))
         slope = None
         if layer.activation is None:
             a, a_c = z, z_c
         else:
             slope = B.activation_derivative(layer.activation, z)
-            J = B.mul(J, _column(slope))
+            J = B.mul(J, _column(B, slope))
             a_c = B.activation(layer.activation, z_c)
-            a = _inside(B.activation(layer.activation, z), _pm(B, a_c, spread(J)))
+            a = _inside(B, B.activation(layer.activation, z), _pm(B, a_c, spread(J)))
         out[f"layers.{layer.name}.pre_activation"] = B.bounds(z)
         out[f"layers.{layer.name}.post_activation"] = B.bounds(a)
         pre.append(z)
@@ -230,14 +229,15 @@ def _centred_form(B: FastBackend, spec: LayeredSpec, p: LayeredParameters, x: Fa
     out["output"] = out[f"layers.{p.layers[-1].name}.post_activation"]
     r_c = B.sub(a_c, centre)
     J_r = B.sub(J, B.constant_floats(np.eye(d)))
-    r = _inside(B.sub(a, x), _pm(B, r_c, spread(J_r)))
+    r = _inside(B, B.sub(a, x), _pm(B, r_c, spread(J_r)))
     out["residual"] = B.bounds(r)
     # ∇E = dX − g over the box: the backward pass from the tighter forward enclosures
     fwd = LayeredForward(tuple(LayerForward(layer.name, z, a) for layer, z, a in zip(p.layers, pre, post)),
                          post[p.n_encoder - 1], post[-1])
     g = B.scale(r, 2, d)
     grad_E = B.sub(layered_backward(B, p, x, fwd, g)["input"], g)
-    e_spread = B.matvec(B.magnitude(FastTensor(grad_E.lo[None, :], grad_E.hi[None, :])), rho).hi[0]
+    grad_lo, grad_hi = B.ends(grad_E)
+    e_spread = B.upper(B.matvec(B.magnitude(B.from_ends(grad_lo[None, :], grad_hi[None, :])), rho))[0]
     e = _pm(B, reconstruction_error(B, a_c, centre), np.asarray(e_spread))
     out["reconstruction_error"] = np.array([max(float(e[0]), 0.0), float(e[1])])
     return CentredForm(out, pre, post, slopes, r_c, J_r, rho)
@@ -286,21 +286,22 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
     for layer, f, z_real in zip(p.layers, fwd_f.layers, real_pre):
         n = layer.weight.shape[1]
         abs_W = B.magnitude(layer.weight)
-        e1 = B.inflate(g(n + 1) * B.affine(abs_W, a_mag, B.magnitude(layer.bias)).hi + (n + 1) * eta, 2)
-        D = B.inflate(B.matvec(abs_W, B.constant_floats(Delta)).hi + e1, 1)
+        e1 = B.inflate(g(n + 1) * B.upper(B.affine(abs_W, a_mag, B.magnitude(layer.bias))) + (n + 1) * eta, 2)
+        D = B.inflate(B.upper(B.matvec(abs_W, B.constant_floats(Delta))) + e1, 1)
         # every float z_k^f: the float pass's enclosure and the real bound widened by D
-        z_f = _inside(f.pre_activation.value, _widen(B, real[f"layers.{layer.name}.pre_activation"], D))
+        z_f = _inside(B, f.pre_activation.value, _widen(B, real[f"layers.{layer.name}.pre_activation"], D))
         out[f"layers.{layer.name}.pre_activation"] = B.bounds(z_f)
         z_floats.append(z_f)
         if layer.activation is None:
             Delta = D
         else:
-            hull = FastTensor(np.minimum(z_f.lo, z_real.lo), np.maximum(z_f.hi, z_real.hi))
-            L = B.magnitude(B.activation_derivative(layer.activation, hull)).hi
-            e2 = layer.activation.float_error(B, semantics, B.magnitude(z_f).hi,
-                                              B.magnitude(f.post_activation.value).hi)
+            (zf_lo, zf_hi), (z_lo, z_hi) = B.ends(z_f), B.ends(z_real)
+            hull = B.from_ends(np.minimum(zf_lo, z_lo), np.maximum(zf_hi, z_hi))
+            L = B.upper(B.magnitude(B.activation_derivative(layer.activation, hull)))
+            e2 = layer.activation.float_error(B, semantics, B.upper(B.magnitude(z_f)),
+                                              B.upper(B.magnitude(f.post_activation.value)))
             Delta = B.inflate(L * D + e2, 2)
-        a_f = _inside(f.post_activation.value, _widen(B, real[f"layers.{layer.name}.post_activation"], Delta))
+        a_f = _inside(B, f.post_activation.value, _widen(B, real[f"layers.{layer.name}.post_activation"], Delta))
         out[f"layers.{layer.name}.post_activation"] = B.bounds(a_f)
         a_floats.append(a_f)
         a_mag = B.magnitude(a_f)

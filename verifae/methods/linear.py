@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..activations import Activation, get_activation
-from ..backends.fast import FastBackend, FastTensor, _down, _inflate, _up
+from ..backends.fast import FastBackend, FastTensor
 from ..box import Box
 from ..model import AutoencoderSpec, Parameters
 from ..numbers import FORMATS, round_down, round_up
@@ -88,14 +88,14 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
     x = xf.value
     fmt = FORMATS[semantics]
     eta = float(fmt.eta)
-    g = lambda n: float(_up(np.float64(float(gamma(n, fmt)))))  # noqa: E731
-    abs_sum1 = B.affine(B.magnitude(W_enc), B.magnitude(x), B.magnitude(b_enc)).hi
-    e1 = _inflate(g(d + 1) * abs_sum1 + (d + 1) * eta, 2)
-    hid_mag = B.magnitude(hidf.value).hi
+    g = lambda n: float(B.up(np.float64(float(gamma(n, fmt)))))  # noqa: E731
+    abs_sum1 = B.upper(B.affine(B.magnitude(W_enc), B.magnitude(x), B.magnitude(b_enc)))
+    e1 = B.inflate(g(d + 1) * abs_sum1 + (d + 1) * eta, 2)
+    hid_mag = B.upper(B.magnitude(hidf.value))
     # the float activation: act_f(z_f) = act(z_f) + e2 (library bound, rounding of a parameter)
-    e2 = get_activation(spec.activation).float_error(B, semantics, B.magnitude(zf.value).hi, hid_mag)
-    abs_sum3 = B.affine(B.magnitude(W_dec), B.constant_floats(hid_mag), B.magnitude(b_dec)).hi
-    e3 = _inflate(g(h + 1) * abs_sum3 + (h + 1) * eta, 2)
+    e2 = get_activation(spec.activation).float_error(B, semantics, B.upper(B.magnitude(zf.value)), hid_mag)
+    abs_sum3 = B.upper(B.affine(B.magnitude(W_dec), B.constant_floats(hid_mag), B.magnitude(b_dec)))
+    e3 = B.inflate(g(h + 1) * abs_sum3 + (h + 1) * eta, 2)
     return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, zf.value, e1, e2, e3, semantics)
 
 
@@ -133,12 +133,14 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     B, W_enc, b_enc, W_dec, b_dec, x, z, e1, e2, e3 = s[:10]
     d, h = spec.input_dim, spec.hidden_dim
     act = get_activation(spec.activation)
-    parallel = [act.relaxation(lo, hi) for lo, hi in zip(z.lo, z.hi)]  # one slope per neuron
+    z_lo, z_hi = B.ends(z)
+    parallel = [act.relaxation(lo, hi) for lo, hi in zip(z_lo, z_hi)]  # one slope per neuron
     # the lines of back-substitution: the parallel pair, or relu's triangle straddling 0
-    lines = [act.relaxation_lines(lo, hi, line) for lo, hi, line in zip(z.lo, z.hi, parallel)]
+    lines = [act.relaxation_lines(lo, hi, line) for lo, hi, line in zip(z_lo, z_hi, parallel)]
     aL, cL, aU, cU = (np.array([line[k] for line in lines], dtype=np.float64).reshape(h) for k in range(4))
-    W_pos = FastTensor(np.maximum(W_dec.lo, 0.0), np.maximum(W_dec.hi, 0.0))
-    W_neg = FastTensor(np.minimum(W_dec.lo, 0.0), np.minimum(W_dec.hi, 0.0))
+    W_lo, W_hi = B.ends(W_dec)
+    W_pos = B.from_ends(np.maximum(W_lo, 0.0), np.maximum(W_hi, 0.0))
+    W_neg = B.from_ends(np.minimum(W_lo, 0.0), np.minimum(W_hi, 0.0))
     rows = lambda v: B.constant_floats(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
     mid, rad = x.mid_rad()
     eye = B.constant_floats(np.eye(d))
@@ -157,29 +159,31 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
             M = B.rmatvec(W_enc, P) if h else B.constant_floats(np.zeros((d, d)))  # rows P_i W_enc
             matrices[up] = [(name, m, B.magnitude(m)) for name, m in (("output", M), ("residual", B.sub(M, eye)))]
         if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
-            slack = (B.matvec(B.magnitude(P), B.constant_floats(e1)).hi
-                     + B.matvec(B.magnitude(W_dec), B.constant_floats(e2)).hi)
-            const = B.widen(const, B.constant_floats(_inflate(slack + e3, 2)))
+            slack = (B.upper(B.matvec(B.magnitude(P), B.constant_floats(e1)))
+                     + B.upper(B.matvec(B.magnitude(W_dec), B.constant_floats(e2))))
+            const = B.widen(const, B.constant_floats(B.inflate(slack + e3, 2)))
         for name, matrix, magnitude in matrices[up or same_slopes]:
             centre = B.add(B.matvec(matrix, B.constant_floats(mid)), const)
-            spread = B.matvec(magnitude, B.constant_floats(rad)).hi
-            bounds[(name, up)] = _up(centre.hi + spread) if up else _down(centre.lo - spread)
+            spread = B.upper(B.matvec(magnitude, B.constant_floats(rad)))
+            centre_lo, centre_hi = B.ends(centre)
+            bounds[(name, up)] = B.up(centre_hi + spread) if up else B.down(centre_lo - spread)
     out = {name: np.stack([bounds[(name, False)], bounds[(name, True)]], axis=-1) for name in ("output", "residual")}
-    r = FastTensor(out["residual"][:, 0], out["residual"][:, 1])
+    r = B.from_ends(out["residual"][:, 0], out["residual"][:, 1])
     if semantics == "real":
         # E = mean(r_i²) from the bounds of each r_i (a square's exact range, then the mean).
         error = B.mean(B.square(r))
     else:
         # r_f = fl(x_hat_f − x_f) rounds once; then the float semantics' square and mean.
         F = FloatSemantics(B, FORMATS[semantics])
-        r = B.widen(r, B.constant_floats(_inflate(float(F.u) * B.magnitude(r).hi, 1)))
-        out["residual"] = np.stack([r.lo, r.hi], axis=-1)
+        r = B.widen(r, B.constant_floats(B.inflate(float(F.u) * B.upper(B.magnitude(r)), 1)))
+        out["residual"] = B.bounds(r)
         squares = F.square(FloatTensor(r, np.zeros(d, dtype=bool)))
         mean = F.mean(squares)
         if squares.unbounded.any() or mean.unbounded.any():
             return None
         error = mean.value
-    lower, upper = max(float(error.lo), 0.0), float(error.hi)
+    error_lo, error_hi = B.ends(error)
+    lower, upper = max(float(error_lo), 0.0), float(error_hi)
     # A relaxation over a huge interval has infinite offsets, and inf − inf is NaN in the
     # forms below: the exact sums then refuse (`sum_up` is None, so no joint bound) and a
     # NaN end of a gradient bound reads as unbounded (`methods.base.as_bounds`).
@@ -243,7 +247,7 @@ class ResidualForm(NamedTuple):
     @property
     def reach(self) -> np.ndarray:
         """Upper bounds of |x_hat_i − x_i| over the box."""
-        return _up(self.B.magnitude(self.c0).hi + self.row)
+        return self.B.up(self.B.upper(self.B.magnitude(self.c0)) + self.row)
 
 
 def residual_form(s: Prepared, parallel: list[tuple[float, float, float]]) -> ResidualForm | None:
@@ -263,18 +267,18 @@ def residual_form(s: Prepared, parallel: list[tuple[float, float, float]]) -> Re
         return None
     a, cL, cU = (np.array(v, dtype=np.float64) for v in zip(*parallel))
     if len(s.e1):
-        slack = _inflate(np.abs(a) * s.e1 + s.e2, 2)
-        cL, cU = _down(cL - slack), _up(cU + slack)
+        slack = B.inflate(np.abs(a) * s.e1 + s.e2, 2)
+        cL, cU = B.down(cL - slack), B.up(cU + slack)
     tc = 0.5 * cL + 0.5 * cU
-    tau = _up(np.maximum(tc - cL, cU - tc))
+    tau = B.up(np.maximum(tc - cL, cU - tc))
     mid, rho = x.mid_rad()
     A = B.mul(W_enc, B.constant_floats(np.broadcast_to(a[:, None], (h, d)).copy()))
     hidden_c = B.add(B.mul(B.constant_floats(a), B.affine(W_enc, B.constant_floats(mid), b_enc)), B.constant_floats(tc))
     c0 = B.sub(B.affine(W_dec, hidden_c, b_dec), B.constant_floats(mid))
     MI = B.sub(B.rmatvec(A, W_dec), B.constant_floats(np.eye(d)))  # rows W_dec,i A, minus I
     zeta = s.e3 if len(s.e3) else np.zeros(d)
-    row = _up(_up(B.matvec(B.magnitude(MI), B.constant_floats(rho)).hi
-                  + B.matvec(B.magnitude(W_dec), B.constant_floats(tau)).hi) + zeta)
+    row = B.up(B.up(B.upper(B.matvec(B.magnitude(MI), B.constant_floats(rho)))
+                    + B.upper(B.matvec(B.magnitude(W_dec), B.constant_floats(tau)))) + zeta)
     return ResidualForm(B, c0, A, W_dec, MI, rho, tau, zeta, row, s.semantics)
 
 
@@ -303,15 +307,16 @@ def _joint_error(form: ResidualForm) -> tuple[float, float] | None:
     d = len(rho)
     zeta, row = form.zeta, form.row
     if form.semantics != "real":  # r_f = fl(x_hat_f − x_f): one more rounding, u·|x_hat_f − x_f|
-        rounding = _up(float(FORMATS[form.semantics].unit_roundoff) * form.reach)
-        zeta, row = _up(zeta + rounding), _up(row + rounding)
+        rounding = B.up(float(FORMATS[form.semantics].unit_roundoff) * form.reach)
+        zeta, row = B.up(zeta + rounding), B.up(row + rounding)
     w = B.rmatvec(form.W_dec, c0)
     gx = B.sub(B.rmatvec(form.A, w), c0)
-    c0_mag = B.magnitude(c0).hi
-    c0_mig = np.where((c0.lo <= 0) & (c0.hi >= 0), 0.0, np.minimum(np.abs(c0.lo), np.abs(c0.hi)))
-    parts = [sum_up(_up(c0_mag * c0_mag)), sum_up(_up(rho * B.magnitude(gx).hi)),
-             sum_up(_up(tau * B.magnitude(w).hi)), sum_up(_up(zeta * c0_mag)), sum_up(_up(row * row)),
-             sum_down(_down(c0_mig * c0_mig))]
+    c0_mag = B.upper(B.magnitude(c0))
+    c0_lo, c0_hi = B.ends(c0)
+    c0_mig = np.where((c0_lo <= 0) & (c0_hi >= 0), 0.0, np.minimum(np.abs(c0_lo), np.abs(c0_hi)))
+    parts = [sum_up(B.up(c0_mag * c0_mag)), sum_up(B.up(rho * B.upper(B.magnitude(gx)))),
+             sum_up(B.up(tau * B.upper(B.magnitude(w)))), sum_up(B.up(zeta * c0_mag)), sum_up(B.up(row * row)),
+             sum_down(B.down(c0_mig * c0_mig))]
     finite = [p for p in parts if p is not None]
     if len(finite) < len(parts):
         return None

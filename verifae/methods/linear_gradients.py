@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..backends.fast import FastTensor, _inflate, _up
+from ..backends.fast import FastBackend, FastTensor
 from ..numbers import FORMATS
 from ..rounding import gamma
 
@@ -44,12 +44,13 @@ if TYPE_CHECKING:  # linear imports this module
 __all__ = ["mse_gradient_bounds"]
 
 
-def _transpose(t: FastTensor) -> FastTensor:
-    return FastTensor(t.lo.T.copy(), t.hi.T.copy())
+def _transpose(B: FastBackend, t: FastTensor) -> FastTensor:
+    lo, hi = B.ends(t)
+    return B.from_ends(lo.T.copy(), hi.T.copy())
 
 
 def _upper(x: float) -> float:
-    return float(_up(np.float64(x)))
+    return float(FastBackend.up(np.float64(x)))
 
 
 def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor) -> dict[str, np.ndarray]:
@@ -60,13 +61,13 @@ def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor)
     B = form.B
     h, d = W_enc.shape
     q = _upper(2 / d)  # >= 2/d, for magnitudes
-    mag = lambda t: B.magnitude(t).hi  # noqa: E731
-    W_decT = _transpose(form.W_dec)  # h × d
+    mag = lambda t: B.upper(B.magnitude(t))  # noqa: E731
+    mag_product = lambda M, v: B.upper(B.matvec(B.magnitude(M), B.constant_floats(v)))  # noqa: E731  >= |M| v
+    W_decT = _transpose(B, form.W_dec)  # h × d
     N = B.rmatvec(form.MI, W_decT)  # W_decᵀ MI, h × d
     C = B.rmatvec(form.W_dec, W_decT)  # W_decᵀ W_dec, h × h
-    zeta_h = B.matvec(B.magnitude(W_decT), B.constant_floats(form.zeta)).hi  # |W_dec|ᵀ ζ
-    spread_h = _inflate(q * (B.matvec(B.magnitude(N), B.constant_floats(form.rho)).hi
-                             + B.matvec(B.magnitude(C), B.constant_floats(form.tau)).hi + zeta_h), 4)
+    zeta_h = mag_product(W_decT, form.zeta)  # |W_dec|ᵀ ζ
+    spread_h = B.inflate(q * (mag_product(N, form.rho) + mag_product(C, form.tau) + zeta_h), 4)
     centre = B.scale(B.rmatvec(form.W_dec, form.c0), 2, d)  # (2/d) W_decᵀ c0
     if form.semantics == "real":
         kappa = np.zeros(h)
@@ -76,30 +77,29 @@ def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor)
         u, eta = float(fmt.unit_roundoff), float(fmt.eta)
         g3, g_d, g_h = (_upper(float(gamma(n, fmt))) for n in (3, d, h))
         reach = form.reach
-        eps = _inflate(q * g3 * reach + eta, 3)  # |g_f − (2/d)(x_hat_f − x_f)|
-        g_mag = _inflate(q * (1 + g3) * reach + eta, 4)  # |g_f|
+        eps = B.inflate(q * g3 * reach + eta, 3)  # |g_f − (2/d)(x_hat_f − x_f)|
+        g_mag = B.inflate(q * (1 + g3) * reach + eta, 4)  # |g_f|
         abs_WT = B.magnitude(W_decT)
-        kappa = _inflate(B.matvec(abs_WT, B.constant_floats(eps)).hi
-                         + g_d * B.matvec(abs_WT, B.constant_floats(g_mag)).hi + d * eta, 3)
-    dH = B.widen(centre, B.constant_floats(_up(spread_h + kappa)))
-    out = {"dH": np.stack([dH.lo, dH.hi], axis=-1)}
+        kappa = B.inflate(B.upper(B.matvec(abs_WT, B.constant_floats(eps)))
+                          + g_d * B.upper(B.matvec(abs_WT, B.constant_floats(g_mag))) + d * eta, 3)
+    dH = B.widen(centre, B.constant_floats(B.up(spread_h + kappa)))
+    out = {"dH": B.bounds(dH)}
 
     m, w = dact.mid_rad()
     Wm = B.mul(W_enc, B.constant_floats(np.broadcast_to(m[:, None], (h, d)).copy()))  # diag(m) W_enc
-    WmT = _transpose(Wm)  # d × h
+    WmT = _transpose(B, Wm)  # d × h
     K = B.rmatvec(N, WmT)  # Wmᵀ N, d × d
     KC = B.rmatvec(C, WmT)  # Wmᵀ C, d × h
-    linear_spread = _inflate(q * (B.matvec(B.magnitude(K), B.constant_floats(form.rho)).hi
-                                  + B.matvec(B.magnitude(KC), B.constant_floats(form.tau)).hi
-                                  + B.matvec(B.magnitude(WmT), B.constant_floats(zeta_h)).hi), 4)
+    linear_spread = B.inflate(q * (mag_product(K, form.rho) + mag_product(KC, form.tau)
+                                   + mag_product(WmT, zeta_h)), 4)
     dH_mag = mag(dH)
-    act_mag = _up(np.abs(m) + w)
-    dZ_mag = _inflate(dH_mag * act_mag * (1 + u) + eta, 3)
+    act_mag = B.up(np.abs(m) + w)
+    dZ_mag = B.inflate(dH_mag * act_mag * (1 + u) + eta, 3)
     # per neuron: |m| κ + w |dH| + the rounding of the product u |dH act'| + eta
-    per_neuron = _inflate(np.abs(m) * kappa + w * dH_mag + u * dH_mag * act_mag + eta, 5)
-    abs_W_encT = B.magnitude(_transpose(W_enc))
-    rest = _inflate(B.matvec(abs_W_encT, B.constant_floats(per_neuron)).hi
-                    + g_h * B.matvec(abs_W_encT, B.constant_floats(dZ_mag)).hi + h * eta, 3)
-    dX = B.widen(B.rmatvec(Wm, centre), B.constant_floats(_up(linear_spread + rest)))
-    out["dX"] = np.stack([dX.lo, dX.hi], axis=-1)
+    per_neuron = B.inflate(np.abs(m) * kappa + w * dH_mag + u * dH_mag * act_mag + eta, 5)
+    abs_W_encT = B.magnitude(_transpose(B, W_enc))
+    rest = B.inflate(B.upper(B.matvec(abs_W_encT, B.constant_floats(per_neuron)))
+                     + g_h * B.upper(B.matvec(abs_W_encT, B.constant_floats(dZ_mag))) + h * eta, 3)
+    dX = B.widen(B.rmatvec(Wm, centre), B.constant_floats(B.up(linear_spread + rest)))
+    out["dX"] = B.bounds(dX)
     return out

@@ -31,7 +31,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..activations import get_activation
-from ..backends.fast import FastBackend, FastTensor, _down, _inflate, _up
+from ..backends.fast import FastBackend, FastTensor
 from ..box import Box
 from ..model import AutoencoderSpec, Parameters, parameters
 from ..numbers import FORMATS, round_down, round_up
@@ -55,22 +55,26 @@ def _centred_form(B: FastBackend, p: Parameters, x: FastTensor) -> dict[str, np.
     at_c = interval_propagation(B, p, centre, MSE, gradients=False)
     if h:
         slope = B.activation_derivative(p.activation, over_box.forward.pre_activation)  # act'(Z)
-        P = B.mul(p.W_dec, FastTensor(np.broadcast_to(slope.lo, (d, h)).copy(),
-                                      np.broadcast_to(slope.hi, (d, h)).copy()))
+        slope_lo, slope_hi = B.ends(slope)
+        P = B.mul(p.W_dec, B.from_ends(np.broadcast_to(slope_lo, (d, h)).copy(),
+                                            np.broadcast_to(slope_hi, (d, h)).copy()))
         J = B.rmatvec(p.W_enc, P)  # rows P_i W_enc: the interval Jacobian of x_hat
     else:
         J = B.constant_floats(np.zeros((d, d)))
     radius = B.constant_floats(rad)
-    spread = B.matvec(B.magnitude(J), radius).hi
-    out = {"output": np.stack([_down(at_c.forward.output.lo - spread), _up(at_c.forward.output.hi + spread)], -1)}
+    spread = B.upper(B.matvec(B.magnitude(J), radius))
+    out_lo, out_hi = B.ends(at_c.forward.output)
+    out = {"output": np.stack([B.down(out_lo - spread), B.up(out_hi + spread)], -1)}
     r_c = B.sub(at_c.forward.output, centre)
-    spread_r = B.matvec(B.magnitude(B.sub(J, B.constant_floats(np.eye(d)))), radius).hi
-    out["residual"] = np.stack([_down(r_c.lo - spread_r), _up(r_c.hi + spread_r)], -1)
+    spread_r = B.upper(B.matvec(B.magnitude(B.sub(J, B.constant_floats(np.eye(d)))), radius))
+    r_lo, r_hi = B.ends(r_c)
+    out["residual"] = np.stack([B.down(r_lo - spread_r), B.up(r_hi + spread_r)], -1)
     grad = B.sub(over_box.gradients.input, over_box.gradients.b_dec)  # ∇E = dX − g over the box
-    spread_e = float(_up(np.float64(B.matvec(B.magnitude(FastTensor(grad.lo[None, :], grad.hi[None, :])),
-                                             radius).hi[0])))
-    e_c = at_c.reconstruction_error
-    out["reconstruction_error"] = np.array([max(float(_down(e_c.lo - spread_e)), 0.0), float(_up(e_c.hi + spread_e))])
+    grad_lo, grad_hi = B.ends(grad)
+    grad_row = B.from_ends(grad_lo[None, :], grad_hi[None, :])
+    spread_e = float(B.up(np.float64(B.upper(B.matvec(B.magnitude(grad_row), radius))[0])))
+    e_lo, e_hi = B.ends(at_c.reconstruction_error)
+    out["reconstruction_error"] = np.array([max(float(B.down(e_lo - spread_e)), 0.0), float(B.up(e_hi + spread_e))])
     return out
 
 
@@ -93,20 +97,20 @@ def mean_value_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") 
     fmt = FORMATS[semantics]
     u = float(fmt.unit_roundoff)
     if h:
-        lipschitz = B.magnitude(B.activation_derivative(spec.activation, s.z)).hi
-        inner = B.constant_floats(_inflate(lipschitz * s.e1 + s.e2, 2))
-        delta = _inflate(B.matvec(B.magnitude(s.W_dec), inner).hi + s.e3, 1)
+        lipschitz = B.upper(B.magnitude(B.activation_derivative(spec.activation, s.z)))
+        inner = B.constant_floats(B.inflate(lipschitz * s.e1 + s.e2, 2))
+        delta = B.inflate(B.upper(B.matvec(B.magnitude(s.W_dec), inner)) + s.e3, 1)
     else:
         delta = s.e3
-    widen = lambda b, w: np.stack([_down(b[:, 0] - w), _up(b[:, 1] + w)], -1)  # noqa: E731
+    widen = lambda b, w: np.stack([B.down(b[:, 0] - w), B.up(b[:, 1] + w)], -1)  # noqa: E731
     out = {"output": widen(real["output"], delta)}
     r = real["residual"]
-    reach = _up(np.maximum(np.abs(r[:, 0]), np.abs(r[:, 1])) + delta)  # >= |x_hat_f − x_f|
-    shift = _up(delta + _up(u * reach))  # >= |r_f − r(x_f)|
+    reach = B.up(np.maximum(np.abs(r[:, 0]), np.abs(r[:, 1])) + delta)  # >= |x_hat_f − x_f|
+    shift = B.up(delta + B.up(u * reach))  # >= |r_f − r(x_f)|
     out["residual"] = widen(r, shift)
     R = np.maximum(np.abs(r[:, 0]), np.abs(r[:, 1]))
     E_lo, E_hi = real["reconstruction_error"]
-    cross, square = sum_up(_up(R * shift)), sum_up(_up(shift * shift))
+    cross, square = sum_up(B.up(R * shift)), sum_up(B.up(shift * shift))
     if cross is None or square is None or not np.isfinite(E_hi):
         return None
     S_up = d * Fraction(float(E_hi)) + 2 * cross + square
