@@ -78,24 +78,15 @@ SEMANTICS = ("real", "float32", "float64")
 # Only the fast backend's public operations (bounds, interval_floats, up, inflate, ...).
 
 
-def _ends(B: FastBackend, t: FastTensor) -> tuple[np.ndarray, np.ndarray]:
-    b = B.bounds(t)
-    return b[..., 0], b[..., 1]
-
-
-def _upper(B: FastBackend, t: FastTensor) -> np.ndarray:
-    return B.bounds(t)[..., 1]
-
-
 def _meet(B: FastBackend, a: FastTensor, b: FastTensor) -> FastTensor:
     """The intersection of two enclosures of the same quantity (both sound, so it is)."""
-    (alo, ahi), (blo, bhi) = _ends(B, a), _ends(B, b)
+    (alo, ahi), (blo, bhi) = B.ends(a), B.ends(b)
     return B.interval_floats(np.maximum(alo, blo), np.minimum(ahi, bhi))
 
 
 def _abs_times(B: FastBackend, A: FastTensor, e: np.ndarray) -> np.ndarray:
     """An upper bound of |A| e for e >= 0, row by row."""
-    return _upper(B, B.matvec(B.magnitude(A), B.constant_floats(e)))
+    return B.upper(B.matvec(B.magnitude(A), B.constant_floats(e)))
 
 
 def _add_up(B: FastBackend, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -213,7 +204,7 @@ class Form:
         """sup (up) or inf of Λ x + c ± slack over the box x: Rump's midpoint-radius product
         bounds Λ x for every Λ in its interval and x in the box (each x_k once)."""
         value = B.widen(B.add(B.matvec(self.Lam, x), self.const), B.constant_floats(self.slack))
-        lo, hi = _ends(B, value)
+        lo, hi = B.ends(value)
         return hi if up else lo
 
 
@@ -299,7 +290,7 @@ def _e1(net: Network, k: int) -> np.ndarray | None:
     B, fmt = net.B, net.F.format
     a = net.x if k == 0 else net.post[k - 1]
     n = net.weights[k].shape[1]
-    abs_sum = _upper(B, B.affine(B.magnitude(net.weights[k]), B.magnitude(a), B.magnitude(net.biases[k])))
+    abs_sum = B.upper(B.affine(B.magnitude(net.weights[k]), B.magnitude(a), B.magnitude(net.biases[k])))
     with np.errstate(over="ignore", invalid="ignore"):
         # two roundings (a product and a sum) of non-negative terms: `inflate`
         return B.inflate(_gamma_up(B, n + 1, fmt) * abs_sum + (n + 1) * float(fmt.eta), 2)
@@ -308,7 +299,7 @@ def _e1(net: Network, k: int) -> np.ndarray | None:
 def _lines(net: Network, act: Activation, z: FastTensor, a: FastTensor) -> Lines:
     """The entry's relaxation of every neuron over its proven interval z (the float z_f in a
     float semantics) and, there, the bound e2 of the float activation's error."""
-    lo, hi = _ends(net.B, z)
+    lo, hi = net.B.ends(z)
     rows = []
     for lo_j, hi_j in zip(lo.tolist(), hi.tolist()):
         if not (np.isfinite(lo_j) and np.isfinite(hi_j)):
@@ -320,7 +311,7 @@ def _lines(net: Network, act: Activation, z: FastTensor, a: FastTensor) -> Lines
     e2 = None
     if net.F is not None:
         B = net.B
-        e2 = act.float_error(B, net.semantics, _upper(B, B.magnitude(z)), _upper(B, B.magnitude(a)))
+        e2 = act.float_error(B, net.semantics, B.upper(B.magnitude(z)), B.upper(B.magnitude(a)))
     return Lines(aL, cL, aU, cU, e2)
 
 
@@ -340,7 +331,7 @@ def start_rows(net: Network, k: int, rows: int | None = None) -> tuple[FastTenso
     W, b, e1 = net.weights[k], net.biases[k], net.e1[k]
     slack = np.zeros(W.shape[0]) if e1 is None else e1
     if rows is not None and rows > 1:
-        (Wlo, Whi), (blo, bhi) = _ends(B, W), _ends(B, b)
+        (Wlo, Whi), (blo, bhi) = B.ends(W), B.ends(b)
         W = B.interval_floats(np.tile(Wlo, (rows, 1)), np.tile(Whi, (rows, 1)))
         b = B.interval_floats(np.tile(blo, rows), np.tile(bhi, rows))
         slack = np.tile(slack, rows)
@@ -406,7 +397,7 @@ def output_forms(net: Network, z_forms: tuple[Form, Form]) -> tuple[Form, Form]:
             if not from_upper.any():
                 chosen.append(t_lo)
                 continue
-            (ulo, uhi), (llo, lhi) = _ends(B, t_up), _ends(B, t_lo)
+            (ulo, uhi), (llo, lhi) = B.ends(t_up), B.ends(t_lo)
             m = from_upper.reshape(-1, *([1] * (ulo.ndim - 1)))
             chosen.append(B.interval_floats(np.where(m, ulo, llo), np.where(m, uhi, lhi)))
         s = np.where(from_upper, upper.slack, lower.slack)
@@ -423,10 +414,10 @@ def output_forms(net: Network, z_forms: tuple[Form, Form]) -> tuple[Form, Form]:
 def minus_identity(B: FastBackend, form: Form) -> Form:
     """The form of a_L − x from that of a_L (d rows): Λ − I, which differs from Λ on the
     diagonal only (so only the diagonal is recomputed, outward)."""
-    lo, hi = (v.copy() for v in _ends(B, form.Lam))
+    lo, hi = (v.copy() for v in B.ends(form.Lam))
     d = lo.shape[-1]
     diagonal = B.sub(B.interval_floats(np.diagonal(lo).copy(), np.diagonal(hi).copy()), B.constant_floats(np.ones(d)))
-    dlo, dhi = _ends(B, diagonal)
+    dlo, dhi = B.ends(diagonal)
     np.fill_diagonal(lo, dlo)
     np.fill_diagonal(hi, dhi)
     return Form(B.interval_floats(lo, hi), form.const, form.slack)
@@ -457,7 +448,7 @@ def finish(net: Network, out_forms: tuple[Form, Form], res_forms: tuple[Form, Fo
         F = net.F
         # r_f = fl(x_hat_f − x_f): one rounding, |δ| <= u, of a difference (no underflow term)
         with np.errstate(invalid="ignore", over="ignore"):
-            rounding = B.inflate(float(F.u) * _upper(B, B.magnitude(residual)), 1)
+            rounding = B.inflate(float(F.u) * B.upper(B.magnitude(residual)), 1)
         residual = _meet(B, B.widen(residual, B.constant_floats(rounding)), net.interval_residual)
         squares = F.square(FloatTensor(residual, np.zeros(residual.shape, dtype=bool)))
         mean = F.mean(squares)
