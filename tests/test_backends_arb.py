@@ -11,6 +11,7 @@ from flint import arb, fmpq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import verifae.backends.arb as arb_backend
 from verifae import AutoencoderSpec, Box, enclose, get_backend
 from verifae.backends.arb import (
     _DERIVED,
@@ -24,6 +25,32 @@ from verifae.backends.arb import (
 from verifae.numbers import round_down, round_up
 
 from .reference import outside, reference
+
+
+@pytest.fixture(autouse=True)
+def arb_mat_products(monkeypatch):
+    """Every matrix product in this file goes through arb_mat: the small models of the
+    other test files take the entry-by-entry path (`ENTRYWISE_PRODUCT_SIZE`)."""
+    monkeypatch.setattr(arb_backend, "ENTRYWISE_PRODUCT_SIZE", 0)
+
+
+def test_small_products_are_entry_by_entry_and_contain_the_arb_mat_ones(monkeypatch):
+    """At most ENTRYWISE_PRODUCT_SIZE entries: the sums of the object backend, whose
+    radii round as before arb_mat (bit-identical enclosures of the small models); both
+    contain the exact product."""
+    B = get_backend("arb")
+    A_q = np.array([[Fraction(1, 3), Fraction(-2, 7)], [Fraction(5, 11), Fraction(1, 10)]], dtype=object)
+    x_q = np.array([Fraction(3, 10), Fraction(-1, 9)], dtype=object)
+    A, x = B.constant(A_q), B.constant(x_q)
+    by_arb_mat = B.bounds(B.matvec(A, x))
+    monkeypatch.setattr(arb_backend, "ENTRYWISE_PRODUCT_SIZE", 1024)
+    entrywise = B.bounds(B.matvec(B.constant(A_q), B.constant(x_q)))
+    assert id(A) in _DERIVED  # the arb_mat product cached the matrix
+    for bounds in (by_arb_mat, entrywise):
+        for (lo, hi), row in zip(bounds, A_q):
+            exact = sum(a * v for a, v in zip(row, x_q))
+            assert Fraction(lo) <= exact <= Fraction(hi)
+
 
 
 def test_precision_does_not_leak_into_flint_context():

@@ -10,6 +10,7 @@ whose end is inf, a NaN run only in (−inf, inf).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from fractions import Fraction
 
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import AutoencoderSpec, Box, enclose, enclose_many
+from verifae import AutoencoderSpec, Box, LayeredSpec, enclose, enclose_many
 from verifae.methods import TIGHTENINGS
 
 METHODS = ("interval", "linear", "mean-value", "bisect", "auto")
@@ -287,3 +288,120 @@ def test_overflow_property(case):
     e = enclose(spec, box, backend=backend, semantics=fmt, method=method)
     points = _format_points(box, fmt)
     assert outside(dict(e.items()), float_runs(spec, points, fmt)) == []
+
+
+# ---------------------------------------------------------------- intermediates of backward kernels
+#
+# Found by an adversarial review: PyTorch's backward kernels of softplus and elu form an
+# intermediate larger than gy·act'(z) (softplus_backward: gy·e^x before /(e^x + 1);
+# elu_backward: gy·α before ·e^z), which overflows to ±inf where the gradient itself is
+# finite. Before `Activation.backward_growth` and `FloatSemantics.activation_vjp`, every
+# method gave a finite enclosure around such an inf run, and `verify` proved a bound the
+# run breaks.
+
+_torch_only = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                 reason="the runs are PyTorch's kernels")
+VJP_METHODS = ["interval", "linear", "alpha", "mean-value", "bisect", "auto"]
+
+
+def _torch_grads(layers, x, dtype_name):
+    """db of the first layer, dX and E of a PyTorch run: nn.Linear and activation modules,
+    MSE against the detached input, autograd."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    modules = []
+    for W, b, act in layers:
+        linear = torch.nn.Linear(len(W[0]), len(W), dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor([[float(v) for v in row] for row in W], dtype=dtype))
+            linear.bias.copy_(torch.tensor([float(v) for v in b], dtype=dtype))
+        modules.append(linear)
+        if act is not None:
+            modules.append(act)
+    xt = torch.tensor([float(v) for v in x], dtype=dtype, requires_grad=True)
+    loss = torch.nn.functional.mse_loss(torch.nn.Sequential(*modules)(xt), xt.detach())
+    loss.backward()
+    return float(modules[0].bias.grad[0]), float(xt.grad[0]), float(loss.detach())
+
+
+def _holds(pair, v):
+    return pair[0] == -np.inf and pair[1] == np.inf if np.isnan(v) else pair[0] <= v <= pair[1]
+
+
+# z = 19 on softplus's smooth branch (e^19 = 1.8e8): gy = 1e15·2·1.9e16 = 3.8e31 in float32
+# and gy·e^19 = 6.8e39 overflows; in float64 the decoder weight 1e150 does the same.
+@pytest.mark.parametrize("method", VJP_METHODS)
+@pytest.mark.parametrize("semantics, weight", [("float32", "1e15"), ("float64", "1e150")])
+@_torch_only
+def test_softplus_backward_kernel_overflow_is_unbounded(semantics, weight, method):
+    import torch
+
+    spec = LayeredSpec([([["1"]], ["0"], "softplus")], [([[weight]], ["0"], None)])
+    e = dict(enclose(spec, Box(["19"], ["19"]), semantics=semantics, method=method).items())
+    db, dX, _ = _torch_grads([([["1"]], ["0"], torch.nn.Softplus()), ([[weight]], ["0"], None)], ["19"], semantics)
+    assert np.isinf(db) and np.isinf(dX)
+    assert _holds(e["gradients.encoder.0.bias"][0], db) and _holds(e["gradients.input"][0], dX)
+
+
+@pytest.mark.parametrize("method", VJP_METHODS)
+@_torch_only
+def test_softplus_backward_kernel_overflow_in_a_v1_spec(method):
+    import torch
+
+    spec = AutoencoderSpec([["1"]], ["0"], [["1e6"]], ["0"], {"name": "softplus", "beta": "1", "threshold": "64"})
+    e = dict(enclose(spec, Box(["60"], ["60"]), semantics="float32", method=method).items())
+    db, dX, _ = _torch_grads([([["1"]], ["0"], torch.nn.Softplus(beta=1.0, threshold=64.0)),
+                              ([["1e6"]], ["0"], None)], ["60"], "float32")
+    assert np.isinf(db)
+    assert _holds(e["gradients.b_enc"][0], db) and _holds(e["gradients.input"][0], dX)
+    assert any("softplus's backward kernel" in note for note in enclose(spec, Box(["60"], ["60"]),
+                                                                         semantics="float32").notes)
+
+
+@pytest.mark.parametrize("method", ["interval", "auto"])
+@_torch_only
+def test_softplus_backward_kernel_overflow_in_a_batch(method):
+    import torch
+
+    spec = LayeredSpec([([["1"]], ["0"], "softplus")], [([["1e15"]], ["0"], None)])
+    e = enclose_many(spec, (np.array([[19.0], [0.0]]), np.array([[19.0], [0.0]])), semantics="float32",
+                     method=method, quantities=("gradients",))
+    db, _, _ = _torch_grads([([["1"]], ["0"], torch.nn.Softplus()), ([["1e15"]], ["0"], None)], ["19"], "float32")
+    assert np.isinf(db) and _holds(e.gradients["encoder.0.bias"][0, 0], db)
+    assert np.isfinite(e.gradients["encoder.0.bias"][1, 0]).all()  # the other box stays bounded
+
+
+# elu with α = 1.5e19 at z = −50: E = 2.25e38 is finite in float32, gy = −3e19, and the
+# kernel forms gy·α = −4.5e38 = −inf before the e^−50 that brings it back to −8.7e16.
+@pytest.mark.parametrize("method", VJP_METHODS)
+@_torch_only
+def test_elu_backward_kernel_overflow_is_unbounded(method):
+    import torch
+
+    spec = LayeredSpec([([["1"]], ["0"], {"name": "elu", "alpha": "1.5e19"})], [([["1"]], ["0"], None)])
+    e = dict(enclose(spec, Box(["-50"], ["-50"]), semantics="float32", method=method).items())
+    db, dX, loss = _torch_grads([([["1"]], ["0"], torch.nn.ELU(alpha=1.5e19)), ([["1"]], ["0"], None)], ["-50"],
+                                "float32")
+    assert np.isfinite(loss) and np.isinf(db)
+    assert _holds(e["gradients.encoder.0.bias"][0], db) and _holds(e["gradients.input"][0], dX)
+
+
+@_torch_only
+def test_verify_does_not_prove_a_gradient_bound_the_backward_kernel_breaks(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from verifae.cli import main
+
+    case = {"name": "softplus-backward-overflow",
+            "model": {"encoder": [{"weight": [["1"]], "bias": ["0"], "activation": "softplus"}],
+                      "decoder": [{"weight": [["1e15"]], "bias": ["0"], "activation": None}]},
+            "input": {"lower": ["19"], "upper": ["19"]}, "grad_output": "mse"}
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(case))
+    result = CliRunner().invoke(main, ["verify", str(path), "--property", "input_grad_inf<=1e32",
+                                       "--semantics", "float32", "--format", "json"])
+    status = json.loads(result.output)["boxes"][0]["properties"][0]["verdicts"]["float32"]["status"]
+    assert status != "proved"

@@ -302,7 +302,7 @@ def layered_backward(backend: Backend, p: LayeredParameters, x: Any, fwd: Layere
         if layer.activation is None:  # no activation: dz = gy, no operation
             dz = gy
         else:  # act' is evaluated at z, never at act(z)
-            dz = backend.mul(gy, backend.activation_derivative(layer.activation, f.pre_activation))
+            dz = backend.activation_vjp(layer.activation, gy, f.pre_activation)
         grads[f"{layer.name}.weight"] = backend.outer(dz, a_in)
         grads[f"{layer.name}.bias"] = dz
         gy = refine(f"{layer.name}.input_gradient", backend.rmatvec(layer.weight, dz))

@@ -315,6 +315,22 @@ class FloatSemantics(Backend):
     def activation_derivative(self, act: str | Activation, z: FloatTensor) -> FloatTensor:
         return FloatTensor(*get_activation(act).float_derivative(self, z), z.notes)
 
+    def activation_vjp(self, act: str | Activation, gy: FloatTensor, z: FloatTensor) -> FloatTensor:
+        # gy ⊙ act'(z) rounds once (`mul`). A run's backward kernel may form an
+        # intermediate larger than that product first (PyTorch's softplus: gy·e^x before
+        # /(e^x + 1); elu: gy·α before ·e^z), which can overflow where the product does
+        # not: the entry bounds |intermediate| <= |gy|·growth, one more rounding (γ_2
+        # with eta covers it), and where that may reach realmax the gradient is unbounded.
+        entry = get_activation(act)
+        out = self.mul(gy, self.activation_derivative(entry, z))
+        growth = entry.backward_growth(self, z)
+        if growth is None:
+            return out
+        inner = self.inner
+        intermediate = self.relative(inner.mul(inner.magnitude(gy.value), growth), self.gamma(2), self.eta)
+        return self._finish(out.value, out.unbounded, intermediate,
+                            f"an intermediate of {entry.name}'s backward kernel", out, gy)
+
     # conversion out
     def bounds(self, t: FloatTensor) -> np.ndarray:
         out = self.inner.bounds(t.value)

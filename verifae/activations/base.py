@@ -258,6 +258,17 @@ class Activation(ABC):
     def float_derivative(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
         """(value, unbounded): every float act'(z_f) as a run computes it."""
 
+    def backward_growth(self, kit: FloatKit, z: Any) -> Any | None:
+        """How much larger than |gy| an intermediate of a run's backward kernel through
+        act can get, for gy the gradient of act's output and z the float tensor of its
+        input: an inner tensor `growth` >= 0 with |intermediate| <= |gy|·growth, or None
+        where every intermediate is at most max(|gy|, |gy·act'(z)|) (relu, leaky_relu
+        with slope <= 1, identity; sigmoid's gy·(1 − s)·s, tanh's gy·(1 − t²); silu's
+        (gy·s)·(1 + z(1 − s)) and gelu's gy·(cdf + z·pdf) multiply gy by factors of at
+        most 1 first). `verifae.rounding.FloatSemantics.activation_vjp` marks a gradient
+        unbounded where |gy|·growth may overflow."""
+        return None
+
     # ------------------------------------------------------------ relaxation
 
     @abstractmethod

@@ -245,6 +245,16 @@ class Elu(Activation):
         # rel·|elu_f| <= rel·α_f|m| where z <= 0 (and only widens the exact z > 0)
         return kit.relative(real, rel, absolute), z.unbounded.copy()
 
+    def backward_growth(self, kit: FloatKit, z: Any) -> Any | None:
+        """PyTorch's elu_backward computes ((gy·1)·fl(α))·exp(z) for z <= 0, left to
+        right: gy·fl(α) comes first, so the growth is fl(α) where z may be <= 0 (none
+        for α <= 1)."""
+        a_f = self.alpha_in(kit.format)
+        if a_f <= 1:
+            return None
+        lo = kit.inner.bounds(z.value)[..., 0]
+        return kit.inner.constant_floats(np.where(lo <= 0, round_up(a_f), 1.0))
+
     def float_derivative(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
         fmt = kit.format
         K_e = LIBRARY_ULPS[fmt.name]["exp"]

@@ -309,6 +309,20 @@ class Softplus(Activation):
         return kit.relative(values, (2 * K_e + 2 * K_l + 3) * kit.u, 4 * kit.realmin / b_f + kit.eta), \
             z.unbounded.copy()
 
+    def backward_growth(self, kit: FloatKit, z: Any) -> Any | None:
+        """PyTorch's softplus_backward computes gy·E / (E + 1) with E = exp(x), x =
+        fl(z·fl(β)), on the smooth branch x <= fl(T): gy·E comes first. There E <= e^x
+        (1 + 2Ku) with x <= min(z_hi·β, fl(T)) up to one rounding of relative size u;
+        adding 2^-8 to the exponent covers both while |x| <= 2^8 (2^8·u <= 2^-16, and
+        e^(2^-8) − 1 > 2Ku), and below −2^8, E < 1 and the growth floor 1 covers it."""
+        fmt = kit.format
+        beta, threshold = float(self.beta_in(fmt)), float(self.threshold_in(fmt))
+        hi = kit.inner.bounds(z.value)[..., 1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = np.nan_to_num(np.minimum(hi * beta, threshold), nan=threshold)
+            growth = np.exp(x + 2.0**-8)
+        return kit.inner.constant_floats(np.maximum(growth, 1.0))
+
     def float_derivative(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
         X, _ = self._x_space(kit, z)
         real = kit.inner.activation_derivative(self._in_x_space(kit.format), X)

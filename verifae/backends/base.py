@@ -129,6 +129,12 @@ class Backend(ABC):
     def activation_derivative(self, act: str | Activation, z: Any) -> Any:
         """act'(z) elementwise (relu'(0) = 0)."""
 
+    def activation_vjp(self, act: str | Activation, gy: Any, z: Any) -> Any:
+        """gy ⊙ act'(z): the gradient through the activation, given the gradient gy of
+        its output (the float semantics also bounds the intermediates of a run's backward
+        kernel, `Activation.backward_growth`)."""
+        return self.mul(gy, self.activation_derivative(act, z))
+
     # conversion out
     def bounds(self, t: Any) -> np.ndarray:
         """Float64 (lower, upper) pairs in a trailing axis of length 2, rounded outward."""
