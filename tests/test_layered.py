@@ -418,6 +418,25 @@ def test_every_method_contains_the_reference(data):
             assert not misses, misses[:5]
 
 
+@settings(max_examples=6)
+@given(st.data())
+def test_wide_layers_contain_the_reference(data):
+    """Widths up to 12 (the other properties stop at 4 or 8 for time), every activation
+    mixed, the default method, real and float32 against the reference and float runs."""
+    spec = data.draw(layered_specs(max_width=12))
+    box = data.draw(boxes(spec.input_dim))
+    semantics = data.draw(st.sampled_from(["real", "float32"]))
+    e = enclose_layered(spec, box, backend="fast", semantics=semantics, max_parts=2)
+    points = data.draw(points_in(box, count=2))
+    if semantics == "real":
+        for x in points:
+            misses = outside(e, layered_reference(spec, x, None))
+            assert not misses, misses[:5]
+    else:
+        misses = _float_misses(e, spec, box, "mse", points, semantics)
+        assert not misses, misses[:5]
+
+
 def _float_misses(e, spec, box, g, points, semantics):
     fmt = FORMATS[semantics]
     params = _rounded(spec, fmt)
