@@ -23,6 +23,7 @@ piecewise-monotone functions from them, and relaxation offsets proven by bisecti
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -191,3 +192,52 @@ def offsets(g: Callable[[arb], arb], dg: Callable[[Fraction, Fraction], arb], lo
         budget -= 2
         pieces += [(a, c), (c, b)]
     return values
+
+
+class PiecewiseMonotone(ABC):
+    """The range methods of an activation whose value and derivative are each monotone
+    between proven interior extrema (silu, gelu): the range over an interval is the
+    values at its ends and at every extremum whose bracket meets it (`kit_range`,
+    `fast_range`), never the ends alone. Mixed in before `Activation`; the entry gives
+    `extrema()` (the value's and the derivative's, proven once) and the point
+    evaluations `_value_at`, `_prime_at` (IntervalKit) and `_fast_value`, `_fast_prime`
+    (FastKit, float64 bounds at points)."""
+
+    @abstractmethod
+    def extrema(self) -> tuple[tuple[Extremum, ...], tuple[Extremum, ...]]:
+        """The proven extrema of the value and of the derivative, in increasing order."""
+
+    @abstractmethod
+    def _value_at(self, kit: IntervalKit, e: Any) -> Any:
+        """act at the exact endpoint e, as a kit interval."""
+
+    @abstractmethod
+    def _prime_at(self, kit: IntervalKit, e: Any) -> Any:
+        """act' at the exact endpoint e, as a kit interval."""
+
+    @abstractmethod
+    def _fast_value(self, kit: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Float64 bounds of act at the float points x."""
+
+    @abstractmethod
+    def _fast_prime(self, kit: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Float64 bounds of act' at the float points x."""
+
+    def interval(self, kit: IntervalKit, x: Any) -> Any:
+        lo, hi = kit.endpoints(x)
+        return kit_range(kit, lo, hi, self._value_at, self.extrema()[0])
+
+    def interval_derivative(self, kit: IntervalKit, x: Any) -> Any:
+        lo, hi = kit.endpoints(x)
+        return kit_range(kit, lo, hi, self._prime_at, self.extrema()[1])
+
+    def fast(self, kit: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return fast_range(lo, hi, self._fast_value(kit, lo), self._fast_value(kit, hi), self.extrema()[0])
+
+    def fast_derivative(self, kit: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return fast_range(lo, hi, self._fast_prime(kit, lo), self._fast_prime(kit, hi), self.extrema()[1])
+
+    def value_range(self, semantics: str) -> tuple[float, float]:
+        # at least the value's minimum for real numbers; a library within K ulps is not
+        # promised to respect it
+        return (self.extrema()[0][0].value_down, np.inf) if semantics == "real" else (-np.inf, np.inf)

@@ -41,11 +41,10 @@ from ._extrema import (
     ARB_KIT,
     ROOT_BITS,
     Extremum,
+    PiecewiseMonotone,
     arb_q,
     exact_fraction,
     extremum,
-    fast_range,
-    kit_range,
     offsets,
     root_ball,
 )
@@ -99,10 +98,13 @@ def _extrema() -> tuple[tuple[Extremum, ...], tuple[Extremum, ...]]:
     return value, derivative
 
 
-class Gelu(Activation):
+class Gelu(PiecewiseMonotone, Activation):
     name = "gelu"
     onnx_op = "Gelu"  # opset 20, approximate "none"
     transcendental = True
+
+    def extrema(self) -> tuple[tuple[Extremum, ...], tuple[Extremum, ...]]:
+        return _extrema()
 
     # ------------------------------------------------------------ points
 
@@ -157,13 +159,7 @@ class Gelu(Activation):
         pdf = kit.exp(-(p * p) / 2) * kit.join(kit.from_fraction(k_lo), kit.from_fraction(k_hi))
         return self._cdf_at(kit, p) + p * pdf
 
-    def interval(self, kit: IntervalKit, x: Any) -> Any:
-        lo, hi = kit.endpoints(x)
-        return kit_range(kit, lo, hi, self._value_at, _extrema()[0])
 
-    def interval_derivative(self, kit: IntervalKit, x: Any) -> Any:
-        lo, hi = kit.endpoints(x)
-        return kit_range(kit, lo, hi, self._prime_at, _extrema()[1])
 
     @staticmethod
     def _fast_cdf(kit: FastKit, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,16 +214,8 @@ class Gelu(Activation):
         high = np.where(x <= -SATURATION, 0.0, np.where(x >= SATURATION, kit.up(1.0), high))
         return low, high
 
-    def fast(self, kit: FastKit, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return fast_range(lo, hi, self._fast_value(kit, lo), self._fast_value(kit, hi), _extrema()[0])
 
-    def fast_derivative(self, kit: FastKit, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return fast_range(lo, hi, self._fast_prime(kit, lo), self._fast_prime(kit, hi), _extrema()[1])
 
-    def value_range(self, semantics: str) -> tuple[float, float]:
-        # gelu >= gelu(m) ≈ −0.17 for real numbers; a library within K ulps is not
-        # promised to respect it
-        return (_extrema()[0][0].value_down, np.inf) if semantics == "real" else (-np.inf, np.inf)
 
     # ------------------------------------------------------------ float semantics
     #

@@ -37,7 +37,16 @@ from flint import arb
 
 from ..libm import LIBRARY_ULPS
 from ..numbers import FORMATS
-from ._extrema import ARB_KIT, ROOT_BITS, Extremum, arb_q, extremum, fast_range, kit_range, offsets, root_ball
+from ._extrema import (
+    ARB_KIT,
+    ROOT_BITS,
+    Extremum,
+    PiecewiseMonotone,
+    arb_q,
+    extremum,
+    offsets,
+    root_ball,
+)
 from .base import RELAXATION_BITS, Activation, FastKit, FloatKit, IntervalKit, proven_offsets
 from .sigmoid import Sigmoid
 
@@ -73,10 +82,13 @@ def _extrema() -> tuple[tuple[Extremum, ...], tuple[Extremum, ...]]:
     return value, derivative
 
 
-class Silu(Activation):
+class Silu(PiecewiseMonotone, Activation):
     name = "silu"
     onnx_op = "Swish"  # opset 24; before it, Mul(X, Sigmoid(X))
     transcendental = True
+
+    def extrema(self) -> tuple[tuple[Extremum, ...], tuple[Extremum, ...]]:
+        return _extrema()
 
     # ------------------------------------------------------------ points
 
@@ -128,13 +140,7 @@ class Silu(Activation):
         s, c = self._s_and_complement(kit, e)
         return s * (kit.point(1) + kit.point(e) * c)
 
-    def interval(self, kit: IntervalKit, x: Any) -> Any:
-        lo, hi = kit.endpoints(x)
-        return kit_range(kit, lo, hi, self._value_at, _extrema()[0])
 
-    def interval_derivative(self, kit: IntervalKit, x: Any) -> Any:
-        lo, hi = kit.endpoints(x)
-        return kit_range(kit, lo, hi, self._prime_at, _extrema()[1])
 
     @staticmethod
     def _fast_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,16 +186,8 @@ class Silu(Activation):
         high = np.where(x <= -SATURATION, 0.0, np.where(x >= SATURATION, kit.up(1.0), high))
         return low, high
 
-    def fast(self, kit: FastKit, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return fast_range(lo, hi, self._fast_value(kit, lo), self._fast_value(kit, hi), _extrema()[0])
 
-    def fast_derivative(self, kit: FastKit, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return fast_range(lo, hi, self._fast_prime(kit, lo), self._fast_prime(kit, hi), _extrema()[1])
 
-    def value_range(self, semantics: str) -> tuple[float, float]:
-        # silu >= silu(m) ≈ −0.2785 for real numbers; a library within K ulps is not
-        # promised to respect it
-        return (_extrema()[0][0].value_down, np.inf) if semantics == "real" else (-np.inf, np.inf)
 
     # ------------------------------------------------------------ float semantics
     #
