@@ -63,3 +63,16 @@ def test_precision_is_instance_state():
     assert (mpmath.iv.prec, mpmath.mp.prec) == before
     assert np.all(low.output[..., 0] <= high.output[..., 0]) and np.all(high.output[..., 1] <= low.output[..., 1])
     assert low.output[0, 1] - low.output[0, 0] > high.output[0, 1] - high.output[0, 0]
+
+
+def test_softplus_with_a_huge_beta_returns_quickly():
+    """Regression (adversarial review): softplus with β = 2^32 on mpmath evaluated log1p
+    of exp(−2^32·z) through Fractions with astronomical exponents and never returned;
+    the kit now evaluates log1p and erfc with Arb at the exact endpoints."""
+    from verifae import LayeredSpec, enclose_layered
+
+    spec = LayeredSpec([([[1]], [0], {"name": "softplus", "beta": "4294967296", "threshold": "1"})],
+                       [([[1]], [0], None)])
+    box = Box(["-4294967295/4294967296"], ["1/4294967296"])
+    e = enclose_layered(spec, box, semantics="real", backend="mpmath", method="interval")
+    assert 0 <= e.output[0, 0] <= e.output[0, 1] < 1e-9
