@@ -290,6 +290,30 @@ def _enclosures_json(enclosures: dict[str, AnyEnclosure]) -> dict[str, Any]:
             for s, e in enclosures.items()}
 
 
+def _with_results(doc: dict[str, Any], result: BoundResult) -> dict[str, Any]:
+    """`doc` (the model's keys) followed by the keys every result has: the run's
+    settings, the enclosures, the check, and for several boxes every box's."""
+    doc.update({
+        "backend": result.backend,
+        "precision": result.precision,
+        "method": result.method,
+        "grad_output": "mse" if isinstance(result.grad_output, str) else "box",
+        "enclosures": _enclosures_json(result.enclosures),
+        "float_check": _check_json(result.check) if result.check is not None else None,
+        "status": "check-failed" if result.failed else "ok",
+        "seconds": round(result.seconds, 4),
+        "verifae": __version__,
+        "box_count": len(result.boxes),
+    })
+    if len(result.boxes) > 1:
+        doc["boxes"] = [
+            {"enclosures": _enclosures_json(b.enclosures),
+             "float_check": _check_json(b.check) if b.check is not None else None}
+            for b in result.boxes
+        ]
+    return doc
+
+
 def to_json(result: BoundResult) -> dict[str, Any]:
     """The result document of design §4 (plus description, timing and notes) for a v1
     case; for a layered case the v2 result of design §6 (`_layered_json`).
@@ -306,24 +330,8 @@ def to_json(result: BoundResult) -> dict[str, Any]:
         "hidden_dim": spec.hidden_dim,
         "activation": spec.activation_config,
         "compression_ratio": _number(spec.compression_ratio),
-        "backend": result.backend,
-        "precision": result.precision,
-        "method": result.method,
-        "grad_output": "mse" if isinstance(result.grad_output, str) else "box",
-        "enclosures": _enclosures_json(result.enclosures),
-        "float_check": _check_json(result.check) if result.check is not None else None,
-        "status": "check-failed" if result.failed else "ok",
-        "seconds": round(result.seconds, 4),
-        "verifae": __version__,
-        "box_count": len(result.boxes),
     }
-    if len(result.boxes) > 1:
-        doc["boxes"] = [
-            {"enclosures": _enclosures_json(b.enclosures),
-             "float_check": _check_json(b.check) if b.check is not None else None}
-            for b in result.boxes
-        ]
-    return doc
+    return _with_results(doc, result)
 
 
 #: the version of the result format of a layered case (a v1 case's result has no such key)
@@ -344,21 +352,5 @@ def _layered_json(result: BoundResult, case: LayeredCase) -> dict[str, Any]:
         "layer_sizes": list(spec.layer_sizes),
         "architecture": architecture(spec),
         "compression_ratio": _number(spec.input_dim / spec.latent_dim),
-        "backend": result.backend,
-        "precision": result.precision,
-        "method": result.method,
-        "grad_output": "mse" if isinstance(result.grad_output, str) else "box",
-        "enclosures": _enclosures_json(result.enclosures),
-        "float_check": _check_json(result.check) if result.check is not None else None,
-        "status": "check-failed" if result.failed else "ok",
-        "seconds": round(result.seconds, 4),
-        "verifae": __version__,
-        "box_count": len(result.boxes),
     }
-    if len(result.boxes) > 1:
-        doc["boxes"] = [
-            {"enclosures": _enclosures_json(b.enclosures),
-             "float_check": _check_json(b.check) if b.check is not None else None}
-            for b in result.boxes
-        ]
-    return doc
+    return _with_results(doc, result)

@@ -23,6 +23,7 @@ piecewise-monotone functions from them, and relaxation offsets proven by bisecti
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,10 +36,10 @@ from flint import arb, fmpq
 
 from ..directed import float_down, float_up
 from ..numbers import round_down, round_up
-from .base import IntervalKit
+from .base import RELAXATION_BITS, IntervalKit, proven_offsets
 
-__all__ = ["ARB_KIT", "Extremum", "ROOT_BITS", "arb_q", "exact_fraction", "root_ball", "extremum", "kit_range",
-           "fast_range", "offsets"]
+__all__ = ["ARB_KIT", "ArbKit", "Extremum", "PiecewiseMonotone", "ROOT_BITS", "arb_q", "exact_fraction", "root_ball",
+           "extremum", "kit_range", "fast_range", "offsets"]
 
 #: precision (bits) of the proofs of the critical points and values
 ROOT_BITS = 320
@@ -138,9 +139,10 @@ def fast_range(lo: np.ndarray, hi: np.ndarray, at_lo: tuple[np.ndarray, np.ndarr
     return low, high
 
 
-class _ArbKit:
-    """The `IntervalKit` of Arb balls at the current working precision (as the arb
-    backend lends it), for the relaxations' derivative ranges."""
+class ArbKit:
+    """The `IntervalKit` of Arb balls at the current working precision: the arb backend
+    lends these operations (`verifae.backends.arb.ArbBackend` inherits them), and
+    `ARB_KIT` gives them to the relaxations' derivative ranges."""
 
     def endpoints(self, x: arb) -> tuple[arb, arb]:
         return x.lower(), x.upper()
@@ -164,7 +166,7 @@ class _ArbKit:
         return arb_q(q)
 
 
-ARB_KIT = _ArbKit()
+ARB_KIT = ArbKit()
 
 
 def offsets(g: Callable[[arb], arb], dg: Callable[[Fraction, Fraction], arb], lo: Fraction, hi: Fraction,
@@ -204,6 +206,18 @@ class PiecewiseMonotone(ABC):
     (FastKit, float64 bounds at points)."""
 
     @abstractmethod
+    def point(self, z: Any, dtype: Any) -> Any:
+        """act(z) as a numpy run computes it (`Activation.point`)."""
+
+    @abstractmethod
+    def point_derivative(self, z: Any, dtype: Any) -> Any:
+        """act'(z) as PyTorch's autograd computes it (`Activation.point_derivative`)."""
+
+    @abstractmethod
+    def reference(self, z: arb) -> arb:
+        """act over the Arb ball z (`Activation.reference`)."""
+
+    @abstractmethod
     def extrema(self) -> tuple[tuple[Extremum, ...], tuple[Extremum, ...]]:
         """The proven extrema of the value and of the derivative, in increasing order."""
 
@@ -241,3 +255,24 @@ class PiecewiseMonotone(ABC):
         # at least the value's minimum for real numbers; a library within K ulps is not
         # promised to respect it
         return (self.extrema()[0][0].value_down, np.inf) if semantics == "real" else (-np.inf, np.inf)
+
+    def _derivative_range(self, p: Fraction, q: Fraction) -> arb:
+        """The range of act' over [p, q] as an Arb ball (the tight extension)."""
+        return self.interval_derivative(ARB_KIT, arb_q(p).union(arb_q(q)))
+
+    def relaxation(self, lo: float, hi: float) -> tuple[float, float, float]:
+        """The secant's slope a; g = act − a z is enclosed over [lo, hi] by `offsets`
+        (monotone pieces at their ends, the mean-value form near the roots of act' − a):
+        act is neither convex nor concave, so never from the endpoints alone."""
+        with np.errstate(all="ignore"):
+            x = np.array([lo, hi])
+            f = self.point(x, np.float64)
+            a = float((f[1] - f[0]) / (hi - lo)) if hi > lo else float(self.point_derivative(x[:1], np.float64)[0])
+        if not math.isfinite(a):
+            a = 0.0
+        with flint.ctx.workprec(RELAXATION_BITS):
+            A = arb(a)
+            values = offsets(lambda Z: self.reference(Z) - A * Z, lambda p, q: self._derivative_range(p, q) - A,
+                             Fraction(lo), Fraction(hi))
+            cL, cU = proven_offsets(values)
+        return a, cL, cU

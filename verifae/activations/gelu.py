@@ -38,17 +38,14 @@ from flint import arb
 from ..libm import LIBRARY_ULPS
 from ..numbers import FORMATS, round_down, round_up
 from ._extrema import (
-    ARB_KIT,
     ROOT_BITS,
     Extremum,
     PiecewiseMonotone,
-    arb_q,
     exact_fraction,
     extremum,
-    offsets,
     root_ball,
 )
-from .base import RELAXATION_BITS, Activation, FastKit, FloatKit, IntervalKit, proven_offsets
+from .base import Activation, FastKit, FloatKit, IntervalKit
 
 __all__ = ["Gelu"]
 
@@ -274,22 +271,3 @@ class Gelu(PiecewiseMonotone, Activation):
 
     # ------------------------------------------------------------ relaxation
 
-    def _derivative_range(self, p: Fraction, q: Fraction) -> arb:
-        """The range of act' over [p, q] as an Arb ball (the tight extension)."""
-        return self.interval_derivative(ARB_KIT, arb_q(p).union(arb_q(q)))
-
-    def relaxation(self, lo: float, hi: float) -> tuple[float, float, float]:
-        """The secant's slope a; g = gelu − a z is enclosed over [lo, hi] by
-        `_extrema.offsets` (gelu is neither convex nor concave: never endpoints alone)."""
-        with np.errstate(all="ignore"):
-            x = np.array([lo, hi])
-            f = self.point(x, np.float64)
-            a = float((f[1] - f[0]) / (hi - lo)) if hi > lo else float(self.point_derivative(x[:1], np.float64)[0])
-        if not math.isfinite(a):
-            a = 0.0
-        with flint.ctx.workprec(RELAXATION_BITS):
-            A = arb(a)
-            values = offsets(lambda Z: self.reference(Z) - A * Z, lambda p, q: self._derivative_range(p, q) - A,
-                             Fraction(lo), Fraction(hi))
-            cL, cU = proven_offsets(values)
-        return a, cL, cU

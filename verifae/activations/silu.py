@@ -38,16 +38,13 @@ from flint import arb
 from ..libm import LIBRARY_ULPS
 from ..numbers import FORMATS
 from ._extrema import (
-    ARB_KIT,
     ROOT_BITS,
     Extremum,
     PiecewiseMonotone,
-    arb_q,
     extremum,
-    offsets,
     root_ball,
 )
-from .base import RELAXATION_BITS, Activation, FastKit, FloatKit, IntervalKit, proven_offsets
+from .base import Activation, FastKit, FloatKit, IntervalKit
 from .sigmoid import Sigmoid
 
 __all__ = ["Silu"]
@@ -238,23 +235,3 @@ class Silu(PiecewiseMonotone, Activation):
 
     # ------------------------------------------------------------ relaxation
 
-    def _derivative_range(self, p: Fraction, q: Fraction) -> arb:
-        """The range of act' over [p, q] as an Arb ball (the tight extension)."""
-        return self.interval_derivative(ARB_KIT, arb_q(p).union(arb_q(q)))
-
-    def relaxation(self, lo: float, hi: float) -> tuple[float, float, float]:
-        """The secant's slope a; g = silu − a z is enclosed over [lo, hi] by
-        `_extrema.offsets` (monotone pieces at their ends, the mean-value form near the
-        roots of silu' − a), never from the endpoints alone."""
-        with np.errstate(all="ignore"):
-            x = np.array([lo, hi])
-            f = self.point(x, np.float64)
-            a = float((f[1] - f[0]) / (hi - lo)) if hi > lo else float(self.point_derivative(x[:1], np.float64)[0])
-        if not math.isfinite(a):
-            a = 0.0
-        with flint.ctx.workprec(RELAXATION_BITS):
-            A = arb(a)
-            values = offsets(lambda Z: self.reference(Z) - A * Z, lambda p, q: self._derivative_range(p, q) - A,
-                             Fraction(lo), Fraction(hi))
-            cL, cU = proven_offsets(values)
-        return a, cL, cU

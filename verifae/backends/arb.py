@@ -40,6 +40,7 @@ import flint
 import numpy as np
 from flint import arb, arb_mat, fmpq
 
+from ..activations._extrema import ArbKit
 from ..directed import float_down, float_up
 from ..numbers import round_down, round_up
 from .base import ObjectIntervalBackend
@@ -332,7 +333,7 @@ def _with_precision(method):
     return wrapper
 
 
-class ArbBackend(ObjectIntervalBackend):
+class ArbBackend(ArbKit, ObjectIntervalBackend):
     """Arb balls at `precision` bits (default 53)."""
 
     name = "arb"
@@ -344,27 +345,9 @@ class ArbBackend(ObjectIntervalBackend):
     def working_precision(self) -> AbstractContextManager:
         return flint.ctx.workprec(self.precision)
 
-    # IntervalKit
-    def endpoints(self, x: arb) -> tuple[arb, arb]:
-        return x.lower(), x.upper()
-
-    def point(self, e: Any) -> arb:
-        return arb(e)
-
-    def join(self, a: arb, b: arb) -> arb:
-        return a.lower().union(b.upper())
-
-    def exp(self, x: arb) -> arb:
-        return x.exp()
-
+    # IntervalKit: ArbKit's ball operations, and tanh (the activations use it when present)
     def tanh(self, x: arb) -> arb:
         return x.tanh()
-
-    def log1p(self, x: arb) -> arb:
-        return x.log1p()
-
-    def erfc(self, x: arb) -> arb:
-        return x.erfc()
 
     # scalar kit
     def from_fraction(self, q: Fraction) -> arb:
