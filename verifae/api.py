@@ -491,19 +491,22 @@ def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.nd
                     grads[f"{layer.name}.weight"] = B.outer(grads[f"{layer.name}.bias"], inputs[layer.name])
             elif weights:  # "sum" or "mean": this pass is the whole batch
                 source = grads
-                if weight_gradients == "mean":
+                if weight_gradients == "mean" and semantics != "real":
                     g_mean = _incoming(B, g_box, fwd.output, x, spec.input_dim, stop - start, batch=n)
                     source = layered_backward(B, p, x, fwd, g_mean, weights=False)
                     summed["mean.g"] = g_mean  # for its notes only
                 for layer in weights:
                     summed[f"{layer.name}.weight"] = B.outer_sum(source[f"{layer.name}.bias"], inputs[layer.name])
+                    if weight_gradients == "mean" and semantics == "real":
+                        # for real numbers the mean loss's gradient is exactly the sum's / B
+                        summed[f"{layer.name}.weight"] = B.scale(summed[f"{layer.name}.weight"], 1, n)
             for layer in p.layers:  # the per-box products not formed may still overflow in a run
                 if f"{layer.name}.weight" not in grads:
                     overflow |= products_may_overflow(B, grads[f"{layer.name}.bias"], inputs[layer.name], semantics)
         overflow |= layered_may_overflow(fwd, error, grads)
         notes = notes_in(p, x, fwd, error, g, grads, summed)
         summed.pop("mean.g", None)
-        flat = _layered_flat(spec, B, fwd, error, {**(grads or {}), **summed}, semantics)
+        flat = _layered_flat(spec, B, fwd, error, {**(grads or {}), **summed}, semantics, keys)
         yield _Pass(start, stop, {key: flat[key] for key in keys}, overflow, notes)
 
 
@@ -830,20 +833,31 @@ def choose_layered_backend(spec: LayeredSpec, precision: int | None = None, batc
 
 
 def _layered_flat(spec: LayeredSpec, B: Backend, fwd: LayeredForward, error: Any, grads: dict[str, Any] | None,
-                  semantics: str) -> dict[str, np.ndarray]:
+                  semantics: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """The interval pass's bounds keyed as `LayeredEnclosure.items()` (leading batch axes
-    kept): the post-activations within their activation's value range, E >= 0."""
+    kept): the post-activations within their activation's value range, E >= 0. Only
+    `keys` (and what they alias) when given: a batch's bounds are large arrays."""
+    latent = f"layers.{spec.encoder[-1].name}.post_activation"
+    output = f"layers.{spec.layers[-1].name}.post_activation"
+    wanted = None if keys is None else {*keys, *((latent,) if "latent" in keys else ()),
+                                        *((output,) if "output" in keys else ())}
     flat: dict[str, np.ndarray] = {}
     for layer, f in zip(spec.layers, fwd.layers):
-        flat[f"layers.{layer.name}.pre_activation"] = B.bounds(f.pre_activation)
-        post = B.bounds(f.post_activation)
-        if layer.activation is not None:
-            post = _within(post, *layer.activation.value_range(semantics))
-        flat[f"layers.{layer.name}.post_activation"] = post
-    flat["latent"] = flat[f"layers.{spec.encoder[-1].name}.post_activation"]
-    flat["output"] = flat[f"layers.{spec.layers[-1].name}.post_activation"]
-    flat["reconstruction_error"] = _within(B.bounds(error), 0.0, np.inf)
-    flat.update({f"gradients.{key}": B.bounds(t) for key, t in (grads or {}).items()})
+        if wanted is None or f"layers.{layer.name}.pre_activation" in wanted:
+            flat[f"layers.{layer.name}.pre_activation"] = B.bounds(f.pre_activation)
+        if wanted is None or f"layers.{layer.name}.post_activation" in wanted:
+            post = B.bounds(f.post_activation)
+            if layer.activation is not None:
+                post = _within(post, *layer.activation.value_range(semantics))
+            flat[f"layers.{layer.name}.post_activation"] = post
+    if latent in flat:
+        flat["latent"] = flat[latent]
+    if output in flat:
+        flat["output"] = flat[output]
+    if wanted is None or "reconstruction_error" in wanted:
+        flat["reconstruction_error"] = _within(B.bounds(error), 0.0, np.inf)
+    flat.update({f"gradients.{key}": B.bounds(t) for key, t in (grads or {}).items()
+                 if wanted is None or f"gradients.{key}" in wanted})
     return flat
 
 
