@@ -64,7 +64,7 @@ def v1_problems(draw):
     return spec, lower, upper, corner
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(v1_problems(), st.sampled_from(["fast", "arb"]))
 def test_sum_mean_hull_contain_the_exact_gradients(problem, backend):
     """Zero tolerance, real semantics: the summed (mean) weight gradient contains Σ_b (1/B Σ_b)
@@ -90,7 +90,7 @@ def test_sum_mean_hull_contain_the_exact_gradients(problem, backend):
             assert outside(_Found(per_box), ref) == []
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_layered_sum_and_hull_contain_the_exact_gradients(d, width, n, seed):
     rng = np.random.default_rng(seed)
@@ -154,6 +154,43 @@ def test_float32_sum_contains_numpy_runs_in_several_orders():
             assert run.dtype == np.float32 and _inside(found.gradients[name], run.astype(np.float64)), name
     for name, value in {"b_dec": G, "b_enc": dZ, "input": dZ @ W_enc}.items():
         assert _inside(found.gradients[name], value.astype(np.float64)), name
+
+
+_NUMPY_ACTS = {"relu": lambda z: np.maximum(z, np.float32(0)), "identity": lambda z: z, "tanh": np.tanh}
+_NUMPY_DERIVS = {"relu": lambda z, a: (z > 0).astype(np.float32), "identity": lambda z, a: np.ones_like(z),
+                 "tanh": lambda z, a: np.float32(1) - a * a}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(1, 6), st.sampled_from(sorted(_NUMPY_ACTS)),
+       st.sampled_from([0.0, 1e-3]), st.integers(0, 2**32 - 1))
+def test_float32_sum_and_hull_contain_numpy_runs(d, h, n, act, width, seed):
+    """Property: float32 runs in numpy (one matmul, and per-box products summed in either
+    order) lie in the float32 summed gradient; each box's own lies in the hull."""
+    rng = np.random.default_rng(seed)
+    scale = float(rng.choice([1e-3, 1.0, 1e3]))
+    f32 = lambda *shape: (scale * rng.normal(size=shape)).astype(np.float32)  # noqa: E731
+    W_enc, b_enc, W_dec, b_dec = f32(h, d), f32(h), f32(d, h), f32(d)
+    spec = AutoencoderSpec(*(a.astype(np.float64) for a in (W_enc, b_enc, W_dec, b_dec)), act)
+    X = rng.random((n, d)).astype(np.float32)
+    boxes = (X.astype(np.float64) - width, X.astype(np.float64) + width)
+    Z = X @ W_enc.T + b_enc
+    H = _NUMPY_ACTS[act](Z)
+    G = np.float32(2 / d) * (H @ W_dec.T + b_dec - X)
+    dZ = (G @ W_dec) * _NUMPY_DERIVS[act](Z, H)
+    found = {mode: enclose_many(spec, boxes, semantics="float32", quantities=("gradients",), weight_gradients=mode,
+                                backend="fast") for mode in ("sum", "hull")}
+    for name, (u, v) in {"W_dec": (G, H), "W_enc": (dZ, X)}.items():
+        runs = [u.T @ v]
+        for order in (range(n), reversed(range(n))):
+            acc = np.zeros((u.shape[1], v.shape[1]), dtype=np.float32)
+            for b in order:
+                acc = acc + np.outer(u[b], v[b])
+            runs.append(acc)
+        for run in runs:
+            assert _inside(found["sum"].gradients[name], run.astype(np.float64)), name
+        for b in range(n):
+            assert _inside(found["hull"].gradients[name], np.outer(u[b], v[b]).astype(np.float64)), name
 
 
 def test_float32_sum_mean_hull_contain_pytorch_batch_runs():

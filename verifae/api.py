@@ -452,12 +452,12 @@ def _batch_step(spec: LayeredSpec, n: int, chunk: int | None, keys: list[str], w
     """Boxes per pass: the whole batch for a summed gradient (one product over every box,
     whatever `chunk` says); else `chunk`, by default about 4·10^6 intervals of per-box
     weight gradients per pass, or the whole batch when there are none."""
-    per_box = sum(layer.weight.size for layer in spec.layers if f"gradients.{layer.name}.weight" in keys)
-    if not per_box or (weight_gradients in ("sum", "mean") and not chunk):
-        return chunk or max(n, 1)
-    if weight_gradients in ("sum", "mean"):
+    weights = sum(layer.weight.size for layer in spec.layers if f"gradients.{layer.name}.weight" in keys)
+    if weights and weight_gradients in ("sum", "mean"):
         return max(n, 1)
-    return chunk or max(1, 4_000_000 // (per_box + sum(spec.layer_sizes)))
+    if chunk:
+        return chunk
+    return max(1, 4_000_000 // (weights + sum(spec.layer_sizes))) if weights else max(n, 1)
 
 
 def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.ndarray, g_box: Box | str,
