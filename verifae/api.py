@@ -481,6 +481,7 @@ def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.nd
         g: Any = None
         grads: dict[str, Any] | None = None
         summed: dict[str, Any] = {}
+        mean_pass: list[Any] = []
         overflow = np.zeros(stop - start, dtype=bool)
         if gradients:
             g = _incoming(B, g_box, fwd.output, x, spec.input_dim, stop - start)
@@ -494,7 +495,7 @@ def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.nd
                 if weight_gradients == "mean" and semantics != "real":
                     g_mean = _incoming(B, g_box, fwd.output, x, spec.input_dim, stop - start, batch=n)
                     source = layered_backward(B, p, x, fwd, g_mean, weights=False)
-                    summed["mean.g"] = g_mean  # for its notes only
+                    mean_pass = [g_mean, source]  # for their notes
                 for layer in weights:
                     summed[f"{layer.name}.weight"] = B.outer_sum(source[f"{layer.name}.bias"], inputs[layer.name])
                     if weight_gradients == "mean" and semantics == "real":
@@ -504,8 +505,7 @@ def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.nd
                 if f"{layer.name}.weight" not in grads:
                     overflow |= products_may_overflow(B, grads[f"{layer.name}.bias"], inputs[layer.name], semantics)
         overflow |= layered_may_overflow(fwd, error, grads)
-        notes = notes_in(p, x, fwd, error, g, grads, summed)
-        summed.pop("mean.g", None)
+        notes = notes_in(p, x, fwd, error, g, grads, summed, mean_pass)
         flat = _layered_flat(spec, B, fwd, error, {**(grads or {}), **summed}, semantics, keys)
         yield _Pass(start, stop, {key: flat[key] for key in keys}, overflow, notes)
 

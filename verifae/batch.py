@@ -16,7 +16,8 @@ gradients of B boxes in five forms (`WEIGHT_GRADIENTS`):
   the summed gradient of the backward pass with g = 2 (x_hat − x)/(B·d), which is how
   PyTorch differentiates `F.mse_loss(x_hat, x)` (reduction "mean" over all B·d entries):
   in a float semantics the run is that one, with g rounded as `Backend.scale` says. For a
-  grad_output box G it is the same with g = G/B.
+  grad_output box G it is the same with g = G/B. For real numbers it is exactly the sum
+  divided by B, and is computed so.
 - "hull": per entry, the smallest interval holding every box's enclosure of dz_b ⊗ a_b:
   elementwise min / max of the per-box enclosures, reduced chunk by chunk.
 - "none": no weight gradients (bias gradients and dX still per box).
