@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
 from .activations import Activation, get_activation
 from .backends import get_backend
 from .backends.base import Backend, IntervalBackend
+from .batch import BATCH_WIDE, check_weight_gradients, hull_update, products_may_overflow
 from .box import Box
 from .errors import BoxError, UnsupportedError
 from .layered import LayeredForward, LayeredSpec, gradient_names, layered_backward, layered_forward, layered_parameters
@@ -36,7 +37,8 @@ from .model import GRADIENT_NAMES, AutoencoderSpec, mse_grad_output, parameters,
 from .numbers import FORMATS, round_down, round_up
 from .rounding import FloatSemantics, Note, note_texts, notes_in
 
-__all__ = ["Enclosure", "BatchEnclosure", "Evaluation", "enclose", "enclose_many", "evaluate", "choose_backend",
+__all__ = ["Enclosure", "BatchEnclosure", "Evaluation", "enclose", "enclose_many", "iter_enclose_many", "evaluate",
+           "choose_backend",
            "SEMANTICS", "LayerEnclosure", "LayeredEnclosure", "LayeredBatchEnclosure", "enclose_layered",
            "choose_layered_backend", "LAYERED_BATCH_QUANTITIES"]
 
@@ -334,7 +336,9 @@ BATCH_QUANTITIES: tuple[str, ...] = ("pre_activation", "hidden", "output", "reco
 
 @dataclass(frozen=True)
 class BatchEnclosure:
-    """Enclosures of B boxes at once: each array has a leading axis of length B.
+    """Enclosures of B boxes at once: each array has a leading axis of length B, except
+    the weight gradients when `weight_gradients` is "sum", "mean" or "hull" (one array of
+    the parameter's shape for the whole batch, `verifae.batch`).
 
     Quantities not asked for are None (gradients: absent from the dict).
     """
@@ -348,11 +352,10 @@ class BatchEnclosure:
     semantics: str
     method: str
     notes: tuple[str, ...] = field(default=())
+    weight_gradients: str = "per-box"
 
     def __len__(self) -> int:
-        arrays = (self.pre_activation, self.hidden, self.output, self.reconstruction_error)
-        present = [a for a in arrays if a is not None]
-        return len(present[0]) if present else len(next(iter(self.gradients.values())))
+        return _batch_length(a for _, a in _per_box_items(self.items(), self.weight_gradients))
 
     def items(self):
         for name in QUANTITIES:
@@ -361,6 +364,23 @@ class BatchEnclosure:
         for name in GRADIENT_NAMES:
             if name in self.gradients:
                 yield f"gradients.{name}", self.gradients[name]
+
+
+def _per_box_items(items: Iterable[tuple[str, np.ndarray]], weight_gradients: str) -> Iterator[tuple[str, np.ndarray]]:
+    """The items with a leading batch axis: all but batch-wide weight gradients."""
+    return ((k, a) for k, a in items if weight_gradients not in BATCH_WIDE or not _is_weight_key(k))
+
+
+def _batch_length(arrays: Iterable[np.ndarray]) -> int:
+    for a in arrays:
+        return len(a)
+    raise TypeError("this batch enclosure holds only batch-wide weight gradients: it has no per-box length")
+
+
+def _is_weight_key(key: str) -> bool:
+    """Whether a flat gradient key names a weight gradient (v1's W_enc, W_dec; a layer's
+    "<name>.weight")."""
+    return key.startswith("gradients.") and (key.endswith(".weight") or key in ("gradients.W_enc", "gradients.W_dec"))
 
 
 def _box_arrays(boxes: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -387,18 +407,228 @@ def _box_arrays(boxes: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
+# ------------------------------------------------------------ the batch pass, v1 and layered
+
+#: v1's quantity names as the keys of its layered form (`LayeredSpec.from_v1`)
+_V1_KEYS: dict[str, str] = {
+    "pre_activation": "layers.encoder.0.pre_activation",
+    "hidden": "layers.encoder.0.post_activation",
+    "output": "output",
+    "reconstruction_error": "reconstruction_error",
+    "gradients.W_enc": "gradients.encoder.0.weight",
+    "gradients.b_enc": "gradients.encoder.0.bias",
+    "gradients.W_dec": "gradients.decoder.0.weight",
+    "gradients.b_dec": "gradients.decoder.0.bias",
+    "gradients.input": "gradients.input",
+}
+
+
+def _as_layered(spec: AutoencoderSpec) -> LayeredSpec:
+    """The v1 spec as layers, built once per spec: it runs the very operations of
+    `verifae.model` in the same order (`LayeredSpec.from_v1`), so enclose_many has one
+    batch pass for both kinds of spec."""
+    return spec.derived("layered", lambda: LayeredSpec.from_v1(spec))
+
+
+class _Pass(NamedTuple):
+    start: int
+    stop: int
+    bounds: dict[str, np.ndarray]  # keyed as `LayeredBatchEnclosure.items()`
+    overflow: np.ndarray  # per box: may a float run overflow anywhere (`layered_may_overflow`)
+    notes: tuple[Note, ...]
+
+
+def _incoming(B: Backend, g_box: Box | str, x_hat: Any, x: Any, d: int, rows: int, batch: int = 1) -> Any:
+    """g = dL/dx_hat per box: (2/d)(x_hat − x) for "mse", else the box G; for the mean loss
+    over `batch` boxes (`verifae.batch`, "mean"), (2/(batch·d))(x_hat − x) or G/batch."""
+    if isinstance(g_box, Box):  # not MSE
+        g = B.interval_floats(np.tile([round_down(q) for q in g_box.lower], (rows, 1)),
+                              np.tile([round_up(q) for q in g_box.upper], (rows, 1)))
+        return g if batch == 1 else B.scale(g, 1, batch)
+    return mse_grad_output(B, x_hat, x, d * batch)
+
+
+def _batch_step(spec: LayeredSpec, n: int, chunk: int | None, keys: list[str], weight_gradients: str) -> int:
+    """Boxes per pass: the whole batch for a summed gradient (one product over every box,
+    whatever `chunk` says); else `chunk`, by default about 4·10^6 intervals of per-box
+    weight gradients per pass, or the whole batch when there are none."""
+    weights = sum(layer.weight.size for layer in spec.layers if f"gradients.{layer.name}.weight" in keys)
+    if weights and weight_gradients in ("sum", "mean"):
+        return max(n, 1)
+    if chunk:
+        return chunk
+    return max(1, 4_000_000 // (weights + sum(spec.layer_sizes))) if weights else max(n, 1)
+
+
+def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.ndarray, g_box: Box | str,
+                  semantics: str, keys: list[str], weight_gradients: str, step: int) -> Iterator[_Pass]:
+    """Interval propagation over the boxes, `step` at a time, yielding the bounds of `keys`.
+
+    The backward pass never forms a weight gradient it is not asked for: bias gradients
+    and dX need none. Weight gradients are as `weight_gradients` says (`verifae.batch`):
+    the chunk's outer products dz_b ⊗ a_b for "per-box" and "hull"; one product
+    Σ_b dz_b ⊗ a_b (`Backend.outer_sum`) for "sum" and "mean", whose pass is the whole
+    batch (`_batch_step`)."""
+    n = len(lower)
+    p = layered_parameters(B, spec)
+    weights = [layer for layer in p.layers if f"gradients.{layer.name}.weight" in keys]
+    gradients = any(key.startswith("gradients.") for key in keys)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        x = B.interval_floats(lower[start:stop], upper[start:stop])
+        fwd = layered_forward(B, p, x)
+        error = reconstruction_error(B, fwd.output, x)
+        g: Any = None
+        grads: dict[str, Any] | None = None
+        summed: dict[str, Any] = {}
+        mean_pass: list[Any] = []
+        overflow = np.zeros(stop - start, dtype=bool)
+        if gradients:
+            g = _incoming(B, g_box, fwd.output, x, spec.input_dim, stop - start)
+            grads = layered_backward(B, p, x, fwd, g, weights=False)
+            inputs = {layer.name: a for layer, a in zip(p.layers, [x, *(f.post_activation for f in fwd.layers[:-1])])}
+            if weight_gradients in ("per-box", "hull"):
+                for layer in weights:
+                    grads[f"{layer.name}.weight"] = B.outer(grads[f"{layer.name}.bias"], inputs[layer.name])
+            elif weights:  # "sum" or "mean": this pass is the whole batch
+                source = grads
+                if weight_gradients == "mean" and semantics != "real":
+                    g_mean = _incoming(B, g_box, fwd.output, x, spec.input_dim, stop - start, batch=n)
+                    source = layered_backward(B, p, x, fwd, g_mean, weights=False)
+                    mean_pass = [g_mean, source]  # for their notes
+                for layer in weights:
+                    summed[f"{layer.name}.weight"] = B.outer_sum(source[f"{layer.name}.bias"], inputs[layer.name])
+                    if weight_gradients == "mean" and semantics == "real":
+                        # for real numbers the mean loss's gradient is exactly the sum's / B
+                        summed[f"{layer.name}.weight"] = B.scale(summed[f"{layer.name}.weight"], 1, n)
+            for layer in p.layers:  # the per-box products not formed may still overflow in a run
+                if f"{layer.name}.weight" not in grads:
+                    overflow |= products_may_overflow(B, grads[f"{layer.name}.bias"], inputs[layer.name], semantics)
+        overflow |= layered_may_overflow(fwd, error, grads)
+        notes = notes_in(p, x, fwd, error, g, grads, summed, mean_pass)
+        flat = _layered_flat(spec, B, fwd, error, {**(grads or {}), **summed}, semantics, keys)
+        yield _Pass(start, stop, {key: flat[key] for key in keys}, overflow, notes)
+
+
+def _tighten_rows(bounds: dict[str, np.ndarray], overflow: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  tighten: Callable[[Box], dict[str, np.ndarray]], semantics: str, weight_gradients: str,
+                  progress: Callable[[int, int], None] | None) -> None:
+    """Intersect each row of `bounds` with the tightening methods' bounds of its box
+    (`_combine`), in place, only where the pass proves that no float run of that box
+    overflows. Batch-wide weight gradients keep the interval pass's bounds."""
+    rows = np.flatnonzero(~overflow)
+    for done, k in enumerate(rows, 1):
+        for key, b in tighten(Box(lower[k], upper[k])).items():
+            if key in bounds and not (weight_gradients in BATCH_WIDE and _is_weight_key(key)):
+                bounds[key][k] = _combine(bounds[key][k], b, semantics)
+        if progress is not None:
+            progress(done, len(rows))
+
+
+def _run_batch(spec: LayeredSpec, lower: np.ndarray, upper: np.ndarray, keys: list[str], *, B: Backend,
+               g_box: Box | str, semantics: str, method: str, weight_gradients: str, chunk: int | None,
+               tighten: Callable[[Box], dict[str, np.ndarray]],
+               progress: Callable[[int, int], None] | None) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """The bounds of `keys` for every box (`_batch_passes`; weight gradients reduced over
+    the chunks for "hull"), tightened box by box for a `method` other than "interval"."""
+    n = len(lower)
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in keys}
+    wide: dict[str, np.ndarray] = {}
+    overflow = np.zeros(n, dtype=bool)
+    met: list[Note] = []  # the notes of the parameters and of every chunk's tensors
+    step = _batch_step(spec, n, chunk, keys, weight_gradients)
+    for found in _batch_passes(spec, B, lower, upper, g_box, semantics, keys, weight_gradients, step):
+        overflow[found.start:found.stop] = found.overflow
+        met.extend(found.notes)
+        for key, b in found.bounds.items():
+            if weight_gradients == "hull" and _is_weight_key(key):
+                wide[key] = hull_update(wide.get(key), b)
+            elif weight_gradients in BATCH_WIDE and _is_weight_key(key):
+                wide[key] = b
+            else:
+                parts[key].append(b)
+    joined = {key: np.concatenate(v) for key, v in parts.items() if v}
+    joined.update(wide)
+    notes = note_texts(met)
+    if method != "interval":
+        _tighten_rows(joined, overflow, lower, upper, tighten, semantics, weight_gradients, progress)
+        if overflow.any():
+            notes = (*notes, _overflow_note(semantics))
+    return joined, notes
+
+
+def _v1_request(spec: AutoencoderSpec, quantities: tuple[str, ...] | None, weight_gradients: str,
+                method: str, max_parts: int | None) -> tuple[list[str], list[str]]:
+    """Checks `enclose_many`'s arguments for a v1 spec: (the v1 quantities asked for, as
+    `BatchEnclosure.items()` names; their layered keys)."""
+    _check_method(method)
+    part_budget(method, spec.input_dim, max_parts)  # refuses a budget below one part, whatever the method
+    check_weight_gradients(weight_gradients)
+    quantities = BATCH_QUANTITIES if quantities is None else quantities
+    known = (*QUANTITIES, "gradients", *(f"gradients.{n}" for n in GRADIENT_NAMES))
+    unknown = [q for q in quantities if q not in known]
+    if unknown:
+        raise UnsupportedError(f"unknown quantity {unknown[0]!r}")
+    names = [q for q in QUANTITIES if q in quantities]
+    names += [f"gradients.{n}" for n in GRADIENT_NAMES if "gradients" in quantities or f"gradients.{n}" in quantities]
+    names = _drop_weights(names, quantities, weight_gradients)
+    return names, [_V1_KEYS[name] for name in names]
+
+
+def _drop_weights(names: list[str], quantities: tuple[str, ...], weight_gradients: str) -> list[str]:
+    """With weight_gradients "none", "gradients" means the bias gradients and dX; a weight
+    gradient named on its own is refused."""
+    if weight_gradients != "none":
+        return names
+    for q in quantities:
+        if _is_weight_key(q):
+            raise UnsupportedError(f"quantity {q!r} is a weight gradient, but weight_gradients is 'none'")
+    return [name for name in names if not _is_weight_key(name)]
+
+
+def _v1_tightening(spec: AutoencoderSpec, method: str, semantics: str, g_box: Box | str, gradients: bool,
+                   max_parts: int | None) -> Callable[[Box], dict[str, np.ndarray]]:
+    """`_tightening` of one box, keyed as the layered pass."""
+    def tighten(box: Box) -> dict[str, np.ndarray]:
+        found = _tightening(spec, box, method, semantics, g_box, gradients, max_parts)
+        flat: dict[str, np.ndarray] = {key: found[key] for key in ("output", "reconstruction_error") if key in found}
+        flat.update({_V1_KEYS[f"gradients.{n}"]: b for n, b in found.get("gradients", {}).items()})
+        return flat
+
+    return tighten
+
+
+def _v1_batch(names: list[str], joined: dict[str, np.ndarray], B: Backend, semantics: str, method: str,
+              notes: tuple[str, ...], weight_gradients: str) -> BatchEnclosure:
+    found = {name: joined[_V1_KEYS[name]] for name in names}
+    return BatchEnclosure(
+        pre_activation=found.get("pre_activation"),
+        hidden=found.get("hidden"),
+        output=found.get("output"),
+        reconstruction_error=found.get("reconstruction_error"),
+        gradients={n: found[f"gradients.{n}"] for n in GRADIENT_NAMES if f"gradients.{n}" in found},
+        backend=B.name,
+        semantics=semantics,
+        method=method,
+        notes=notes,
+        weight_gradients=weight_gradients,
+    )
+
+
 @overload
 def enclose_many(spec: AutoencoderSpec, boxes: Any, *, grad_output: Box | str = ..., backend: str | Backend = ...,
                  precision: int | None = ..., semantics: str = ..., method: str = ...,
                  quantities: tuple[str, ...] | None = ..., chunk: int | None = ..., max_parts: int | None = ...,
-                 progress: Callable[[int, int], None] | None = ...) -> BatchEnclosure: ...
+                 progress: Callable[[int, int], None] | None = ...,
+                 weight_gradients: str = ...) -> BatchEnclosure: ...
 
 
 @overload
 def enclose_many(spec: LayeredSpec, boxes: Any, *, grad_output: Box | str = ..., backend: str | Backend = ...,
                  precision: int | None = ..., semantics: str = ..., method: str = ...,
                  quantities: tuple[str, ...] | None = ..., chunk: int | None = ..., max_parts: int | None = ...,
-                 progress: Callable[[int, int], None] | None = ...) -> LayeredBatchEnclosure: ...
+                 progress: Callable[[int, int], None] | None = ...,
+                 weight_gradients: str = ...) -> LayeredBatchEnclosure: ...
 
 
 def enclose_many(
@@ -414,6 +644,7 @@ def enclose_many(
     chunk: int | None = None,
     max_parts: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    weight_gradients: str = "per-box",
 ) -> BatchEnclosure | LayeredBatchEnclosure:
     """Enclose every quantity of `spec` for each of B boxes at once.
 
@@ -426,96 +657,86 @@ def enclose_many(
     `Box` (rounded outward to doubles). `quantities` names what to compute, from
     "pre_activation", "hidden", "output", "reconstruction_error" (default: these four,
     `BATCH_QUANTITIES`) and "gradients" (all five) or "gradients.W_enc" and so on.
-    Weight gradients are B × h × d: they are computed `chunk` boxes at a time
-    (default: about 4·10^6 intervals per chunk), and only when asked for. Interval
-    propagation runs on the whole batch; any other `method` then tightens each box in
-    turn, as `enclose` does (`max_parts` as there), calling `progress(done, total)` after
-    each box.
+    Bias gradients and dX are per box and need no outer product. `weight_gradients`
+    says what the weight gradients are (`verifae.batch`): "per-box" (B × h × d, computed
+    `chunk` boxes at a time, default about 4·10^6 intervals per chunk; for a stream see
+    `iter_enclose_many`), "sum" or "mean" (the gradient of the batch's summed or mean
+    loss, one product over the whole batch, `chunk` not applying), "hull" (per entry
+    the hull of the boxes' enclosures) or "none" (none; "gradients" then means the bias
+    gradients and dX). Interval propagation runs on the whole batch; any other `method`
+    then tightens each box in turn, as `enclose` does (`max_parts` as there; weight
+    gradients other than "per-box" keep the interval pass's bounds), calling
+    `progress(done, total)` after each box.
     """
     if isinstance(spec, LayeredSpec):
         return _enclose_many_layered(
             spec, boxes, grad_output=grad_output, backend=backend, precision=precision, semantics=semantics,
             method=method, quantities=LAYERED_BATCH_QUANTITIES if quantities is None else quantities, chunk=chunk,
-            max_parts=max_parts, progress=progress)
-    if quantities is None:
-        quantities = BATCH_QUANTITIES
+            max_parts=max_parts, progress=progress, weight_gradients=weight_gradients)
     lower, upper = _box_arrays(boxes, spec.input_dim)
-    _check_method(method)
-    part_budget(method, spec.input_dim, max_parts)  # refuses a budget below one part, whatever the method
-    wanted_grads = [n for n in GRADIENT_NAMES if "gradients" in quantities or f"gradients.{n}" in quantities]
-    known = (*QUANTITIES, "gradients", *(f"gradients.{n}" for n in GRADIENT_NAMES))
-    unknown = [q for q in quantities if q not in known]
-    if unknown:
-        raise UnsupportedError(f"unknown quantity {unknown[0]!r}")
+    names, keys = _v1_request(spec, quantities, weight_gradients, method, max_parts)
     g_box = _grad_output_box(spec, grad_output)
     if backend == "auto":
         backend = choose_backend(spec, len(lower), precision)
     B = _rigorous(backend, precision, semantics)
-    n = len(lower)
-    size = spec.hidden_dim * spec.input_dim + spec.hidden_dim + spec.input_dim
-    step = chunk or (n if not wanted_grads else max(1, 4_000_000 // max(size, 1)))
-    parts: dict[str, list[np.ndarray]] = {}
-    overflow = np.zeros(n, dtype=bool)  # per box: may a float run overflow anywhere (`may_overflow`)
-    met: list[Note] = []  # the notes of every chunk's tensors
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        x = B.interval_floats(lower[start:stop], upper[start:stop])
-        g: Any = MSE
-        if isinstance(g_box, Box):  # not MSE
-            g = B.interval_floats(np.tile([round_down(q) for q in g_box.lower], (stop - start, 1)),
-                                  np.tile([round_up(q) for q in g_box.upper], (stop - start, 1)))
-        q = _run(spec, B, x, g, gradients=bool(wanted_grads))
-        overflow[start:stop] = may_overflow(q)
-        met.extend(notes_in(x, g, q))
-        found = {
-            "pre_activation": q.forward.pre_activation,
-            "hidden": q.forward.hidden,
-            "output": q.forward.output,
-            "reconstruction_error": q.reconstruction_error,
-        }
-        for name, t in found.items():
-            if name in quantities:
-                b = B.bounds(t)
-                if name == "hidden":
-                    b = _within(b, *_hidden_range(spec.activation, semantics))
-                elif name == "reconstruction_error":
-                    b = _within(b, 0.0, np.inf)
-                parts.setdefault(name, []).append(b)
-        if wanted_grads:
-            assert q.gradients is not None  # gradients=True
-            for name, t in zip(GRADIENT_NAMES, q.gradients):
-                if name in wanted_grads:
-                    parts.setdefault(f"gradients.{name}", []).append(B.bounds(t))
-    joined = {k: np.concatenate(v) for k, v in parts.items()}
-    notes = note_texts(met)
-    if method != "interval":
-        # The batch is propagated at once; the tightening methods bound box by box, each
-        # only where the pass proves that no float run of that box overflows.
-        for done, k in enumerate(np.flatnonzero(~overflow), 1):
-            found = _tightening(spec, Box(lower[k], upper[k]), method, semantics, g_box, bool(wanted_grads),
-                                max_parts)
-            flat: dict[str, np.ndarray] = {
-                **{key: found[key] for key in ("output", "reconstruction_error") if key in found},
-                **{f"gradients.{name}": b for name, b in found.get("gradients", {}).items()},
-            }
-            for key, b in flat.items():
-                if key in joined:
-                    joined[key][k] = _combine(joined[key][k], b, semantics)
-            if progress is not None:
-                progress(done, int((~overflow).sum()))
-        if overflow.any():
-            notes = (*notes, _overflow_note(semantics))
-    return BatchEnclosure(
-        pre_activation=joined.get("pre_activation"),
-        hidden=joined.get("hidden"),
-        output=joined.get("output"),
-        reconstruction_error=joined.get("reconstruction_error"),
-        gradients={n: joined[f"gradients.{n}"] for n in wanted_grads},
-        backend=B.name,
-        semantics=semantics,
-        method=method,
-        notes=notes,
-    )
+    gradients = any(name.startswith("gradients.") for name in names)
+    joined, notes = _run_batch(_as_layered(spec), lower, upper, keys, B=B, g_box=g_box, semantics=semantics,
+                               method=method, weight_gradients=weight_gradients, chunk=chunk,
+                               tighten=_v1_tightening(spec, method, semantics, g_box, gradients, max_parts),
+                               progress=progress)
+    return _v1_batch(names, joined, B, semantics, method, notes, weight_gradients)
+
+
+def iter_enclose_many(
+    spec: AutoencoderSpec | LayeredSpec,
+    boxes: Any,
+    *,
+    grad_output: Box | str = MSE,
+    backend: str | Backend = "auto",
+    precision: int | None = None,
+    semantics: str = "real",
+    method: str = "interval",
+    quantities: tuple[str, ...] | None = None,
+    chunk: int | None = None,
+    max_parts: int | None = None,
+) -> Iterator[tuple[int, int, BatchEnclosure | LayeredBatchEnclosure]]:
+    """`enclose_many` with per-box weight gradients, streamed: yields (start, stop,
+    enclosure of boxes start:stop) chunk by chunk, so that no more than one chunk of
+    B × out × in weight gradients is ever held. The arguments are `enclose_many`'s
+    (`chunk` boxes per chunk, by default about 4·10^6 weight-gradient intervals); each
+    chunk equals `enclose_many(..., chunk=chunk)`'s rows start:stop."""
+    lower, upper = _box_arrays(boxes, spec.input_dim)
+    asked = LAYERED_BATCH_QUANTITIES if quantities is None else quantities
+    if isinstance(spec, LayeredSpec):
+        names, keys = _layered_request(spec, asked, "per-box", method, max_parts)
+        layered = spec
+    else:
+        names, keys = _v1_request(spec, quantities, "per-box", method, max_parts)
+        layered = _as_layered(spec)
+    g_box = _grad_output_box(spec, grad_output)
+    if backend == "auto":
+        backend = (choose_layered_backend(spec, precision, len(lower)) if isinstance(spec, LayeredSpec)
+                   else choose_backend(spec, len(lower), precision))
+    B = _rigorous(backend, precision, semantics)
+    gradients = any(key.startswith("gradients.") for key in keys)
+    if isinstance(spec, LayeredSpec):
+        tighten = _layered_tightening_of(spec, method, semantics, g_box, gradients, max_parts)
+    else:
+        tighten = _v1_tightening(spec, method, semantics, g_box, gradients, max_parts)
+    step = _batch_step(layered, len(lower), chunk, keys, "per-box")
+    for found in _batch_passes(layered, B, lower, upper, g_box, semantics, keys, "per-box", step):
+        rows = slice(found.start, found.stop)
+        bounds = dict(found.bounds)
+        notes = note_texts(found.notes)
+        if method != "interval":
+            _tighten_rows(bounds, found.overflow, lower[rows], upper[rows], tighten, semantics, "per-box", None)
+            if found.overflow.any():
+                notes = (*notes, _overflow_note(semantics))
+        if isinstance(spec, LayeredSpec):
+            yield found.start, found.stop, _layered_batch(spec, asked, names, bounds, B, semantics, method,
+                                                          notes, "per-box")
+        else:
+            yield found.start, found.stop, _v1_batch(names, bounds, B, semantics, method, notes, "per-box")
 
 
 def evaluate(
@@ -612,20 +833,31 @@ def choose_layered_backend(spec: LayeredSpec, precision: int | None = None, batc
 
 
 def _layered_flat(spec: LayeredSpec, B: Backend, fwd: LayeredForward, error: Any, grads: dict[str, Any] | None,
-                  semantics: str) -> dict[str, np.ndarray]:
+                  semantics: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """The interval pass's bounds keyed as `LayeredEnclosure.items()` (leading batch axes
-    kept): the post-activations within their activation's value range, E >= 0."""
+    kept): the post-activations within their activation's value range, E >= 0. Only
+    `keys` (and what they alias) when given: a batch's bounds are large arrays."""
+    latent = f"layers.{spec.encoder[-1].name}.post_activation"
+    output = f"layers.{spec.layers[-1].name}.post_activation"
+    wanted = None if keys is None else {*keys, *((latent,) if "latent" in keys else ()),
+                                        *((output,) if "output" in keys else ())}
     flat: dict[str, np.ndarray] = {}
     for layer, f in zip(spec.layers, fwd.layers):
-        flat[f"layers.{layer.name}.pre_activation"] = B.bounds(f.pre_activation)
-        post = B.bounds(f.post_activation)
-        if layer.activation is not None:
-            post = _within(post, *layer.activation.value_range(semantics))
-        flat[f"layers.{layer.name}.post_activation"] = post
-    flat["latent"] = flat[f"layers.{spec.encoder[-1].name}.post_activation"]
-    flat["output"] = flat[f"layers.{spec.layers[-1].name}.post_activation"]
-    flat["reconstruction_error"] = _within(B.bounds(error), 0.0, np.inf)
-    flat.update({f"gradients.{key}": B.bounds(t) for key, t in (grads or {}).items()})
+        if wanted is None or f"layers.{layer.name}.pre_activation" in wanted:
+            flat[f"layers.{layer.name}.pre_activation"] = B.bounds(f.pre_activation)
+        if wanted is None or f"layers.{layer.name}.post_activation" in wanted:
+            post = B.bounds(f.post_activation)
+            if layer.activation is not None:
+                post = _within(post, *layer.activation.value_range(semantics))
+            flat[f"layers.{layer.name}.post_activation"] = post
+    if latent in flat:
+        flat["latent"] = flat[latent]
+    if output in flat:
+        flat["output"] = flat[output]
+    if wanted is None or "reconstruction_error" in wanted:
+        flat["reconstruction_error"] = _within(B.bounds(error), 0.0, np.inf)
+    flat.update({f"gradients.{key}": B.bounds(t) for key, t in (grads or {}).items()
+                 if wanted is None or f"gradients.{key}" in wanted})
     return flat
 
 
@@ -731,8 +963,9 @@ LAYERED_BATCH_QUANTITIES: tuple[str, ...] = ("layers", "latent", "output", "reco
 @dataclass(frozen=True)
 class LayeredBatchEnclosure:
     """Enclosures of B boxes of a `LayeredSpec` at once: each array has a leading axis of
-    length B, otherwise as `LayeredEnclosure`. Quantities not asked for are None
-    (`layers` as a whole; gradients: absent from the dict)."""
+    length B (except batch-wide weight gradients, as `BatchEnclosure`), otherwise as
+    `LayeredEnclosure`. Quantities not asked for are None (`layers` as a whole;
+    gradients: absent from the dict)."""
 
     layers: tuple[LayerEnclosure, ...] | None
     latent: np.ndarray | None
@@ -743,9 +976,10 @@ class LayeredBatchEnclosure:
     semantics: str
     method: str
     notes: tuple[str, ...] = field(default=())
+    weight_gradients: str = "per-box"
 
     def __len__(self) -> int:
-        return len(next(iter(a for _, a in self.items())))
+        return _batch_length(a for _, a in _per_box_items(self.items(), self.weight_gradients))
 
     def items(self):
         """(name, array) for every quantity computed, named as `LayeredEnclosure.items()`."""
@@ -757,6 +991,53 @@ class LayeredBatchEnclosure:
                 yield name, getattr(self, name)
         for key, value in self.gradients.items():
             yield f"gradients.{key}", value
+
+
+def _layered_request(spec: LayeredSpec, quantities: tuple[str, ...], weight_gradients: str, method: str,
+                     max_parts: int | None) -> tuple[list[str], list[str]]:
+    """Checks `enclose_many`'s arguments for a layered spec: (the gradient names asked
+    for, the keys of every quantity asked for)."""
+    _check_layered_method(spec, method, max_parts)
+    check_weight_gradients(weight_gradients)
+    names = gradient_names(spec)
+    known = (*LAYERED_BATCH_QUANTITIES, "gradients", *(f"gradients.{n}" for n in names))
+    unknown = [q for q in quantities if q not in known]
+    if unknown:
+        raise UnsupportedError(f"unknown quantity {unknown[0]!r}; valid: {', '.join(LAYERED_BATCH_QUANTITIES)}, "
+                               "gradients, gradients.<name>")
+    wanted = [f"gradients.{n}" for n in names if "gradients" in quantities or f"gradients.{n}" in quantities]
+    wanted = _drop_weights(wanted, quantities, weight_gradients)
+    layer_keys = [f"layers.{layer.name}.{part}" for layer in spec.layers for part in ("pre_activation",
+                                                                                        "post_activation")]
+    keys = [*(layer_keys if "layers" in quantities else []),
+            *(q for q in ("latent", "output", "reconstruction_error") if q in quantities), *wanted]
+    return [w.removeprefix("gradients.") for w in wanted], keys
+
+
+def _layered_tightening_of(spec: LayeredSpec, method: str, semantics: str, g_box: Box | str, gradients: bool,
+                           max_parts: int | None) -> Callable[[Box], dict[str, np.ndarray]]:
+    return lambda box: _layered_tightening(spec, box, method, semantics, g_box, max_parts, gradients=gradients)
+
+
+def _layered_batch(spec: LayeredSpec, quantities: tuple[str, ...], names: list[str], joined: dict[str, np.ndarray],
+                   B: Backend, semantics: str, method: str, notes: tuple[str, ...],
+                   weight_gradients: str) -> LayeredBatchEnclosure:
+    layers = None
+    if "layers" in quantities:
+        layers = tuple(LayerEnclosure(layer.name, joined[f"layers.{layer.name}.pre_activation"],
+                                      joined[f"layers.{layer.name}.post_activation"]) for layer in spec.layers)
+    return LayeredBatchEnclosure(
+        layers=layers,
+        latent=joined.get("latent"),
+        output=joined.get("output"),
+        reconstruction_error=joined.get("reconstruction_error"),
+        gradients={name: joined[f"gradients.{name}"] for name in names},
+        backend=B.name,
+        semantics=semantics,
+        method=method,
+        notes=notes,
+        weight_gradients=weight_gradients,
+    )
 
 
 def _enclose_many_layered(
@@ -772,78 +1053,16 @@ def _enclose_many_layered(
     chunk: int | None,
     max_parts: int | None,
     progress: Callable[[int, int], None] | None,
+    weight_gradients: str,
 ) -> LayeredBatchEnclosure:
     """`enclose_many` for a layered model (see there)."""
     lower, upper = _box_arrays(boxes, spec.input_dim)
-    _check_layered_method(spec, method, max_parts)
-    names = gradient_names(spec)
-    wanted_grads = [n for n in names if "gradients" in quantities or f"gradients.{n}" in quantities]
-    known = (*LAYERED_BATCH_QUANTITIES, "gradients", *(f"gradients.{n}" for n in names))
-    unknown = [q for q in quantities if q not in known]
-    if unknown:
-        raise UnsupportedError(f"unknown quantity {unknown[0]!r}; valid: {', '.join(LAYERED_BATCH_QUANTITIES)}, "
-                               "gradients, gradients.<name>")
+    names, keys = _layered_request(spec, quantities, weight_gradients, method, max_parts)
     g_box = _grad_output_box(spec, grad_output)
     if backend == "auto":
         backend = choose_layered_backend(spec, precision, len(lower))
     B = _rigorous(backend, precision, semantics)
-    n = len(lower)
-    step = chunk or (n if not wanted_grads else max(1, 4_000_000 // max(spec.n_weights + spec.input_dim, 1)))
-    layer_keys = [f"layers.{layer.name}.{part}" for layer in spec.layers for part in ("pre_activation",
-                                                                                        "post_activation")]
-    wanted = [*(layer_keys if "layers" in quantities else []),
-              *(q for q in ("latent", "output", "reconstruction_error") if q in quantities),
-              *(f"gradients.{name}" for name in wanted_grads)]
-    parts: dict[str, list[np.ndarray]] = {key: [] for key in wanted}
-    overflow = np.zeros(n, dtype=bool)  # per box: may a float run overflow anywhere (`layered_may_overflow`)
-    p = layered_parameters(B, spec)
-    met: list[Note] = list(notes_in(p))  # the notes of the parameters and of every chunk's tensors
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        x = B.interval_floats(lower[start:stop], upper[start:stop])
-        fwd = layered_forward(B, p, x)
-        error = reconstruction_error(B, fwd.output, x)
-        grads = None
-        if wanted_grads:
-            if isinstance(g_box, Box):  # not MSE
-                g = B.interval_floats(np.tile([round_down(q) for q in g_box.lower], (stop - start, 1)),
-                                      np.tile([round_up(q) for q in g_box.upper], (stop - start, 1)))
-            else:
-                g = mse_grad_output(B, fwd.output, x, spec.input_dim)
-            grads = layered_backward(B, p, x, fwd, g)
-        overflow[start:stop] = layered_may_overflow(fwd, error, grads)
-        met.extend(notes_in(x, fwd, error, g if wanted_grads else None, grads))
-        flat = _layered_flat(spec, B, fwd, error, grads, semantics)
-        for key in wanted:
-            parts[key].append(flat[key])
-    joined = {key: np.concatenate(v) for key, v in parts.items()}
-    notes = note_texts(met)
-    if method != "interval":
-        # The batch is propagated at once; the tightening methods bound box by box, each
-        # only where the pass proves that no float run of that box overflows.
-        total = int((~overflow).sum())
-        for done, k in enumerate(np.flatnonzero(~overflow), 1):
-            found = _layered_tightening(spec, Box(lower[k], upper[k]), method, semantics, g_box, max_parts,
-                                        gradients=bool(wanted_grads))
-            for key, b in found.items():
-                if key in joined:
-                    joined[key][k] = _combine(joined[key][k], b, semantics)
-            if progress is not None:
-                progress(done, total)
-        if overflow.any():
-            notes = (*notes, _overflow_note(semantics))
-    layers = None
-    if "layers" in quantities:
-        layers = tuple(LayerEnclosure(layer.name, joined[f"layers.{layer.name}.pre_activation"],
-                                      joined[f"layers.{layer.name}.post_activation"]) for layer in spec.layers)
-    return LayeredBatchEnclosure(
-        layers=layers,
-        latent=joined.get("latent"),
-        output=joined.get("output"),
-        reconstruction_error=joined.get("reconstruction_error"),
-        gradients={name: joined[f"gradients.{name}"] for name in wanted_grads},
-        backend=B.name,
-        semantics=semantics,
-        method=method,
-        notes=notes,
-    )
+    tighten = _layered_tightening_of(spec, method, semantics, g_box, bool(names), max_parts)
+    joined, notes = _run_batch(spec, lower, upper, keys, B=B, g_box=g_box, semantics=semantics, method=method,
+                               weight_gradients=weight_gradients, chunk=chunk, tighten=tighten, progress=progress)
+    return _layered_batch(spec, quantities, names, joined, B, semantics, method, notes, weight_gradients)

@@ -292,9 +292,11 @@ def unrefined(name: str, t: Any) -> Any:
 
 
 def layered_backward(backend: Backend, p: LayeredParameters, x: Any, fwd: LayeredForward, g: Any,
-                     refine: Refine = unrefined) -> dict[str, Any]:
+                     refine: Refine = unrefined, weights: bool = True) -> dict[str, Any]:
     """The VJP for incoming gradient g = dL/dx_hat: {"<name>.weight", "<name>.bias", ...,
-    "input"}, layer gradients in layer order."""
+    "input"}, layer gradients in layer order. With weights=False the outer products
+    dz ⊗ a_{k−1} are not formed and "<name>.weight" is absent: its factors are the bias
+    gradient dz and the layer's input (`verifae.batch` sums them over a batch)."""
     grads: dict[str, Any] = {}
     gy = g
     inputs = [x, *(f.post_activation for f in fwd.layers[:-1])]
@@ -303,13 +305,15 @@ def layered_backward(backend: Backend, p: LayeredParameters, x: Any, fwd: Layere
             dz = gy
         else:  # act' is evaluated at z, never at act(z)
             dz = backend.activation_vjp(layer.activation, gy, f.pre_activation)
-        grads[f"{layer.name}.weight"] = backend.outer(dz, a_in)
+        if weights:
+            grads[f"{layer.name}.weight"] = backend.outer(dz, a_in)
         grads[f"{layer.name}.bias"] = dz
         gy = refine(f"{layer.name}.input_gradient", backend.rmatvec(layer.weight, dz))
     ordered = {}
     for layer in p.layers:
         for part in ("weight", "bias"):
-            ordered[f"{layer.name}.{part}"] = grads[f"{layer.name}.{part}"]
+            if f"{layer.name}.{part}" in grads:
+                ordered[f"{layer.name}.{part}"] = grads[f"{layer.name}.{part}"]
     ordered["input"] = gy
     return ordered
 

@@ -251,6 +251,18 @@ class FloatSemantics(Backend):
         unbounded = self._poisoned(y, np.shape(real)) | A.unbounded.any()
         return self._dot(real, abs_sum, A.value.shape[0], unbounded, "a transposed matrix-vector product", A, y)
 
+    def outer_sum(self, u: FloatTensor, v: FloatTensor) -> FloatTensor:
+        # The summed weight gradient of a batch as PyTorch forms it, dW = Gᵀ A: one
+        # matrix product of the float rows u_b (G) and v_b (A), each entry a dot product
+        # of B terms in any order, FMA or not, so within γ_B Σ_b |u_bi v_bj| + B·eta of the
+        # exact sum of the float products (Higham eq. (3.5) with (2.8), module docstring).
+        # An unbounded entry anywhere in column i of u or j of v poisons entry (i, j).
+        inner = self.inner
+        real = inner.outer_sum(u.value, v.value)
+        abs_sum = inner.outer_sum(inner.magnitude(u.value), inner.magnitude(v.value))
+        unbounded = np.asarray(u.unbounded.any(axis=0))[:, None] | np.asarray(v.unbounded.any(axis=0))[None, :]
+        return self._dot(real, abs_sum, u.unbounded.shape[0], unbounded, "a summed outer product (Gᵀ A)", u, v)
+
     # one rounding each
     def _one_rounding(self, real: Any, unbounded: np.ndarray, absolute: Fraction, what: str,
                       *operands: FloatTensor) -> FloatTensor:

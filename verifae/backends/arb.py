@@ -436,6 +436,11 @@ class ArbBackend(ArbKit, ObjectIntervalBackend):
         return DoubleIntervals(lo.reshape(batch + (m, n)), hi.reshape(batch + (m, n)))
 
     @_with_precision
+    def outer_sum(self, u: Any, v: Any) -> Any:
+        # balls at the working precision: Arb's own + and · enclose every partial sum
+        return ObjectIntervalBackend.outer_sum(self, self._balls(u), self._balls(v))
+
+    @_with_precision
     def add(self, a: Any, b: Any) -> Any:
         if isinstance(a, DoubleIntervals) and isinstance(b, DoubleIntervals):
             return _clean(_sum_bound(a.lo, b.lo, True), _sum_bound(a.hi, b.hi, False))

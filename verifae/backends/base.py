@@ -97,6 +97,12 @@ class Backend(ABC):
     def outer(self, u: Any, v: Any) -> Any:
         """u ⊗ v: (..., m) and (..., n) to (..., m, n)."""
 
+    @abstractmethod
+    def outer_sum(self, u: Any, v: Any) -> Any:
+        """Σ_b u_b ⊗ v_b over the leading (batch) axis: (B, m) and (B, n) to (m, n), the
+        matrix product uᵀ v. It is the batch's summed weight gradient Gᵀ A (dW = Σ_b dz_b ⊗
+        a_b), formed as one product, never as the B outer products."""
+
     # elementwise
     @abstractmethod
     def add(self, a: Any, b: Any) -> Any: ...
@@ -286,6 +292,13 @@ class ObjectIntervalBackend(IntervalBackend):
 
     def outer(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return self._map(self.scalar_mul, u[..., :, None], v[..., None, :])
+
+    def outer_sum(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """uᵀ v with the scalar type's own rigorous + and ·: every partial sum is an
+        enclosure, so the result encloses the exact sum over every value of u and v."""
+        if u.shape[0] == 0:  # empty sum: numpy would return zeros of the wrong type
+            return self._zeros((u.shape[1], v.shape[1]))
+        return np.asarray(u.T @ v, dtype=object)
 
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.asarray(a + b, dtype=object)

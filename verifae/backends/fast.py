@@ -346,3 +346,15 @@ class FastBackend(IntervalBackend):
     def upper(t: FastTensor) -> np.ndarray:
         """The upper ends of `t` (`ends`); of a `magnitude`, upper bounds of |v|."""
         return t.hi
+
+    # the batch's summed weight gradient (`Backend.outer_sum`; helper `gradmodes`)
+    def outer_sum(self, u: FastTensor, v: FastTensor) -> FastTensor:
+        """Σ_b u_b ⊗ v_b = uᵀ v for u of shape (B, m), v of shape (B, n): Rump's
+        midpoint-radius product (module docstring) with v as the matrix and the columns
+        of u as the vectors, so uᵀ v ⊆ mu ᵀ mv ± (ru ᵀ |mv| + (|mu| + ru)ᵀ rv), and the
+        rounding error of the one BLAS call mu ᵀ mv is at most γ_B |mu|ᵀ|mv| + B·eta in
+        any summation order, FMA or not (Higham eq. (3.5) with (2.8)): `_product` bounds
+        each term so."""
+        mv, rv = v.mid_rad()
+        columns = FastTensor(u.lo.T, u.hi.T)  # (m, B): the m rows uᵀ are the vectors
+        return self._product(mv, rv if np.any(rv) else None, np.abs(mv), columns, transpose=True)

@@ -87,6 +87,10 @@ class FloatBackend(Backend):
         return u[..., :, None] * v[..., None, :]
 
     @_ieee
+    def outer_sum(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return u.T @ v  # one float matmul of the batch, as PyTorch forms dW = Gᵀ A
+
+    @_ieee
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a + b
 
