@@ -24,8 +24,10 @@ from .api import (
     enclose_layered,
     enclose_many,
     evaluate,
+    iter_enclose_many,
 )
 from .backends import BACKENDS, RIGOROUS_BACKENDS, get_backend
+from .batch import WEIGHT_GRADIENTS
 from .box import Box
 from .check import CheckResult, check
 from .errors import (
@@ -78,6 +80,7 @@ __all__ = [
     "VerifaeError",
     "Verdict",
     "VerifyResult",
+    "WEIGHT_GRADIENTS",
     "__version__",
     "certificate_json",
     "check",
@@ -90,6 +93,7 @@ __all__ = [
     "enclose_layered",
     "enclose_many",
     "evaluate",
+    "iter_enclose_many",
     "from_torch",
     "get_backend",
     "parse_property",
