@@ -79,7 +79,7 @@ class VerifySettings:
 @dataclass(frozen=True)
 class LayeredCase:
     """A case file of format v2: a layered model ("model": {"encoder": [...], "decoder":
-    [...]}), its boxes and the incoming gradient."""
+    [...]}), its boxes, the incoming gradient and the optional "verify" object."""
 
     name: str
     description: str
@@ -100,7 +100,8 @@ _LAYERED_REFUSED = ("a layered model (model.encoder / model.decoder) is not supp
 
 @dataclass(frozen=True)
 class Case:
-    """One case file: a model, one or several input boxes, and the incoming gradient."""
+    """One case file: a model, one or several input boxes, the incoming gradient, and
+    the optional "verify" object (what `verifae report` verifies over the boxes)."""
 
     name: str
     description: str
