@@ -42,7 +42,7 @@ NAME = "digits-layered-64-32-8-32-64"
 ACTIVATIONS = "relu,relu,relu,sigmoid"
 SEED, STEPS, LR, N_TRAIN = 0, 1000, 0.01, 1500
 #: the four-box case's "verify" object, without its centers (the four digits)
-VERIFY = {"properties": ["error<=0.05"], "semantics": ["real"], "timeout": "2", "max_parts": 20,
+VERIFY = {"properties": ["error<=0.05"], "semantics": ["real"], "timeout": "10", "max_parts": 20,
           "eps": ["0.005", "0.01", "0.02"], "clip": ["0", "1"]}
 
 
