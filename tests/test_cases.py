@@ -197,3 +197,80 @@ def test_a_malformed_v1_activation_names_its_field(tmp_path, activation, path, m
     with pytest.raises(CaseError) as info:
         load_case(p)
     assert info.value.path == path and message in info.value.message
+
+
+# ---------------------------------------------------------------- the "verify" object (verifae report)
+
+def verify_case(tmp_path, verify) -> Path:
+    """tiny-relu-2-1-2 (input_dim 2, latent_dim 1) with a "verify" object."""
+    data = json.loads((CASES / "tiny-relu-2-1-2.json").read_text())
+    data["verify"] = verify
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_the_verify_object_parses(tmp_path):
+    from verifae.cases import VerifySettings
+
+    case = load_case(verify_case(tmp_path, {
+        "properties": ["error<=4.5", "output[1]>=-1", "latent[0]<=3"], "semantics": ["real", "float32"],
+        "timeout": "0.5", "max_parts": 7, "eps": ["0.1", 0.25], "centers": [["0.25", 0], [1, "1/3"]],
+        "clip": [0, 1]}), layered=True)
+    v = case.verify
+    assert isinstance(v, VerifySettings)
+    assert [p.text for p in v.properties] == ["error<=4.5", "output[1]>=-1", "latent[0]<=3"]
+    assert v.properties[0].threshold == Fraction(9, 2) and v.properties[1].sense == ">="
+    assert (v.semantics, v.timeout, v.max_parts) == (("real", "float32"), 0.5, 7)
+    assert v.eps == (Fraction(1, 10), Fraction(1, 4)) and v.eps_text == ("0.1", "0.25")
+    assert v.clip == (0, 1) and v.centers[1] == (1, Fraction(1, 3))
+    # the boxes of radius eps around the centers, clipped as `verifae case --clip 0 1` clips them
+    low, high = v.boxes_at(Fraction(1, 4))
+    assert list(low.lower) == [0, 0] and list(low.upper) == [Fraction(1, 2), Fraction(1, 4)]
+    assert list(high.lower) == [Fraction(3, 4), Fraction(1, 12)] and list(high.upper) == [1, Fraction(7, 12)]
+    # the defaults, and a case without the object
+    v = load_case(verify_case(tmp_path, {"properties": ["error<=1"]}), layered=True).verify
+    assert v is not None and (v.semantics, v.timeout, v.max_parts, v.eps, v.clip) == (("real",), 2.0, 20, (), None)
+    assert load_case(CASES / "tiny-relu-2-1-2.json").verify is None
+    committed = load_case(CASES / "digits-layered-64-32-8-32-64-four-boxes.json", layered=True)
+    assert committed.verify is not None
+    assert [(list(b.lower), list(b.upper)) for b in committed.verify.boxes_at(Fraction(1, 50))] == \
+        [(list(b.lower), list(b.upper)) for b in committed.boxes]  # the case's boxes are those of eps 0.02
+
+
+@pytest.mark.parametrize("verify, path, message", [
+    ("error<=1", "verify", "expected an object with properties (and optionally semantics, timeout, max_parts, "
+                           "eps, centers, clip), got a string"),
+    ({"property": ["error<=1"]}, "verify.property",
+     "unknown key; expected one of properties, semantics, timeout, max_parts, eps, centers, clip"),
+    ({}, "verify.properties", 'missing key (a list of properties such as "error<=0.05")'),
+    ({"properties": []}, "verify.properties",
+     'expected a non-empty list of properties such as "error<=0.05", got an empty list'),
+    ({"properties": ["error<=1", "error<1"]}, "verify.properties[1]",
+     "'error<1': comparison '<' is not supported; use <= or >="),
+    ({"properties": ["output[2]<=1"]}, "verify.properties[0]",
+     "'output[2]<=1': index 2 is out of range; the model's output has 2 entries (indices 0 to 1)"),
+    ({"properties": ["latent[1]<=1"]}, "verify.properties[0]",
+     "'latent[1]<=1': index 1 is out of range; the model's latent has 1 entries (indices 0 to 0)"),
+    ({"properties": [3]}, "verify.properties[0]", 'expected a property string such as "error<=0.05", got a number'),
+    ({"properties": ["error<=1"], "semantics": ["real", "float16"]}, "verify.semantics[1]",
+     "unknown semantics 'float16'; valid: real, float64, float32"),
+    ({"properties": ["error<=1"], "semantics": ["real", "real"]}, "verify.semantics[1]", "'real' is listed twice"),
+    ({"properties": ["error<=1"], "timeout": 0}, "verify.timeout", "0.0: expected a positive number of seconds"),
+    ({"properties": ["error<=1"], "max_parts": "10"}, "verify.max_parts",
+     "expected an integer at least 1, got a string"),
+    ({"properties": ["error<=1"], "max_parts": 0}, "verify.max_parts", "expected an integer at least 1, got 0"),
+    ({"properties": ["error<=1"], "eps": ["0.1"]}, "verify.centers",
+     "missing key (eps and centers go together: the boxes of radius eps around each center)"),
+    ({"properties": ["error<=1"], "eps": ["-0.1"], "centers": [[0, 0]]}, "verify.eps[0]", "-0.1 is negative"),
+    ({"properties": ["error<=1"], "eps": ["0.1"], "centers": [[0, 0], [0]]}, "verify.centers[1]",
+     "expected 2 numbers, got 1"),
+    ({"properties": ["error<=1"], "eps": ["0.1"], "centers": [[0, 0]], "clip": [1, 0]}, "verify.clip",
+     "the lower end 1.0 exceeds the upper end 0.0"),
+    ({"properties": ["error<=1"], "eps": ["0.1"], "centers": [[0, "1.5"]], "clip": [0, 1]}, "verify.centers[0][1]",
+     "1.5 lies outside the clip range [0.0, 1.0]"),
+])
+def test_a_malformed_verify_object_names_its_field(tmp_path, verify, path, message):
+    with pytest.raises(CaseError) as info:
+        load_case(verify_case(tmp_path, verify), layered=True)
+    assert (info.value.path, info.value.message) == (path, message)

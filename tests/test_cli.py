@@ -240,7 +240,7 @@ def test_file_over_the_size_limit(tmp_path):
         ("model.W_dec", DELETE, "model.W_dec: missing key"),
         ("model.activation", DELETE, "model.activation: missing key"),
         ("model.extra", 1, "model.extra: unknown key; expected one of activation, W_enc, b_enc, W_dec, b_dec"),
-        ("grad", "mse", "grad: unknown key; expected one of name, description, model, input, grad_output"),
+        ("grad", "mse", "grad: unknown key; expected one of name, description, model, input, grad_output, verify"),
         ("model.W_enc", "weights", "model.W_enc: expected a list of rows, got a string"),
         ("model.b_enc", [0, True, 0], "model.b_enc[1]: expected a number, got true"),
         ("model.b_enc", [0, None, 0], "model.b_enc[1]: expected a number, got null"),

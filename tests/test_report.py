@@ -522,3 +522,93 @@ def test_the_gradient_heatmaps_of_a_deep_model(tmp_path, monkeypatch):
     names = [a["name"] for a in doc["architecture"]]
     assert len(names) == 8
     assert titles == [f"width of d {n}.weight" for n in names[:3] + names[-3:]]
+
+
+# ---------------------------------------------------------------- the verification section (issue 16)
+
+VERIFY = {"properties": ["error<=3", "output[0]>=0.5"], "semantics": ["real", "float32"], "max_parts": 6,
+          "timeout": "30", "eps": ["0.05", "0.25"], "centers": [["0.25", "0.25"], ["0.05", "0"]], "clip": [0, 1]}
+
+
+def _verify_case(folder: Path, verify: object) -> Path:
+    """tiny-relu-2-1-2 (E = 4 at (1/2, 1/2), E about 1 near 0) over two boxes, with a "verify" object."""
+    data = json.loads((CASES / "tiny-relu-2-1-2.json").read_text())
+    data["input"] = [data["input"], {"center": ["0.05", 0], "radius": "0.05"}]
+    data["verify"] = verify
+    folder.mkdir(exist_ok=True)
+    path = folder / "verified.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_the_verification_section(tmp_path, monkeypatch):
+    """The section's counts, verdicts and tightest thresholds are those of `verify` run
+    directly with the same budgets (over the case's boxes and over the eps boxes); the
+    markdown and HTML show them, the plot draws them, and a cached report keeps them."""
+    from verifae.cases import load_case
+    from verifae.verify import verify
+    from verifae.verify.runs import ModelRuns
+
+    # float32 counterexamples confirmed by the numpy run alone, as without PyTorch: the
+    # section does not depend on it, and starting PyTorch would double this test's time
+    monkeypatch.setattr(ModelRuns, "torch_value", lambda *args: None)
+    path = _verify_case(tmp_path / "cases", VERIFY)
+    figures = _figures(monkeypatch)
+    out = tmp_path / "report"
+    entries, code = build_report([path], out, INTERVAL, jobs=1, progress=False)
+    assert code == 0, entries[0]["error"]
+    v = entries[0]["verification"]
+    case = load_case(path, layered=True)
+    budget = {"semantics": ("real", "float32"), "max_parts": 6, "timeout": 30.0}
+    direct = verify(case.spec, case.boxes, VERIFY["properties"], tightest=True, **budget)
+    statuses = [[{S: d.status for S, d in per_prop.items()} for per_prop in per_box] for per_box in direct.boxes]
+    # error<=3 is violated on the big box (E = 4 at its corner) and proved near 0;
+    # output[0] = x1 + 2 x2 + 1 >= 1 is proved on both
+    assert [[s["real"] for s in per_box] for per_box in statuses] == [["violated", "proved"], ["proved", "proved"]]
+    for p, section in enumerate(v["properties"]):
+        assert section["property"] == VERIFY["properties"][p]
+        for S in ("real", "float32"):
+            column = [per_box[p][S] for per_box in statuses]
+            assert section["counts"][S] == {s: column.count(s) for s in ("proved", "violated", "unknown")}
+            assert [box[S]["status"] for box in section["boxes"]] == column
+            assert [box[S]["tightest"] for box in section["boxes"]] == [t[p][S]["proved"] for t in direct.tightest]
+            assert [box[S]["bound"] for box in section["boxes"]] == [
+                [per_box[p][S].lower, per_box[p][S].upper] for per_box in direct.boxes]
+        for row, eps in zip(section["eps"], case.verify.eps):
+            swept = verify(case.spec, case.verify.boxes_at(eps), [VERIFY["properties"][p]], **budget)
+            assert row["counts"] == {S: {s: sum(b[0][S].status == s for b in swept.boxes)
+                                         for s in ("proved", "violated", "unknown")} for S in ("real", "float32")}
+    # the box of radius 1/4 around (1/4, 1/4) is the case's first box, refuted; those of radius 0.05 are proved
+    assert [row["counts"]["real"] for row in v["properties"][0]["eps"]] == [
+        {"proved": 2, "violated": 0, "unknown": 0}, {"proved": 1, "violated": 1, "unknown": 0}]
+    assert v["properties"][0]["boxes"][0]["real"]["tightest"] >= 4 >= v["properties"][0]["boxes"][0]["real"]["seen"]
+    # the plot: certified fraction against eps (proved of 2 centers), and against τ
+    eps_axis, tau_axis = figures[-1].axes
+    proved = eps_axis.get_lines()[0]
+    assert list(proved.get_xdata()) == [0.05, 0.25]
+    assert list(proved.get_ydata()) == [row["counts"]["real"]["proved"] / 2 for row in v["properties"][0]["eps"]]
+    assert tau_axis.get_xlabel() == "threshold τ" and tau_axis.get_lines()[0].get_ydata()[-1] == 1
+    # rendered: the tables in markdown and HTML, the plot, and the per-case summary
+    markdown = (out / "index.md").read_text()
+    assert "### Verification" in markdown and "![tiny-relu-2-1-2 verify](verified-verify.png)" in markdown
+    assert "| error<=3 | real | 1 | 1 | 0 |" in markdown
+    assert "| 0 | error<=3 | real | violated | [0.9999, 4.001] | <= 4.001 | 4 |" in markdown
+    assert "| 0.25 | error<=3 | real | 1 | 1 | 0 | 1/2 |" in markdown
+    page = (out / "index.html").read_text()
+    assert "<h3>Verification</h3>" in page and page.count('<table class="verify">') == 3
+    assert "<figcaption>Certified fraction against eps" in page
+    assert (out / "verified-verify.png").is_file()
+    assert json.loads((out / "verified.summary.json").read_text())["verification"] == v
+    cached, _ = build_report([path], out, INTERVAL, jobs=1, progress=False)
+    assert cached[0]["cached"] and cached[0]["verification"] == v
+
+
+def test_a_bad_verify_object_is_invalid_input(tmp_path):
+    """Exit 2, with the file and the field path of the bad value."""
+    path = _verify_case(tmp_path / "cases", {**VERIFY, "eps": ["0.05", "-1"]})
+    result = CliRunner().invoke(main, ["report", str(path.parent), "--out", str(tmp_path / "r"), "--runs", "0",
+                                       "--jobs", "1"])
+    assert result.exit_code == 2
+    assert f"{path}: verify.eps[1]: -1.0 is negative" in result.output
+    result = CliRunner().invoke(main, ["bound", str(path), "--runs", "0"])  # every command reads it the same way
+    assert result.exit_code == 2 and "verify.eps[1]: -1.0 is negative" in result.output

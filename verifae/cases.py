@@ -23,12 +23,14 @@ from .layered import Layer, LayeredSpec
 from .model import AutoencoderSpec
 from .numbers import FLOAT64, MAX_DECIMAL_EXPONENT, to_exact
 
-__all__ = ["Case", "LayeredCase", "CaseError", "DEFAULT_MAX_BYTES", "load_case", "load_box", "parse_case", "read_json"]
+__all__ = ["Case", "LayeredCase", "CaseError", "VerifySettings", "DEFAULT_MAX_BYTES", "load_case", "load_box",
+           "parse_case", "read_json"]
 
 #: case files larger than this are refused unless the caller raises the limit
 DEFAULT_MAX_BYTES = 64 * 2**20
 
-_TOP_KEYS = ("name", "description", "model", "input", "grad_output")
+_TOP_KEYS = ("name", "description", "model", "input", "grad_output", "verify")
+_VERIFY_KEYS = ("properties", "semantics", "timeout", "max_parts", "eps", "centers", "clip")
 _MODEL_KEYS = ("activation", "W_enc", "b_enc", "W_dec", "b_dec")
 _LAYERED_KEYS = ("encoder", "decoder")
 _LAYER_KEYS = ("weight", "bias", "activation", "name")
@@ -49,15 +51,42 @@ class CaseError(VerifaeError, ValueError):
 
 
 @dataclass(frozen=True)
+class VerifySettings:
+    """The optional "verify" object of a case: what `verifae report` verifies over the
+    case's boxes (the properties, per semantics, within `timeout` seconds and
+    `max_parts` parts per verdict, and the tightest threshold per box) and, with `eps`,
+    over the boxes of radius eps around `centers` (clipped to `clip`): the certified
+    fraction against eps."""
+
+    properties: tuple[Any, ...]  # verifae.verify.Property, parsed and checked against the model
+    semantics: tuple[str, ...] = ("real",)
+    timeout: float = 2.0
+    max_parts: int = 20
+    eps: tuple[Fraction, ...] = ()
+    eps_text: tuple[str, ...] = ()  # each eps as written in the case file
+    centers: tuple[tuple[Fraction, ...], ...] = ()
+    clip: tuple[Fraction, Fraction] | None = None
+
+    def boxes_at(self, eps: Fraction) -> tuple[Box, ...]:
+        """One box [max(c − eps, lo), min(c + eps, hi)] per center (as `verifae case
+        --center --radius eps --clip lo hi` builds them). Never empty: the centers lie
+        inside `clip` (checked when the case is read)."""
+        lo, hi = self.clip if self.clip is not None else (None, None)
+        return tuple(Box([c - eps if lo is None else max(c - eps, lo) for c in center],
+                         [c + eps if hi is None else min(c + eps, hi) for c in center]) for center in self.centers)
+
+
+@dataclass(frozen=True)
 class LayeredCase:
     """A case file of format v2: a layered model ("model": {"encoder": [...], "decoder":
-    [...]}), its boxes and the incoming gradient."""
+    [...]}), its boxes, the incoming gradient and the optional "verify" object."""
 
     name: str
     description: str
     spec: LayeredSpec
     boxes: tuple[Box, ...]
     grad_output: Box | str
+    verify: VerifySettings | None = None
 
     @property
     def box(self) -> Box:
@@ -71,13 +100,15 @@ _LAYERED_REFUSED = ("a layered model (model.encoder / model.decoder) is not supp
 
 @dataclass(frozen=True)
 class Case:
-    """One case file: a model, one or several input boxes, and the incoming gradient."""
+    """One case file: a model, one or several input boxes, the incoming gradient, and
+    the optional "verify" object (what `verifae report` verifies over the boxes)."""
 
     name: str
     description: str
     spec: AutoencoderSpec
     boxes: tuple[Box, ...]
     grad_output: Box | str
+    verify: VerifySettings | None = None
 
     @property
     def box(self) -> Box:
@@ -218,9 +249,10 @@ def parse_case(data: Any, default_name: str = "case", *, layered: bool = False) 
         if isinstance(data["grad_output"], str):
             raise CaseError(f"expected \"mse\" or a box, got {data['grad_output']!r}", "grad_output")
         grad_output = _box(data["grad_output"], "grad_output", spec.input_dim)
+    settings = _verify(data["verify"], spec) if "verify" in data else None
     if isinstance(spec, LayeredSpec):
-        return LayeredCase(name, description, spec, boxes, grad_output)
-    return Case(name, description, spec, boxes, grad_output)
+        return LayeredCase(name, description, spec, boxes, grad_output, settings)
+    return Case(name, description, spec, boxes, grad_output, settings)
 
 
 # ---------------------------------------------------------------- validation
@@ -466,3 +498,91 @@ def _box(b: Any, path: str, dim: int | None) -> Box:
             raise CaseError(f"{float(radius)!r} is negative", where("radius"))
         return Box.around(center, radius)
     raise CaseError("expected keys lower and upper, or center and radius", path)
+
+
+def _verify(v: Any, spec: AutoencoderSpec | LayeredSpec) -> VerifySettings:
+    """The optional "verify" object (see `VerifySettings`)."""
+    # imported here: verifae.verify reads case files itself (its CLI and checker)
+    from .api import SEMANTICS
+    from .verify.properties import PropertyError, parse_property
+
+    if not isinstance(v, dict):
+        raise CaseError(f"expected an object with properties (and optionally semantics, timeout, max_parts, eps, "
+                        f"centers, clip), got {_kind(v)}", "verify")
+    _known_keys(v, _VERIFY_KEYS, "verify")
+    if "properties" not in v:
+        raise CaseError("missing key (a list of properties such as \"error<=0.05\")", "verify.properties")
+    texts = v["properties"]
+    if not isinstance(texts, list) or not texts:
+        raise CaseError(f"expected a non-empty list of properties such as \"error<=0.05\", got "
+                        f"{'an empty list' if texts == [] else _kind(texts)}", "verify.properties")
+    latent_dim = spec.latent_dim if isinstance(spec, LayeredSpec) else spec.hidden_dim
+    properties = []
+    for i, text in enumerate(texts):
+        path = f"verify.properties[{i}]"
+        if not isinstance(text, str):
+            raise CaseError(f"expected a property string such as \"error<=0.05\", got {_kind(text)}", path)
+        try:
+            prop = parse_property(text)
+            prop.check_dims(spec.input_dim, latent_dim)
+        except PropertyError as exc:
+            raise CaseError(str(exc), path) from None
+        properties.append(prop)
+    semantics: tuple[str, ...] = ("real",)
+    if "semantics" in v:
+        given = v["semantics"]
+        if not isinstance(given, list) or not given:
+            raise CaseError(f"expected a non-empty list of semantics ({', '.join(SEMANTICS)}), got "
+                            f"{'an empty list' if given == [] else _kind(given)}", "verify.semantics")
+        for i, S in enumerate(given):
+            if not isinstance(S, str) or S not in SEMANTICS:
+                shown = repr(S) if isinstance(S, str) else _kind(S)
+                raise CaseError(f"unknown semantics {shown}; valid: {', '.join(SEMANTICS)}", f"verify.semantics[{i}]")
+            if S in given[:i]:
+                raise CaseError(f"{S!r} is listed twice", f"verify.semantics[{i}]")
+        semantics = tuple(given)
+    timeout = 2.0
+    if "timeout" in v:
+        t = _number(v["timeout"], "verify.timeout")
+        if t <= 0:
+            raise CaseError(f"{float(t)!r}: expected a positive number of seconds", "verify.timeout")
+        timeout = float(t)
+    max_parts = 20
+    if "max_parts" in v:
+        m = v["max_parts"]
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise CaseError(f"expected an integer at least 1, got {_short(m) if isinstance(m, int) else _kind(m)}",
+                            "verify.max_parts")
+        max_parts = m
+    given_sweep = [k for k in ("eps", "centers", "clip") if k in v]
+    if given_sweep and not {"eps", "centers"} <= set(given_sweep):
+        missing = "centers" if "eps" in given_sweep else "eps"
+        raise CaseError("missing key (eps and centers go together: the boxes of radius eps around each center)",
+                        f"verify.{missing}")
+    if not given_sweep:
+        return VerifySettings(tuple(properties), semantics, timeout, max_parts)
+    if not isinstance(v["eps"], list) or not v["eps"]:
+        raise CaseError(f"expected a non-empty list of radii, got "
+                        f"{'an empty list' if v['eps'] == [] else _kind(v['eps'])}", "verify.eps")
+    eps = _vector(v["eps"], "verify.eps")
+    for i, r in enumerate(eps):
+        if r < 0:
+            raise CaseError(f"{float(r)!r} is negative", f"verify.eps[{i}]")
+    eps_text = tuple(x if isinstance(x, str) else str(x) for x in v["eps"])
+    if not isinstance(v["centers"], list) or not v["centers"]:
+        raise CaseError(f"expected a non-empty list of centers (input_dim {spec.input_dim} numbers each), got "
+                        f"{'an empty list' if v['centers'] == [] else _kind(v['centers'])}", "verify.centers")
+    centers = _matrix(v["centers"], "verify.centers", None, spec.input_dim, f" (input_dim {spec.input_dim})")
+    clip = None
+    if "clip" in v:
+        lo, hi = _vector(v["clip"], "verify.clip", 2, " (the lower and upper end)")
+        if lo > hi:
+            raise CaseError(f"the lower end {float(lo)!r} exceeds the upper end {float(hi)!r}", "verify.clip")
+        clip = (lo, hi)
+        for k, center in enumerate(centers):
+            for i, c in enumerate(center):
+                if not lo <= c <= hi:
+                    raise CaseError(f"{float(c)!r} lies outside the clip range [{float(lo)!r}, {float(hi)!r}]",
+                                    f"verify.centers[{k}][{i}]")
+    return VerifySettings(tuple(properties), semantics, timeout, max_parts, tuple(eps), eps_text,
+                          tuple(tuple(c) for c in centers), clip)

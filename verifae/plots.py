@@ -6,13 +6,14 @@ bands instead of 784 labelled bars, and gradient widths are heatmaps.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_outputs", "plot_latent", "plot_gradient_widths", "plot_error", "PLOTS", "LAYERED_PLOTS",
-           "plots_for"]
+__all__ = ["plot_outputs", "plot_latent", "plot_gradient_widths", "plot_error", "plot_verification", "PLOTS",
+           "LAYERED_PLOTS", "VERIFY_CAPTION", "plots_for"]
 
 BARS_UP_TO = 40
 # No "Software: matplotlib version ..." chunk: the committed report's PNGs then change
@@ -294,6 +295,72 @@ def plot_error(doc: dict, path: Path) -> None:
     ax.set_ylabel("runs")
     ax.set_title(f"{doc['case']}: reconstruction error")
     ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, metadata=_METADATA)
+    plt.close(fig)
+
+
+VERIFY_CAPTION = ("Certified fraction against eps (the share of the boxes around the centers proved) and against "
+                  "the threshold (the share of the case's boxes whose tightest proved threshold meets it; dashed: "
+                  "the share the float64 runs do not refute, a limit no proof can pass)")
+
+
+def _share(ends: np.ndarray, tau: np.ndarray, upper: bool, n: int) -> np.ndarray:
+    """For each τ, the share of the n boxes whose end is at most τ (`upper`) or at least τ."""
+    hits = ends[None, :] <= tau[:, None] if upper else ends[None, :] >= tau[:, None]
+    return hits.sum(axis=1) / n
+
+
+def plot_verification(section: dict, path: Path, name: str) -> None:
+    """The certified fraction of a report's verification section (`report.verification`):
+    against eps (when the case sweeps eps), and against the threshold τ from the tightest
+    threshold proved per box, beside the share of boxes whose float64 runs stay within
+    τ (the true certified fraction lies between the two curves)."""
+    plt = _pyplot()
+    sweep = any(p["eps"] for p in section["properties"])
+    fig, axes = plt.subplots(1, 2 if sweep else 1, figsize=(9, 3.4), dpi=100, squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    lines = [(p, S) for p in section["properties"] for S in section["semantics"]]
+    if sweep:
+        ax = axes[0, 0]
+        for k, (p, S) in enumerate(lines):
+            eps = [float(Fraction(row["eps"])) for row in p["eps"]]
+            proved = [row["counts"][S]["proved"] / section["centers"] for row in p["eps"]]
+            violated = [row["counts"][S]["violated"] / section["centers"] for row in p["eps"]]
+            color = colors[k % len(colors)]
+            ax.plot(eps, proved, "o-", color=color, label=f"{p['property']} ({S}) proved")
+            if any(violated):
+                ax.plot(eps, [1 - v for v in violated], "x:", color=color, label=f"{p['property']} ({S}) not violated")
+        ax.set_xlabel("eps (L∞ radius around each center)")
+        ax.set_ylabel("certified fraction")
+        ax.set_ylim(-0.04, 1.04)
+        ax.set_title("against eps", fontsize=10)
+        ax.legend(loc="best", fontsize=7)
+    ax = axes[0, -1]
+    for k, (p, S) in enumerate(lines):
+        upper = p["sense"] == "<="
+        tightest = np.sort(_raw([box[S]["tightest"] for box in p["boxes"]]))
+        seen = np.sort(_raw([box[S]["seen"] for box in p["boxes"]]))
+        finite = np.concatenate([tightest[np.isfinite(tightest)], seen[np.isfinite(seen)]])
+        if finite.size == 0:
+            continue
+        lo, hi = float(finite.min()), float(finite.max())
+        pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
+        tau = np.linspace(lo - pad, hi + pad, 400)
+        n = len(p["boxes"])
+        # `value <= tightest` is proved on a box, so `value <= τ` is for every τ >= tightest
+        # (for >=: every τ <= tightest); the runs refute every τ beyond `seen`.
+        color = colors[k % len(colors)]
+        quantity = p["property"].split(p["sense"])[0]
+        ax.plot(tau, _share(tightest, tau, upper, n), "-", color=color, label=f"{quantity}{p['sense']}τ ({S}) proved")
+        ax.plot(tau, _share(seen, tau, upper, n), "--", color=color, label=f"{quantity}{p['sense']}τ ({S}) not "
+                                                                          "refuted by the float64 runs")
+    ax.set_xlabel("threshold τ")
+    ax.set_ylabel("certified fraction")
+    ax.set_ylim(-0.04, 1.04)
+    ax.set_title(f"against the threshold, over the case's {section['boxes']} boxes", fontsize=10)
+    ax.legend(loc="best", fontsize=7)
+    fig.suptitle(f"{name}: certified fraction", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, metadata=_METADATA)
     plt.close(fig)

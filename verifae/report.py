@@ -15,17 +15,24 @@ summary, the plots), so two case files with the same content share one entry.
 What a report folder holds is kept small enough to commit: per case a compact
 `<slug>.summary.json` and three plots; the full result `<slug>.json` (15 MB for a
 784-64-784 model) only with `full_results`.
+
+A case with a "verify" object (`verifae.cases.VerifySettings`) also gets a
+verification section: its properties decided over the case's boxes with small
+budgets, the tightest threshold proved per box, and the certified fraction against
+eps, with a plot (`verification`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import decimal
 import gzip
 import hashlib
 import html
 import importlib.metadata
 import importlib.util
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -89,6 +96,7 @@ class CaseEntry:
     result: str = ""  # the full result, written only with full_results
     summary: str = ""  # the compact per-case summary
     plots: dict[str, str] = field(default_factory=dict)
+    verification: dict | None = None  # the case's "verify" section (`verification`), if it asks for one
 
 
 def collect_cases(paths: Iterable[str | Path]) -> list[Path]:
@@ -254,6 +262,51 @@ def case_summary(doc: dict) -> dict:
     return out
 
 
+def verification(case: Case | LayeredCase) -> dict:
+    """The verification section of a case with a "verify" object: each property decided
+    (`verifae.verify.verify`, seed 0) in each semantics over every box of the case, with
+    the tightest threshold proved per box, and over the boxes of radius eps around the
+    centers for each eps; every verdict within the case's budgets (`timeout` seconds and
+    `max_parts` parts). A box of the sweep equal to one of the case's is decided once."""
+    from .verify import verify
+    from .verify.runs import json_float
+
+    settings = case.verify
+    assert settings is not None
+    start = time.perf_counter()
+    props = list(settings.properties)
+    budget: dict[str, Any] = {"semantics": settings.semantics, "timeout": settings.timeout,
+                              "max_parts": settings.max_parts, "seed": 0, "name": case.name}
+    own = verify(case.spec, case.boxes, props, tightest=True, **budget)
+    assert own.tightest is not None
+
+    def key(box: Any) -> tuple:
+        return tuple(box.lower), tuple(box.upper)
+
+    decided = {key(box): verdicts for box, verdicts in zip(case.boxes, own.boxes)}
+    sweeps = [settings.boxes_at(eps) for eps in settings.eps]
+    todo = list({key(b): b for boxes in sweeps for b in boxes if key(b) not in decided}.values())
+    if todo:
+        decided.update(zip(map(key, todo), verify(case.spec, todo, props, **budget).boxes))
+
+    def counts(per_box: list) -> dict[str, dict[str, int]]:
+        return {S: {status: sum(v[S].status == status for v in per_box) for status in ("proved", "violated", "unknown")}
+                for S in settings.semantics}
+
+    properties = []
+    for p, prop in enumerate(props):
+        boxes = [{S: {"status": v.status, "bound": [json_float(v.lower), json_float(v.upper)], "parts": v.parts,
+                      "tightest": json_float(t[S]["proved"]), "seen": json_float(t[S]["seen"])}
+                  for S, v in per_box[p].items()} for per_box, t in zip(own.boxes, (t[p] for t in own.tightest))]
+        eps = [{"eps": text, "counts": counts([decided[key(b)][p] for b in boxes_at])}
+               for text, boxes_at in zip(settings.eps_text, sweeps)]
+        properties.append({"property": prop.text, "sense": prop.sense, "counts": counts([v[p] for v in own.boxes]),
+                           "boxes": boxes, "eps": eps})
+    return {"semantics": list(settings.semantics), "timeout": settings.timeout, "max_parts": settings.max_parts,
+            "boxes": len(case.boxes), "centers": len(settings.centers), "properties": properties,
+            "seconds": round(time.perf_counter() - start, 3)}
+
+
 # A cache entry's files, independent of the slug the case gets in a report.
 _ENTRY, _RESULT, _SUMMARY = "entry.json", "result.json.gz", "summary.json"
 
@@ -265,7 +318,7 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, key: st
 
     Never raises for a bad case: invalid input and exceptions become the entry's status.
     """
-    from .plots import plots_for
+    from .plots import plot_verification, plots_for
 
     start = time.perf_counter()
     entry = CaseEntry(file=file, slug=slug, name=Path(file).stem)
@@ -280,15 +333,23 @@ def process_case(file: str, slug: str, options: ReportOptions, out: str, key: st
         doc = to_json(result)
         entry.status = doc["status"]
         _figures(entry, doc)
+        if case.verify is not None:
+            entry.verification = verification(case)
         # Never parents=True: once an interrupted report's folder is gone, a straggling
         # worker must fail here instead of recreating it.
         staging = make_temp_dir(out_dir / CACHE / (key or "uncached"))
         try:
             (staging / _RESULT).write_bytes(gzip.compress(json.dumps(doc).encode(), compresslevel=6, mtime=0))
-            (staging / _SUMMARY).write_text(json.dumps(case_summary(doc), indent=1) + "\n")
+            summary = case_summary(doc)
+            if entry.verification is not None:
+                summary["verification"] = entry.verification
+            (staging / _SUMMARY).write_text(json.dumps(summary, indent=1) + "\n")
             for suffix, (plot, _) in plots_for(doc).items():
                 plot(doc, staging / f"{suffix}.png")
                 entry.plots[suffix] = f"{suffix}.png"
+            if entry.verification is not None:
+                plot_verification(entry.verification, staging / "verify.png", case.name)
+                entry.plots["verify"] = "verify.png"
             entry.seconds = time.perf_counter() - start
             stored = asdict(entry)
             (staging / _ENTRY).write_text(json.dumps(stored))
@@ -718,11 +779,59 @@ def render_markdown(summary: dict) -> str:
         if e["error"]:
             lines += ["", "```", e["error"].strip(), "```"]
         for suffix, name in e["plots"].items():
-            lines += ["", f"![{e['name']} {suffix}]({name})"]
+            if suffix != "verify":
+                lines += ["", f"![{e['name']} {suffix}]({name})"]
+        if e.get("verification"):
+            intro, tables = verification_tables(e["verification"])
+            lines += ["", "### Verification", "", intro]
+            for head, rows in tables:
+                lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+            if "verify" in e["plots"]:
+                lines += ["", f"![{e['name']} verify]({e['plots']['verify']})"]
         links = [f"[{e[k]}]({e[k]})" for k in ("summary", "result") if e.get(k)]
         if links:
             lines += ["", "Key figures: " + " · full result: ".join(links)]
     return "\n".join(lines) + "\n"
+
+
+def _outward(v: float | str, up: bool) -> str:
+    """4 significant digits rounded outward (up for an upper end, down for a lower
+    one), so that a printed bound or proved threshold still holds."""
+    if isinstance(v, str) or not math.isfinite(v):
+        return str(v)
+    rounding = decimal.ROUND_CEILING if up else decimal.ROUND_FLOOR
+    return format(decimal.Context(prec=4, rounding=rounding).create_decimal(v), "g")
+
+
+def verification_tables(v: dict) -> tuple[str, list[tuple[list[str], list[list[str]]]]]:
+    """The verification section of a case as a sentence and tables (header, rows): the
+    counts per property and semantics, the verdict and tightest threshold per box, and
+    the certified fraction per eps. Markdown and HTML render the same tables."""
+    semantics = ", ".join(v["semantics"])
+    boxes = f"{v['boxes']} box" + ("es" if v["boxes"] != 1 else "")
+    intro = (f"Each property decided over the case's {boxes} in {semantics}, at most "
+             f"{v['max_parts']} parts or {v['timeout']:g} s per verdict ({v['seconds']:.2f} s in all). "
+             "A bound is the enclosure of the property's value over the box; the tightest threshold is the "
+             "best one branch and bound proves within the same budget, and the float64 runs of the "
+             "counterexample search reach the value beside it: the true extreme lies between the two.")
+    counts = (["property", "semantics", "proved", "violated", "unknown"],
+              [[p["property"], S, *(str(c[s]) for s in ("proved", "violated", "unknown"))]
+               for p in v["properties"] for S, c in p["counts"].items()])
+    per_box = (["box", "property", "semantics", "verdict", "bound", "tightest threshold proved", "runs reach"],
+               [[str(b), p["property"], S, r["status"], f"[{_outward(r['bound'][0], False)}, "
+                 f"{_outward(r['bound'][1], True)}]",
+                 f"{p['sense']} {_outward(r['tightest'], p['sense'] == '<=')}", _fmt(r["seen"])]
+                for p in v["properties"] for b, box in enumerate(p["boxes"]) for S, r in box.items()])
+    tables = [counts, per_box]
+    if any(p["eps"] for p in v["properties"]):
+        centers = f"{v['centers']} center" + ("s" if v["centers"] != 1 else "")
+        intro += f" The certified fraction: of the boxes of radius eps around the {centers}, the share proved."
+        tables.append((["eps", "property", "semantics", "proved", "violated", "unknown", "certified fraction"],
+                       [[row["eps"], p["property"], S, *(str(c[s]) for s in ("proved", "violated", "unknown")),
+                         f"{c['proved']}/{v['centers']}"]
+                        for p in v["properties"] for row in p["eps"] for S, c in row["counts"].items()]))
+    return intro, tables
 
 
 CSS = """
@@ -734,6 +843,7 @@ td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .status { border-radius: 3px; padding: 1px 6px; color: #fff; font-weight: 600; }
 .ok { background: #2e7d32; } .check-failed { background: #c62828; } .invalid { background: #ef6c00; }
 .error { background: #6a1b9a; }
+table.verify { width: auto; margin: .6em 0; }
 section { border-top: 2px solid #eee; margin-top: 2em; padding-top: .5em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 12px; } pre { background: #fafafa; padding: .6em; overflow-x: auto; }
@@ -742,7 +852,7 @@ figcaption { color: #555; font-size: 12px; } pre { background: #fafafa; padding:
 
 
 def render_html(summary: dict) -> str:
-    from .plots import LAYERED_PLOTS, PLOTS
+    from .plots import LAYERED_PLOTS, PLOTS, VERIFY_CAPTION
 
     esc = html.escape
     o = summary["options"]
@@ -765,9 +875,22 @@ def render_html(summary: dict) -> str:
         if e["error"]:
             parts.append(f"<pre>{esc(e['error'].strip())}</pre>")
         for suffix, name in e["plots"].items():
+            if suffix == "verify":
+                continue
             caption = (LAYERED_PLOTS if e.get("layered") else PLOTS)[suffix][1]
             parts.append(f'<figure><img src="{esc(name)}" alt="{esc(e["name"])}: {esc(caption)}">'
                          f"<figcaption>{esc(caption)}</figcaption></figure>")
+        if e.get("verification"):
+            intro, tables = verification_tables(e["verification"])
+            parts += ["<h3>Verification</h3>", f"<p>{esc(intro)}</p>"]
+            for head, body in tables:
+                parts.append('<table class="verify"><thead><tr>' + "".join(f"<th>{esc(c)}</th>" for c in head)
+                             + "</tr></thead><tbody>" + "".join(
+                                 "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in body)
+                             + "</tbody></table>")
+            if "verify" in e["plots"]:
+                parts.append(f'<figure><img src="{esc(e["plots"]["verify"])}" alt="{esc(e["name"])}: '
+                             f'{esc(VERIFY_CAPTION)}"><figcaption>{esc(VERIFY_CAPTION)}</figcaption></figure>')
         links = [f'<a href="{esc(e[k])}">{what} ({esc(e[k])})</a>'
                  for k, what in (("summary", "key figures"), ("result", "full result")) if e.get(k)]
         if links:

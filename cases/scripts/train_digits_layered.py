@@ -17,11 +17,14 @@ weights (and the committed files) are reproducible. Written:
 - cases/digits-layered-64-32-8-32-64-eps0.02.json: the first held-out digit, L∞ radius
   0.02 clipped to [0, 1], from the ONNX file;
 - cases/digits-layered-64-32-8-32-64-four-boxes.json: the four digits, same radius, from
-  the safetensors file with --activations.
+  the safetensors file with --activations, with a "verify" object (`VERIFY`): the
+  verification section of `verifae report` decides `error<=0.05` over the four boxes
+  and over the boxes of radius 0.005, 0.01 and 0.02 around the four digits.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -38,6 +41,9 @@ MODELS = CASES / "models"
 NAME = "digits-layered-64-32-8-32-64"
 ACTIVATIONS = "relu,relu,relu,sigmoid"
 SEED, STEPS, LR, N_TRAIN = 0, 1000, 0.01, 1500
+#: the four-box case's "verify" object, without its centers (the four digits)
+VERIFY = {"properties": ["error<=0.05"], "semantics": ["real"], "timeout": "10", "max_parts": 20,
+          "eps": ["0.005", "0.01", "0.02"], "clip": ["0", "1"]}
 
 
 def build() -> torch.nn.Sequential:
@@ -106,6 +112,18 @@ def main() -> None:
                         f"cases/scripts/train_digits_layered.py, read from its safetensors file; four L∞ boxes of "
                         f"radius 0.02, clipped to [0, 1], around held-out digits {shown}.",
                         "-o", str(CASES / f"{NAME}-four-boxes.json")], check=True)
+    add_verify(CASES / f"{NAME}-four-boxes.json", test)
+
+
+def add_verify(case: Path, centers: np.ndarray) -> None:
+    """Append `VERIFY` with the centers (exact decimals of the float32 pixels) to a case file."""
+    from decimal import Decimal
+
+    from verifae.importers.cli import dump_case
+
+    data = json.loads(case.read_text())
+    data["verify"] = {**VERIFY, "centers": [[str(Decimal(float(v))) for v in row] for row in centers]}
+    case.write_text(dump_case(data))
 
 
 if __name__ == "__main__":
