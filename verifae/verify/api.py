@@ -101,7 +101,7 @@ def verify(spec: AutoencoderSpec | LayeredSpec, boxes: Box | tuple[Box, ...] | l
         except CertificateError as exc:
             raise UnsupportedError(f"cannot write a certificate: {exc}") from None
         for p in props:
-            if p.kind == "input_grad_inf":
+            if p.kind in ("input_grad_inf", "vnnlib"):
                 raise UnsupportedError(f"cannot write a certificate for {p.text!r}: the checker bounds error, "
                                        "output and latent properties only")
 
