@@ -1,10 +1,10 @@
-"""Properties: parsing (exact thresholds, clear errors) and exact verdict comparisons."""
+"""Properties: parsing (exact thresholds, clear errors), exact verdict comparisons, and
+VNN-LIB output properties (reading, refusals, the exact margin and its bounds)."""
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
-
 from types import SimpleNamespace
 
 import numpy as np
