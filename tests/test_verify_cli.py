@@ -148,13 +148,14 @@ def _vnnlib(tmp_path, body, name="p.vnnlib"):
 
 
 def test_vnnlib_property_proved_and_violated(tmp_path):
-    # the outputs Y_0 = Y_1 lie in [1, 5/2] (so Y_0 + Y_1 in [2, 5]); at T = 5/2 the second disjunct
-    # (Y_0 − Y_1 >= 0.1: never) leads the margin everywhere but near the maximum, where only the
-    # first one can be met: the ascent must still climb there
-    above = _vnnlib(tmp_path, "(assert (or (>= Y_0 2.501) (<= (+ Y_0 Y_1) 1.99)))", "above.vnnlib")
+    # the outputs Y_0 = Y_1 lie in [1, 5/2]; the second disjunct (Y_0 − Y_1 >= 0.1) never holds, and
+    # CROWN with c = (1, −1) proves it on the whole box in one part (the outputs' intervals alone
+    # give Y_0 − Y_1 in [−3/2, 3/2]). At T = 5/2 it leads the margin everywhere but near the
+    # maximum, where only the first disjunct can be met: the ascent must still climb there.
+    above = _vnnlib(tmp_path, "(assert (or (>= Y_0 2.501) (>= (- Y_0 Y_1) 0.1)))", "above.vnnlib")
     r = _run(RELU, "--property", above, "--semantics", "real", "--semantics", "float32")
     assert r.exit_code == 0, r.output
-    assert re.search(r"vnnlib:\S*above\.vnnlib real +proved", r.output)
+    assert re.search(r"vnnlib:\S*above\.vnnlib real +proved +\[0\.000999\d*, 0\.1000001\] +1 ", r.output)
     at = _vnnlib(tmp_path, QUARTER_BOX + "(assert (or (>= Y_0 2.5) (>= (- Y_0 Y_1) 0.1)))", "at.vnnlib")
     r = _run(RELU, "--property", at, "--semantics", "real", "--semantics", "float32", "--format", "json")
     assert r.exit_code == 1, r.output

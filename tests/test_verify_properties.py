@@ -12,12 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.strategies import rationals
-from verifae import AutoencoderSpec, Box
+from tests.reference import reference
+from tests.strategies import boxes, points_in, rationals, specs
+from verifae import AutoencoderSpec, Box, LayeredSpec, evaluate
+from verifae.layered import Layer
 from verifae.verify import runs as verify_runs
 from verifae.verify.properties import LinearConstraint, Property, PropertyError, parse_property
 from verifae.verify.search import Searcher
-from verifae.verify.vnnlib import check_input_region
+from verifae.verify.vnnlib import check_input_region, relaxed_ranges
 
 
 @pytest.mark.parametrize("text, kind, index, sense, threshold", [
@@ -224,3 +226,43 @@ def test_vnnlib_closed_form_maximum(tmp_path, monkeypatch, semantics):
             x = [Fraction(s) for s in v.counterexample["x"]]
             z = x[0] + 2 * x[1] + 1  # exact in every format here: the box's points are dyadic
             assert z >= Fraction(T) and all(0 <= c <= Fraction(1, 2) for c in x)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_relaxed_ranges_enclose_every_run(data):
+    """CROWN with c as the specification matrix: the range of c·y + d holds at exact points
+    (real: exact rationals, `tests/reference.py`) and for the float runs (float32, float64)
+    at the same points; zero tolerance."""
+    spec = data.draw(specs(activations=("relu", "identity", "leaky_relu", "tanh"), max_d=3, max_h=3))
+    box = data.draw(boxes(spec.input_dim))
+    d = spec.input_dim
+    g = LinearConstraint(tuple((i, c) for i, c in enumerate(data.draw(st.lists(rationals(2, 8), min_size=d,
+                                                                             max_size=d))) if c),
+                         data.draw(rationals(2, 8)))
+    points = data.draw(points_in(box, count=3))
+    for semantics in ("real", "float64", "float32"):
+        found = relaxed_ranges(spec, box, semantics, [g])
+        if found is None:
+            continue
+        lo, hi = found[0]
+        for x in points:
+            if semantics == "real":
+                if spec.activation == "tanh":
+                    continue  # an Arb ball, not a rational: checked in the float semantics only
+                y = [Fraction(int(v.p), int(v.q)) for v in reference(spec, x, None)["output"]]
+            else:
+                y = [Fraction(float(v)) for v in evaluate(spec, x, backend=semantics).output]
+            value = sum((c * y[i] for i, c in g.coefficients), g.constant)
+            assert Fraction(lo) <= value <= Fraction(hi), (semantics, x)
+
+
+def test_relaxed_ranges_keep_the_dependence_of_outputs():
+    # Y_0 − Y_1 is 0 everywhere on RELU; intervals of the outputs alone give [−3/2, 3/2]
+    g = LinearConstraint(((0, Fraction(1)), (1, Fraction(-1))), Fraction(0))
+    (lo, hi), = relaxed_ranges(RELU, QUARTER, "real", [g])
+    assert lo <= 0 <= hi and hi - lo < 1e-12
+    assert g.range(np.array([1.0, 1.0]), np.array([2.5, 2.5])) == (-1.5, 1.5)
+    # a last layer with an activation: no specification matrix through it (the intervals stay)
+    squashed = LayeredSpec([Layer([[1, 2]], [1], "relu")], [Layer([[1], [1]], [0, 0], "sigmoid")])
+    assert relaxed_ranges(squashed, QUARTER, "real", [g]) is None

@@ -146,12 +146,14 @@ class Property:
 
     # ------------------------------------------------------------ values
 
-    def value_bounds(self, enclosure: Any) -> tuple[float, float]:
+    def value_bounds(self, enclosure: Any, part: tuple[Any, Box, str] | None = None) -> tuple[float, float]:
         """(lower, upper) of the property's value from an `Enclosure` (v1) or a
         `LayeredEnclosure`: float64 endpoints that are rounded outward there, so they
-        enclose the value (NaN read as unbounded, as `methods.as_bounds` does)."""
+        enclose the value (NaN read as unbounded, as `methods.as_bounds` does).
+        `part` = (spec, box, semantics) of that enclosure lets a vnnlib property also
+        bound its constraints by CROWN with their c (`vnnlib.relaxed_ranges`)."""
         if self.kind == "vnnlib":
-            return self._margin_bounds(np.asarray(enclosure.output, dtype=np.float64))
+            return self._margin_bounds(np.asarray(enclosure.output, dtype=np.float64), part)
         if self.kind == "error":
             b = np.asarray(enclosure.reconstruction_error, dtype=np.float64)
         elif self.kind == "output":
@@ -176,13 +178,28 @@ class Property:
         hi_f = math.inf if math.isnan(b[1]) else float(b[1])
         return lo_f, hi_f
 
-    def _margin_bounds(self, output: np.ndarray) -> tuple[float, float]:
+    def _margin_bounds(self, output: np.ndarray, part: tuple[Any, Box, str] | None) -> tuple[float, float]:
         """[lower, upper] of m = min_j max_i g_ji over the output enclosure: min and max
-        are monotone in each argument, so the ends of the g_ji's enclosures give m's."""
+        are monotone in each argument, so the ends of the g_ji's enclosures give m's.
+        Each g_ji's enclosure is the intersection of its interval range over the output
+        enclosure and, with `part`, its CROWN range (both hold, so their meet does)."""
         lower, upper = output[:, 0], output[:, 1]
+        relaxed: dict[int, tuple[float, float]] = {}
+        if part is not None:
+            from .vnnlib import relaxed_ranges
+
+            every = [g for conjunction in self.disjuncts for g in conjunction]
+            found = relaxed_ranges(part[0], part[1], part[2], every)
+            if found is not None:
+                relaxed = {id(g): r for g, r in zip(every, found)}
         lows, highs = [], []
         for conjunction in self.disjuncts:
-            ranges = [g.range(lower, upper) for g in conjunction]
+            ranges = []
+            for g in conjunction:
+                lo, hi = g.range(lower, upper)
+                if id(g) in relaxed:
+                    lo, hi = max(lo, relaxed[id(g)][0]), min(hi, relaxed[id(g)][1])
+                ranges.append((lo, hi))
             lows.append(max(r[0] for r in ranges))
             highs.append(max(r[1] for r in ranges))
         return min(lows), min(highs)

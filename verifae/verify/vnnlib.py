@@ -24,23 +24,35 @@ has one, it must be exactly the box(es) of the case being verified
 (`check_input_region`): a property proved over another box than the one the file names
 would answer a different question, so a mismatch is bad input rather than silently
 either box. Make a case from the file's box with `verifae case --vnnlib FILE`.
+
+Bounding c·y + d over a part (`relaxed_ranges`): interval arithmetic on the output
+enclosure forgets that outputs move together (Y_0 − Y_1 with Y_0 = Y_1 is bounded by the
+width of both). When the model's last layer is affine, CROWN is run with the
+constraints' c as its specification matrix instead: back-substitution of c·W_L from the
+last layer to the input keeps that dependence. `Property.value_bounds` intersects both.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 from itertools import product
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..box import Box
 from ..errors import VerifaeError
 from ..importers.boxes import boxes_from_vnnlib, line_of, read_vnnlib
-from ..numbers import to_exact
+from ..layered import LayeredSpec
+from ..methods.crown import back_substitute, prepare_network, propagate
+from ..model import AutoencoderSpec
+from ..numbers import round_down, round_up, to_exact
 from .properties import LinearConstraint, Property, PropertyError
 
-__all__ = ["read_output_property", "check_input_region", "MAX_DISJUNCTS"]
+__all__ = ["read_output_property", "check_input_region", "relaxed_ranges", "MAX_DISJUNCTS"]
 
 #: at most this many disjuncts after multiplying out `and`s of `or`s
 MAX_DISJUNCTS = 10_000
@@ -236,3 +248,44 @@ def check_input_region(properties: Sequence[Property], boxes: Sequence[Box]) -> 
         raise PropertyError(f"{prop.text}: the file's input constraints are not the case's box ({detail}); "
                             "verify a case made from the file (verifae case --vnnlib FILE) or drop the input "
                             "assertions from the file")
+
+
+def relaxed_ranges(spec: AutoencoderSpec | LayeredSpec, box: Box, semantics: str,
+                   constraints: Sequence[LinearConstraint]) -> list[tuple[float, float]] | None:
+    """Enclosures [lo, hi] of each constraint's c·y + d over `box` in `semantics`, by CROWN
+    with c as the specification matrix (None where it does not apply: a last layer with
+    an activation, or a float run that may overflow).
+
+    Why it holds: the output is y = W_L a + b_L (+ e1 in a float semantics, |e1| <= the
+    Higham bound `methods.crown` proves for that layer), so c·y = (c W_L) a + c b_L + c·e1
+    with |c·e1| <= |c| e1. `back_substitute` bounds (c W_L) a + c b_L ± |c| e1 over the box
+    through the layers below, for every c in its interval (the constraints' rationals
+    enclosed by their neighbouring doubles), with outward rounding throughout. The
+    constant d is added exactly, then rounded outward once."""
+    layered = spec if isinstance(spec, LayeredSpec) else LayeredSpec.from_v1(spec)
+    if layered.decoder[-1].activation is not None or not constraints:
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        net = prepare_network(layered, box, semantics)
+        if net is None:
+            return None
+        propagate(net)  # every layer's bounds and lines, and the last layer's e1
+        B, L = net.B, net.depth - 1
+        width = net.weights[L].shape[0]
+        c_lo, c_hi = np.zeros((len(constraints), width)), np.zeros((len(constraints), width))
+        for r, g in enumerate(constraints):
+            for k, c in g.coefficients:
+                c_lo[r, k], c_hi[r, k] = round_down(c), round_up(c)
+        C = B.interval_floats(c_lo, c_hi)
+        e1 = net.e1[L]
+        slack = (np.zeros(len(constraints)) if e1 is None
+                 else B.upper(B.matvec(B.magnitude(C), B.constant_floats(e1))))
+        upper, lower = back_substitute(net, L, B.rmatvec(net.weights[L], C), B.matvec(C, net.biases[L]), slack)
+        highs = upper.concretize(B, net.x, up=True)
+        lows = lower.concretize(B, net.x, up=False)
+    out = []
+    for g, lo, hi in zip(constraints, lows, highs):
+        lo_f = round_down(Fraction(float(lo)) + g.constant) if math.isfinite(lo) else -math.inf
+        hi_f = round_up(Fraction(float(hi)) + g.constant) if math.isfinite(hi) else math.inf
+        out.append((lo_f, hi_f))
+    return out
