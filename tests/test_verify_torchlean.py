@@ -162,3 +162,30 @@ def test_an_accepted_document_holds_at_every_sampled_point(problem):
         y = _exact_forward(spec, x)
         for row, bias in zip(doc["query"]["weights"], doc["query"]["bias"]):
             assert sum((Fraction(w) * v for w, v in zip(row, y)), Fraction(bias)) <= 0
+
+
+def test_layered_relu_model():
+    """Several relu layers and identity ones: a relu entry after each relu layer only;
+    the replay rejects a threshold below a value the model reaches (exact, on a grid)
+    and accepts a generous one."""
+    from verifae.layered import Layer
+
+    spec = LayeredSpec([Layer([[1, -1], ["1/2", 1]], [0, "-1/4"], "relu"), Layer([[1, 1]], ["0.1"], "relu")],
+                       [Layer([[2]], [0], "identity"), Layer([[1], [-1]], [0, 1], "relu")])
+    box = Box([-1, 0], [1, "1/2"])
+    kinds = [layer["kind"] for layer in crown_query(spec, box, [parse_property("output[0]<=10")])["layers"]]
+    assert kinds == ["linear", "relu", "linear", "relu", "linear", "linear", "relu"]
+    grid = [[Fraction(i, 8) * 2 - 1, Fraction(j, 16)] for i in range(9) for j in range(9)]
+
+    def forward(x):
+        a = x
+        for layer in (*spec.encoder, *spec.decoder):
+            z = [sum((w * v for w, v in zip(row, a)), b) for row, b in zip(layer.weight, layer.bias)]
+            a = [max(v, Fraction(0)) for v in z] if layer.activation is not None and \
+                layer.activation.config()["name"] == "relu" else z
+        return a
+
+    top = max(forward(x)[0] for x in grid)
+    assert not replay_check(crown_query(spec, box, [parse_property(f"output[0]<={top - Fraction(1, 100)}")]))
+    doc = crown_query(spec, box, [parse_property("output[0]<=10")])
+    assert replay_check(doc)

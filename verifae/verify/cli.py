@@ -21,7 +21,6 @@ from .checker import check_certificate_file
 from .properties import parse_property
 from .search import DEFAULT_MAX_PARTS, DEFAULT_TIMEOUT
 from .torchlean import crown_query, replay_check
-from .vnnlib import check_input_region
 
 __all__ = ["verify_command", "check_cert_command", "COMMANDS"]
 
@@ -127,7 +126,6 @@ def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, me
         layered = case.spec if isinstance(case.spec, LayeredSpec) else LayeredSpec.from_v1(case.spec)
         for prop in props:
             prop.check_dims(layered.input_dim, layered.latent_dim)
-        check_input_region(props, case.boxes)
         query = None
         if torchlean is not None:  # refused (exit 2) before any search when it cannot be written
             if len(case.boxes) != 1:
