@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from tests.reference import reference
 from tests.strategies import boxes, points_in, rationals, specs
 from verifae import AutoencoderSpec, Box, LayeredSpec, evaluate
-from verifae.layered import Layer
+from verifae.backends import get_backend
+from verifae.layered import Layer, layered_forward
 from verifae.verify import runs as verify_runs
 from verifae.verify.properties import LinearConstraint, Property, PropertyError, parse_property
 from verifae.verify.search import Searcher
@@ -263,6 +264,36 @@ def test_relaxed_ranges_keep_the_dependence_of_outputs():
     (lo, hi), = relaxed_ranges(RELU, QUARTER, "real", [g])
     assert lo <= 0 <= hi and hi - lo < 1e-12
     assert g.range(np.array([1.0, 1.0]), np.array([2.5, 2.5])) == (-1.5, 1.5)
-    # a last layer with an activation: no specification matrix through it (the intervals stay)
+    # a last layer with an activation: c combines CROWN's linear bounds of the outputs; sigmoid's two
+    # lines are parallel, so σ(z) − σ(z) is bounded by their gap, not by the outputs' widths
     squashed = LayeredSpec([Layer([[1, 2]], [1], "relu")], [Layer([[1], [1]], [0, 0], "sigmoid")])
-    assert relaxed_ranges(squashed, QUARTER, "real", [g]) is None
+    (lo, hi), = relaxed_ranges(squashed, QUARTER, "real", [g])
+    width = 1 / (1 + math.exp(-2.5)) - 1 / (1 + math.exp(-1))  # of each output's range
+    assert lo <= 0 <= hi and hi - lo < width / 2  # the outputs' intervals give a range 2·width wide
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_relaxed_ranges_through_a_last_activation_enclose_float_runs(data):
+    """The same with an activation on the last layer, against numpy float runs of the
+    layered model (`layered_forward` in the format) at points of the box."""
+    v1 = data.draw(specs(activations=("relu", "tanh", "identity"), max_d=3, max_h=3))
+    last = data.draw(st.sampled_from(["sigmoid", "relu", "tanh"]))
+    spec = LayeredSpec([Layer(v1.W_enc, v1.b_enc, v1.activation)], [Layer(v1.W_dec, v1.b_dec, last)])
+    box = data.draw(boxes(spec.input_dim))
+    d = spec.input_dim
+    g = LinearConstraint(tuple((i, c) for i, c in enumerate(data.draw(st.lists(rationals(2, 8), min_size=d,
+                                                                             max_size=d))) if c),
+                         data.draw(rationals(2, 8)))
+    points = np.array(data.draw(points_in(box, count=3)), dtype=object)
+    runs = verify_runs.ModelRuns(spec)
+    for semantics in ("float64", "float32"):
+        found = relaxed_ranges(spec, box, semantics, [g])
+        if found is None:
+            continue
+        (lo, hi), = found
+        X = runs.inputs(points, semantics)
+        Y = layered_forward(get_backend(semantics), runs.params(semantics), X).output
+        for y in np.asarray(Y, dtype=np.float64):
+            value = sum((c * Fraction(float(y[i])) for i, c in g.coefficients), g.constant)
+            assert Fraction(lo) <= value <= Fraction(hi), semantics

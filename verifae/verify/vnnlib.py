@@ -29,7 +29,9 @@ Bounding c·y + d over a part (`relaxed_ranges`): interval arithmetic on the out
 enclosure forgets that outputs move together (Y_0 − Y_1 with Y_0 = Y_1 is bounded by the
 width of both). When the model's last layer is affine, CROWN is run with the
 constraints' c as its specification matrix instead: back-substitution of c·W_L from the
-last layer to the input keeps that dependence. `Property.value_bounds` intersects both.
+last layer to the input keeps that dependence (with an activation on the last layer,
+c combines CROWN's linear bounds of the outputs, which still keeps their dependence on
+x). `Property.value_bounds` intersects both.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from ..box import Box
 from ..errors import VerifaeError
 from ..importers.boxes import boxes_from_vnnlib, line_of, read_vnnlib
 from ..layered import LayeredSpec
-from ..methods.crown import back_substitute, prepare_network, propagate
+from ..methods.crown import Form, back_substitute, output_forms, prepare_network, propagate
 from ..model import AutoencoderSpec
 from ..numbers import round_down, round_up, to_exact
 from .properties import LinearConstraint, Property, PropertyError
@@ -253,34 +255,53 @@ def check_input_region(properties: Sequence[Property], boxes: Sequence[Box]) -> 
 def relaxed_ranges(spec: AutoencoderSpec | LayeredSpec, box: Box, semantics: str,
                    constraints: Sequence[LinearConstraint]) -> list[tuple[float, float]] | None:
     """Enclosures [lo, hi] of each constraint's c·y + d over `box` in `semantics`, by CROWN
-    with c as the specification matrix (None where it does not apply: a last layer with
-    an activation, or a float run that may overflow).
+    (`verifae.methods.crown`) with c as the specification matrix; None where a float run
+    may overflow (the interval bound then stands alone).
 
-    Why it holds: the output is y = W_L a + b_L (+ e1 in a float semantics, |e1| <= the
-    Higham bound `methods.crown` proves for that layer), so c·y = (c W_L) a + c b_L + c·e1
-    with |c·e1| <= |c| e1. `back_substitute` bounds (c W_L) a + c b_L ± |c| e1 over the box
-    through the layers below, for every c in its interval (the constraints' rationals
-    enclosed by their neighbouring doubles), with outward rounding throughout. The
-    constant d is added exactly, then rounded outward once."""
-    layered = spec if isinstance(spec, LayeredSpec) else LayeredSpec.from_v1(spec)
-    if layered.decoder[-1].activation is not None or not constraints:
+    Why it holds. A last layer without activation: y = W_L a + b_L (+ e1 in a float
+    semantics, |e1| <= the Higham bound `methods.crown` proves for that layer), so
+    c·y = (c W_L) a + c b_L + c·e1 with |c·e1| <= |c| e1, and `back_substitute` bounds
+    (c W_L) a + c b_L ± |c| e1 over the box through the layers below: c W_L meets each
+    relaxation before the outputs are separated, which keeps their dependence. A last
+    layer with an activation: CROWN's upper and lower forms U(x) + s >= y >= L(x) − s of
+    each output (`output_forms`) give c·y <= c⁺·(U + s) + c⁻·(L − s) and the other way
+    round, for c⁺ = max(c, 0) >= 0 and c⁻ = min(c, 0) <= 0. Everything is in outward
+    interval arithmetic, for every c in its interval (the constraints' rationals
+    enclosed by their neighbouring doubles); the constant d is added exactly, then the
+    end rounded outward once."""
+    if not constraints:
         return None
+    layered = spec if isinstance(spec, LayeredSpec) else LayeredSpec.from_v1(spec)
     with np.errstate(invalid="ignore", over="ignore"):
         net = prepare_network(layered, box, semantics)
         if net is None:
             return None
-        propagate(net)  # every layer's bounds and lines, and the last layer's e1
+        z_forms = propagate(net)  # every layer's bounds and lines, and the last layer's e1
         B, L = net.B, net.depth - 1
         width = net.weights[L].shape[0]
         c_lo, c_hi = np.zeros((len(constraints), width)), np.zeros((len(constraints), width))
         for r, g in enumerate(constraints):
             for k, c in g.coefficients:
                 c_lo[r, k], c_hi[r, k] = round_down(c), round_up(c)
-        C = B.interval_floats(c_lo, c_hi)
-        e1 = net.e1[L]
-        slack = (np.zeros(len(constraints)) if e1 is None
-                 else B.upper(B.matvec(B.magnitude(C), B.constant_floats(e1))))
-        upper, lower = back_substitute(net, L, B.rmatvec(net.weights[L], C), B.matvec(C, net.biases[L]), slack)
+        if net.lines[L] is None:
+            C = B.interval_floats(c_lo, c_hi)
+            e1 = net.e1[L]
+            slack = (np.zeros(len(constraints)) if e1 is None
+                     else B.upper(B.matvec(B.magnitude(C), B.constant_floats(e1))))
+            upper, lower = back_substitute(net, L, B.rmatvec(net.weights[L], C), B.matvec(C, net.biases[L]), slack)
+        else:
+            y_upper, y_lower = output_forms(net, z_forms)
+            positive = B.interval_floats(np.maximum(c_lo, 0.0), np.maximum(c_hi, 0.0))
+            negative = B.interval_floats(np.minimum(c_lo, 0.0), np.minimum(c_hi, 0.0))
+
+            def combine(first: Form, second: Form) -> Form:
+                """c⁺·first + c⁻·second, with slack |c⁺| s_first + |c⁻| s_second (rounded up)."""
+                slack = (B.upper(B.matvec(B.magnitude(positive), B.constant_floats(first.slack)))
+                         + B.upper(B.matvec(B.magnitude(negative), B.constant_floats(second.slack))))
+                return Form(B.add(B.rmatvec(first.Lam, positive), B.rmatvec(second.Lam, negative)),
+                            B.add(B.matvec(positive, first.const), B.matvec(negative, second.const)), B.up(slack))
+
+            upper, lower = combine(y_upper, y_lower), combine(y_lower, y_upper)
         highs = upper.concretize(B, net.x, up=True)
         lows = lower.concretize(B, net.x, up=False)
     out = []
