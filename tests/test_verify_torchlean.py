@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.strategies import rationals
 from verifae import AutoencoderSpec, Box, LayeredSpec
+from verifae.activations.relu import Relu
 from verifae.errors import UnsupportedError
 from verifae.verify.properties import parse_property
 from verifae.verify.torchlean import CROWN_QUERY_FORMAT, crown_query, replay_check
@@ -181,8 +182,7 @@ def test_layered_relu_model():
         a = x
         for layer in (*spec.encoder, *spec.decoder):
             z = [sum((w * v for w, v in zip(row, a)), b) for row, b in zip(layer.weight, layer.bias)]
-            a = [max(v, Fraction(0)) for v in z] if layer.activation is not None and \
-                layer.activation.config()["name"] == "relu" else z
+            a = [max(v, Fraction(0)) for v in z] if isinstance(layer.activation, Relu) else z
         return a
 
     top = max(forward(x)[0] for x in grid)

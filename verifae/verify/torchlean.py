@@ -5,8 +5,8 @@ The format (TorchLean, `NN/Verification/Cert/CROWNQuery*.lean`): a JSON object
 
     {"format": "crown_query_v1", "input_dim": n,
      "input": {"lo": [...], "hi": [...]},
-     "layers": [{"kind": "linear", "weights": [[...]], "bias": [...]},
-                {"kind": "relu", "alpha": [...]}, ...],
+     "layers": [{"kind": LINEAR_KIND, "weights": [[...]], "bias": [...]},
+                {"kind": RELU_KIND, "alpha": [...]}, ...],
      "query": {"weights": [[...]], "bias": [...], "strict": bool}}
 
 with every number an exact integer or fraction string ("3/10"; JSON numbers are
@@ -41,6 +41,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
+from ..activations.identity import Identity
+from ..activations.relu import Relu
 from ..box import Box
 from ..errors import UnsupportedError
 from ..layered import LayeredSpec
@@ -50,16 +52,20 @@ from .properties import Property
 __all__ = ["CROWN_QUERY_FORMAT", "crown_query", "query_rows", "replay_check"]
 
 CROWN_QUERY_FORMAT = "crown_query_v1"
+#: the format's layer kinds (strings of the document, not activation names)
+LINEAR_KIND, RELU_KIND = "linear", "relu"
 
 Row = tuple[list[Fraction], Fraction]
 #: an affine form of the input: (A, c), rows of A per output
 Form = tuple[list[list[Fraction]], list[Fraction]]
 
 
-def _activation_kind(layer: Any) -> str:
-    if layer.activation is None:
-        return "identity"
-    return str(layer.activation.config().get("name"))
+def _is_relu(layer: Any) -> bool | None:
+    """True for a relu layer, False for an affine one (no activation or the identity),
+    None for any other activation (no TorchLean layer kind)."""
+    if layer.activation is None or isinstance(layer.activation, Identity):
+        return False
+    return True if isinstance(layer.activation, Relu) else None
 
 
 def query_rows(properties: Sequence[Property], output_dim: int) -> tuple[list[Row], bool]:
@@ -142,7 +148,7 @@ def _pass(layers: list[dict[str, Any]], lo: list[Fraction], hi: list[Fraction],
     high: Form = ([row[:] for row in identity], [Fraction(0)] * n)
     used: list[list[Fraction]] = []
     for layer in layers:
-        if layer["kind"] == "linear":
+        if layer["kind"] == LINEAR_KIND:
             low, high = _linear(layer["weights"], layer["bias"], low, high)
             continue
         alpha_in = None if alphas is None else alphas[len(used)]
@@ -175,14 +181,16 @@ def _layers(spec: AutoencoderSpec | LayeredSpec) -> list[dict[str, Any]]:
     layered = spec if isinstance(spec, LayeredSpec) else LayeredSpec.from_v1(spec)
     out: list[dict[str, Any]] = []
     for layer in (*layered.encoder, *layered.decoder):
-        kind = _activation_kind(layer)
-        if kind not in ("relu", "identity"):
+        relu = _is_relu(layer)
+        if relu is None:
+            assert layer.activation is not None
             raise UnsupportedError(f"cannot write a crown_query_v1 document: layer {layer.name} has activation "
-                                   f"{kind!r}; TorchLean's query covers linear and relu layers only")
-        out.append({"kind": "linear", "weights": [[Fraction(w) for w in row] for row in layer.weight],
+                                   f"{layer.activation.config()['name']!r}; TorchLean's query covers linear and "
+                                   "relu layers only")
+        out.append({"kind": LINEAR_KIND, "weights": [[Fraction(w) for w in row] for row in layer.weight],
                     "bias": [Fraction(b) for b in layer.bias]})
-        if kind == "relu":
-            out.append({"kind": "relu"})
+        if relu:
+            out.append({"kind": RELU_KIND})
     return out
 
 
@@ -193,18 +201,18 @@ def _strings(values: Sequence[Fraction]) -> list[str]:
 def crown_query(spec: AutoencoderSpec | LayeredSpec, box: Box, properties: Sequence[Property]) -> dict[str, Any]:
     """The `crown_query_v1` document of `properties` over `box` (see the module's doc)."""
     layers = _layers(spec)
-    output_dim = len(layers[-1]["bias"]) if layers[-1]["kind"] == "linear" else len(layers[-2]["bias"])
+    output_dim = len(layers[-1]["bias"]) if layers[-1]["kind"] == LINEAR_KIND else len(layers[-2]["bias"])
     rows, strict = query_rows(properties, output_dim)
     lo, hi = [Fraction(q) for q in box.lower], [Fraction(q) for q in box.upper]
     _, _, alphas = _pass(layers, lo, hi, None)
     doc_layers: list[dict[str, Any]] = []
     relu = 0
     for layer in layers:
-        if layer["kind"] == "linear":
-            doc_layers.append({"kind": "linear", "weights": [_strings(row) for row in layer["weights"]],
+        if layer["kind"] == LINEAR_KIND:
+            doc_layers.append({"kind": LINEAR_KIND, "weights": [_strings(row) for row in layer["weights"]],
                                "bias": _strings(layer["bias"])})
         else:
-            doc_layers.append({"kind": "relu", "alpha": _strings(alphas[relu])})
+            doc_layers.append({"kind": RELU_KIND, "alpha": _strings(alphas[relu])})
             relu += 1
     return {"format": CROWN_QUERY_FORMAT, "input_dim": len(lo), "input": {"lo": _strings(lo), "hi": _strings(hi)},
             "layers": doc_layers,
@@ -238,18 +246,18 @@ def replay_check(doc: dict[str, Any]) -> bool:
         alphas: list[list[Fraction]] = []
         width = n
         for layer in doc["layers"]:
-            if layer["kind"] == "linear":
+            if layer["kind"] == LINEAR_KIND:
                 W = [[_fraction(v, "weights") for v in row] for row in layer["weights"]]
                 b = [_fraction(v, "bias") for v in layer["bias"]]
                 if not W or len(b) != len(W) or any(len(row) != width for row in W):
                     return False
-                layers.append({"kind": "linear", "weights": W, "bias": b})
+                layers.append({"kind": LINEAR_KIND, "weights": W, "bias": b})
                 width = len(W)
-            elif layer["kind"] == "relu":
+            elif layer["kind"] == RELU_KIND:
                 a = [_fraction(v, "alpha") for v in layer["alpha"]]
                 if len(a) != width or any(not 0 <= v <= 1 for v in a):
                     return False
-                layers.append({"kind": "relu"})
+                layers.append({"kind": RELU_KIND})
                 alphas.append(a)
             else:
                 return False
