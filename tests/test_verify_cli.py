@@ -133,3 +133,94 @@ def test_tightest_in_table_and_json():
     r = _run(RELU, "--property", "error<=4.5", "--semantics", "real", "--tightest", "--format", "json")
     level = json.loads(r.output)["boxes"][0]["properties"][0]["tightest"]["real"]
     assert level["seen"] == 4.0 and 4.0 <= level["proved"] < 4.00001
+
+
+# ---------------------------------------------------------------- VNN-LIB properties and TorchLean
+
+DECLARE = "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
+QUARTER_BOX = "".join(f"(assert (>= X_{i} 0))\n(assert (<= X_{i} 0.5))\n" for i in range(2))
+
+
+def _vnnlib(tmp_path, body, name="p.vnnlib"):
+    path = tmp_path / name
+    path.write_text(DECLARE + body)
+    return str(path)
+
+
+def test_vnnlib_property_proved_and_violated(tmp_path):
+    # the outputs Y_0 = Y_1 lie in [1, 5/2]; the second disjunct (Y_0 − Y_1 >= 0.1) never holds, and
+    # CROWN with c = (1, −1) proves it on the whole box in one part (the outputs' intervals alone
+    # give Y_0 − Y_1 in [−3/2, 3/2]). At T = 5/2 it leads the margin everywhere but near the
+    # maximum, where only the first disjunct can be met: the ascent must still climb there.
+    above = _vnnlib(tmp_path, "(assert (or (>= Y_0 2.501) (>= (- Y_0 Y_1) 0.1)))", "above.vnnlib")
+    r = _run(RELU, "--property", above, "--semantics", "real", "--semantics", "float32")
+    assert r.exit_code == 0, r.output
+    assert re.search(r"vnnlib:\S*above\.vnnlib real +proved +\[0\.000999\d*, 0\.1000001\] +1 ", r.output)
+    at = _vnnlib(tmp_path, QUARTER_BOX + "(assert (or (>= Y_0 2.5) (>= (- Y_0 Y_1) 0.1)))", "at.vnnlib")
+    r = _run(RELU, "--property", at, "--semantics", "real", "--semantics", "float32", "--format", "json")
+    assert r.exit_code == 1, r.output
+    verdicts = json.loads(r.output)["boxes"][0]["properties"][0]["verdicts"]
+    assert verdicts["real"]["counterexample"]["x"] == ["1/2", "1/2"]
+    assert verdicts["real"]["counterexample"]["value"] == [0.0, 0.0]  # the margin: on the boundary, unsafe
+    assert verdicts["float32"]["counterexample"]["runs"]["numpy"] == {"value": 0.0, "violated": True}
+
+
+@pytest.mark.parametrize("body, message", [
+    ("(assert (> Y_0 1))", "p.vnnlib, line 5: (> Y_0 1): strict comparisons are not read"),
+    ("(assert (<= (* Y_0 Y_1) 1))", "p.vnnlib, line 5: (* Y_0 Y_1): a product of outputs is not linear"),
+    (QUARTER_BOX.replace("0.5", "0.25") + "(assert (>= Y_0 3))",
+     "the file's input constraints are not the case's box (box 0, X_0: the file has [0, 1/4], the case [0, 1/2])"),
+])
+def test_vnnlib_bad_input_exits_2(tmp_path, body, message):
+    r = _run(RELU, "--property", _vnnlib(tmp_path, body))
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+
+
+def test_vnnlib_dimension_mismatch_exits_2(tmp_path):
+    path = tmp_path / "three.vnnlib"
+    path.write_text(DECLARE + "(declare-const Y_2 Real)\n(assert (>= Y_2 3))\n")
+    r = _run(RELU, "--property", str(path))
+    assert r.exit_code == 2
+    assert "declares 3 outputs Y_i, but the model's output (its decoder's) has 2 entries" in r.output
+
+
+def test_vnnlib_certificate_refused(tmp_path):
+    r = _run(RELU, "--property", _vnnlib(tmp_path, "(assert (>= Y_0 3))"), "--semantics", "real",
+             "--certificate", str(tmp_path / "cert.json"))
+    assert r.exit_code == 2
+    assert "the checker bounds error, output and latent properties only" in r.output
+    assert not (tmp_path / "cert.json").exists()
+
+
+def test_torchlean_document_written(tmp_path):
+    out = tmp_path / "query.json"
+    r = CliRunner().invoke(main, ["verify", RELU, "--property", _vnnlib(tmp_path, "(assert (>= Y_0 2.6))"),
+                                  "--property", "output[1]>=0.5", "--semantics", "real", "--torchlean", str(out)])
+    assert r.exit_code == 0, r.output
+    assert f"torchlean: {out} (crown_query_v1, 2 row(s); verifae's replay of its check accepts)" in r.output
+    doc = json.loads(out.read_text())
+    assert doc["input"] == {"lo": ["0", "0"], "hi": ["1/2", "1/2"]}
+    assert doc["layers"][:2] == [{"kind": "linear", "weights": [["1", "2"]], "bias": ["1"]},
+                                 {"kind": "relu", "alpha": ["1"]}]
+    assert doc["query"] == {"weights": [["1", "0"], ["0", "-1"]], "bias": ["-13/5", "1/2"], "strict": True}
+
+
+def test_torchlean_rejected_query_is_said(tmp_path):
+    out = tmp_path / "query.json"
+    r = CliRunner().invoke(main, ["verify", RELU, "--property", "output[0]<=2.4", "--semantics", "real",
+                                  "--torchlean", str(out)])
+    assert r.exit_code == 1
+    assert "verifae's replay of its check rejects (one affine pass does not prove it)" in r.output
+
+
+@pytest.mark.parametrize("case, prop, message", [
+    ("tiny-tanh-2-1-2.json", "output[0]<=3", "layer encoder.0 has activation 'tanh'"),
+    ("tiny-relu-2-1-2.json", "error<=5", "TorchLean's query states linear output properties only"),
+    ("digits-64-16-64-four-boxes.json", "output[0]<=3", "--torchlean writes one box's document; the case has 4 boxes"),
+])
+def test_torchlean_refusals_exit_2_before_searching(tmp_path, case, prop, message):
+    out = tmp_path / "query.json"
+    r = _run(str(CASES / case), "--property", prop, "--torchlean", str(out))
+    assert r.exit_code == 2, r.output
+    assert message in r.output and not out.exists()

@@ -182,33 +182,69 @@ def boxes_between(lower: str | Path, upper: str | Path, dim: int | None = None) 
 # ---------------------------------------------------------------- VNN-LIB
 
 
-def _tokens(text: str) -> list[str]:
-    out: list[str] = []
-    for line in text.splitlines():
+class Token(str):
+    """A token of a VNN-LIB file that knows its line (for error messages)."""
+
+    line: int
+
+
+class Expr(list):
+    """A parenthesised S-expression that knows the line of its opening parenthesis."""
+
+    line: int
+
+
+def _tokens(text: str) -> list[Token]:
+    out: list[Token] = []
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.split(";", 1)[0]
-        out.extend(line.replace("(", " ( ").replace(")", " ) ").split())
+        for piece in line.replace("(", " ( ").replace(")", " ) ").split():
+            tok = Token(piece)
+            tok.line = number
+            out.append(tok)
     return out
 
 
-def _parse(tokens: list[str], where: str) -> list[Any]:
-    """The top-level S-expressions, as nested lists of tokens."""
+def _parse(tokens: list[Token], where: str) -> list[Any]:
+    """The top-level S-expressions, as nested lists of tokens (`Expr` and `Token`, both
+    knowing their line)."""
     forms: list[Any] = []
-    stack: list[list[Any]] = []
+    stack: list[Expr] = []
     for tok in tokens:
         if tok == "(":
-            stack.append([])
+            expr = Expr()
+            expr.line = tok.line
+            stack.append(expr)
         elif tok == ")":
             if not stack:
-                raise BoxError(f"{where}: unbalanced ')'")
+                raise BoxError(f"{where}, line {tok.line}: unbalanced ')'")
             done = stack.pop()
             (stack[-1] if stack else forms).append(done)
         elif stack:
             stack[-1].append(tok)
         else:
-            raise BoxError(f"{where}: {tok!r} outside any expression")
+            raise BoxError(f"{where}, line {tok.line}: {str(tok)!r} outside any expression")
     if stack:
         raise BoxError(f"{where}: unbalanced '(' (the file ends inside an expression)")
     return forms
+
+
+def line_of(expr: Any) -> int | None:
+    """The line where a parsed expression starts (None for one built by hand)."""
+    return getattr(expr, "line", None)
+
+
+def read_vnnlib(path: str | Path, what: str = "--vnnlib") -> tuple[list[Any], str]:
+    """The top-level S-expressions of a VNN-LIB file and the `where` prefix of its errors
+    (shared by the input box reader here and the output property reader,
+    `verifae.verify.vnnlib`)."""
+    p = _check_file(path, what)
+    where = f"{what} {path}"
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BoxError(f"{where}: cannot read the file as UTF-8 text ({exc})") from None
+    return _parse(_tokens(text), where), where
 
 
 def _show(expr: Any) -> str:
@@ -300,13 +336,7 @@ def _boxes(expr: Any, n: int, where: str) -> list[Bounds]:
 
 def boxes_from_vnnlib(path: str | Path, dim: int | None = None) -> tuple[Box, ...]:
     """The input boxes of a VNN-LIB property (see the module's doc)."""
-    p = _check_file(path, "--vnnlib")
-    where = f"--vnnlib {path}"
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BoxError(f"{where}: cannot read the file as UTF-8 text ({exc})") from None
-    forms = _parse(_tokens(text), where)
+    forms, where = read_vnnlib(path)
     inputs: set[int] = set()
     asserts = []
     for form in forms:

@@ -20,6 +20,7 @@ from .properties import Property, parse_property
 from .runs import exact_strings, json_float
 from .search import DEFAULT_MAX_PARTS, DEFAULT_TIMEOUT, STATUSES, Searcher, Verdict, verify_box
 from .search import tightest as search_tightest
+from .vnnlib import check_input_region
 
 __all__ = ["VerifyResult", "verify", "to_json", "render_verdicts", "certificate_json", "EXIT_PROVED",
            "EXIT_VIOLATED", "EXIT_UNKNOWN"]
@@ -85,6 +86,7 @@ def verify(spec: AutoencoderSpec | LayeredSpec, boxes: Box | tuple[Box, ...] | l
     start = time.monotonic()
     props = _as_properties(properties)
     box_list = (boxes,) if isinstance(boxes, Box) else tuple(boxes)
+    check_input_region(props, box_list)  # a VNN-LIB file's own input box must be the one verified
     semantics = tuple(dict.fromkeys(semantics))
     for S in semantics:
         if S not in SEMANTICS:
@@ -101,7 +103,7 @@ def verify(spec: AutoencoderSpec | LayeredSpec, boxes: Box | tuple[Box, ...] | l
         except CertificateError as exc:
             raise UnsupportedError(f"cannot write a certificate: {exc}") from None
         for p in props:
-            if p.kind == "input_grad_inf":
+            if p.kind in ("input_grad_inf", "vnnlib"):
                 raise UnsupportedError(f"cannot write a certificate for {p.text!r}: the checker bounds error, "
                                        "output and latent properties only")
 

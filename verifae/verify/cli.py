@@ -12,12 +12,15 @@ import click
 
 from ..api import SEMANTICS
 from ..cases import DEFAULT_MAX_BYTES, load_case
-from ..errors import EnvironmentFailure, OutputError, VerifaeError
+from ..errors import EnvironmentFailure, OutputError, UnsupportedError, VerifaeError
 from ..files import write_atomically
+from ..layered import LayeredSpec
 from ..methods import METHOD_NAMES
 from .api import certificate_json, render_verdicts, to_json, verify
 from .checker import check_certificate_file
+from .properties import parse_property
 from .search import DEFAULT_MAX_PARTS, DEFAULT_TIMEOUT
+from .torchlean import crown_query, replay_check
 
 __all__ = ["verify_command", "check_cert_command", "COMMANDS"]
 
@@ -28,12 +31,14 @@ Examples:
   verifae verify cases/tiny-relu-2-1-2.json --property 'error<=4.5'
   verifae verify cases/digits-64-16-64-eps0.01.json --property 'error<=0.0135' --semantics float32
   verifae verify cases/tiny-relu-2-1-2.json --property 'output[0]<=3' --certificate cert.json
+  verifae verify cases/tiny-relu-2-1-2.json --property unsafe.vnnlib --torchlean query.json
 
 \b
 Exit codes:
   0    every property proved in every semantics asked for
   1    some property violated (a confirmed counterexample)
-  2    bad input: an unparseable property, an index out of range, a bad case file
+  2    bad input: an unparseable property, an index out of range, a bad case file,
+       a VNN-LIB construct not read, a VNN-LIB input box other than the case's
   3    internal error (rerun with --debug for the traceback)
   4    some verdict unknown (a budget ran out), none violated
   5    environment: a needed service or optional package is unavailable
@@ -81,8 +86,9 @@ def _writable(path: Path | None) -> None:
 @click.command("verify", epilog=VERIFY_EPILOG)
 @click.argument("case_file", metavar="CASE.json", type=click.Path(path_type=Path))
 @click.option("--property", "properties", multiple=True, required=True, metavar="PROP",
-              help="error<=T, output[i]<=T, output[i]>=T, latent[i]<=T, latent[i]>=T or input_grad_inf<=T "
-                   "(T exact: 0.1 is 1/10); repeat for several.")
+              help="error<=T, output[i]<=T, output[i]>=T, latent[i]<=T, latent[i]>=T, input_grad_inf<=T "
+                   "(T exact: 0.1 is 1/10), or FILE.vnnlib (its output constraints over Y_i, the decoder "
+                   "output, state the unsafe region); repeat for several.")
 @click.option("--semantics", type=click.Choice(SEMANTICS), multiple=True,
               help="Semantics to decide; repeat for several (default: all three).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
@@ -94,6 +100,9 @@ def _writable(path: Path | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the counterexample search.")
 @click.option("--certificate", "certificate", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="CERT.json", help="Write a proof object of the real-semantics proofs (check it with check-cert).")
+@click.option("--torchlean", "torchlean", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE.json", help="Write TorchLean's crown_query_v1 document of the output properties "
+                                        "(relu models, one box) for its Lean checker.")
 @click.option("--tightest", is_flag=True,
               help="Also report, per box, property and semantics, the tightest threshold proved within the budget.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -103,16 +112,26 @@ def _writable(path: Path | None) -> None:
               help="Refuse case files larger than this many bytes.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 @click.pass_context
-def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, method, seed, certificate, tightest, fmt,
-                   output, max_size, debug):
+def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, method, seed, certificate, torchlean,
+                   tightest, fmt, output, max_size, debug):
     """Prove or refute properties over every box of a case, per semantics."""
     debug = debug or bool((ctx.obj or {}).get("debug", False))
 
     def body():
         _writable(output)
         _writable(certificate)
+        _writable(torchlean)
         case = load_case(case_file, max_size, layered=True)
-        result = verify(case.spec, case.boxes, list(properties), semantics=tuple(semantics) or SEMANTICS,
+        props = [parse_property(p) for p in properties]
+        layered = case.spec if isinstance(case.spec, LayeredSpec) else LayeredSpec.from_v1(case.spec)
+        for prop in props:
+            prop.check_dims(layered.input_dim, layered.latent_dim)
+        query = None
+        if torchlean is not None:  # refused (exit 2) before any search when it cannot be written
+            if len(case.boxes) != 1:
+                raise UnsupportedError(f"--torchlean writes one box's document; the case has {len(case.boxes)} boxes")
+            query = crown_query(case.spec, case.boxes[0], props)
+        result = verify(case.spec, case.boxes, props, semantics=tuple(semantics) or SEMANTICS,
                         timeout=timeout, max_parts=max_parts, method=method, seed=seed,
                         certificate=certificate is not None, tightest=tightest, name=case.name)
         text = json.dumps(to_json(result), indent=1) + "\n" if fmt == "json" else render_verdicts(result)
@@ -128,6 +147,11 @@ def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, me
                            f"{sum(len(p['leaves']) for p in cert['proofs'])} leaves)", err=True)
             else:
                 click.echo("certificate: not written; no property was proved in the real semantics", err=True)
+        if torchlean is not None and query is not None:
+            write_atomically(torchlean, json.dumps(query) + "\n")
+            expected = "accepts" if replay_check(query) else "rejects (one affine pass does not prove it)"
+            click.echo(f"torchlean: {torchlean} (crown_query_v1, {len(query['query']['bias'])} row(s); "
+                       f"verifae's replay of its check {expected})", err=True)
         return result
 
     result = _run(debug, body)

@@ -111,8 +111,7 @@ class ModelRuns:
                 if prop.kind == "latent":
                     p = LayeredParameters(p.layers[: p.n_encoder], p.n_encoder, d)
                 fwd = layered_forward(B, p, X)
-                g = np.zeros_like(fwd.output)
-                g[..., prop.index] = 1.0
+                g = prop.output_cotangent(fwd.output)
                 grad = layered_backward(B, p, X, fwd, g)["input"]
         sign = 1.0 if prop.sense == "<=" else -1.0
         return np.nan_to_num(sign * grad)
@@ -149,6 +148,8 @@ class ModelRuns:
             return float(loss.detach())
         if prop.kind == "output":
             return float(a.detach()[prop.index])
+        if prop.kind == "vnnlib":
+            return float(prop.margin(a.detach().numpy()[None, :])[0])
         if prop.kind == "latent":
             return float(latent.detach()[prop.index])
         loss.backward()

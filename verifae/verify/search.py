@@ -130,7 +130,7 @@ class Searcher:
         return enclose_layered(self.spec, box, semantics=semantics, method="interval")
 
     def bound(self, prop: Property, box: Box, semantics: str) -> Leaf:
-        lo, hi = prop.value_bounds(self.enclosure(box, semantics))
+        lo, hi = prop.value_bounds(self.enclosure(box, semantics), part=(self.spec, box, semantics))
         return Leaf(box, lo, hi)
 
     # ------------------------------------------------------------ counterexamples
