@@ -22,7 +22,10 @@ def no_torch(monkeypatch):
 
 
 def _run(*args):
-    return CliRunner().invoke(main, ["verify", *args], catch_exceptions=False)
+    # one process unless a test asks for more: spawned workers cost seconds to start and
+    # do not see this module's monkeypatches
+    jobs = () if "--jobs" in args or "--scheduler" in args else ("--jobs", "1")
+    return CliRunner().invoke(main, ["verify", *args, *jobs], catch_exceptions=False)
 
 
 def test_all_proved_exits_0_with_a_table():

@@ -15,7 +15,7 @@ from ..cases import DEFAULT_MAX_BYTES, load_case
 from ..errors import EnvironmentFailure, OutputError, VerifaeError
 from ..files import write_atomically
 from ..methods import METHOD_NAMES
-from .api import certificate_json, render_verdicts, to_json, verify
+from .api import certificate_json, default_jobs, render_verdicts, to_json, verify
 from .checker import check_certificate_file
 from .search import DEFAULT_MAX_PARTS, DEFAULT_TIMEOUT
 
@@ -36,7 +36,7 @@ Exit codes:
   2    bad input: an unparseable property, an index out of range, a bad case file
   3    internal error (rerun with --debug for the traceback)
   4    some verdict unknown (a budget ran out), none violated
-  5    environment: a needed service or optional package is unavailable
+  5    environment: a needed service or optional package is unavailable (e.g. the Dask scheduler)
   130  interrupted (Ctrl-C)
 """
 
@@ -96,6 +96,10 @@ def _writable(path: Path | None) -> None:
               metavar="CERT.json", help="Write a proof object of the real-semantics proofs (check it with check-cert).")
 @click.option("--tightest", is_flag=True,
               help="Also report, per box, property and semantics, the tightest threshold proved within the budget.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes running the boxes and semantics (default: the cores).")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Run them on this dask.distributed scheduler (extra 'dask') instead of local processes.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the result here instead of standard output.")
@@ -103,8 +107,8 @@ def _writable(path: Path | None) -> None:
               help="Refuse case files larger than this many bytes.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 @click.pass_context
-def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, method, seed, certificate, tightest, fmt,
-                   output, max_size, debug):
+def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, method, seed, certificate, tightest, jobs,
+                   scheduler, fmt, output, max_size, debug):
     """Prove or refute properties over every box of a case, per semantics."""
     debug = debug or bool((ctx.obj or {}).get("debug", False))
 
@@ -114,7 +118,8 @@ def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, me
         case = load_case(case_file, max_size, layered=True)
         result = verify(case.spec, case.boxes, list(properties), semantics=tuple(semantics) or SEMANTICS,
                         timeout=timeout, max_parts=max_parts, method=method, seed=seed,
-                        certificate=certificate is not None, tightest=tightest, name=case.name)
+                        certificate=certificate is not None, tightest=tightest, name=case.name,
+                        jobs=jobs or default_jobs(), scheduler=scheduler)
         text = json.dumps(to_json(result), indent=1) + "\n" if fmt == "json" else render_verdicts(result)
         if output is None:
             click.echo(text, nl=False)
