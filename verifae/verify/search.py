@@ -34,12 +34,12 @@ unstable relu neuron removes its upper line's intercept, λ⁺·cU (cU = −u·l
 the intercept term of BaBSR (Bunel et al., "Branch and bound for piecewise linear
 neural network verification", JMLR 21, 2020, §5.1) and of FSB's bound estimate (De
 Palma et al., "Improved branch and bound for neural network verification via
-Lagrangian decomposition", ICLR 2021). That candidate and the input split of the
-part (below) are both bounded, and the one whose worse child has the smaller badness
-is taken: strong branching over two candidates, as FSB bounds its filtered
-candidates' children before choosing; compared by the children's mean badness,
-which on random 16-input relu models left smaller gaps than the worse child's (the
-children are kept, so the choice costs the other candidate's two bounds).
+Lagrangian decomposition", 2021). That candidate and the part's input split (the
+side chosen as above) are both bounded, and the one whose children have the smaller
+mean badness is taken: strong branching over two candidates, as FSB bounds its
+filtered candidates' children before choosing. The mean, not the worse child: on
+random 16-input relu models it left smaller gaps. The children are kept, so the
+choice costs the other candidate's two bounds.
 
 Budgets. `timeout` seconds and `max_parts` parts per verdict; when one runs out the
 verdict is `unknown`, with the best bound over the box and the parts still open.
