@@ -18,7 +18,7 @@ from tests.reference import REFERENCE_BITS, reference
 from tests.strategies import rationals
 from verifae import AutoencoderSpec, Box, LayeredSpec, evaluate
 from verifae.verify import runs as verify_runs
-from verifae.verify.properties import Property, parse_property
+from verifae.verify.properties import parse_property
 from verifae.verify.search import Searcher, tightest
 
 SEMANTICS = ("real", "float64", "float32")
@@ -209,7 +209,7 @@ def _dense_values(spec, box, prop, semantics, rng):
 @settings(max_examples=25, deadline=None)
 @given(_problems())
 def test_random_models_never_contradict_sampling(problem):
-    spec, box, kind, semantics, margin = problem
+    spec, box, kind, semantics, factor = problem
     rng = np.random.default_rng(0)
     base = parse_property(f"{kind}0")
     floats, balls = _dense_values(spec, box, base, semantics, rng)
