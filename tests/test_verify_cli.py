@@ -136,3 +136,71 @@ def test_tightest_in_table_and_json():
     r = _run(RELU, "--property", "error<=4.5", "--semantics", "real", "--tightest", "--format", "json")
     level = json.loads(r.output)["boxes"][0]["properties"][0]["tightest"]["real"]
     assert level["seen"] == 4.0 and 4.0 <= level["proved"] < 4.00001
+
+
+# ---------------------------------------------------------------- --jobs and --scheduler
+
+
+def _four_boxes(tmp_path: Path) -> Path:
+    """tiny-relu-2-1-2's model with four boxes (E at most 4 on the first, larger elsewhere)."""
+    case = json.loads(Path(RELU).read_text())
+    case["name"] = "tiny-relu-four-boxes"
+    case["input"] = [{"lower": [0, 0], "upper": ["1/2", "1/2"]}, {"lower": [-1, 0], "upper": [0, 1]},
+                     {"lower": ["1/4", "1/4"], "upper": ["1/2", "1/2"]}, {"lower": [-2, -2], "upper": [-1, -1]}]
+    path = tmp_path / "four.json"
+    path.write_text(json.dumps(case))
+    return path
+
+
+def _without_seconds(doc):
+    if isinstance(doc, dict):
+        return {k: _without_seconds(v) for k, v in doc.items() if k != "seconds"}
+    if isinstance(doc, list):
+        return [_without_seconds(v) for v in doc]
+    return doc
+
+
+def test_jobs_give_the_same_verdicts_as_one_process(tmp_path):
+    """Each (box, semantics) task has its own seeded search, so two spawned processes
+    give the verdicts of one (budgets in parts, not seconds; real semantics only: the
+    workers do not see this module's no-PyTorch patch, which float counterexamples report)."""
+    case = _four_boxes(tmp_path)
+    args = [str(case), "--property", "error<=4.5", "--property", "output[0]<=2", "--property", "output[0]<=2.5",
+            "--semantics", "real", "--max-parts", "6", "--tightest", "--format", "json"]
+    one = _run(*args, "--jobs", "1")
+    two = _run(*args, "--jobs", "2")
+    assert one.exit_code == two.exit_code == 1, (one.output, two.output)
+    a, b = json.loads(one.output), json.loads(two.output)
+    assert _without_seconds(a) == _without_seconds(b)
+    statuses = {v["status"] for box in a["boxes"] for p in box["properties"] for v in p["verdicts"].values()}
+    assert statuses == {"proved", "violated", "unknown"}
+
+
+def test_dask_gives_the_verdicts_of_one_process(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    case = _four_boxes(tmp_path)
+    args = [str(case), "--property", "error<=4.5", "--semantics", "real", "--semantics", "float64",
+            "--max-parts", "6", "--format", "json"]
+    one = _run(*args, "--jobs", "1")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        remote = _run(*args, "--scheduler", cluster.scheduler_address)
+    assert one.exit_code == remote.exit_code, (one.output, remote.output)
+    assert _without_seconds(json.loads(one.output)) == _without_seconds(json.loads(remote.output))
+
+
+def test_unreachable_scheduler_exits_5(tmp_path):
+    """Not the user's input: exit 5, not 2 (loopback only; nothing listens on port 1)."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "verdicts.json"
+    r = _run(RELU, "--property", "error<=4.5", "--scheduler", "tcp://127.0.0.1:1", "--scheduler-timeout", "1",
+             "-o", str(out))
+    assert r.exit_code == 5, r.output
+    assert r.output.startswith("error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:1': ")
+    assert not out.exists()
+
+
+def test_jobs_must_be_positive():
+    r = _run(RELU, "--property", "error<=4.5", "--jobs", "0")
+    assert r.exit_code == 2
+    assert "Invalid value for '--jobs': 0 is not in the range x>=1." in r.output

@@ -100,6 +100,8 @@ def _writable(path: Path | None) -> None:
               help="Processes running the boxes and semantics (default: the cores).")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Run them on this dask.distributed scheduler (extra 'dask') instead of local processes.")
+@click.option("--scheduler-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the result here instead of standard output.")
@@ -108,7 +110,7 @@ def _writable(path: Path | None) -> None:
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 @click.pass_context
 def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, method, seed, certificate, tightest, jobs,
-                   scheduler, fmt, output, max_size, debug):
+                   scheduler, scheduler_timeout, fmt, output, max_size, debug):
     """Prove or refute properties over every box of a case, per semantics."""
     debug = debug or bool((ctx.obj or {}).get("debug", False))
 
@@ -119,7 +121,7 @@ def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, me
         result = verify(case.spec, case.boxes, list(properties), semantics=tuple(semantics) or SEMANTICS,
                         timeout=timeout, max_parts=max_parts, method=method, seed=seed,
                         certificate=certificate is not None, tightest=tightest, name=case.name,
-                        jobs=jobs or default_jobs(), scheduler=scheduler)
+                        jobs=jobs or default_jobs(), scheduler=scheduler, scheduler_timeout=scheduler_timeout)
         text = json.dumps(to_json(result), indent=1) + "\n" if fmt == "json" else render_verdicts(result)
         if output is None:
             click.echo(text, nl=False)
