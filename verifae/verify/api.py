@@ -236,6 +236,11 @@ def _box_json(box: Box) -> dict[str, list[str]]:
     return {"lower": exact_strings(box.lower), "upper": exact_strings(box.upper)}
 
 
+def _phases_json(phases: tuple[tuple[int, int, int], ...]) -> dict[str, Any]:
+    """An open part's fixed relu phases ({} for a box alone): [layer, neuron, +1 (z >= 0) or −1 (z <= 0)]."""
+    return {"phases": [list(p) for p in phases]} if phases else {}
+
+
 def _float_only(verdicts: dict[str, Verdict], S: str) -> bool:
     """A violation in a float semantics at a point where the real value does not break
     the property (or where the real semantics is proved)."""
@@ -260,7 +265,8 @@ def _verdict_json(v: Verdict, prop: Property, float_only: bool) -> dict[str, Any
         out["float_only"] = True
     if v.status == "unknown":
         out["open"] = {"count": len(v.open_parts),
-                       "parts": [{**_box_json(leaf.box), "bound": [json_float(leaf.lower), json_float(leaf.upper)]}
+                       "parts": [{**_box_json(leaf.box), **_phases_json(leaf.phases),
+                                  "bound": [json_float(leaf.lower), json_float(leaf.upper)]}
                                  for leaf in v.open_parts[:20]]}
     if v.notes:
         out["notes"] = v.notes
@@ -392,6 +398,8 @@ def certificate_json(result: VerifyResult) -> dict[str, Any]:
             v = verdicts.get("real")
             if v is None or v.status != "proved":
                 continue
+            # a certified search splits inputs only (`verify`): the checker tiles boxes
+            assert not any(leaf.phases for leaf in v.leaves), "a certificate leaf with relu phases"
             proofs.append({"box": _box_json(box), "property": prop.text, "semantics": "real",
                            "leaves": [{**_box_json(leaf.box),
                                        "bound": [_exact_or_none(leaf.lower), _exact_or_none(leaf.upper)]}

@@ -449,7 +449,7 @@ def tightest(searcher: Searcher, prop: Property, box: Box, semantics: str, *, ti
     root = searcher.bound(prop, box, semantics)
     heap: list[tuple[float, int, Leaf]] = [(-key(root), next(order), root)]
     parts = 1
-    while parts < max_parts and time.monotonic() - start < timeout and -heap[0][0] > enough:
+    while heap and parts < max_parts and time.monotonic() - start < timeout and -heap[0][0] > enough:
         children = searcher.split(prop, heap[0][2], semantics)
         if children is None:
             break
