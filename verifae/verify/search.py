@@ -178,9 +178,10 @@ class Searcher:
         return enclose_layered(self.spec, box, semantics=semantics, method="interval")
 
     def phases_for(self, prop: Property, certified: bool) -> bool:
-        """Whether parts may fix relu phases for this property (the certificate checker
-        and the gradient bounds know boxes only)."""
-        return self.phase_split and not certified and prop.kind != "input_grad_inf"
+        """Whether parts may fix relu phases for this property: error, output and latent
+        ones (CROWN's phase bounds give their values; the certificate checker and the
+        gradient bounds know boxes only)."""
+        return self.phase_split and not certified and prop.kind in ("error", "output", "latent")
 
     def bound(self, prop: Property, box: Box, semantics: str, phases: tuple[Phase, ...] = ()) -> Leaf:
         if not self.use_phases:
