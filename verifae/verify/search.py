@@ -455,8 +455,8 @@ def tightest(searcher: Searcher, prop: Property, box: Box, semantics: str, *, ti
         if children is None:
             break
         heapq.heappop(heap)
+        parts += len(children) - 1  # one part becomes two
         for leaf in children:
-            parts += 1
             if not leaf.empty:  # an empty part has no value to bound
                 heapq.heappush(heap, (-key(leaf), next(order), leaf))
     leaves = [item[2] for item in heap]
