@@ -1,6 +1,8 @@
 """CROWN for layered models (`verifae.methods.crown`): every bound contains the
 high-precision reference (real semantics) and float runs written here (float32 /
-float64), zero tolerance; targeted kinks, saturation, overflow and point boxes."""
+float64), zero tolerance; targeted kinks, saturation, overflow and point boxes; relu
+phases fixed (the bounds hold on the points of the box with those phases, and an
+empty part is proven empty only when no point has them)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from verifae.activations import get_activation
 from verifae.cases import load_case
 from verifae.errors import BoxError, UnsupportedError
 from verifae.methods import alpha
-from verifae.methods.crown import crown_bounds
+from verifae.methods.crown import EmptyPart, crown_bounds
 from verifae.methods.linear import linear_bounds
 from verifae.numbers import FORMATS, nearest_floats
 
@@ -334,3 +336,116 @@ def test_origin_slopes_are_lines_below_the_activation(z, t, act):
     value = z if z > 0 else s * z
     assert value >= a * z
     assert alpha.slope_floor(entry) == slopes[0]
+
+
+# ---------------------------------------------------------------- fixed relu phases
+
+PIECEWISE = ("relu", "leaky_relu", None)
+
+
+def _phases_of(spec: LayeredSpec, pre: dict, pick: list[bool], positive) -> dict[int, np.ndarray]:
+    """Phases of the chosen neurons (`pick`, in layer order) of relu / leaky_relu layers,
+    each the sign of that neuron's pre-activation at one point (`positive(v)`: v >= 0)."""
+    phases, at = {}, 0
+    for k, layer in enumerate(spec.layers):
+        z = pre[f"layers.{layer.name}.pre_activation"]
+        if layer.activation is None:
+            continue
+        signs = np.zeros(len(z), dtype=np.int8)
+        for j, v in enumerate(z):
+            if pick[at % len(pick)]:
+                signs[j] = 1 if positive(v) else -1
+            at += 1
+        phases[k] = signs
+    return phases
+
+
+def _in_part(spec: LayeredSpec, pre: dict, phases: dict[int, np.ndarray], positive, negative) -> bool:
+    for k, signs in phases.items():
+        z = pre[f"layers.{spec.layers[k].name}.pre_activation"]
+        if any((s > 0 and not positive(v)) or (s < 0 and not negative(v)) for s, v in zip(signs, z)):
+            return False
+    return True
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), semantics=st.sampled_from(["real", "float32", "float64"]))
+def test_phase_bounds_contain_every_point_of_their_part(data, semantics):
+    """Phases taken from one point of the box: the part holds that point, so it is not
+    proven empty, and its bounds contain the values at every sampled point (a float run
+    for float32 / float64, its phase read from its own float pre-activation) of the part."""
+    spec = data.draw(layered_specs(activations=PIECEWISE, max_width=4, max_depth=3))
+    box = data.draw(boxes(spec.input_dim))
+    points = data.draw(points_in(box, count=8))
+    pick = data.draw(st.lists(st.booleans(), min_size=1, max_size=6))
+    if semantics == "real":
+        refs = [_with_residual(spec, layered_reference(spec, x, None), x) for x in points]
+        positive, negative = (lambda v: v >= 0), (lambda v: v <= 0)  # exact fmpq: relu models are rational
+        phases = _phases_of(spec, refs[0], pick, positive)
+        bounds = crown_bounds(spec, box, "real", phases=phases)
+        assert bounds is not None
+        for x, ref in zip(points, refs):
+            if _in_part(spec, ref, phases, positive, negative):
+                keys = [k for k in bounds if not k.startswith("gradients")]
+                misses = outside({k: bounds[k] for k in keys}, ref)
+                assert not misses, (spec, box, phases, x, misses[:5])
+        return
+    dtype = np.float32 if semantics == "float32" else np.float64
+    xs = _float_points(box, points, dtype)
+    runs = float_run(spec, xs, dtype)
+    positive, negative = (lambda v: v >= 0), (lambda v: v <= 0)
+    first = {key: values[0] for key, values in runs.items()}
+    phases = _phases_of(spec, first, pick, positive)
+    bounds = crown_bounds(spec, box, semantics, phases=phases)
+    if bounds is None:  # a float run may overflow: nothing is bounded
+        return
+    inside = [i for i in range(len(xs)) if _in_part(spec, {k: v[i] for k, v in runs.items()}, phases,
+                                                    positive, negative)]
+    assert 0 in inside
+    _check_float(spec, bounds, xs[inside], dtype)
+
+
+@pytest.mark.parametrize("semantics", ["real", "float64", "float32"])
+def test_a_phase_no_point_has_is_an_empty_part(semantics):
+    """z = x1 − x2 + 1 >= 1/2 on the box: z <= 0 holds nowhere (empty), z >= 0 everywhere
+    (the same bounds as without phases, where relu is already exact)."""
+    spec = LayeredSpec([([[1, -1]], [1], "relu")], [([[1], [2]], [0, 0])])
+    box = Box(["1/2", "1/2"], [1, 1])
+    with pytest.raises(EmptyPart):
+        crown_bounds(spec, box, semantics, phases={0: np.array([-1])})
+    free = crown_bounds(spec, box, semantics)
+    fixed = crown_bounds(spec, box, semantics, phases={0: np.array([1])})
+    assert free is not None and fixed is not None
+    assert np.array_equal(free["output"], fixed["output"])
+    assert fixed["output"][1, 0] <= 1 and fixed["output"][1, 1] >= 3  # 2z on z in [1/2, 3/2]
+
+
+@pytest.mark.parametrize("semantics", ["real", "float32"])
+def test_phases_make_a_straddling_relu_exact(semantics):
+    """h = relu(z), z = x1 + x2 on [−1, 1]², x_hat = (h, h): without phases relu's
+    lower line (h >= 0 or h >= z) and chord make no line exact; on each phase h is:
+    x_hat = 0 (z <= 0) or z with z clipped to [0, 2] (z >= 0), up to outward rounding.
+    (The phase bounds z_j's interval only: it is not imposed on x, so a bound that
+    back-substitutes through z, not through h, does not see it.)"""
+    spec = LayeredSpec([([[1, 1]], [0], "relu")], [([[1], [1]], [0, 0])])
+    box = Box([-1, -1], [1, 1])
+    up = crown_bounds(spec, box, semantics, phases={0: np.array([1])})
+    down = crown_bounds(spec, box, semantics, phases={0: np.array([-1])})
+    assert up is not None and down is not None
+    tiny = 1e-6
+    for i in range(2):
+        assert -tiny < down["output"][i, 0] <= 0 <= down["output"][i, 1] < tiny
+        assert -tiny < up["output"][i, 0] <= 0 and 2 <= up["output"][i, 1] < 2 + tiny
+    assert up["layers.encoder.0.pre_activation"][0, 0] == 0
+    assert down["layers.encoder.0.pre_activation"][0, 1] == 0
+
+
+def test_phases_are_checked():
+    spec = LayeredSpec([([[1, 1]], [0], "relu"), ([[1]], [0], "tanh")], [([[1], [1]], [0, 0])])
+    box = Box([-1, -1], [1, 1])
+    with pytest.raises(UnsupportedError, match="layer 1 has no relu / leaky_relu activation"):
+        crown_bounds(spec, box, phases={1: np.array([1])})
+    with pytest.raises(UnsupportedError, match="layer 5 is out of range"):
+        crown_bounds(spec, box, phases={5: np.array([1])})
+    with pytest.raises(UnsupportedError, match=r"layer 0 needs 1 signs in \{-1, 0, 1\}"):
+        crown_bounds(spec, box, phases={0: np.array([2])})

@@ -22,7 +22,10 @@ def no_torch(monkeypatch):
 
 
 def _run(*args):
-    return CliRunner().invoke(main, ["verify", *args], catch_exceptions=False)
+    # one process unless a test asks for more: spawned workers cost seconds to start and
+    # do not see this module's monkeypatches
+    jobs = () if "--jobs" in args or "--scheduler" in args else ("--jobs", "1")
+    return CliRunner().invoke(main, ["verify", *args, *jobs], catch_exceptions=False)
 
 
 def test_all_proved_exits_0_with_a_table():
@@ -196,7 +199,8 @@ def test_vnnlib_certificate_refused(tmp_path):
 def test_torchlean_document_written(tmp_path):
     out = tmp_path / "query.json"
     r = CliRunner().invoke(main, ["verify", RELU, "--property", _vnnlib(tmp_path, "(assert (>= Y_0 2.6))"),
-                                  "--property", "output[1]>=0.5", "--semantics", "real", "--torchlean", str(out)])
+                                  "--property", "output[1]>=0.5", "--semantics", "real", "--jobs", "1",
+                                  "--torchlean", str(out)])
     assert r.exit_code == 0, r.output
     assert f"torchlean: {out} (crown_query_v1, 2 row(s); verifae's replay of its check accepts)" in r.output
     doc = json.loads(out.read_text())
@@ -209,7 +213,7 @@ def test_torchlean_document_written(tmp_path):
 def test_torchlean_rejected_query_is_said(tmp_path):
     out = tmp_path / "query.json"
     r = CliRunner().invoke(main, ["verify", RELU, "--property", "output[0]<=2.4", "--semantics", "real",
-                                  "--torchlean", str(out)])
+                                  "--jobs", "1", "--torchlean", str(out)])
     assert r.exit_code == 1
     assert "verifae's replay of its check rejects (one affine pass does not prove it)" in r.output
 
@@ -224,3 +228,71 @@ def test_torchlean_refusals_exit_2_before_searching(tmp_path, case, prop, messag
     r = _run(str(CASES / case), "--property", prop, "--torchlean", str(out))
     assert r.exit_code == 2, r.output
     assert message in r.output and not out.exists()
+
+
+# ---------------------------------------------------------------- --jobs and --scheduler
+
+
+def _four_boxes(tmp_path: Path) -> Path:
+    """tiny-relu-2-1-2's model with four boxes (E at most 4 on the first, larger elsewhere)."""
+    case = json.loads(Path(RELU).read_text())
+    case["name"] = "tiny-relu-four-boxes"
+    case["input"] = [{"lower": [0, 0], "upper": ["1/2", "1/2"]}, {"lower": [-1, 0], "upper": [0, 1]},
+                     {"lower": ["1/4", "1/4"], "upper": ["1/2", "1/2"]}, {"lower": [-2, -2], "upper": [-1, -1]}]
+    path = tmp_path / "four.json"
+    path.write_text(json.dumps(case))
+    return path
+
+
+def _without_seconds(doc):
+    if isinstance(doc, dict):
+        return {k: _without_seconds(v) for k, v in doc.items() if k != "seconds"}
+    if isinstance(doc, list):
+        return [_without_seconds(v) for v in doc]
+    return doc
+
+
+def test_jobs_give_the_same_verdicts_as_one_process(tmp_path):
+    """Each (box, semantics) task has its own seeded search, so two spawned processes
+    give the verdicts of one (budgets in parts, not seconds; real semantics only: the
+    workers do not see this module's no-PyTorch patch, which float counterexamples report)."""
+    case = _four_boxes(tmp_path)
+    args = [str(case), "--property", "error<=4.5", "--property", "output[0]<=2", "--property", "output[0]<=2.5",
+            "--semantics", "real", "--max-parts", "6", "--tightest", "--format", "json"]
+    one = _run(*args, "--jobs", "1")
+    two = _run(*args, "--jobs", "2")
+    assert one.exit_code == two.exit_code == 1, (one.output, two.output)
+    a, b = json.loads(one.output), json.loads(two.output)
+    assert _without_seconds(a) == _without_seconds(b)
+    statuses = {v["status"] for box in a["boxes"] for p in box["properties"] for v in p["verdicts"].values()}
+    assert statuses == {"proved", "violated", "unknown"}
+
+
+def test_dask_gives_the_verdicts_of_one_process(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    case = _four_boxes(tmp_path)
+    args = [str(case), "--property", "error<=4.5", "--semantics", "real", "--semantics", "float64",
+            "--max-parts", "6", "--format", "json"]
+    one = _run(*args, "--jobs", "1")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        remote = _run(*args, "--scheduler", cluster.scheduler_address)
+    assert one.exit_code == remote.exit_code, (one.output, remote.output)
+    assert _without_seconds(json.loads(one.output)) == _without_seconds(json.loads(remote.output))
+
+
+def test_unreachable_scheduler_exits_5(tmp_path):
+    """Not the user's input: exit 5, not 2 (loopback only; nothing listens on port 1)."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "verdicts.json"
+    r = _run(RELU, "--property", "error<=4.5", "--scheduler", "tcp://127.0.0.1:1", "--scheduler-timeout", "1",
+             "-o", str(out))
+    assert r.exit_code == 5, r.output
+    assert r.output.startswith("error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:1': ")
+    assert not out.exists()
+
+
+def test_jobs_must_be_positive():
+    r = _run(RELU, "--property", "error<=4.5", "--jobs", "0")
+    assert r.exit_code == 2
+    assert "Invalid value for '--jobs': 0 is not in the range x>=1." in r.output

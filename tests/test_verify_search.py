@@ -1,7 +1,9 @@
 """Branch and bound and counterexample search: verdicts on models whose extremes are
 known in closed form (τ just above: proved; just below: violated with a confirmed
 counterexample), budgets ending in unknown, float-only violations, and random models
-whose verdicts must agree with dense float runs and an exact/Arb reference."""
+whose verdicts must agree with dense float runs and an exact/Arb reference; relu
+phase splitting (closed form, and random deep relu models against exact rationals and
+float runs, with the proof's parts covering every sampled point)."""
 
 from __future__ import annotations
 
@@ -233,3 +235,148 @@ def test_random_models_never_contradict_sampling(problem):
     elif verdict.status == "violated":
         _confirm_independently(spec, prop, semantics, verdict.counterexample)
     assert verdict.lower <= verdict.upper
+
+
+# ---------------------------------------------------------------- relu phase splitting
+
+# cases/relu-kink-2-1-2: h = relu(x1 + x2) straddles 0 on [−1, 1] × [0, 1], x_hat = (h, −h):
+# E = ((h − x1)² + (h + x2)²)/2, at most 5 at (1, 1) (h = 2: (1 + 9)/2)
+KINK = AutoencoderSpec([[1, 1]], [0], [[1], [-1]], [0, 0], "relu")
+KINK_BOX = Box([-1, 0], [1, 1])
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+def test_phase_split_proves_and_refutes_around_the_maximum(semantics):
+    proved = _verdict(KINK, KINK_BOX, "error<=5.001", semantics)
+    assert proved.status == "proved", proved
+    # the proof fixes the kink's phase, both ways, on the same box
+    assert {leaf.phases for leaf in proved.leaves} >= {((0, 0, 1),), ((0, 0, -1),)}
+    violated = _verdict(KINK, KINK_BOX, "error<=4.999", semantics)
+    assert violated.status == "violated", violated
+    _confirm_independently(KINK, parse_property("error<=4.999"), semantics, violated.counterexample)
+    inputs_only = Searcher(KINK, phase_split=False).verify(parse_property("error<=5.001"), KINK_BOX, semantics,
+                                                           timeout=20, max_parts=400)
+    assert inputs_only.status == "proved" and not any(leaf.phases for leaf in inputs_only.leaves)
+
+
+def test_empty_parts_are_closed_and_left_out_of_the_bound():
+    """z = x1 − x2 + 1 >= 1/2 on the box: the phase z <= 0 is an empty part, closed
+    vacuously; the verdict's bound is that of the other part."""
+    spec = LayeredSpec([([[1, -1]], [1], "relu")], [([[1], [2]], [0, 0])])
+    box = Box(["1/2", "1/2"], [1, 1])
+    searcher = Searcher(spec)
+    prop = parse_property("output[1]<=3.001")
+    searcher.use_phases = True
+    empty = searcher.bound(prop, box, "real", ((0, 0, -1),))
+    assert empty.empty
+    full = searcher.bound(prop, box, "float32", ((0, 0, 1),))
+    assert not full.empty and full.upper >= 3
+
+
+def _exact_run(spec: LayeredSpec, x: list[Fraction]) -> tuple[list[list[Fraction]], list[Fraction], list[Fraction]]:
+    """Pre-activations, latent and output of a relu / identity layered model at x, in
+    exact rationals (an independent reference: plain loops over the exact weights)."""
+    pres, a, latent = [], list(x), []
+    for k, layer in enumerate(spec.layers):
+        z = [sum((w * v for w, v in zip(row, a)), Fraction(0)) + b for row, b in zip(layer.weight, layer.bias)]
+        pres.append(z)
+        a = z if layer.activation is None else [max(v, Fraction(0)) for v in z]
+        if k == len(spec.encoder) - 1:
+            latent = a
+    return pres, latent, a
+
+
+def _float_run(spec: LayeredSpec, x: np.ndarray, dtype) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, float]:
+    """One IEEE run in `dtype` (numpy matmul; weights rounded to nearest)."""
+    pres, a, latent = [], x.astype(dtype), None
+    with np.errstate(all="ignore"):
+        for k, layer in enumerate(spec.layers):
+            W = np.array([[float(w) for w in row] for row in layer.weight]).astype(dtype)
+            b = np.array([float(v) for v in layer.bias]).astype(dtype)
+            z = (W @ a + b).astype(dtype)
+            pres.append(z)
+            a = z if layer.activation is None else np.maximum(z, dtype(0))
+            if k == len(spec.encoder) - 1:
+                latent = a
+        r = (a - x.astype(dtype)).astype(dtype)
+        return pres, latent, a, float(np.mean(r * r, dtype=dtype))
+
+
+@st.composite
+def _relu_problems(draw):
+    """A d-h1-h2-d relu / relu / identity model (two relu layers), a wide box (so that
+    neurons straddle 0), a property and T's margin beyond the extreme seen."""
+    d, h1, h2 = draw(st.integers(1, 3)), draw(st.integers(2, 6)), draw(st.integers(1, 4))
+    v = rationals()
+
+    def layer(n_out, n_in, act):
+        return (draw(st.lists(st.lists(v, min_size=n_in, max_size=n_in), min_size=n_out, max_size=n_out)),
+                draw(st.lists(v, min_size=n_out, max_size=n_out)), act)
+
+    spec = LayeredSpec([layer(h1, d, "relu"), layer(h2, h1, "relu")], [layer(d, h2, None)])
+    centre = draw(st.lists(rationals(), min_size=d, max_size=d))
+    box = Box.around(centre, draw(st.sampled_from([Fraction(1, 4), Fraction(1), Fraction(2)])))
+    kind = draw(st.sampled_from(["error<=", "output[0]<=", "output[0]>=", "latent[0]<=", "latent[0]>="]))
+    return spec, box, kind, draw(st.sampled_from(SEMANTICS)), draw(st.sampled_from([-0.05, 0.02, 0.1, 0.3]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_relu_problems())
+def test_random_relu_models_with_phase_splits_never_contradict_sampling(problem):
+    """Zero tolerance: a proved verdict has no sampled point (exact rationals for real,
+    a numpy run for float32 / float64) beyond T, and its parts cover every sampled
+    point: some leaf holds it in its box with its phases (read from the exact, or the
+    run's float, pre-activations; z = 0 fits both). A violated one is confirmed."""
+    spec, box, kind, semantics, margin = problem
+    d = box.dim
+    rng = np.random.default_rng(0)
+    lo = np.array([float(q) for q in box.lower])
+    hi = np.array([float(q) for q in box.upper])
+    corners = [np.where([(k >> i) & 1 for i in range(d)], hi, lo) for k in range(2 ** d)]
+    points = [[min(max(Fraction(float(v)), a), b) for v, a, b in zip(p, box.lower, box.upper)]
+              for p in [*corners, *rng.uniform(lo, hi, (25, d))]]
+    dtype = {"float32": np.float32, "float64": np.float64}.get(semantics)
+    samples = []  # (point, pre-activations, value)
+    for x in points:
+        if dtype is None:
+            pres, latent, output = _exact_run(spec, x)
+            error = sum(((o - v) ** 2 for o, v in zip(output, x)), Fraction(0)) / d
+            samples.append((x, pres, {"error": error, "output": output[0], "latent": latent[0]}))
+        else:
+            xf = np.array([float(v) for v in x]).astype(dtype)  # the run rounds its input to nearest
+            pres, latent, output, error = _float_run(spec, xf, dtype)
+            samples.append((x, pres, {"error": error, "output": float(output[0]), "latent": float(latent[0])}))
+    values = [s[2][kind.split("[")[0].rstrip("<=>")] for s in samples]
+    base = parse_property(f"{kind}0")
+    finite = [float(v) for v in values if np.isfinite(float(v))]
+    # T a little beyond the extreme seen (or before it: margin < 0), relative to the spread
+    spread = max(finite) - min(finite) + 1e-3
+    typical = max(finite) + margin * spread if base.sense == "<=" else min(finite) - margin * spread
+    threshold = Fraction(typical).limit_denominator(10**6)
+    prop = parse_property(f"{kind}{threshold}")
+    verdict = Searcher(spec).verify(prop, box, semantics, timeout=2.0, max_parts=24)
+    assert verdict.lower <= verdict.upper
+    if verdict.status == "violated":
+        cex = verdict.counterexample
+        x = [Fraction(v) for v in cex["x"]]
+        assert all(a <= v <= b for v, a, b in zip(x, box.lower, box.upper))
+        if dtype is None:
+            _, latent, output = _exact_run(spec, x)
+            error = sum(((o - v) ** 2 for o, v in zip(output, x)), Fraction(0)) / d
+            value = {"error": error, "output": output[0], "latent": latent[0]}[prop.kind]
+            assert value > threshold if prop.sense == "<=" else value < threshold
+        else:
+            assert prop.violated_by(cex["value"])
+        return
+    if verdict.status != "proved":
+        return
+    for (x, pres, _), v in zip(samples, values):
+        if dtype is None:
+            assert (v <= threshold) if prop.sense == "<=" else (v >= threshold), (x, v)
+        else:
+            assert not prop.violated_by(float(v)), (x, v)
+        holders = [leaf for leaf in verdict.leaves
+                   if all(a <= c <= b for c, a, b in zip(x, leaf.box.lower, leaf.box.upper))
+                   and all((pres[k][j] >= 0) if sign > 0 else (pres[k][j] <= 0) for k, j, sign in leaf.phases)]
+        assert holders, (x, [leaf.phases for leaf in verdict.leaves])
+        assert not any(leaf.empty for leaf in holders)  # a point of the box: its part is not empty

@@ -39,6 +39,20 @@ residual a run computes, fl(x_hat_f − x_f), adds one rounding u·|x_hat_f − 
 error term assumes that no intermediate of the run overflows; the float interval
 pass proves that, or `crown_bounds` returns None.
 
+Relu phase splitting (`phases`): a part of branch and bound may fix the phase of
+chosen relu / leaky_relu neurons, z_j >= 0 (+1) or z_j <= 0 (−1). Such a part is the
+set of points of the box (in a float semantics: of float runs) whose z_j has that
+sign, and its bounds hold on that set only. Its proven interval of z_j is clipped to
+the phase before the neuron's relaxation is taken: on [max(l, 0), u] relu is the
+identity and on [l, min(u, 0)] it is zero (leaky_relu: slope 1 or s), so the entry's
+lines there are exact, with no relaxation gap. When the clipped interval is empty, no
+point of the box has that phase (the part is empty, `EmptyPart`). The two phases of a
+neuron cover every point (z_j = 0 belongs to both), so parts that split a neuron
+both ways cover their parent. In a float semantics the phase is that of the *float*
+pre-activation z_f, whose enclosure is the one proven here (and the one relu reads in
+a float run, where relu is exact): every run has a z_f of one sign or the other, so
+the two parts again cover every run.
+
 `crown_bounds(..., alpha=True)` optimises the lower slopes of relu / leaky_relu
 neurons (α-CROWN, `verifae.methods.alpha`) and recomputes every bound with them by the
 same back-substitution.
@@ -68,10 +82,18 @@ from ..numbers import FORMATS
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import as_bounds
 
-__all__ = ["crown_bounds", "crown_result", "Form", "Lines", "Network", "prepare_network", "propagate",
-           "back_substitute", "start_rows", "output_forms", "minus_identity", "finish"]
+__all__ = ["crown_bounds", "crown_result", "EmptyPart", "PHASE_ACTIVATIONS", "Phases", "Form", "Lines", "Network",
+           "prepare_network", "propagate", "back_substitute", "start_rows", "output_forms", "minus_identity", "finish"]
 
 SEMANTICS = ("real", "float32", "float64")
+#: activations whose phases can be fixed: piecewise linear with the kink at 0
+PHASE_ACTIVATIONS = ("relu", "leaky_relu")
+#: fixed phases: layer index -> array over the layer's neurons, +1 (z_j >= 0), −1 (z_j <= 0) or 0 (free)
+Phases = dict[int, np.ndarray]
+
+
+class EmptyPart(Exception):  # noqa: N818 (a result, not an error)
+    """No point of the box (no float run) has the fixed phases: the part is empty."""
 
 
 # ------------------------------------------------------------------ interval helpers
@@ -143,16 +165,42 @@ class Network:
     post: list[FastTensor] = field(default_factory=list)
     lines: list[Lines | None] = field(default_factory=list)
     e1: list[np.ndarray | None] = field(default_factory=list)
+    phases: Phases = field(default_factory=dict)
 
     @property
     def depth(self) -> int:
         return len(self.weights)
 
 
-def prepare_network(spec: LayeredSpec, box: Box, semantics: str) -> Network | None:
+def _check_phases(spec: LayeredSpec, phases: Phases) -> Phases:
+    out = {}
+    for k, signs in phases.items():
+        if not 0 <= k < len(spec.layers):
+            raise UnsupportedError(f"phases: layer {k} is out of range (the model has {len(spec.layers)} layers)")
+        act = spec.layers[k].activation
+        if act is None or act.name not in PHASE_ACTIVATIONS:
+            raise UnsupportedError(f"phases: layer {k} has no relu / leaky_relu activation")
+        signs = np.asarray(signs)
+        if signs.shape != (spec.layers[k].out_features,) or not np.isin(signs, (-1, 0, 1)).all():
+            raise UnsupportedError(f"phases: layer {k} needs {spec.layers[k].out_features} signs in {{-1, 0, 1}}")
+        out[k] = signs.astype(np.int8)
+    return out
+
+
+def prepare_network(spec: LayeredSpec, box: Box, semantics: str, phases: Phases | None = None) -> Network | None:
     """Parameters, inputs and the interval pass in `semantics`; None where a float run may
     overflow anywhere (some entry of the float interval pass, forward, E or the MSE
-    backward pass, is unbounded: every float error term here assumes no overflow)."""
+    backward pass, is unbounded: every float error term here assumes no overflow).
+    `phases` fixes relu phases (module docstring); the interval pass ignores them (it
+    encloses the whole box, so the part too)."""
+    fixed = _check_phases(spec, phases or {})
+    net = _prepare_network(spec, box, semantics)
+    if net is not None:
+        net.phases = fixed
+    return net
+
+
+def _prepare_network(spec: LayeredSpec, box: Box, semantics: str) -> Network | None:
     if semantics not in SEMANTICS:
         raise UnsupportedError(f"unknown semantics {semantics!r}; valid: {', '.join(SEMANTICS)}")
     if box.dim != spec.input_dim:
@@ -324,6 +372,19 @@ def _activation_enclosure(net: Network, act: Activation, z: FastTensor) -> FastT
     return net.F.activation(act, zf).value
 
 
+def _fix_phases(B: FastBackend, z: FastTensor, signs: np.ndarray) -> FastTensor:
+    """z clipped to the fixed phases: [max(l, 0), u] where z_j >= 0, [l, min(u, 0)] where
+    z_j <= 0. z encloses z_j on the part (points of the box with the phases fixed in the
+    layers below), so the clipped interval encloses it where the phase holds too; an
+    empty one (l > 0 for z_j <= 0, u < 0 for z_j >= 0) proves the part empty."""
+    lo, hi = B.ends(z)
+    lo = np.where(signs > 0, np.maximum(lo, 0.0), lo)
+    hi = np.where(signs < 0, np.minimum(hi, 0.0), hi)
+    if (lo > hi).any():
+        raise EmptyPart
+    return B.interval_floats(lo, hi)
+
+
 def start_rows(net: Network, k: int, rows: int | None = None) -> tuple[FastTensor, FastTensor, np.ndarray]:
     """Back-substitution's start for z_k = W_k a_{k−1} + b_k (+ e1_k): W_k, b_k, e1_k,
     optionally with the rows repeated `rows` times (α optimises each copy separately)."""
@@ -359,6 +420,8 @@ def propagate(net: Network, layers: int | None = None,
             other = tighten(net, k)
             if other is not None:
                 z = _meet(B, z, other)
+        if k in net.phases:
+            z = _fix_phases(B, z, net.phases[k])
         net.pre.append(z)
         act = net.acts[k]
         if act is None:
@@ -464,8 +527,8 @@ def finish(net: Network, out_forms: tuple[Form, Form], res_forms: tuple[Form, Fo
     return result
 
 
-def crown_bounds(spec: LayeredSpec, box: Box, semantics: str = "real", *,
-                 alpha: bool = False) -> dict[str, np.ndarray] | None:
+def crown_bounds(spec: LayeredSpec, box: Box, semantics: str = "real", *, alpha: bool = False,
+                 phases: Phases | None = None) -> dict[str, np.ndarray] | None:
     """Rigorous float64 (lower, upper) bounds (shape (..., 2)) of every layer's pre- and
     post-activation ("layers.<name>.pre_activation", "layers.<name>.post_activation"),
     "output", "latent", "residual" (r as the semantics computes it: fl(x_hat_f − x_f) in
@@ -476,15 +539,19 @@ def crown_bounds(spec: LayeredSpec, box: Box, semantics: str = "real", *,
     alpha=True: optimised lower-line slopes of relu / leaky_relu neurons straddling 0
     (α-CROWN, `verifae.methods.alpha`) for the output and the residual; the result is
     intersected with the fixed-slope one, so it is never wider.
+
+    `phases` ({layer index: signs}) fixes relu phases: the bounds then hold on the part
+    of the box where every fixed z_j has its sign (module docstring); `EmptyPart` when
+    that part is proven empty.
     """
-    net = prepare_network(spec, box, semantics)
+    net = prepare_network(spec, box, semantics, phases)
     if net is None:
         return None
     result = crown_result(net)
     if alpha:
         from .alpha import alpha_result
 
-        again = prepare_network(spec, box, semantics)
+        again = prepare_network(spec, box, semantics, phases)
         assert again is not None  # the same pass as above
         tighter = alpha_result(again)
         for key, bounds in tighter.items():  # both sound: the intersection, never wider than CROWN's

@@ -3,9 +3,13 @@ certificate (design §8)."""
 
 from __future__ import annotations
 
+import copyreg
 import decimal
 import math
+import multiprocessing
+import os
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -13,7 +17,7 @@ from typing import Any
 from ..api import SEMANTICS
 from ..box import Box
 from ..errors import UnsupportedError
-from ..layered import LayeredSpec
+from ..layered import Layer, LayeredSpec
 from ..model import AutoencoderSpec
 from .checker import CERTIFICATE_FORMAT, CertificateError, checker_model, leaf_bound
 from .properties import Property, parse_property
@@ -22,10 +26,19 @@ from .search import DEFAULT_MAX_PARTS, DEFAULT_TIMEOUT, STATUSES, Searcher, Verd
 from .search import tightest as search_tightest
 from .vnnlib import check_input_region
 
-__all__ = ["VerifyResult", "verify", "to_json", "render_verdicts", "certificate_json", "EXIT_PROVED",
+__all__ = ["VerifyResult", "verify", "default_jobs", "to_json", "render_verdicts", "certificate_json", "EXIT_PROVED",
            "EXIT_VIOLATED", "EXIT_UNKNOWN"]
 
 EXIT_PROVED, EXIT_VIOLATED, EXIT_UNKNOWN = 0, 1, 4
+
+# Tasks and their verdicts go to spawned processes and Dask workers by pickle. Boxes,
+# specs and layers keep a cache of derived values (`derived`) that may hold Arb balls,
+# which do not pickle: they travel as their exact parameters and are rebuilt (with an
+# empty cache) on arrival.
+copyreg.pickle(Box, lambda b: (Box, (b.lower, b.upper)))
+copyreg.pickle(AutoencoderSpec, lambda s: (AutoencoderSpec, (s.W_enc, s.b_enc, s.W_dec, s.b_dec, s.activation)))
+copyreg.pickle(Layer, lambda x: (Layer, (x.weight, x.bias, x.activation, x.name)))
+copyreg.pickle(LayeredSpec, lambda s: (LayeredSpec, (list(s.encoder), list(s.decoder))))
 
 
 @dataclass
@@ -74,15 +87,24 @@ def _as_properties(properties: Any) -> list[Property]:
 def verify(spec: AutoencoderSpec | LayeredSpec, boxes: Box | tuple[Box, ...] | list[Box], properties: Any, *,
            semantics: tuple[str, ...] | list[str] = SEMANTICS, timeout: float = DEFAULT_TIMEOUT,
            max_parts: int = DEFAULT_MAX_PARTS, method: str = "linear", seed: int = 0, certificate: bool = False,
-           tightest: bool = False, name: str = "case") -> VerifyResult:
+           tightest: bool = False, name: str = "case", phase_split: bool = True, jobs: int = 1,
+           scheduler: str | None = None, scheduler_timeout: float = 30.0) -> VerifyResult:
     """Prove or refute each property (`parse_property` text or `Property`) in each
     semantics over each box. `timeout` (seconds) and `max_parts` bound each verdict.
     With `certificate`, proofs in the real semantics are refined until the independent
     checker (`verifae.verify.checker`) confirms every leaf, so that `certificate_json`
-    can write them (piecewise-linear models only; anything else is refused up front).
-    With `tightest`, each property also gets, per box and semantics, the tightest
+    can write them (piecewise-linear models only; anything else is refused up front;
+    the parts are then boxes only, no relu phase splits, which the checker does not
+    know). With `tightest`, each property also gets, per box and semantics, the tightest
     threshold branch and bound proves within the same budgets (`search.tightest`): for
-    a dataset of boxes, the certified error level per box."""
+    a dataset of boxes, the certified error level per box. `phase_split=False` splits
+    inputs only (see `verifae.verify.search`).
+
+    Each (box, semantics) pair is one task with its own search (seeded with `seed`), so
+    the verdicts do not depend on how tasks run: in this process (`jobs` 1), in `jobs`
+    processes (spawned), or on the dask.distributed scheduler at `scheduler` (the extra
+    `dask`; `EnvironmentFailure` when it cannot be reached within `scheduler_timeout`
+    seconds)."""
     start = time.monotonic()
     props = _as_properties(properties)
     box_list = (boxes,) if isinstance(boxes, Box) else tuple(boxes)
@@ -93,33 +115,120 @@ def verify(spec: AutoencoderSpec | LayeredSpec, boxes: Box | tuple[Box, ...] | l
             raise UnsupportedError(f"unknown semantics {S!r}; valid: {', '.join(SEMANTICS)}")
     if timeout <= 0 or max_parts < 1:
         raise UnsupportedError("timeout must be positive and max_parts at least 1")
-    certify = None
+    if jobs < 1:
+        raise UnsupportedError(f"jobs must be at least 1, got {jobs}")
     if certificate:
         if "real" not in semantics:
             raise UnsupportedError("certificates cover the real semantics only; add --semantics real")
-        layered = spec if isinstance(spec, LayeredSpec) else LayeredSpec.from_v1(spec)
-        try:
-            model = checker_model(layered)
-        except CertificateError as exc:
-            raise UnsupportedError(f"cannot write a certificate: {exc}") from None
-        for p in props:
-            if p.kind in ("input_grad_inf", "vnnlib"):
-                raise UnsupportedError(f"cannot write a certificate for {p.text!r}: the checker bounds error, "
-                                       "output and latent properties only")
-
-        def certify(prop: Property, part: Box) -> bool:
-            lo, hi = leaf_bound(model, prop, part.lower, part.upper)
-            return hi <= prop.threshold if prop.sense == "<=" else lo >= prop.threshold
-
-    results = [verify_box(spec, box, props, semantics, timeout=timeout, max_parts=max_parts, method=method,
-                          seed=seed, certify=certify) for box in box_list]
-    levels = None
-    if tightest:
-        searcher = Searcher(spec, method=method, seed=seed)
-        levels = [[{S: search_tightest(searcher, prop, box, S, timeout=timeout, max_parts=max_parts)
-                    for S in semantics} for prop in props] for box in box_list]
+        _certifier(spec, props)  # refuses what the checker cannot check, before any search
+    searcher = Searcher(spec, method=method, seed=seed)
+    for prop in props:  # a bad index is bad input, before any task starts
+        prop.check_dims(searcher.runs.input_dim, searcher.runs.latent_dim)
+    budget = {"timeout": timeout, "max_parts": max_parts, "method": method, "seed": seed,
+              "phase_split": phase_split}
+    tasks = [(b, S) for b in range(len(box_list)) for S in semantics]
+    args = [(spec, box_list[b], props, S, budget, certificate, tightest) for b, S in tasks]
+    if scheduler is not None:
+        answers = _run_dask(scheduler, scheduler_timeout, args)
+    else:
+        answers = _run_local(args, jobs)
+    results: list[list[dict[str, Verdict]]] = [[{} for _ in props] for _ in box_list]
+    levels: list[list[dict[str, dict[str, Any]]]] | None = [[{} for _ in props] for _ in box_list] \
+        if tightest else None
+    for (b, S), (verdicts, found) in zip(tasks, answers):
+        for p in range(len(props)):
+            results[b][p][S] = verdicts[p]
+            if levels is not None:
+                levels[b][p][S] = found[p]
     return VerifyResult(name, spec, box_list, props, semantics, results, time.monotonic() - start,
                         certified=certificate, tightest=levels)
+
+
+def _certifier(spec: AutoencoderSpec | LayeredSpec, props: list[Property]) -> Any:
+    """certify(prop, part): whether the independent checker's bound of the value on the
+    box `part` implies the property; UnsupportedError for what it cannot check."""
+    layered = spec if isinstance(spec, LayeredSpec) else LayeredSpec.from_v1(spec)
+    try:
+        model = checker_model(layered)
+    except CertificateError as exc:
+        raise UnsupportedError(f"cannot write a certificate: {exc}") from None
+    for p in props:
+        if p.kind in ("input_grad_inf", "vnnlib"):
+            raise UnsupportedError(f"cannot write a certificate for {p.text!r}: the checker bounds error, "
+                                   "output and latent properties only")
+
+    def certify(prop: Property, part: Box) -> bool:
+        lo, hi = leaf_bound(model, prop, part.lower, part.upper)
+        return hi <= prop.threshold if prop.sense == "<=" else lo >= prop.threshold
+
+    return certify
+
+
+def _task(spec: AutoencoderSpec | LayeredSpec, box: Box, props: list[Property], semantics: str,
+          budget: dict[str, Any], certificate: bool, tightest: bool
+          ) -> tuple[list[Verdict], list[dict[str, Any]] | None]:
+    """One (box, semantics) task: the verdict of each property, and its tightest
+    threshold when asked (a module-level function of picklable arguments, so that a
+    spawned process or a Dask worker can run it)."""
+    certify = _certifier(spec, props) if certificate else None
+    verdicts = [v[semantics] for v in verify_box(spec, box, props, (semantics,), certify=certify, **budget)]
+    found = None
+    if tightest:
+        searcher = Searcher(spec, method=budget["method"], seed=budget["seed"], phase_split=budget["phase_split"])
+        found = [search_tightest(searcher, prop, box, semantics, timeout=budget["timeout"],
+                                 max_parts=budget["max_parts"]) for prop in props]
+    return verdicts, found
+
+
+def _run_local(args: list[tuple], jobs: int) -> list[Any]:
+    """`_task` on each argument tuple, in this process (jobs 1 or one task) or in `jobs`
+    spawned processes, as `verifae.report` runs its cases (spawn, not fork: a forked
+    child of a process with threads can deadlock; workers in their own process group,
+    ended with the pool on an interrupt). The answers in the order of `args`."""
+    if jobs <= 1 or len(args) <= 1:
+        return [_task(*a) for a in args]
+    from ..report import _terminate, _worker_init
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(args)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
+    answers: dict[int, Any] = {}
+    try:
+        queue = list(enumerate(args))
+        running: dict[Future, int] = {}
+        while queue or running:
+            while queue and len(running) < jobs:
+                i, a = queue.pop(0)
+                running[pool.submit(_task, *a)] = i
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                answers[running.pop(f)] = f.result()
+    except BaseException:
+        _terminate(pool)
+        raise
+    pool.shutdown(wait=True)
+    return [answers[i] for i in range(len(args))]
+
+
+def _run_dask(address: str, timeout: float, args: list[tuple]) -> list[Any]:
+    """`_task` on each argument tuple on the dask.distributed scheduler at `address`
+    (`verifae.report`'s client: EnvironmentFailure when unreachable or not installed)."""
+    from ..report import _dask_client
+
+    client = _dask_client(address, timeout)
+    try:
+        futures = [client.submit(_task, *a, pure=False) for a in args]
+        try:
+            return client.gather(futures)
+        except BaseException:
+            client.cancel(futures)
+            raise
+    finally:
+        client.close()
+
+
+def default_jobs() -> int:
+    """The number of processes `verifae verify --jobs` uses by default: the cores."""
+    return os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------- JSON and table
@@ -127,6 +236,11 @@ def verify(spec: AutoencoderSpec | LayeredSpec, boxes: Box | tuple[Box, ...] | l
 
 def _box_json(box: Box) -> dict[str, list[str]]:
     return {"lower": exact_strings(box.lower), "upper": exact_strings(box.upper)}
+
+
+def _phases_json(phases: tuple[tuple[int, int, int], ...]) -> dict[str, Any]:
+    """An open part's fixed relu phases ({} for a box alone): [layer, neuron, +1 (z >= 0) or −1 (z <= 0)]."""
+    return {"phases": [list(p) for p in phases]} if phases else {}
 
 
 def _float_only(verdicts: dict[str, Verdict], S: str) -> bool:
@@ -153,7 +267,8 @@ def _verdict_json(v: Verdict, prop: Property, float_only: bool) -> dict[str, Any
         out["float_only"] = True
     if v.status == "unknown":
         out["open"] = {"count": len(v.open_parts),
-                       "parts": [{**_box_json(leaf.box), "bound": [json_float(leaf.lower), json_float(leaf.upper)]}
+                       "parts": [{**_box_json(leaf.box), **_phases_json(leaf.phases),
+                                  "bound": [json_float(leaf.lower), json_float(leaf.upper)]}
                                  for leaf in v.open_parts[:20]]}
     if v.notes:
         out["notes"] = v.notes
@@ -285,6 +400,8 @@ def certificate_json(result: VerifyResult) -> dict[str, Any]:
             v = verdicts.get("real")
             if v is None or v.status != "proved":
                 continue
+            # a certified search splits inputs only (`verify`): the checker tiles boxes
+            assert not any(leaf.phases for leaf in v.leaves), "a certificate leaf with relu phases"
             proofs.append({"box": _box_json(box), "property": prop.text, "semantics": "real",
                            "leaves": [{**_box_json(leaf.box),
                                        "bound": [_exact_or_none(leaf.lower), _exact_or_none(leaf.upper)]}

@@ -16,7 +16,7 @@ from ..errors import EnvironmentFailure, OutputError, UnsupportedError, VerifaeE
 from ..files import write_atomically
 from ..layered import LayeredSpec
 from ..methods import METHOD_NAMES
-from .api import certificate_json, render_verdicts, to_json, verify
+from .api import certificate_json, default_jobs, render_verdicts, to_json, verify
 from .checker import check_certificate_file
 from .properties import parse_property
 from .search import DEFAULT_MAX_PARTS, DEFAULT_TIMEOUT
@@ -41,7 +41,7 @@ Exit codes:
        a VNN-LIB construct not read, a VNN-LIB input box other than the case's
   3    internal error (rerun with --debug for the traceback)
   4    some verdict unknown (a budget ran out), none violated
-  5    environment: a needed service or optional package is unavailable
+  5    environment: a needed service or optional package is unavailable (e.g. the Dask scheduler)
   130  interrupted (Ctrl-C)
 """
 
@@ -105,6 +105,12 @@ def _writable(path: Path | None) -> None:
                                         "(relu models, one box) for its Lean checker.")
 @click.option("--tightest", is_flag=True,
               help="Also report, per box, property and semantics, the tightest threshold proved within the budget.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes running the boxes and semantics (default: the cores).")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Run them on this dask.distributed scheduler (extra 'dask') instead of local processes.")
+@click.option("--scheduler-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the result here instead of standard output.")
@@ -113,7 +119,7 @@ def _writable(path: Path | None) -> None:
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 @click.pass_context
 def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, method, seed, certificate, torchlean,
-                   tightest, fmt, output, max_size, debug):
+                   tightest, jobs, scheduler, scheduler_timeout, fmt, output, max_size, debug):
     """Prove or refute properties over every box of a case, per semantics."""
     debug = debug or bool((ctx.obj or {}).get("debug", False))
 
@@ -133,7 +139,8 @@ def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, me
             query = crown_query(case.spec, case.boxes[0], props)
         result = verify(case.spec, case.boxes, props, semantics=tuple(semantics) or SEMANTICS,
                         timeout=timeout, max_parts=max_parts, method=method, seed=seed,
-                        certificate=certificate is not None, tightest=tightest, name=case.name)
+                        certificate=certificate is not None, tightest=tightest, name=case.name,
+                        jobs=jobs or default_jobs(), scheduler=scheduler, scheduler_timeout=scheduler_timeout)
         text = json.dumps(to_json(result), indent=1) + "\n" if fmt == "json" else render_verdicts(result)
         if output is None:
             click.echo(text, nl=False)
