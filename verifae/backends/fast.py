@@ -32,6 +32,7 @@ the rounding mode:
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import Any, TypeVar
@@ -93,35 +94,136 @@ def _gamma(n: int) -> float:
     return float(_up(np.float64(n * U / (1 - n * U)) * (1 + 4 * U)))
 
 
-class FastTensor:
-    """An interval array: every value lies in [lo, hi], elementwise."""
+def _up_float(q: Fraction) -> float:
+    """The least double >= q (q finite and below realmax)."""
+    f = float(q)
+    return f if Fraction(f) >= q else float(_up(np.float64(f)))
 
-    # Tensors are never changed in place, so the midpoint-radius form is kept once
-    # computed: the parameters' tensors take part in many products.
-    __slots__ = ("lo", "hi", "_mid_rad", "_matrix")
+
+@functools.cache
+def _product_constants(n: int, bias: bool) -> tuple[float, float, float]:
+    """(κ, F, τ₀) for a midpoint-radius product of n terms (`FastBackend._midrad_product`):
+    κ >= γ_{n+2} (γ_{n+1} without a bias), F >= 1/((1 − γ_n)(1 − u)^7), and
+    τ₀ >= F·n·eta + (F − 1)·realmin + 2n·eta, all rounded up from exact rationals."""
+    u = Fraction(U)
+    gamma = lambda k: k * u / (1 - k * u)  # noqa: E731
+    F = 1 / ((1 - gamma(n)) * (1 - u) ** 7)
+    eta = Fraction(ETA)
+    tau0 = F * n * eta + (F - 1) * Fraction(REALMIN) + 2 * n * eta
+    return _up_float(gamma(n + 2 if bias else n + 1)), _up_float(F), _up_float(tau0)
+
+
+@functools.lru_cache(maxsize=256)
+def _product_tau(n: int, bias: bool, sum_bound: float, rho: float) -> tuple[float, float, float, float]:
+    """(k1, k2, F, τ) of `FastBackend._midrad_product`: k1 >= κ + ρ, k2 >= 1 + ρ and
+    τ >= 2(F(s·eta + n·eta) + (F − 1)·realmin + 2n·eta) for s = sum_bound."""
+    kappa, F, tau0 = _product_constants(n, bias)
+    tau = _up_float(2 * (Fraction(F) * Fraction(sum_bound) * Fraction(ETA) + Fraction(tau0)))
+    return _up_float(Fraction(kappa) + Fraction(rho)), _up_float(1 + Fraction(rho)), F, tau
+
+
+#: γ_2 = 2u/(1 − 2u) rounded up
+_GAMMA2 = _up_float(Fraction(2 * U) / (1 - 2 * Fraction(U)))
+
+#: γ_3 = 3u/(1 − 3u) rounded up
+_GAMMA3 = _up_float(Fraction(3 * U) / (1 - 3 * Fraction(U)))
+
+#: 1 + 4u >= 1/(1 − u)^3, a double; 1 − 2u, a double
+_ONE_PLUS_4U = 1.0 + 4 * U
+_ONE_MINUS_2U = 1.0 - 2 * U
+_NO_OVERFLOW = 2.0**1020
+
+
+def _min_nonzero(x: np.ndarray) -> float:
+    nz = x[x != 0]
+    return float(nz.min()) if nz.size else INF
+
+
+class FastTensor:
+    """An interval array: every value lies in [lo, hi], elementwise.
+
+    A tensor is held by its ends (lo, hi) or, as the products make it, by midpoint and
+    radius (`_of_mid_rad`); the other form is computed when first asked for and kept
+    (tensors are never changed in place, and the parameters take part in many products).
+    """
+
+    __slots__ = ("_lo", "_hi", "_mid_rad", "_matrix", "_sum_bound")
 
     def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
-        self.lo = lo
-        self.hi = hi
+        self._lo: np.ndarray | None = lo
+        self._hi: np.ndarray | None = hi
         self._mid_rad: tuple[np.ndarray, np.ndarray] | None = None
         self._matrix: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None = None
+        self._sum_bound: tuple[float, float] | None = None
+
+    @classmethod
+    def _of_mid_rad(cls, mid: np.ndarray, rad: np.ndarray) -> FastTensor:
+        """The tensor of finite float arrays mid, rad >= 0 such that every value lies in the
+        exact [mid − rad, mid + rad] *and* in [fl(mid − rad), fl(mid + rad)]: the producer
+        chose rad large enough that the two roundings of the ends need no outward step
+        (see `_ends_ready`)."""
+        t = cls.__new__(cls)
+        t._lo = t._hi = None
+        t._mid_rad = (mid, rad)
+        t._matrix = None
+        t._sum_bound = None
+        return t
+
+    def _ends(self) -> None:
+        mid, rad = self._mid_rad  # type: ignore[misc]
+        self._lo, self._hi = mid - rad, mid + rad  # finite operands: no NaN; overflow is ±inf, still a bound
+
+    @property
+    def lo(self) -> np.ndarray:
+        if self._lo is None:
+            self._ends()
+        return self._lo  # type: ignore[return-value]
+
+    @property
+    def hi(self) -> np.ndarray:
+        if self._hi is None:
+            self._ends()
+        return self._hi  # type: ignore[return-value]
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.lo.shape
+        return self._mid_rad[0].shape if self._lo is None else self._lo.shape  # type: ignore[index]
 
     def __getitem__(self, index: Any) -> FastTensor:
+        if self._lo is None:
+            mid, rad = self._mid_rad  # type: ignore[misc]
+            return FastTensor._of_mid_rad(mid[index], rad[index])  # the contract holds entrywise
         return FastTensor(self.lo[index], self.hi[index])
 
     def mid_rad(self) -> tuple[np.ndarray, np.ndarray]:
         """Midpoint and radius with [mid − rad, mid + rad] ⊇ [lo, hi]."""
         if self._mid_rad is None:
-            with np.errstate(invalid="ignore", over="ignore"):
-                mid = 0.5 * self.lo + 0.5 * self.hi  # no overflow; each half is exact unless subnormal
-                rad = _upper(np.maximum(mid - self.lo, self.hi - mid))
-            finite = np.isfinite(self.lo) & np.isfinite(self.hi)
-            self._mid_rad = (np.where(finite, mid, 0.0), np.where(finite, rad, INF))
+            self._mid_rad = _mid_rad_of_ends(self.lo, self.hi)
         return self._mid_rad
+
+
+def _mid_rad_of_ends(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Midpoint and radius of [lo, hi] (mid finite; rad = inf where an end is not finite).
+
+    When every end is finite and below 2^1021 in magnitude (two reductions decide it:
+    lo <= hi, so every entry lies in [min lo, max hi]; NaN fails the test), the midpoint
+    is fl(fl(lo + hi)·0.5): lo + hi cannot overflow and, since rounding is monotone and
+    2·lo, 2·hi are doubles, mid lies in [lo, hi]. The radius max(hi − mid, mid − lo) is
+    computed with one rounding each; a difference of doubles is exact when its result is
+    subnormal and has relative error <= u otherwise (Higham, 2nd ed., §2.2, (2.4) and
+    Theorem 2.2's remark on gradual underflow), so d = fl(·) >= (1 − u)·exact, and
+    fl(d·(1 + 4u)) >= d/(1 − u) (one more rounding, relative when normal; when subnormal
+    d was exact and fl(d·(1 + 4u)) >= d by monotonicity), as (1 + 4u)(1 − u)² >= 1.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        if lo.size and np.min(lo) > -2.0**1021 and np.max(hi) < 2.0**1021:
+            mid = (lo + hi) * 0.5
+            rad = np.maximum(hi - mid, mid - lo) * (1.0 + 4 * U)
+            return mid, rad
+        mid = 0.5 * lo + 0.5 * hi  # no overflow; each half is exact unless subnormal
+        rad = _upper(np.maximum(mid - lo, hi - mid))
+    finite = np.isfinite(lo) & np.isfinite(hi)
+    return np.where(finite, mid, 0.0), np.where(finite, rad, INF)
 
 
 def _fractions_to_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,6 +281,8 @@ class FastBackend(IntervalBackend):
 
     # linear algebra (Rump's midpoint-radius product, module docstring)
     def _product(self, mA, rA, absA, x: FastTensor, transpose: bool) -> FastTensor:
+        """The general product, kept for weights with a radius and for operands the
+        midpoint-radius path refuses (`_midrad_product`)."""
         mx, rx = x.mid_rad()
         n = mA.shape[0] if transpose else mA.shape[1]
         dot = (lambda M, v: v @ M) if transpose else (lambda M, v: v @ M.T)
@@ -196,22 +300,99 @@ class FastBackend(IntervalBackend):
         return FastTensor(np.where(bad, -INF, lo), np.where(bad, INF, hi))
 
     @staticmethod
+    def _midrad_product(mA: np.ndarray, absA: np.ndarray, scalars: tuple[float, float], x: FastTensor,
+                        transpose: bool, b: FastTensor | None = None) -> FastTensor | None:
+        """A·x (+ b) for A = mA ± rA with rA <= ρ|mA| elementwise (`_matrix_scalars`), as
+        (c, R) with two BLAS products and a few passes over the result; None when an
+        operand or an intermediate is not finite (the caller then takes `_product`).
+
+        Why R bounds everything (x = mx ± rx, b = mb ± rb; Rump 1999, §3):
+        - A·x + b ∈ mA·mx + mb ± (|mA|·rx + rA·(|mx| + rx) + rb), exactly, and
+          rA·(|mx| + rx) <= |mA|·(ρ|mx| + ρ·rx).
+        - c = fl(fl(mA·mx) + mb): the product, any summation order, with or without FMA,
+          errs by <= γ_n |mA|·|mx| + n·eta (Higham, 2nd ed., (3.5) with the underflow
+          term of (2.8)); the addition by <= u|c| (Higham (2.5)).
+        - So that the ends are fl(c ∓ R) with no outward step, R >= (ρ' + u|c|)/(1 − u)
+          (ρ' the radius so far): fl(c + R) >= c + R − u(|c| + R) >= c + ρ', and an
+          addition's result that is subnormal is exact (`_of_mid_rad`). With
+          |c| <= (|mA|·|mx|(1 + γ_n) + n·eta + |mb|)/(1 − u), all of this is
+          <= |mA|·((κ + ρ)|mx| + (1 + ρ)rx) + (γ_2|mb| + rb) + 2n·eta with κ = γ_{n+2}
+          (γ_{n+1} and no bias terms without b), as γ_{n+2} − γ_n >= 2u(1 + γ_n)/(1 − u).
+        - One BLAS product S = fl(|mA|·w) of non-negative terms, w = fl(fl(k1|mx|) + fl(k2·rx)),
+          gives it: w >= (1 − u)²(k1|mx| + k2·rx) − eta elementwise (a product may
+          underflow by eta/2), S >= (1 − γ_n)|mA|·w − n·eta (Higham (3.5) again, any
+          order), and the few roundings after it (adding the bias terms, times F, plus τ)
+          each lose at most a factor (1 − u), or, for the product by F in the subnormal
+          range, at most (F − 1)·realmin. F >= 1/((1 − γ_n)(1 − u)^7) and
+          τ >= 2(F(s·eta + n·eta) + (F − 1)·realmin + 2n·eta), with s >= the largest
+          sum of |mA| along the contracted axis, cover every factor and absolute term
+          (the factor 2 covers τ's own (1 − u)).
+        """
+        mx, rx = x.mid_rad()
+        n = mA.shape[0] if transpose else mA.shape[1]
+        k1, k2, F, tau = _product_tau(n, b is not None, *scalars)
+        with np.errstate(invalid="ignore", over="ignore"):
+            w = k1 * np.abs(mx) + (rx if k2 == 1.0 else k2 * rx)  # k2 = 1: the product is exact
+            if transpose:
+                c, S = mx @ mA, w @ absA
+            else:
+                c, S = mx @ mA.T, w @ absA.T
+            if b is not None:
+                mb, rb = b.mid_rad()
+                c += mb
+                S += _upper(_upper(np.abs(mb) * _GAMMA2) + rb)  # >= γ_2|mb| + rb (one step up per rounding)
+            R = S * F + tau
+            if not (np.isfinite(np.sum(c)) and np.isfinite(np.sum(R))):
+                return None  # an infinity or NaN somewhere (or a sum beyond realmax): the general product
+        return FastTensor._of_mid_rad(c, R)
+
+    @staticmethod
     def _matrix(A: FastTensor) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         if A._matrix is None:
             mA, rA = A.mid_rad()
             A._matrix = (mA, (rA if np.any(rA) else None), np.abs(mA))
         return A._matrix
 
-    def matvec(self, A: FastTensor, x: FastTensor) -> FastTensor:
+    @staticmethod
+    def _matrix_scalars(absA: np.ndarray, rA: np.ndarray | None) -> tuple[float, float]:
+        """(s, ρ): s >= every sum of |mA| along either axis, ρ >= every rA/|mA| (inf when
+        some rA > 0 has mA = 0, or a sum overflows). Float sums of n non-negative terms
+        are >= (1 − γ_{n−1}) times the exact ones (additions: no underflow term), so the
+        largest computed sum times 1 + 2γ_n (n the longer side) bounds them; a quotient
+        is >= (1 − u)·exact − eta/2, so max·(1 + 4u) + realmin bounds ρ (then one step up
+        for each rounding)."""
+        n = max(absA.shape)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            s = max(float(absA.sum(axis=0).max(initial=0.0)), float(absA.sum(axis=1).max(initial=0.0)))
+            if not math.isfinite(s):
+                return INF, INF
+            s = float(_up(np.float64(s * (1 + 2 * _gamma(n)) * (1 + 2 * U))))
+            if rA is None:
+                return s, 0.0
+            if np.any((rA > 0) & (absA == 0)):
+                return s, INF
+            ratio = float(np.max(np.where(rA > 0, rA / absA, 0.0)))
+            return s, float(_up(_up(np.float64(ratio * (1 + 4 * U))) + REALMIN))
+
+    def _apply(self, A: FastTensor, x: FastTensor, transpose: bool, b: FastTensor | None = None) -> FastTensor:
         mA, rA, absA = self._matrix(A)
-        return self._product(mA, rA, absA, x, transpose=False)
+        if A._sum_bound is None:
+            A._sum_bound = self._matrix_scalars(absA, rA)
+        if math.isfinite(A._sum_bound[0]) and A._sum_bound[1] < 1.0:
+            out = self._midrad_product(mA, absA, A._sum_bound, x, transpose, b)
+            if out is not None:
+                return out
+        y = self._product(mA, rA, absA, x, transpose)
+        return y if b is None else self.add(y, b)
+
+    def matvec(self, A: FastTensor, x: FastTensor) -> FastTensor:
+        return self._apply(A, x, transpose=False)
 
     def rmatvec(self, A: FastTensor, y: FastTensor) -> FastTensor:
-        mA, rA, absA = self._matrix(A)
-        return self._product(mA, rA, absA, y, transpose=True)
+        return self._apply(A, y, transpose=True)
 
     def affine(self, A: FastTensor, x: FastTensor, b: FastTensor) -> FastTensor:
-        return self.add(self.matvec(A, x), b)
+        return self._apply(A, x, transpose=False, b=b)
 
     # elementwise
     def add(self, a: FastTensor, b: FastTensor) -> FastTensor:
@@ -230,7 +411,98 @@ class FastBackend(IntervalBackend):
             return self._clean(_lower(lo), _upper(hi))
 
     def outer(self, u: FastTensor, v: FastTensor) -> FastTensor:
-        return self.mul(u[..., :, None], v[..., None, :])
+        out = self._midrad_outer(u, v)
+        if out is None:
+            out = self._sign_split_outer(u, v)
+        return self.mul(u[..., :, None], v[..., None, :]) if out is None else out
+
+    @staticmethod
+    def _sign_split_outer(u: FastTensor, v: FastTensor) -> FastTensor | None:
+        """u ⊗ v in two passes per end when one factor has a known sign (the input box of
+        images, the post-activations of a positive activation); None otherwise, or when a
+        product might underflow or overflow (the caller then takes `mul`).
+
+        For g = [g1, g2] of any sign and f = [f1, f2] >= 0, g·f has lower end
+        g1·(f1 if g1 >= 0 else f2) and upper end g2·(f2 if g2 >= 0 else f1) (the product
+        is monotone in each factor on each side of 0). Each end is one product whose
+        sign is known, so its rounding is covered by scaling the f factor beforehand:
+        f1↓ = fl(f1·(1 − 2u)) <= f1(1 − 2u)(1 + u) and f2↑ = fl(f2·(1 + 4u)) >=
+        f2(1 + 4u)(1 − u); with every nonzero exact product >= realmin (checked on the
+        factors' extreme entries) each rounding is relative (Higham, 2nd ed., (2.4)), and
+        (1 − 2u)(1 + u)² <= 1, (1 + 4u)(1 − u)² >= 1 give fl(g1·f1↓) <= g1·f1 for g1 >= 0,
+        fl(g1·f2↑) <= g1·f2 for g1 < 0, and the same for the upper end. A factor <= 0 is
+        the negation of one >= 0 (exact): u ⊗ v = (−u) ⊗ (−v).
+        """
+        ulo, uhi, vlo, vhi = u.lo, u.hi, v.lo, v.hi
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            if not (vlo.size and ulo.size):
+                return None
+            if np.min(vlo) >= 0:
+                g1, g2, f1, f2, f_axis = ulo, uhi, vlo, vhi, -1
+            elif np.max(vhi) <= 0:
+                g1, g2, f1, f2, f_axis = -uhi, -ulo, -vhi, -vlo, -1
+            elif np.min(ulo) >= 0:
+                g1, g2, f1, f2, f_axis = vlo, vhi, ulo, uhi, -2
+            elif np.max(uhi) <= 0:
+                g1, g2, f1, f2, f_axis = -vhi, -vlo, -uhi, -ulo, -2
+            else:
+                return None
+            f_nonzero = min(_min_nonzero(f1), _min_nonzero(f2))
+            g_nonzero = min(_min_nonzero(np.abs(g1)), _min_nonzero(np.abs(g2)))
+            g_max = max(float(np.max(np.abs(g1))), float(np.max(np.abs(g2))))
+            if not (f_nonzero >= 4 * REALMIN and g_nonzero * f_nonzero >= 4 * REALMIN
+                    and g_max * float(np.max(f2)) < _NO_OVERFLOW):
+                return None  # NaN, infinities, tiny or huge factors: the general product
+            f1_down, f2_up = f1 * _ONE_MINUS_2U, f2 * _ONE_PLUS_4U
+            if f_axis == -1:  # f along the columns, g along the rows
+                g1, g2 = g1[..., :, None], g2[..., :, None]
+                f1_down, f2_up = f1_down[..., None, :], f2_up[..., None, :]
+            else:
+                g1, g2 = g1[..., None, :], g2[..., None, :]
+                f1_down, f2_up = f1_down[..., :, None], f2_up[..., :, None]
+            lo = g1 * np.where(g1 >= 0, f1_down, f2_up)
+            hi = g2 * np.where(g2 >= 0, f2_up, f1_down)
+        return FastTensor(lo, hi)
+
+    @staticmethod
+    def _midrad_outer(u: FastTensor, v: FastTensor) -> FastTensor | None:
+        """u ⊗ v as (c, R) in two passes over the m × n result when one factor is a point
+        (its radius is zero: then midpoint-radius is as tight as the ends' product), or
+        None (the caller then takes `_sign_split_outer` or `mul`).
+
+        Why R bounds it (u = mu a point, v = mv ± rv; Rump 1999, §3): u_i·v_j ∈
+        mu_i·mv_j ± |mu_i|·rv_j. When no product underflows (every nonzero exact product
+        >= realmin, checked on the factors' smallest nonzero entries) and none overflows
+        (checked on their largest), every rounding is relative (Higham, 2nd ed., (2.4))
+        and a product with a zero factor is an exact zero: c = fl(mu_i·mv_j) errs by
+        <= u|mu_i·mv_j| and |c| <= (1 + u)|mu_i·mv_j|. Ends fl(c ∓ R) need no outward step
+        when R >= (ρ + u|c|)/(1 − u) (as in `_midrad_product`), i.e.
+        R >= |mu|·(rv + (2u + u²)|mv|)/(1 − u). R = fl(|mu|·w1), one relative rounding, so
+        w1 >= (rv + γ_3|mv|)(1 + 4u) (each rounding stepped up, `_upper`) suffices, as
+        (1 + 4u)(1 − u)² >= 1 and γ_3 >= 2u + u².
+        """
+        mu, ru = u.mid_rad()
+        mv, rv = v.mid_rad()
+        if np.any(ru) and np.any(rv):
+            return None  # both factors are intervals: midpoint-radius could be wider than the ends' product
+        if np.any(ru):  # the point factor first
+            (mu, ru), (mv, rv) = (mv, rv), (mu, ru)
+            swap = True
+        else:
+            swap = False
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            a, abs_mv = np.abs(mu), np.abs(mv)
+            w1 = _upper(_upper(_upper(abs_mv * _GAMMA3) + rv) * _ONE_PLUS_4U)
+            big = float(np.max(a, initial=0.0)) * max(float(np.max(w1, initial=0.0)),
+                                                      float(np.max(abs_mv, initial=0.0)))
+            small = _min_nonzero(a) * min(_min_nonzero(w1), _min_nonzero(abs_mv))
+            if not (big < _NO_OVERFLOW and small >= 2 * REALMIN):
+                return None  # NaN, infinities, huge or tiny factors: the general product
+            if swap:
+                c, R = mv[..., :, None] * mu[..., None, :], w1[..., :, None] * a[..., None, :]
+            else:
+                c, R = mu[..., :, None] * mv[..., None, :], a[..., :, None] * w1[..., None, :]
+        return FastTensor._of_mid_rad(c, R)
 
     def scale(self, a: FastTensor, numerator: int, denominator: int = 1) -> FastTensor:
         lo, hi = _fractions_to_bounds(np.array([Fraction(numerator, denominator)], dtype=object))
@@ -325,6 +597,12 @@ class FastBackend(IntervalBackend):
 
     # conversion out
     def bounds(self, t: FastTensor) -> np.ndarray:
+        if t._lo is None:  # written in place: the ends of a midpoint-radius tensor (`_of_mid_rad`)
+            mid, rad = t.mid_rad()
+            out = np.empty((*mid.shape, 2))
+            np.subtract(mid, rad, out=out[..., 0])
+            np.add(mid, rad, out=out[..., 1])
+            return out
         return np.stack([t.lo, t.hi], axis=-1)
 
     # The ends themselves, for methods written on this backend (`verifae.methods`): they
