@@ -131,6 +131,7 @@ _GAMMA3 = _up_float(Fraction(3 * U) / (1 - 3 * Fraction(U)))
 #: 1 + 4u >= 1/(1 − u)^3, a double; 1 − 2u, a double
 _ONE_PLUS_4U = 1.0 + 4 * U
 _ONE_MINUS_2U = 1.0 - 2 * U
+_ONE_PLUS_8U = 1.0 + 8 * U
 _NO_OVERFLOW = 2.0**1020
 
 
@@ -217,8 +218,11 @@ def _mid_rad_of_ends(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.nda
     """
     with np.errstate(invalid="ignore", over="ignore"):
         if lo.size and np.min(lo) > -2.0**1021 and np.max(hi) < 2.0**1021:
-            mid = (lo + hi) * 0.5
-            rad = np.maximum(hi - mid, mid - lo) * (1.0 + 4 * U)
+            mid = lo + hi
+            mid *= 0.5
+            rad = hi - mid
+            np.maximum(rad, mid - lo, out=rad)
+            rad *= 1.0 + 4 * U
             return mid, rad
         mid = 0.5 * lo + 0.5 * hi  # no overflow; each half is exact unless subnormal
         rad = _upper(np.maximum(mid - lo, hi - mid))
@@ -332,7 +336,9 @@ class FastBackend(IntervalBackend):
         n = mA.shape[0] if transpose else mA.shape[1]
         k1, k2, F, tau = _product_tau(n, b is not None, *scalars)
         with np.errstate(invalid="ignore", over="ignore"):
-            w = k1 * np.abs(mx) + (rx if k2 == 1.0 else k2 * rx)  # k2 = 1: the product is exact
+            w = np.abs(mx)
+            w *= k1
+            w += rx if k2 == 1.0 else k2 * rx  # k2 = 1: the product is exact
             if transpose:
                 c, S = mx @ mA, w @ absA
             else:
@@ -341,7 +347,9 @@ class FastBackend(IntervalBackend):
                 mb, rb = b.mid_rad()
                 c += mb
                 S += _upper(_upper(np.abs(mb) * _GAMMA2) + rb)  # >= γ_2|mb| + rb (one step up per rounding)
-            R = S * F + tau
+            S *= F
+            S += tau
+            R = S
             if not (np.isfinite(np.sum(c)) and np.isfinite(np.sum(R))):
                 return None  # an infinity or NaN somewhere (or a sum beyond realmax): the general product
         return FastTensor._of_mid_rad(c, R)
@@ -400,8 +408,38 @@ class FastBackend(IntervalBackend):
             return self._clean(_lower(a.lo + b.lo), _upper(a.hi + b.hi))
 
     def sub(self, a: FastTensor, b: FastTensor) -> FastTensor:
+        if (a._lo is None and b._mid_rad is not None) or (b._lo is None and a._mid_rad is not None):
+            out = self._midrad_sub(a, b)
+            if out is not None:
+                return out
         with np.errstate(invalid="ignore", over="ignore"):
             return self._clean(_lower(a.lo - b.hi), _upper(a.hi - b.lo))
+
+    @staticmethod
+    def _midrad_sub(a: FastTensor, b: FastTensor) -> FastTensor | None:
+        """a − b as (c, R) when one operand is held by midpoint and radius (the output of
+        a product against the input box); None when not finite.
+
+        a − b ∈ (ma − mb) ± (ra + rb) exactly, and c = fl(ma − mb) errs by <= u|c|
+        (Higham, 2nd ed., (2.5); exact when subnormal), so ends fl(c ∓ R) are bounds
+        without an outward step when R >= (ra + rb + 2u|c|)/(1 − u) (`_midrad_product`).
+        R = fl(fl(fl(fl(ra + rb) + fl(γ_2|c|))·(1 + 8u)) + 8·eta): five roundings, each a
+        factor >= 1 − u when normal, covered by (1 + 8u)(1 − u)^5 >= 1; the product by
+        γ_2 may underflow by eta/2 and the product by 1 + 8u, when subnormal, loses at
+        most 8u·realmin = 4·eta: 8·eta covers both.
+        """
+        ma, ra = a.mid_rad()
+        mb, rb = b.mid_rad()
+        with np.errstate(invalid="ignore", over="ignore"):
+            c = ma - mb
+            R = np.abs(c)
+            R *= _GAMMA2
+            R += ra + rb  # fl(ra + rb), then the sum
+            R *= _ONE_PLUS_8U
+            R += 8 * ETA
+            if not (np.isfinite(np.sum(c)) and np.isfinite(np.sum(R))):
+                return None
+        return FastTensor._of_mid_rad(c, R)
 
     def mul(self, a: FastTensor, b: FastTensor) -> FastTensor:
         with np.errstate(invalid="ignore", over="ignore"):
@@ -418,51 +456,68 @@ class FastBackend(IntervalBackend):
 
     @staticmethod
     def _sign_split_outer(u: FastTensor, v: FastTensor) -> FastTensor | None:
-        """u ⊗ v in two passes per end when one factor has a known sign (the input box of
-        images, the post-activations of a positive activation); None otherwise, or when a
-        product might underflow or overflow (the caller then takes `mul`).
+        """u ⊗ v, rows grouped by the sign of u_i: four products and a min and a max per
+        entry, no outward step; None when a product might underflow or overflow, or the
+        batch axes differ (the caller then takes `mul`).
 
-        For g = [g1, g2] of any sign and f = [f1, f2] >= 0, g·f has lower end
-        g1·(f1 if g1 >= 0 else f2) and upper end g2·(f2 if g2 >= 0 else f1) (the product
-        is monotone in each factor on each side of 0). Each end is one product whose
-        sign is known, so its rounding is covered by scaling the f factor beforehand:
-        f1↓ = fl(f1·(1 − 2u)) <= f1(1 − 2u)(1 + u) and f2↑ = fl(f2·(1 + 4u)) >=
-        f2(1 + 4u)(1 − u); with every nonzero exact product >= realmin (checked on the
-        factors' extreme entries) each rounding is relative (Higham, 2nd ed., (2.4)), and
-        (1 − 2u)(1 + u)² <= 1, (1 + 4u)(1 − u)² >= 1 give fl(g1·f1↓) <= g1·f1 for g1 >= 0,
-        fl(g1·f2↑) <= g1·f2 for g1 < 0, and the same for the upper end. A factor <= 0 is
-        the negation of one >= 0 (exact): u ⊗ v = (−u) ⊗ (−v).
+        For a = [a1, a2] and b = [b1, b2], min(a·b) = min(m(a1), m(a2)) with
+        m(α) = min over β in b of α·β = α·b1 if α >= 0 else α·b2, and max likewise with
+        M(α) = α·b2 if α >= 0 else α·b1 (the product is linear in β). A row u_i that
+        straddles 0 (a1 < 0 < a2) takes (a1·b2, a2·b1) for the lower end and (a1·b1,
+        a2·b2) for the upper; a row >= 0 takes (a1·b1, a2·b1) and (a1·b2, a2·b2); a row
+        <= 0 the reverse: the choice is per row, so each group is four outer products.
+        Each product's rounding is covered by scaling the b vector beforehand, by the
+        sign of its row factor: a lower end α·β with α >= 0 uses down(β) = fl(β(1 − 2u))
+        for β >= 0, fl(β(1 + 4u)) for β < 0, and with α < 0 up(β) (the reverse factors);
+        an upper end the opposite. With every nonzero exact product >= realmin and every
+        nonzero β >= 4·realmin (checked on the factors' extreme entries), each rounding is
+        relative (Higham, 2nd ed., (2.4)), and (1 − 2u)(1 + u)² <= 1 <= (1 + 4u)(1 − u)²
+        give fl(α·down(β)) <= α·β for α >= 0, fl(α·up(β)) <= α·β for α < 0 (and >= for
+        the upper ends). A zero factor gives an exact zero.
         """
-        ulo, uhi, vlo, vhi = u.lo, u.hi, v.lo, v.hi
+        lead = u.shape[:-1]
+        if v.shape[:-1] != lead:
+            return None
+        m, n = u.shape[-1], v.shape[-1]
+        K = math.prod(lead)
+        if not (K and m and n):
+            return None
+        a1, a2 = u.lo.reshape(K * m), u.hi.reshape(K * m)
+        b1, b2 = v.lo.reshape(K, n), v.hi.reshape(K, n)
         with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-            if not (vlo.size and ulo.size):
-                return None
-            if np.min(vlo) >= 0:
-                g1, g2, f1, f2, f_axis = ulo, uhi, vlo, vhi, -1
-            elif np.max(vhi) <= 0:
-                g1, g2, f1, f2, f_axis = -uhi, -ulo, -vhi, -vlo, -1
-            elif np.min(ulo) >= 0:
-                g1, g2, f1, f2, f_axis = vlo, vhi, ulo, uhi, -2
-            elif np.max(uhi) <= 0:
-                g1, g2, f1, f2, f_axis = -vhi, -vlo, -uhi, -ulo, -2
-            else:
-                return None
-            f_nonzero = min(_min_nonzero(f1), _min_nonzero(f2))
-            g_nonzero = min(_min_nonzero(np.abs(g1)), _min_nonzero(np.abs(g2)))
-            g_max = max(float(np.max(np.abs(g1))), float(np.max(np.abs(g2))))
-            if not (f_nonzero >= 4 * REALMIN and g_nonzero * f_nonzero >= 4 * REALMIN
-                    and g_max * float(np.max(f2)) < _NO_OVERFLOW):
+            abs_b = np.maximum(np.abs(b1), np.abs(b2))
+            a_max = max(float(np.max(np.abs(a1))), float(np.max(np.abs(a2))))
+            b_small = min(_min_nonzero(np.abs(b1)), _min_nonzero(np.abs(b2)))
+            a_small = min(_min_nonzero(np.abs(a1)), _min_nonzero(np.abs(a2)))
+            if not (b_small >= 4 * REALMIN and a_small * b_small >= 4 * REALMIN
+                    and a_max * float(np.max(abs_b)) < _NO_OVERFLOW):
                 return None  # NaN, infinities, tiny or huge factors: the general product
-            f1_down, f2_up = f1 * _ONE_MINUS_2U, f2 * _ONE_PLUS_4U
-            if f_axis == -1:  # f along the columns, g along the rows
-                g1, g2 = g1[..., :, None], g2[..., :, None]
-                f1_down, f2_up = f1_down[..., None, :], f2_up[..., None, :]
-            else:
-                g1, g2 = g1[..., None, :], g2[..., None, :]
-                f1_down, f2_up = f1_down[..., :, None], f2_up[..., :, None]
-            lo = g1 * np.where(g1 >= 0, f1_down, f2_up)
-            hi = g2 * np.where(g2 >= 0, f2_up, f1_down)
-        return FastTensor(lo, hi)
+            down_b1 = np.where(b1 >= 0, b1 * _ONE_MINUS_2U, b1 * _ONE_PLUS_4U)
+            up_b2 = np.where(b2 >= 0, b2 * _ONE_PLUS_4U, b2 * _ONE_MINUS_2U)
+            lo = np.empty((K * m, n))
+            hi = np.empty((K * m, n))
+            nonneg = a1 >= 0
+            nonpos = ~nonneg & (a2 <= 0)
+            straddles = ~nonneg & ~nonpos
+            # (lower: vector for a1, for a2; upper: for a1, for a2)
+            for rows, (l1, l2, h1, h2) in ((straddles, (up_b2, down_b1, down_b1, up_b2)),
+                                           (nonneg, (down_b1, down_b1, up_b2, up_b2)),
+                                           (nonpos, (up_b2, up_b2, down_b1, down_b1))):
+                count = int(np.count_nonzero(rows))
+                if count == 0:
+                    continue
+                if count == K * m:  # one group: no gathering
+                    A1, A2 = a1.reshape(K, m, 1), a2.reshape(K, m, 1)
+                    l1, l2, h1, h2 = (x[:, None, :] for x in (l1, l2, h1, h2))
+                    np.minimum(A1 * l1, A2 * l2, out=lo.reshape(K, m, n))
+                    np.maximum(A1 * h1, A2 * h2, out=hi.reshape(K, m, n))
+                    break
+                idx = np.flatnonzero(rows)
+                A1, A2 = a1[idx, None], a2[idx, None]
+                k = idx // m  # the batch element of each row
+                lo[idx] = np.minimum(A1 * l1[k], A2 * l2[k])
+                hi[idx] = np.maximum(A1 * h1[k], A2 * h2[k])
+        return FastTensor(lo.reshape((*lead, m, n)), hi.reshape((*lead, m, n)))
 
     @staticmethod
     def _midrad_outer(u: FastTensor, v: FastTensor) -> FastTensor | None:
@@ -509,10 +564,40 @@ class FastBackend(IntervalBackend):
         return self.mul(a, FastTensor(lo[0], hi[0]))
 
     def square(self, a: FastTensor) -> FastTensor:
+        if a._lo is None:
+            out = self._midrad_square(a)
+            if out is not None:
+                return out
         small = np.where((a.lo <= 0) & (a.hi >= 0), 0.0, np.minimum(np.abs(a.lo), np.abs(a.hi)))
         large = np.maximum(np.abs(a.lo), np.abs(a.hi))
         with np.errstate(over="ignore"):
             return self._clean(np.maximum(_lower(small * small), 0.0), _upper(large * large))
+
+    @staticmethod
+    def _midrad_square(a: FastTensor) -> FastTensor | None:
+        """a² for a tensor held by (m, R) with ends fl(m ∓ R) (`_of_mid_rad`); None when
+        a square might overflow.
+
+        Every |value| lies in [t, T], t = fl(|m| − R) when positive (else 0), T = fl(|m| + R):
+        these are the ends of a or of −a. Below 2^-511 t is taken as 0 and T as 2^-511,
+        so every nonzero square is >= realmin and each product's rounding is relative
+        (Higham, 2nd ed., (2.4)); then fl(fl(t·t)·(1 − 2u)) <= t²(1 + u)²(1 − 2u) <= t² and
+        fl(fl(T·T)·(1 + 4u)) >= T²(1 − u)²(1 + 4u) >= T². With max T < 2^511 nothing
+        overflows.
+        """
+        m, R = a.mid_rad()
+        T = np.abs(m)
+        t = T - R
+        T += R
+        np.maximum(T, 2.0**-511, out=T)
+        if not np.max(T, initial=0.0) < 2.0**511:
+            return None
+        np.copyto(t, 0.0, where=t < 2.0**-511)
+        t *= t
+        t *= _ONE_MINUS_2U
+        T *= T
+        T *= _ONE_PLUS_4U
+        return FastTensor(t, T)
 
     def mean(self, a: FastTensor) -> FastTensor:
         # Σ over n terms in any order: error <= γ_{n−1} Σ|a_i| (Higham §4.2), then one
