@@ -494,29 +494,35 @@ class FastBackend(IntervalBackend):
                 return None  # NaN, infinities, tiny or huge factors: the general product
             down_b1 = np.where(b1 >= 0, b1 * _ONE_MINUS_2U, b1 * _ONE_PLUS_4U)
             up_b2 = np.where(b2 >= 0, b2 * _ONE_PLUS_4U, b2 * _ONE_MINUS_2U)
-            lo = np.empty((K * m, n))
-            hi = np.empty((K * m, n))
+            lo, hi, tmp = np.empty((K, m, n)), np.empty((K, m, n)), np.empty((K, m, n))
             nonneg = a1 >= 0
             nonpos = ~nonneg & (a2 <= 0)
             straddles = ~nonneg & ~nonpos
-            # (lower: vector for a1, for a2; upper: for a1, for a2)
-            for rows, (l1, l2, h1, h2) in ((straddles, (up_b2, down_b1, down_b1, up_b2)),
-                                           (nonneg, (down_b1, down_b1, up_b2, up_b2)),
-                                           (nonpos, (up_b2, up_b2, down_b1, down_b1))):
-                count = int(np.count_nonzero(rows))
+            # (lower: vector for a1, for a2; upper: for a1, for a2), by the row's sign
+            groups = sorted(((int(np.count_nonzero(rows)), g, rows) for g, rows in enumerate((
+                straddles, nonneg, nonpos))), key=lambda x: -x[0])
+            vectors = ((up_b2, down_b1, down_b1, up_b2), (down_b1, down_b1, up_b2, up_b2),
+                       (up_b2, up_b2, down_b1, down_b1))
+            # the largest group over every row first (no gathering), the others over it
+            _, g, _ = groups[0]
+            A1, A2 = a1.reshape(K, m, 1), a2.reshape(K, m, 1)
+            l1, l2, h1, h2 = (x[:, None, :] for x in vectors[g])
+            np.multiply(A1, l1, out=lo)
+            np.multiply(A2, l2, out=tmp)
+            np.minimum(lo, tmp, out=lo)
+            np.multiply(A1, h1, out=hi)
+            np.multiply(A2, h2, out=tmp)
+            np.maximum(hi, tmp, out=hi)
+            flat_lo, flat_hi = lo.reshape(K * m, n), hi.reshape(K * m, n)
+            for count, g, rows in groups[1:]:
                 if count == 0:
                     continue
-                if count == K * m:  # one group: no gathering
-                    A1, A2 = a1.reshape(K, m, 1), a2.reshape(K, m, 1)
-                    l1, l2, h1, h2 = (x[:, None, :] for x in (l1, l2, h1, h2))
-                    np.minimum(A1 * l1, A2 * l2, out=lo.reshape(K, m, n))
-                    np.maximum(A1 * h1, A2 * h2, out=hi.reshape(K, m, n))
-                    break
                 idx = np.flatnonzero(rows)
                 A1, A2 = a1[idx, None], a2[idx, None]
                 k = idx // m  # the batch element of each row
-                lo[idx] = np.minimum(A1 * l1[k], A2 * l2[k])
-                hi[idx] = np.maximum(A1 * h1[k], A2 * h2[k])
+                l1, l2, h1, h2 = vectors[g]
+                flat_lo[idx] = np.minimum(A1 * l1[k], A2 * l2[k])
+                flat_hi[idx] = np.maximum(A1 * h1[k], A2 * h2[k])
         return FastTensor(lo.reshape((*lead, m, n)), hi.reshape((*lead, m, n)))
 
     @staticmethod
