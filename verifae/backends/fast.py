@@ -132,6 +132,8 @@ _GAMMA3 = _up_float(Fraction(3 * U) / (1 - 3 * Fraction(U)))
 _ONE_PLUS_4U = 1.0 + 4 * U
 _ONE_MINUS_2U = 1.0 - 2 * U
 _ONE_PLUS_8U = 1.0 + 8 * U
+#: the largest relative radius of a matrix's entries that the one-GEMM radius absorbs
+_RHO_MAX = 2.0**-40
 _NO_OVERFLOW = 2.0**1020
 
 
@@ -386,7 +388,10 @@ class FastBackend(IntervalBackend):
         mA, rA, absA = self._matrix(A)
         if A._sum_bound is None:
             A._sum_bound = self._matrix_scalars(absA, rA)
-        if math.isfinite(A._sum_bound[0]) and A._sum_bound[1] < 1.0:
+        # The radius GEMM folds rA into |mA| by the factor ρ: as tight as Rump's separate
+        # rA product only when the radii are rounding-sized (a decimal weight rounded to a
+        # double); a matrix with wider radii (a relaxation, a Jacobian) takes `_product`.
+        if math.isfinite(A._sum_bound[0]) and A._sum_bound[1] <= _RHO_MAX:
             out = self._midrad_product(mA, absA, A._sum_bound, x, transpose, b)
             if out is not None:
                 return out
