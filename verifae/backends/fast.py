@@ -239,11 +239,27 @@ def _fractions_to_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     holds a q above realmax."""
     values = np.asarray(values, dtype=object)
     flat = values.ravel()
-    f = np.array([float_or_inf(q) for q in flat], dtype=np.float64)
-    exact = np.fromiter((is_double(q) for q in flat), dtype=bool, count=flat.size)
+    try:  # Fractions and ints: one pass
+        f, exact = (np.array(column, dtype=dt) for column, dt in zip(
+            zip(*map(_float_exact, flat)) if flat.size else ((), ()), (np.float64, bool)))
+    except AttributeError:  # other exact numbers
+        f = np.array([float_or_inf(q) for q in flat], dtype=np.float64)
+        exact = np.fromiter((is_double(q) for q in flat), dtype=bool, count=flat.size)
     lo = np.where(exact, f, _down(f))
     hi = np.where(exact, f, _up(f))
     return lo.reshape(values.shape), hi.reshape(values.shape)
+
+
+def _float_exact(q: Fraction | int) -> tuple[float, bool]:
+    """(float(q), whether q is that double): n/d of Python ints is correctly rounded
+    (as `float(Fraction)`), and a double's `as_integer_ratio` is its value in lowest
+    terms, as a Fraction's (numerator, denominator) is."""
+    n, d = q.numerator, q.denominator
+    try:
+        f = n / d
+    except OverflowError:
+        return (math.inf if n > 0 else -math.inf), False
+    return f, f.as_integer_ratio() == (n, d)
 
 
 class FastBackend(IntervalBackend):
