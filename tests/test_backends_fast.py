@@ -312,6 +312,7 @@ def test_outer_products_contain_the_exact_values(data):
     u = B.interval_floats(shape(np.array([lo for lo, _ in us])), shape(np.array([hi for _, hi in us])))
     v = B.interval_floats(shape(np.array([lo for lo, _ in vs])), shape(np.array([hi for _, hi in vs])))
     out = B.outer(u, v)
+    np.testing.assert_array_equal(B.bounds(out), np.stack(B.ends(out), axis=-1))
     lo, hi = (a.reshape(k, m, n) for a in B.ends(out))
     for b_ in range(k):
         for i in range(m):

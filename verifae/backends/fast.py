@@ -150,7 +150,7 @@ class FastTensor:
     (tensors are never changed in place, and the parameters take part in many products).
     """
 
-    __slots__ = ("_lo", "_hi", "_mid_rad", "_matrix", "_sum_bound")
+    __slots__ = ("_lo", "_hi", "_mid_rad", "_matrix", "_sum_bound", "_pairs")
 
     def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
         self._lo: np.ndarray | None = lo
@@ -158,6 +158,8 @@ class FastTensor:
         self._mid_rad: tuple[np.ndarray, np.ndarray] | None = None
         self._matrix: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None = None
         self._sum_bound: tuple[float, float] | None = None
+        #: (lo, hi) side by side in a trailing axis, when lo and hi are views of it
+        self._pairs: np.ndarray | None = None
 
     @classmethod
     def _of_mid_rad(cls, mid: np.ndarray, rad: np.ndarray) -> FastTensor:
@@ -170,6 +172,7 @@ class FastTensor:
         t._mid_rad = (mid, rad)
         t._matrix = None
         t._sum_bound = None
+        t._pairs = None
         return t
 
     def _ends(self) -> None:
@@ -515,7 +518,6 @@ class FastBackend(IntervalBackend):
                 return None  # NaN, infinities, tiny or huge factors: the general product
             down_b1 = np.where(b1 >= 0, b1 * _ONE_MINUS_2U, b1 * _ONE_PLUS_4U)
             up_b2 = np.where(b2 >= 0, b2 * _ONE_PLUS_4U, b2 * _ONE_MINUS_2U)
-            lo, hi, tmp = np.empty((K, m, n)), np.empty((K, m, n)), np.empty((K, m, n))
             nonneg = a1 >= 0
             nonpos = ~nonneg & (a2 <= 0)
             straddles = ~nonneg & ~nonpos
@@ -524,27 +526,39 @@ class FastBackend(IntervalBackend):
                 straddles, nonneg, nonpos))), key=lambda x: -x[0])
             vectors = ((up_b2, down_b1, down_b1, up_b2), (down_b1, down_b1, up_b2, up_b2),
                        (up_b2, up_b2, down_b1, down_b1))
-            # the largest group over every row first (no gathering), the others over it
+            # The largest group over every row first (no gathering), the others over it.
+            # The ends are written side by side, as `bounds` returns them, from row blocks
+            # computed in a small buffer that stays in cache.
+            pairs = np.empty((K * m, n, 2))
             _, g, _ = groups[0]
-            A1, A2 = a1.reshape(K, m, 1), a2.reshape(K, m, 1)
-            l1, l2, h1, h2 = (x[:, None, :] for x in vectors[g])
-            np.multiply(A1, l1, out=lo)
-            np.multiply(A2, l2, out=tmp)
-            np.minimum(lo, tmp, out=lo)
-            np.multiply(A1, h1, out=hi)
-            np.multiply(A2, h2, out=tmp)
-            np.maximum(hi, tmp, out=hi)
-            flat_lo, flat_hi = lo.reshape(K * m, n), hi.reshape(K * m, n)
+            rows_per_block = max(1, 8192 // n)
+            work = np.empty((2, min(rows_per_block, m), n))
+            for k in range(K):
+                l1, l2, h1, h2 = (x[k] for x in vectors[g])
+                for start in range(0, m, rows_per_block):
+                    stop = min(start + rows_per_block, m)
+                    A1, A2 = a1[k * m + start:k * m + stop, None], a2[k * m + start:k * m + stop, None]
+                    E, T = work[0, :stop - start], work[1, :stop - start]
+                    block = pairs[k * m + start:k * m + stop]
+                    np.multiply(A1, l1, out=E)
+                    np.multiply(A2, l2, out=T)
+                    np.minimum(E, T, out=block[..., 0])
+                    np.multiply(A1, h1, out=E)
+                    np.multiply(A2, h2, out=T)
+                    np.maximum(E, T, out=block[..., 1])
             for count, g, rows in groups[1:]:
                 if count == 0:
                     continue
                 idx = np.flatnonzero(rows)
                 A1, A2 = a1[idx, None], a2[idx, None]
-                k = idx // m  # the batch element of each row
+                k_of = idx // m  # the batch element of each row
                 l1, l2, h1, h2 = vectors[g]
-                flat_lo[idx] = np.minimum(A1 * l1[k], A2 * l2[k])
-                flat_hi[idx] = np.maximum(A1 * h1[k], A2 * h2[k])
-        return FastTensor(lo.reshape((*lead, m, n)), hi.reshape((*lead, m, n)))
+                pairs[idx, :, 0] = np.minimum(A1 * l1[k_of], A2 * l2[k_of])
+                pairs[idx, :, 1] = np.maximum(A1 * h1[k_of], A2 * h2[k_of])
+        pairs = pairs.reshape((*lead, m, n, 2))
+        out = FastTensor(pairs[..., 0], pairs[..., 1])
+        out._pairs = pairs
+        return out
 
     @staticmethod
     def _midrad_outer(u: FastTensor, v: FastTensor) -> FastTensor | None:
@@ -709,6 +723,11 @@ class FastBackend(IntervalBackend):
 
     # conversion out
     def bounds(self, t: FastTensor) -> np.ndarray:
+        """(lower, upper) pairs (`Backend.bounds`). When the ends were written side by side
+        (`_sign_split_outer`) this is that array itself, as `ends` gives t's own arrays:
+        never change it in place."""
+        if t._pairs is not None:
+            return t._pairs
         if t._lo is None:  # written in place: the ends of a midpoint-radius tensor (`_of_mid_rad`)
             mid, rad = t.mid_rad()
             out = np.empty((*mid.shape, 2))
