@@ -645,10 +645,14 @@ class FastBackend(IntervalBackend):
         # division by n (one more rounding, covered by the outward steps).
         n = a.shape[-1]
         with np.errstate(invalid="ignore", over="ignore"):
-            mag = _inflate(np.maximum(np.abs(a.lo), np.abs(a.hi)).sum(axis=-1), n)
+            hi_sum = a.hi.sum(axis=-1)
+            if a.lo.size and np.min(a.lo) >= 0:  # a >= 0 (a square): Σ|a_i| <= Σ hi_i, the sum already taken
+                mag = _inflate(hi_sum, n)
+            else:
+                mag = _inflate(np.maximum(np.abs(a.lo), np.abs(a.hi)).sum(axis=-1), n)
             err = _inflate(_gamma(n) * mag, 2)
             lo = _lower(_lower(a.lo.sum(axis=-1) - err) / n)
-            hi = _upper(_upper(a.hi.sum(axis=-1) + err) / n)
+            hi = _upper(_upper(hi_sum + err) / n)
         return self._clean(lo, hi)
 
     @staticmethod
