@@ -313,6 +313,8 @@ def test_outer_products_contain_the_exact_values(data):
     v = B.interval_floats(shape(np.array([lo for lo, _ in vs])), shape(np.array([hi for _, hi in vs])))
     out = B.outer(u, v)
     np.testing.assert_array_equal(B.bounds(out), np.stack(B.ends(out), axis=-1))
+    B.bounds(out)[...] = np.nan  # a new array: writing into it leaves the tensor as it was
+    assert not np.isnan(B.ends(out)[0]).any()
     lo, hi = (a.reshape(k, m, n) for a in B.ends(out))
     for b_ in range(k):
         for i in range(m):

@@ -727,11 +727,11 @@ class FastBackend(IntervalBackend):
 
     # conversion out
     def bounds(self, t: FastTensor) -> np.ndarray:
-        """(lower, upper) pairs (`Backend.bounds`). When the ends were written side by side
-        (`_sign_split_outer`) this is that array itself, as `ends` gives t's own arrays:
-        never change it in place."""
+        """(lower, upper) pairs (`Backend.bounds`), a new array: callers may write into it
+        (the float semantics marks unbounded entries so). When the ends were written side
+        by side (`_sign_split_outer`) it is a plain copy of them."""
         if t._pairs is not None:
-            return t._pairs
+            return t._pairs.copy()
         if t._lo is None:  # written in place: the ends of a midpoint-radius tensor (`_of_mid_rad`)
             mid, rad = t.mid_rad()
             out = np.empty((*mid.shape, 2))
