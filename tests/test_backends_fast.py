@@ -208,3 +208,161 @@ def test_lower_and_upper_at_infinity():
     B = FastBackend()
     t = B.add(FastTensor(np.array([np.inf]), np.array([np.inf])), B.constant_floats(np.array([1.0])))
     assert t.lo[0] == -np.inf and t.hi[0] == np.inf
+
+
+# The midpoint-radius and sign-grouped paths (matrix products, outer products, the
+# subtraction and square of a product's result): every end against exact rationals, at
+# the edges of the double range (subnormals, exact zeros, points, mixed signs, values
+# near overflow, where an end must be infinite rather than wrong).
+
+_EDGE = [0.0, -0.0, 5e-324, -5e-324, 2.0**-1022, -(2.0**-1022), 2.0**-600, 3e-200, 1e308, -1e308,
+         1.7976931348623157e308, 2.0**511, 1.0, -1.0, 0.1, -0.7]
+_doubles = st.one_of(st.floats(-1e3, 1e3, allow_subnormal=True), st.sampled_from(_EDGE),
+                     st.floats(-1e-300, 1e-300, allow_subnormal=True))
+#: ordinary data, where the fast paths run (the edges above mostly take the general ones)
+_ordinary = st.one_of(st.floats(-100, 100).filter(lambda x: x == 0 or abs(x) > 1e-100), st.just(0.0))
+
+
+def _values(data):
+    return _doubles if data.draw(st.booleans(), label="edges") else _ordinary
+
+
+def _inside(value: Fraction, lo: float, hi: float) -> bool:
+    """value in [lo, hi], with ±inf as unbounded (never NaN)."""
+    return not (np.isnan(lo) or np.isnan(hi)) and (lo == -np.inf or Fraction(lo) <= value) and (
+        hi == np.inf or value <= Fraction(hi))
+
+
+@st.composite
+def _intervals(draw, n: int, values: st.SearchStrategy[float], kind: str = "any"):
+    """n float intervals [lo, hi]: points, zeros, mixed signs, or of one sign (kind)."""
+    lo, hi = [], []
+    for _ in range(n):
+        a, b = draw(values), draw(st.one_of(st.just(None), values))
+        b = a if b is None else b  # points, often
+        a, b = min(a, b), max(a, b)
+        if kind == "nonneg":
+            a, b = abs(a), abs(b)
+            a, b = min(a, b), max(a, b)
+        lo.append(a)
+        hi.append(b)
+    return np.array(lo), np.array(hi)
+
+
+def _corners(lo, hi, rng, count=4):
+    """The ends and a few exact interior rationals of each entry, as columns of points."""
+    points = [[Fraction(x) for x in lo], [Fraction(x) for x in hi]]
+    for _ in range(count - 2):
+        t = [Fraction(int(k), 8) for k in rng.integers(0, 9, len(lo))]
+        points.append([Fraction(a) + s * (Fraction(b) - Fraction(a)) for a, b, s in zip(lo, hi, t)])
+    return points
+
+
+@settings(max_examples=80)
+@given(st.data())
+def test_midpoint_radius_products_contain_the_exact_values(data):
+    """matvec, rmatvec and affine (one BLAS product for the midpoint, one for the radius)
+    against exact rationals; the matrix is exact doubles or decimals rounded outward."""
+    m, n = data.draw(st.integers(1, 4), label="m"), data.draw(st.integers(1, 5), label="n")
+    values = _values(data)
+    entries = data.draw(st.lists(values, min_size=m * n, max_size=m * n), label="A")
+    decimal = data.draw(st.booleans(), label="decimal weights")
+    B = FastBackend()
+    if decimal:  # weights with a one-ulp radius: the rA path
+        q = np.array([Fraction(x) + Fraction(1, 10**7) if abs(x) < 1e300 else Fraction(x) for x in entries],
+                     dtype=object).reshape(m, n)
+        A = B.constant(q)
+    else:
+        q = np.array([Fraction(x) for x in entries], dtype=object).reshape(m, n)
+        A = B.constant_floats(np.array(entries).reshape(m, n))
+    xlo, xhi = data.draw(_intervals(n, values), label="x")
+    blo, bhi = data.draw(_intervals(m, values), label="b")
+    ylo, yhi = data.draw(_intervals(m, values), label="y")
+    x, b, y = B.interval_floats(xlo, xhi), B.interval_floats(blo, bhi), B.interval_floats(ylo, yhi)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    z, zb, g = B.matvec(A, x), B.affine(A, x, b), B.rmatvec(A, y)
+    for t in (z, zb, g):
+        np.testing.assert_array_equal(B.bounds(t), np.stack(B.ends(t), axis=-1))
+    for p, pb in zip(_corners(xlo, xhi, rng), _corners(blo, bhi, rng)):
+        for i in range(m):
+            exact = sum(q[i, j] * p[j] for j in range(n))
+            assert _inside(exact, z.lo[i], z.hi[i]), ("matvec", i)
+            assert _inside(exact + pb[i], zb.lo[i], zb.hi[i]), ("affine", i)
+    for p in _corners(ylo, yhi, rng):
+        for j in range(n):
+            assert _inside(sum(q[i, j] * p[i] for i in range(m)), g.lo[j], g.hi[j]), ("rmatvec", j)
+
+
+@settings(max_examples=80)
+@given(st.data())
+def test_outer_products_contain_the_exact_values(data):
+    """outer (point factors by midpoint-radius, sign-grouped rows otherwise), with and
+    without a batch axis, against exact rationals at the corners."""
+    batch = data.draw(st.sampled_from([(), (2,)]), label="batch")
+    m, n = data.draw(st.integers(1, 4), label="m"), data.draw(st.integers(1, 4), label="n")
+    kinds = data.draw(st.sampled_from(["any", "nonneg"]), label="u"), data.draw(st.sampled_from(["any", "nonneg"]))
+    k = int(np.prod(batch))
+    values = _values(data)
+    us = [data.draw(_intervals(m, values, kinds[0]), label="u") for _ in range(k)]
+    vs = [data.draw(_intervals(n, values, kinds[1]), label="v") for _ in range(k)]
+    if data.draw(st.booleans(), label="negate v"):
+        vs = [(-hi, -lo) for lo, hi in vs]
+    B = FastBackend()
+    shape = lambda a: a.reshape((*batch, -1))  # noqa: E731
+    u = B.interval_floats(shape(np.array([lo for lo, _ in us])), shape(np.array([hi for _, hi in us])))
+    v = B.interval_floats(shape(np.array([lo for lo, _ in vs])), shape(np.array([hi for _, hi in vs])))
+    out = B.outer(u, v)
+    np.testing.assert_array_equal(B.bounds(out), np.stack(B.ends(out), axis=-1))
+    B.bounds(out)[...] = np.nan  # a new array: writing into it leaves the tensor as it was
+    assert not np.isnan(B.ends(out)[0]).any()
+    lo, hi = (a.reshape(k, m, n) for a in B.ends(out))
+    for b_ in range(k):
+        for i in range(m):
+            for j in range(n):
+                products = [Fraction(a) * Fraction(c) for a in (us[b_][0][i], us[b_][1][i])
+                            for c in (vs[b_][0][j], vs[b_][1][j])]
+                assert _inside(min(products), lo[b_, i, j], hi[b_, i, j])
+                assert _inside(max(products), lo[b_, i, j], hi[b_, i, j])
+
+
+@settings(max_examples=60)
+@given(st.data())
+def test_subtraction_and_square_of_a_product_contain_the_exact_values(data):
+    """(A·x − y)² with A·x held by midpoint and radius: the path of the reconstruction error."""
+    n = data.draw(st.integers(1, 4), label="n")
+    values = _values(data)
+    entries = data.draw(st.lists(values, min_size=n * n, max_size=n * n), label="A")
+    A = np.array(entries).reshape(n, n)
+    xlo, xhi = data.draw(_intervals(n, values), label="x")
+    ylo, yhi = data.draw(_intervals(n, values), label="y")
+    B = FastBackend()
+    z = B.matvec(B.constant_floats(A), B.interval_floats(xlo, xhi))
+    y = B.interval_floats(ylo, yhi)
+    y.mid_rad()  # as after the encoder's product: the subtraction takes the midpoint-radius path
+    d = B.sub(z, y)
+    sq = B.square(d)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    for p, py in zip(_corners(xlo, xhi, rng), _corners(ylo, yhi, rng)):
+        for i in range(n):
+            diff = sum(Fraction(A[i, j]) * p[j] for j in range(n)) - py[i]
+            assert _inside(diff, d.lo[i], d.hi[i])
+            assert _inside(diff * diff, sq.lo[i], sq.hi[i])
+            assert sq.lo[i] >= 0 or sq.lo[i] == -np.inf  # -inf: a square that may overflow
+
+
+def test_midpoint_radius_paths_are_taken_and_tight():
+    """The fast paths are the ones used on ordinary data, and cost at most a few ulps of
+    each end against the lower/upper products they replace."""
+    rng = np.random.default_rng(5)
+    B = FastBackend()
+    A = B.constant_floats(rng.normal(size=(6, 9)))
+    x = B.interval_floats(rng.random(9) - 0.5, rng.random(9) + 0.5)
+    z = B.matvec(A, x)
+    assert z._lo is None  # held by midpoint and radius
+    u, v = B.interval_floats(-rng.random(6), rng.random(6)), B.interval_floats(rng.random(9), 1 + rng.random(9))
+    assert B._sign_split_outer(u, v) is not None and B._sign_split_outer(v, u) is not None
+    ref = B.mul(u[:, None], v[None, :])
+    out = B.outer(u, v)
+    assert np.all(out.hi - out.lo <= (ref.hi - ref.lo) * (1 + 1e-12))
+    p = B.constant_floats(rng.normal(size=6))
+    assert B._midrad_outer(p, v) is not None and B._midrad_outer(u, v) is None

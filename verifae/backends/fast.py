@@ -32,6 +32,7 @@ the rounding mode:
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import Any, TypeVar
@@ -93,35 +94,145 @@ def _gamma(n: int) -> float:
     return float(_up(np.float64(n * U / (1 - n * U)) * (1 + 4 * U)))
 
 
-class FastTensor:
-    """An interval array: every value lies in [lo, hi], elementwise."""
+def _up_float(q: Fraction) -> float:
+    """The least double >= q (q finite and below realmax)."""
+    f = float(q)
+    return f if Fraction(f) >= q else float(_up(np.float64(f)))
 
-    # Tensors are never changed in place, so the midpoint-radius form is kept once
-    # computed: the parameters' tensors take part in many products.
-    __slots__ = ("lo", "hi", "_mid_rad", "_matrix")
+
+@functools.cache
+def _product_constants(n: int, bias: bool) -> tuple[float, float, float]:
+    """(κ, F, τ₀) for a midpoint-radius product of n terms (`FastBackend._midrad_product`):
+    κ >= γ_{n+2} (γ_{n+1} without a bias), F >= 1/((1 − γ_n)(1 − u)^7), and
+    τ₀ >= F·n·eta + (F − 1)·realmin + 2n·eta, all rounded up from exact rationals."""
+    u = Fraction(U)
+    gamma = lambda k: k * u / (1 - k * u)  # noqa: E731
+    F = 1 / ((1 - gamma(n)) * (1 - u) ** 7)
+    eta = Fraction(ETA)
+    tau0 = F * n * eta + (F - 1) * Fraction(REALMIN) + 2 * n * eta
+    return _up_float(gamma(n + 2 if bias else n + 1)), _up_float(F), _up_float(tau0)
+
+
+@functools.lru_cache(maxsize=256)
+def _product_tau(n: int, bias: bool, sum_bound: float, rho: float) -> tuple[float, float, float, float]:
+    """(k1, k2, F, τ) of `FastBackend._midrad_product`: k1 >= κ + ρ, k2 >= 1 + ρ and
+    τ >= 2(F(s·eta + n·eta) + (F − 1)·realmin + 2n·eta) for s = sum_bound."""
+    kappa, F, tau0 = _product_constants(n, bias)
+    tau = _up_float(2 * (Fraction(F) * Fraction(sum_bound) * Fraction(ETA) + Fraction(tau0)))
+    return _up_float(Fraction(kappa) + Fraction(rho)), _up_float(1 + Fraction(rho)), F, tau
+
+
+#: γ_2 = 2u/(1 − 2u) rounded up
+_GAMMA2 = _up_float(Fraction(2 * U) / (1 - 2 * Fraction(U)))
+
+#: γ_3 = 3u/(1 − 3u) rounded up
+_GAMMA3 = _up_float(Fraction(3 * U) / (1 - 3 * Fraction(U)))
+
+#: 1 + 4u >= 1/(1 − u)^3, a double; 1 − 2u, a double
+_ONE_PLUS_4U = 1.0 + 4 * U
+_ONE_MINUS_2U = 1.0 - 2 * U
+_ONE_PLUS_8U = 1.0 + 8 * U
+#: the largest relative radius of a matrix's entries that the one-GEMM radius absorbs
+_RHO_MAX = 2.0**-40
+_NO_OVERFLOW = 2.0**1020
+
+
+def _min_nonzero(x: np.ndarray) -> float:
+    nz = x[x != 0]
+    return float(nz.min()) if nz.size else INF
+
+
+class FastTensor:
+    """An interval array: every value lies in [lo, hi], elementwise.
+
+    A tensor is held by its ends (lo, hi) or, as the products make it, by midpoint and
+    radius (`_of_mid_rad`); the other form is computed when first asked for and kept
+    (tensors are never changed in place, and the parameters take part in many products).
+    """
+
+    __slots__ = ("_lo", "_hi", "_mid_rad", "_matrix", "_sum_bound", "_pairs")
 
     def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
-        self.lo = lo
-        self.hi = hi
+        self._lo: np.ndarray | None = lo
+        self._hi: np.ndarray | None = hi
         self._mid_rad: tuple[np.ndarray, np.ndarray] | None = None
         self._matrix: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None = None
+        self._sum_bound: tuple[float, float] | None = None
+        #: (lo, hi) side by side in a trailing axis, when lo and hi are views of it
+        self._pairs: np.ndarray | None = None
+
+    @classmethod
+    def _of_mid_rad(cls, mid: np.ndarray, rad: np.ndarray) -> FastTensor:
+        """The tensor of finite float arrays mid, rad >= 0 such that every value lies in the
+        exact [mid − rad, mid + rad] *and* in [fl(mid − rad), fl(mid + rad)]: the producer
+        chose rad large enough that the two roundings of the ends need no outward step
+        (see `_ends_ready`)."""
+        t = cls.__new__(cls)
+        t._lo = t._hi = None
+        t._mid_rad = (mid, rad)
+        t._matrix = None
+        t._sum_bound = None
+        t._pairs = None
+        return t
+
+    def _ends(self) -> None:
+        mid, rad = self._mid_rad  # type: ignore[misc]
+        self._lo, self._hi = mid - rad, mid + rad  # finite operands: no NaN; overflow is ±inf, still a bound
+
+    @property
+    def lo(self) -> np.ndarray:
+        if self._lo is None:
+            self._ends()
+        return self._lo  # type: ignore[return-value]
+
+    @property
+    def hi(self) -> np.ndarray:
+        if self._hi is None:
+            self._ends()
+        return self._hi  # type: ignore[return-value]
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.lo.shape
+        return self._mid_rad[0].shape if self._lo is None else self._lo.shape  # type: ignore[index]
 
     def __getitem__(self, index: Any) -> FastTensor:
+        if self._lo is None:
+            mid, rad = self._mid_rad  # type: ignore[misc]
+            return FastTensor._of_mid_rad(mid[index], rad[index])  # the contract holds entrywise
         return FastTensor(self.lo[index], self.hi[index])
 
     def mid_rad(self) -> tuple[np.ndarray, np.ndarray]:
         """Midpoint and radius with [mid − rad, mid + rad] ⊇ [lo, hi]."""
         if self._mid_rad is None:
-            with np.errstate(invalid="ignore", over="ignore"):
-                mid = 0.5 * self.lo + 0.5 * self.hi  # no overflow; each half is exact unless subnormal
-                rad = _upper(np.maximum(mid - self.lo, self.hi - mid))
-            finite = np.isfinite(self.lo) & np.isfinite(self.hi)
-            self._mid_rad = (np.where(finite, mid, 0.0), np.where(finite, rad, INF))
+            self._mid_rad = _mid_rad_of_ends(self.lo, self.hi)
         return self._mid_rad
+
+
+def _mid_rad_of_ends(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Midpoint and radius of [lo, hi] (mid finite; rad = inf where an end is not finite).
+
+    When every end is finite and below 2^1021 in magnitude (two reductions decide it:
+    lo <= hi, so every entry lies in [min lo, max hi]; NaN fails the test), the midpoint
+    is fl(fl(lo + hi)·0.5): lo + hi cannot overflow and, since rounding is monotone and
+    2·lo, 2·hi are doubles, mid lies in [lo, hi]. The radius max(hi − mid, mid − lo) is
+    computed with one rounding each; a difference of doubles is exact when its result is
+    subnormal and has relative error <= u otherwise (Higham, 2nd ed., §2.2, (2.4) and
+    Theorem 2.2's remark on gradual underflow), so d = fl(·) >= (1 − u)·exact, and
+    fl(d·(1 + 4u)) >= d/(1 − u) (one more rounding, relative when normal; when subnormal
+    d was exact and fl(d·(1 + 4u)) >= d by monotonicity), as (1 + 4u)(1 − u)² >= 1.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        if lo.size and np.min(lo) > -2.0**1021 and np.max(hi) < 2.0**1021:
+            mid = lo + hi
+            mid *= 0.5
+            rad = hi - mid
+            np.maximum(rad, mid - lo, out=rad)
+            rad *= 1.0 + 4 * U
+            return mid, rad
+        mid = 0.5 * lo + 0.5 * hi  # no overflow; each half is exact unless subnormal
+        rad = _upper(np.maximum(mid - lo, hi - mid))
+    finite = np.isfinite(lo) & np.isfinite(hi)
+    return np.where(finite, mid, 0.0), np.where(finite, rad, INF)
 
 
 def _fractions_to_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,11 +242,27 @@ def _fractions_to_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     holds a q above realmax."""
     values = np.asarray(values, dtype=object)
     flat = values.ravel()
-    f = np.array([float_or_inf(q) for q in flat], dtype=np.float64)
-    exact = np.fromiter((is_double(q) for q in flat), dtype=bool, count=flat.size)
+    try:  # Fractions and ints: one pass
+        f, exact = (np.array(column, dtype=dt) for column, dt in zip(
+            zip(*map(_float_exact, flat)) if flat.size else ((), ()), (np.float64, bool)))
+    except AttributeError:  # other exact numbers
+        f = np.array([float_or_inf(q) for q in flat], dtype=np.float64)
+        exact = np.fromiter((is_double(q) for q in flat), dtype=bool, count=flat.size)
     lo = np.where(exact, f, _down(f))
     hi = np.where(exact, f, _up(f))
     return lo.reshape(values.shape), hi.reshape(values.shape)
+
+
+def _float_exact(q: Fraction | int) -> tuple[float, bool]:
+    """(float(q), whether q is that double): n/d of Python ints is correctly rounded
+    (as `float(Fraction)`), and a double's `as_integer_ratio` is its value in lowest
+    terms, as a Fraction's (numerator, denominator) is."""
+    n, d = q.numerator, q.denominator
+    try:
+        f = n / d
+    except OverflowError:
+        return (math.inf if n > 0 else -math.inf), False
+    return f, f.as_integer_ratio() == (n, d)
 
 
 class FastBackend(IntervalBackend):
@@ -179,6 +306,8 @@ class FastBackend(IntervalBackend):
 
     # linear algebra (Rump's midpoint-radius product, module docstring)
     def _product(self, mA, rA, absA, x: FastTensor, transpose: bool) -> FastTensor:
+        """The general product, kept for weights with a radius and for operands the
+        midpoint-radius path refuses (`_midrad_product`)."""
         mx, rx = x.mid_rad()
         n = mA.shape[0] if transpose else mA.shape[1]
         dot = (lambda M, v: v @ M) if transpose else (lambda M, v: v @ M.T)
@@ -196,22 +325,106 @@ class FastBackend(IntervalBackend):
         return FastTensor(np.where(bad, -INF, lo), np.where(bad, INF, hi))
 
     @staticmethod
+    def _midrad_product(mA: np.ndarray, absA: np.ndarray, scalars: tuple[float, float], x: FastTensor,
+                        transpose: bool, b: FastTensor | None = None) -> FastTensor | None:
+        """A·x (+ b) for A = mA ± rA with rA <= ρ|mA| elementwise (`_matrix_scalars`), as
+        (c, R) with two BLAS products and a few passes over the result; None when an
+        operand or an intermediate is not finite (the caller then takes `_product`).
+
+        Why R bounds everything (x = mx ± rx, b = mb ± rb; Rump 1999, §3):
+        - A·x + b ∈ mA·mx + mb ± (|mA|·rx + rA·(|mx| + rx) + rb), exactly, and
+          rA·(|mx| + rx) <= |mA|·(ρ|mx| + ρ·rx).
+        - c = fl(fl(mA·mx) + mb): the product, any summation order, with or without FMA,
+          errs by <= γ_n |mA|·|mx| + n·eta (Higham, 2nd ed., (3.5) with the underflow
+          term of (2.8)); the addition by <= u|c| (Higham (2.5)).
+        - So that the ends are fl(c ∓ R) with no outward step, R >= (ρ' + u|c|)/(1 − u)
+          (ρ' the radius so far): fl(c + R) >= c + R − u(|c| + R) >= c + ρ', and an
+          addition's result that is subnormal is exact (`_of_mid_rad`). With
+          |c| <= (|mA|·|mx|(1 + γ_n) + n·eta + |mb|)/(1 − u), all of this is
+          <= |mA|·((κ + ρ)|mx| + (1 + ρ)rx) + (γ_2|mb| + rb) + 2n·eta with κ = γ_{n+2}
+          (γ_{n+1} and no bias terms without b), as γ_{n+2} − γ_n >= 2u(1 + γ_n)/(1 − u).
+        - One BLAS product S = fl(|mA|·w) of non-negative terms, w = fl(fl(k1|mx|) + fl(k2·rx)),
+          gives it: w >= (1 − u)²(k1|mx| + k2·rx) − eta elementwise (a product may
+          underflow by eta/2), S >= (1 − γ_n)|mA|·w − n·eta (Higham (3.5) again, any
+          order), and the few roundings after it (adding the bias terms, times F, plus τ)
+          each lose at most a factor (1 − u), or, for the product by F in the subnormal
+          range, at most (F − 1)·realmin. F >= 1/((1 − γ_n)(1 − u)^7) and
+          τ >= 2(F(s·eta + n·eta) + (F − 1)·realmin + 2n·eta), with s >= the largest
+          sum of |mA| along the contracted axis, cover every factor and absolute term
+          (the factor 2 covers τ's own (1 − u)).
+        """
+        mx, rx = x.mid_rad()
+        n = mA.shape[0] if transpose else mA.shape[1]
+        k1, k2, F, tau = _product_tau(n, b is not None, *scalars)
+        with np.errstate(invalid="ignore", over="ignore"):
+            w = np.abs(mx)
+            w *= k1
+            w += rx if k2 == 1.0 else k2 * rx  # k2 = 1: the product is exact
+            if transpose:
+                c, S = mx @ mA, w @ absA
+            else:
+                c, S = mx @ mA.T, w @ absA.T
+            if b is not None:
+                mb, rb = b.mid_rad()
+                c += mb
+                S += _upper(_upper(np.abs(mb) * _GAMMA2) + rb)  # >= γ_2|mb| + rb (one step up per rounding)
+            S *= F
+            S += tau
+            R = S
+            if not (np.isfinite(np.sum(c)) and np.isfinite(np.sum(R))):
+                return None  # an infinity or NaN somewhere (or a sum beyond realmax): the general product
+        return FastTensor._of_mid_rad(c, R)
+
+    @staticmethod
     def _matrix(A: FastTensor) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         if A._matrix is None:
             mA, rA = A.mid_rad()
             A._matrix = (mA, (rA if np.any(rA) else None), np.abs(mA))
         return A._matrix
 
-    def matvec(self, A: FastTensor, x: FastTensor) -> FastTensor:
+    @staticmethod
+    def _matrix_scalars(absA: np.ndarray, rA: np.ndarray | None) -> tuple[float, float]:
+        """(s, ρ): s >= every sum of |mA| along either axis, ρ >= every rA/|mA| (inf when
+        some rA > 0 has mA = 0, or a sum overflows). Float sums of n non-negative terms
+        are >= (1 − γ_{n−1}) times the exact ones (additions: no underflow term), so the
+        largest computed sum times 1 + 2γ_n (n the longer side) bounds them; a quotient
+        is >= (1 − u)·exact − eta/2, so max·(1 + 4u) + realmin bounds ρ (then one step up
+        for each rounding)."""
+        n = max(absA.shape)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            s = max(float(absA.sum(axis=0).max(initial=0.0)), float(absA.sum(axis=1).max(initial=0.0)))
+            if not math.isfinite(s):
+                return INF, INF
+            s = float(_up(np.float64(s * (1 + 2 * _gamma(n)) * (1 + 2 * U))))
+            if rA is None:
+                return s, 0.0
+            if np.any((rA > 0) & (absA == 0)):
+                return s, INF
+            ratio = float(np.max(np.where(rA > 0, rA / absA, 0.0)))
+            return s, float(_up(_up(np.float64(ratio * (1 + 4 * U))) + REALMIN))
+
+    def _apply(self, A: FastTensor, x: FastTensor, transpose: bool, b: FastTensor | None = None) -> FastTensor:
         mA, rA, absA = self._matrix(A)
-        return self._product(mA, rA, absA, x, transpose=False)
+        if A._sum_bound is None:
+            A._sum_bound = self._matrix_scalars(absA, rA)
+        # The radius GEMM folds rA into |mA| by the factor ρ: as tight as Rump's separate
+        # rA product only when the radii are rounding-sized (a decimal weight rounded to a
+        # double); a matrix with wider radii (a relaxation, a Jacobian) takes `_product`.
+        if math.isfinite(A._sum_bound[0]) and A._sum_bound[1] <= _RHO_MAX:
+            out = self._midrad_product(mA, absA, A._sum_bound, x, transpose, b)
+            if out is not None:
+                return out
+        y = self._product(mA, rA, absA, x, transpose)
+        return y if b is None else self.add(y, b)
+
+    def matvec(self, A: FastTensor, x: FastTensor) -> FastTensor:
+        return self._apply(A, x, transpose=False)
 
     def rmatvec(self, A: FastTensor, y: FastTensor) -> FastTensor:
-        mA, rA, absA = self._matrix(A)
-        return self._product(mA, rA, absA, y, transpose=True)
+        return self._apply(A, y, transpose=True)
 
     def affine(self, A: FastTensor, x: FastTensor, b: FastTensor) -> FastTensor:
-        return self.add(self.matvec(A, x), b)
+        return self._apply(A, x, transpose=False, b=b)
 
     # elementwise
     def add(self, a: FastTensor, b: FastTensor) -> FastTensor:
@@ -219,8 +432,38 @@ class FastBackend(IntervalBackend):
             return self._clean(_lower(a.lo + b.lo), _upper(a.hi + b.hi))
 
     def sub(self, a: FastTensor, b: FastTensor) -> FastTensor:
+        if (a._lo is None and b._mid_rad is not None) or (b._lo is None and a._mid_rad is not None):
+            out = self._midrad_sub(a, b)
+            if out is not None:
+                return out
         with np.errstate(invalid="ignore", over="ignore"):
             return self._clean(_lower(a.lo - b.hi), _upper(a.hi - b.lo))
+
+    @staticmethod
+    def _midrad_sub(a: FastTensor, b: FastTensor) -> FastTensor | None:
+        """a − b as (c, R) when one operand is held by midpoint and radius (the output of
+        a product against the input box); None when not finite.
+
+        a − b ∈ (ma − mb) ± (ra + rb) exactly, and c = fl(ma − mb) errs by <= u|c|
+        (Higham, 2nd ed., (2.5); exact when subnormal), so ends fl(c ∓ R) are bounds
+        without an outward step when R >= (ra + rb + 2u|c|)/(1 − u) (`_midrad_product`).
+        R = fl(fl(fl(fl(ra + rb) + fl(γ_2|c|))·(1 + 8u)) + 8·eta): five roundings, each a
+        factor >= 1 − u when normal, covered by (1 + 8u)(1 − u)^5 >= 1; the product by
+        γ_2 may underflow by eta/2 and the product by 1 + 8u, when subnormal, loses at
+        most 8u·realmin = 4·eta: 8·eta covers both.
+        """
+        ma, ra = a.mid_rad()
+        mb, rb = b.mid_rad()
+        with np.errstate(invalid="ignore", over="ignore"):
+            c = ma - mb
+            R = np.abs(c)
+            R *= _GAMMA2
+            R += ra + rb  # fl(ra + rb), then the sum
+            R *= _ONE_PLUS_8U
+            R += 8 * ETA
+            if not (np.isfinite(np.sum(c)) and np.isfinite(np.sum(R))):
+                return None
+        return FastTensor._of_mid_rad(c, R)
 
     def mul(self, a: FastTensor, b: FastTensor) -> FastTensor:
         with np.errstate(invalid="ignore", over="ignore"):
@@ -230,27 +473,186 @@ class FastBackend(IntervalBackend):
             return self._clean(_lower(lo), _upper(hi))
 
     def outer(self, u: FastTensor, v: FastTensor) -> FastTensor:
-        return self.mul(u[..., :, None], v[..., None, :])
+        out = self._midrad_outer(u, v)
+        if out is None:
+            out = self._sign_split_outer(u, v)
+        return self.mul(u[..., :, None], v[..., None, :]) if out is None else out
+
+    @staticmethod
+    def _sign_split_outer(u: FastTensor, v: FastTensor) -> FastTensor | None:
+        """u ⊗ v, rows grouped by the sign of u_i: four products and a min and a max per
+        entry, no outward step; None when a product might underflow or overflow, or the
+        batch axes differ (the caller then takes `mul`).
+
+        For a = [a1, a2] and b = [b1, b2], min(a·b) = min(m(a1), m(a2)) with
+        m(α) = min over β in b of α·β = α·b1 if α >= 0 else α·b2, and max likewise with
+        M(α) = α·b2 if α >= 0 else α·b1 (the product is linear in β). A row u_i that
+        straddles 0 (a1 < 0 < a2) takes (a1·b2, a2·b1) for the lower end and (a1·b1,
+        a2·b2) for the upper; a row >= 0 takes (a1·b1, a2·b1) and (a1·b2, a2·b2); a row
+        <= 0 the reverse: the choice is per row, so each group is four outer products.
+        Each product's rounding is covered by scaling the b vector beforehand, by the
+        sign of its row factor: a lower end α·β with α >= 0 uses down(β) = fl(β(1 − 2u))
+        for β >= 0, fl(β(1 + 4u)) for β < 0, and with α < 0 up(β) (the reverse factors);
+        an upper end the opposite. With every nonzero exact product >= realmin and every
+        nonzero β >= 4·realmin (checked on the factors' extreme entries), each rounding is
+        relative (Higham, 2nd ed., (2.4)), and (1 − 2u)(1 + u)² <= 1 <= (1 + 4u)(1 − u)²
+        give fl(α·down(β)) <= α·β for α >= 0, fl(α·up(β)) <= α·β for α < 0 (and >= for
+        the upper ends). A zero factor gives an exact zero.
+        """
+        lead = u.shape[:-1]
+        if v.shape[:-1] != lead:
+            return None
+        m, n = u.shape[-1], v.shape[-1]
+        K = math.prod(lead)
+        if not (K and m and n):
+            return None
+        a1, a2 = u.lo.reshape(K * m), u.hi.reshape(K * m)
+        b1, b2 = v.lo.reshape(K, n), v.hi.reshape(K, n)
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            abs_b = np.maximum(np.abs(b1), np.abs(b2))
+            a_max = max(float(np.max(np.abs(a1))), float(np.max(np.abs(a2))))
+            b_small = min(_min_nonzero(np.abs(b1)), _min_nonzero(np.abs(b2)))
+            a_small = min(_min_nonzero(np.abs(a1)), _min_nonzero(np.abs(a2)))
+            if not (b_small >= 4 * REALMIN and a_small * b_small >= 4 * REALMIN
+                    and a_max * float(np.max(abs_b)) < _NO_OVERFLOW):
+                return None  # NaN, infinities, tiny or huge factors: the general product
+            down_b1 = np.where(b1 >= 0, b1 * _ONE_MINUS_2U, b1 * _ONE_PLUS_4U)
+            up_b2 = np.where(b2 >= 0, b2 * _ONE_PLUS_4U, b2 * _ONE_MINUS_2U)
+            nonneg = a1 >= 0
+            nonpos = ~nonneg & (a2 <= 0)
+            straddles = ~nonneg & ~nonpos
+            # (lower: vector for a1, for a2; upper: for a1, for a2), by the row's sign
+            groups = sorted(((int(np.count_nonzero(rows)), g, rows) for g, rows in enumerate((
+                straddles, nonneg, nonpos))), key=lambda x: -x[0])
+            vectors = ((up_b2, down_b1, down_b1, up_b2), (down_b1, down_b1, up_b2, up_b2),
+                       (up_b2, up_b2, down_b1, down_b1))
+            # The largest group over every row first (no gathering), the others over it.
+            # The ends are written side by side, as `bounds` returns them, from row blocks
+            # computed in a small buffer that stays in cache.
+            pairs = np.empty((K * m, n, 2))
+            _, g, _ = groups[0]
+            rows_per_block = max(1, 8192 // n)
+            work = np.empty((2, min(rows_per_block, m), n))
+            for k in range(K):
+                l1, l2, h1, h2 = (x[k] for x in vectors[g])
+                for start in range(0, m, rows_per_block):
+                    stop = min(start + rows_per_block, m)
+                    A1, A2 = a1[k * m + start:k * m + stop, None], a2[k * m + start:k * m + stop, None]
+                    E, T = work[0, :stop - start], work[1, :stop - start]
+                    block = pairs[k * m + start:k * m + stop]
+                    np.multiply(A1, l1, out=E)
+                    np.multiply(A2, l2, out=T)
+                    np.minimum(E, T, out=block[..., 0])
+                    np.multiply(A1, h1, out=E)
+                    np.multiply(A2, h2, out=T)
+                    np.maximum(E, T, out=block[..., 1])
+            for count, g, rows in groups[1:]:
+                if count == 0:
+                    continue
+                idx = np.flatnonzero(rows)
+                A1, A2 = a1[idx, None], a2[idx, None]
+                k_of = idx // m  # the batch element of each row
+                l1, l2, h1, h2 = vectors[g]
+                pairs[idx, :, 0] = np.minimum(A1 * l1[k_of], A2 * l2[k_of])
+                pairs[idx, :, 1] = np.maximum(A1 * h1[k_of], A2 * h2[k_of])
+        pairs = pairs.reshape((*lead, m, n, 2))
+        out = FastTensor(pairs[..., 0], pairs[..., 1])
+        out._pairs = pairs
+        return out
+
+    @staticmethod
+    def _midrad_outer(u: FastTensor, v: FastTensor) -> FastTensor | None:
+        """u ⊗ v as (c, R) in two passes over the m × n result when one factor is a point
+        (its radius is zero: then midpoint-radius is as tight as the ends' product), or
+        None (the caller then takes `_sign_split_outer` or `mul`).
+
+        Why R bounds it (u = mu a point, v = mv ± rv; Rump 1999, §3): u_i·v_j ∈
+        mu_i·mv_j ± |mu_i|·rv_j. When no product underflows (every nonzero exact product
+        >= realmin, checked on the factors' smallest nonzero entries) and none overflows
+        (checked on their largest), every rounding is relative (Higham, 2nd ed., (2.4))
+        and a product with a zero factor is an exact zero: c = fl(mu_i·mv_j) errs by
+        <= u|mu_i·mv_j| and |c| <= (1 + u)|mu_i·mv_j|. Ends fl(c ∓ R) need no outward step
+        when R >= (ρ + u|c|)/(1 − u) (as in `_midrad_product`), i.e.
+        R >= |mu|·(rv + (2u + u²)|mv|)/(1 − u). R = fl(|mu|·w1), one relative rounding, so
+        w1 >= (rv + γ_3|mv|)(1 + 4u) (each rounding stepped up, `_upper`) suffices, as
+        (1 + 4u)(1 − u)² >= 1 and γ_3 >= 2u + u².
+        """
+        mu, ru = u.mid_rad()
+        mv, rv = v.mid_rad()
+        if np.any(ru) and np.any(rv):
+            return None  # both factors are intervals: midpoint-radius could be wider than the ends' product
+        if np.any(ru):  # the point factor first
+            (mu, ru), (mv, rv) = (mv, rv), (mu, ru)
+            swap = True
+        else:
+            swap = False
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            a, abs_mv = np.abs(mu), np.abs(mv)
+            w1 = _upper(_upper(_upper(abs_mv * _GAMMA3) + rv) * _ONE_PLUS_4U)
+            big = float(np.max(a, initial=0.0)) * max(float(np.max(w1, initial=0.0)),
+                                                      float(np.max(abs_mv, initial=0.0)))
+            small = _min_nonzero(a) * min(_min_nonzero(w1), _min_nonzero(abs_mv))
+            if not (big < _NO_OVERFLOW and small >= 2 * REALMIN):
+                return None  # NaN, infinities, huge or tiny factors: the general product
+            if swap:
+                c, R = mv[..., :, None] * mu[..., None, :], w1[..., :, None] * a[..., None, :]
+            else:
+                c, R = mu[..., :, None] * mv[..., None, :], a[..., :, None] * w1[..., None, :]
+        return FastTensor._of_mid_rad(c, R)
 
     def scale(self, a: FastTensor, numerator: int, denominator: int = 1) -> FastTensor:
         lo, hi = _fractions_to_bounds(np.array([Fraction(numerator, denominator)], dtype=object))
         return self.mul(a, FastTensor(lo[0], hi[0]))
 
     def square(self, a: FastTensor) -> FastTensor:
+        if a._lo is None:
+            out = self._midrad_square(a)
+            if out is not None:
+                return out
         small = np.where((a.lo <= 0) & (a.hi >= 0), 0.0, np.minimum(np.abs(a.lo), np.abs(a.hi)))
         large = np.maximum(np.abs(a.lo), np.abs(a.hi))
         with np.errstate(over="ignore"):
             return self._clean(np.maximum(_lower(small * small), 0.0), _upper(large * large))
+
+    @staticmethod
+    def _midrad_square(a: FastTensor) -> FastTensor | None:
+        """a² for a tensor held by (m, R) with ends fl(m ∓ R) (`_of_mid_rad`); None when
+        a square might overflow.
+
+        Every |value| lies in [t, T], t = fl(|m| − R) when positive (else 0), T = fl(|m| + R):
+        these are the ends of a or of −a. Below 2^-511 t is taken as 0 and T as 2^-511,
+        so every nonzero square is >= realmin and each product's rounding is relative
+        (Higham, 2nd ed., (2.4)); then fl(fl(t·t)·(1 − 2u)) <= t²(1 + u)²(1 − 2u) <= t² and
+        fl(fl(T·T)·(1 + 4u)) >= T²(1 − u)²(1 + 4u) >= T². With max T < 2^511 nothing
+        overflows.
+        """
+        m, R = a.mid_rad()
+        T = np.abs(m)
+        t = T - R
+        T += R
+        np.maximum(T, 2.0**-511, out=T)
+        if not np.max(T, initial=0.0) < 2.0**511:
+            return None
+        np.copyto(t, 0.0, where=t < 2.0**-511)
+        t *= t
+        t *= _ONE_MINUS_2U
+        T *= T
+        T *= _ONE_PLUS_4U
+        return FastTensor(t, T)
 
     def mean(self, a: FastTensor) -> FastTensor:
         # Σ over n terms in any order: error <= γ_{n−1} Σ|a_i| (Higham §4.2), then one
         # division by n (one more rounding, covered by the outward steps).
         n = a.shape[-1]
         with np.errstate(invalid="ignore", over="ignore"):
-            mag = _inflate(np.maximum(np.abs(a.lo), np.abs(a.hi)).sum(axis=-1), n)
+            hi_sum = a.hi.sum(axis=-1)
+            if a.lo.size and np.min(a.lo) >= 0:  # a >= 0 (a square): Σ|a_i| <= Σ hi_i, the sum already taken
+                mag = _inflate(hi_sum, n)
+            else:
+                mag = _inflate(np.maximum(np.abs(a.lo), np.abs(a.hi)).sum(axis=-1), n)
             err = _inflate(_gamma(n) * mag, 2)
             lo = _lower(_lower(a.lo.sum(axis=-1) - err) / n)
-            hi = _upper(_upper(a.hi.sum(axis=-1) + err) / n)
+            hi = _upper(_upper(hi_sum + err) / n)
         return self._clean(lo, hi)
 
     @staticmethod
@@ -325,6 +727,17 @@ class FastBackend(IntervalBackend):
 
     # conversion out
     def bounds(self, t: FastTensor) -> np.ndarray:
+        """(lower, upper) pairs (`Backend.bounds`), a new array: callers may write into it
+        (the float semantics marks unbounded entries so). When the ends were written side
+        by side (`_sign_split_outer`) it is a plain copy of them."""
+        if t._pairs is not None:
+            return t._pairs.copy()
+        if t._lo is None:  # written in place: the ends of a midpoint-radius tensor (`_of_mid_rad`)
+            mid, rad = t.mid_rad()
+            out = np.empty((*mid.shape, 2))
+            np.subtract(mid, rad, out=out[..., 0])
+            np.add(mid, rad, out=out[..., 1])
+            return out
         return np.stack([t.lo, t.hi], axis=-1)
 
     # The ends themselves, for methods written on this backend (`verifae.methods`): they
