@@ -140,7 +140,8 @@ def bound(
         each = max(1, runs // len(case.boxes))
         for k, box in enumerate(case.boxes):
             checks[k] = check(case.spec, box, grad_output=g, runs=each, seed=seed + k, enclosures=per_box[k],
-                              progress=(lambda what: progress(f"float runs ({what})")) if progress else None)
+                              progress=(lambda what: progress(f"float runs ({what})")) if progress else None,
+                              timings=timings)
         timings["check"] = time.perf_counter() - t
     boxes = [BoxResult({s: e[s] for s in semantics}, c) for e, c in zip(per_box, checks)]
     any_enclosure = next(iter(per_box[0].values()))
