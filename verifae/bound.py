@@ -370,17 +370,15 @@ def _array_text(a: Any) -> str:
         return json.dumps(endpoints(a))
     flat = a.ravel().tolist()
     if np.isfinite(a).all():
-        items = list(map(float.__repr__, flat))
+        items: Any = map(float.__repr__, flat)
     else:
-        items = [float.__repr__(v) if math.isfinite(v) else ('"inf"' if v > 0 else '"-inf"' if v < 0 else "null")
-                 for v in flat]
-    for n in reversed(a.shape):  # the innermost axis first
-        if n == 2:
-            it = iter(items)
-            items = [f"[{x}, {y}]" for x, y in zip(it, it)]
-        else:
-            items = ["[" + ", ".join(items[k:k + n]) + "]" for k in range(0, len(items), n)]
-    return items[0]
+        items = (float.__repr__(v) if math.isfinite(v) else ('"inf"' if v > 0 else '"-inf"' if v < 0 else "null")
+                 for v in flat)
+    *outer, last = a.shape
+    parts = list(map(", ".join, zip(*[iter(items)] * last)))  # the innermost lists, without brackets
+    for n in reversed(outer):
+        parts = ["[" + "], [".join(parts[k:k + n]) + "]" for k in range(0, len(parts), n)]
+    return "[" + parts[0] + "]"
 
 
 def to_json_text(result: BoundResult, indent: int | None = None) -> str:
