@@ -14,8 +14,9 @@ with t_j in [cL_j, cU_j] gives, for every x in the box,
 and r = x_hat − x the same with M − I. Each coordinate is then concretized exactly
 over the box, M_i·c + |M_i|·ρ (centre c, radius ρ), which counts each x_k once
 through both layers: the dependency that naive intervals lose. Everything is in
-outward-rounded interval arithmetic (the fast backend, and Arb for the offsets),
-so the result is a proof, not an estimate.
+outward-rounded interval arithmetic (the fast backend, and Arb for the offsets; the
+d × d matrix M in midpoint-radius form, `DenseProduct`, with its radius bounded a
+priori), so the result is a proof, not an estimate.
 """
 
 from __future__ import annotations
