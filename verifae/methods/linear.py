@@ -35,6 +35,7 @@ from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import MSE, as_bounds, may_overflow
 from .dense import DenseProduct, magnitude_times
+from .gradients import float_box
 from .interval import interval_propagation
 from .linear_gradients import mse_gradient_bounds
 
@@ -78,7 +79,7 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
         return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, B.affine(W_enc, x, b_enc), empty, empty, empty, semantics)
     F = FloatSemantics(B, FORMATS[semantics])
     params = F.convert_parameters(spec)
-    xf = F.box(box)
+    xf = float_box(F, box)
     # Every error term below (e1, e2, e3, the float square and mean, the gradients')
     # assumes that no intermediate of the run overflows: the float interval pass proves
     # that or the method bounds nothing (`may_overflow`).
