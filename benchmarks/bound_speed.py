@@ -1,21 +1,34 @@
 """Wall time of `verifae bound` on a case, as a user runs it (a fresh process each time).
 
-    python benchmarks/bound_speed.py [CASE.json] [--repeat 3] [--runs 1000]
+    python benchmarks/bound_speed.py [CASE.json] [--repeat 3] [--runs 1000] [--compare DIR]
 
-Prints each run's wall time, the median, and where the time goes inside one run
-(case loading, each semantics' enclosure, the Float-run check).
+Times, in fresh processes, the default command (table output) and `--format json -o
+FILE`, and the import of the CLI; with `--compare DIR` (another checkout, say the
+commit before a change) the same commands under PYTHONPATH=DIR, interleaved with
+these round by round, so both see the same load. Prints each median, then where the
+time goes inside one run of this checkout (case loading, each semantics' enclosure,
+the parts of the Float-run check, writing the JSON). Run with OMP_NUM_THREADS=1.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _wall(command: list[str], pythonpath: str) -> float:
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -23,25 +36,49 @@ def main() -> None:
     parser.add_argument("case", nargs="?", default=str(ROOT / "cases" / "large-784-64-784.json"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--compare", default=None, help="another checkout, timed interleaved with this one")
     args = parser.parse_args()
-    command = [sys.executable, "-m", "verifae", "bound", args.case, "--runs", str(args.runs),
-               "--format", "json", "-o", "/dev/null"]
-    walls = []
+    out = Path(tempfile.mkdtemp()) / "result.json"
+    bound = [sys.executable, "-m", "verifae", "bound", args.case, "--runs", str(args.runs)]
+    commands = {
+        "import verifae.cli": [sys.executable, "-c", "import verifae.cli"],
+        "bound (table)": bound,
+        "bound --format json -o FILE": [*bound, "--format", "json", "-o", str(out)],
+    }
+    trees = {"this": str(ROOT)} | ({"compare": args.compare} if args.compare else {})
+    walls: dict[tuple[str, str], list[float]] = {(t, c): [] for t in trees for c in commands}
     for _ in range(args.repeat):
-        start = time.perf_counter()
-        subprocess.run(command, check=True)
-        walls.append(time.perf_counter() - start)
-        print(f"wall {walls[-1]:.2f} s")
-    print(f"median wall time over {args.repeat}: {statistics.median(walls):.2f} s  ({' '.join(command[2:5])})")
+        for name, command in commands.items():
+            for tree, path in trees.items():
+                walls[(tree, name)].append(_wall(command, path))
+    for name in commands:
+        line = "  ".join(f"{tree} {statistics.median(walls[(tree, name)]):.2f} s" for tree in trees)
+        print(f"median wall over {args.repeat}, {name}: {line}")
 
-    from verifae.bound import bound
+    # inside one process of this checkout
+    sys.path.insert(0, str(ROOT))
+    start = time.perf_counter()
+    import json
+
+    from verifae import torch_runs
+    from verifae.bound import bound as bound_case
+    from verifae.bound import to_json, to_json_text
     from verifae.cases import load_case
 
+    print(f"in one process: import {time.perf_counter() - start:.2f} s", end="")
     start = time.perf_counter()
-    case = load_case(args.case)
-    print(f"in one process: load {time.perf_counter() - start:.2f} s", end="")
-    result = bound(case, runs=args.runs)
-    print("".join(f", {k} {v:.2f} s" for k, v in result.timings.items()))
+    case = load_case(args.case, layered=True)
+    print(f", load {time.perf_counter() - start:.2f} s")
+    result = bound_case(case, runs=args.runs)
+    torch_runs.stop()
+    for k, v in result.timings.items():
+        print(f"  {k}: {v:.2f} s")
+    start = time.perf_counter()
+    text = to_json_text(result)
+    middle = time.perf_counter()
+    same = json.dumps(to_json(result)) == text
+    print(f"  JSON text: {middle - start:.2f} s (json.dumps(to_json(...)): {time.perf_counter() - middle:.2f} s, "
+          f"{'the same text' if same else 'A DIFFERENT TEXT'}, {len(text) / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

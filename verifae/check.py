@@ -21,6 +21,7 @@ value (`_Model.names`: a v1 enclosure's "hidden" is the encoder's post-activatio
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
@@ -645,6 +646,7 @@ def check(
     keep: int = 10,
     progress: Callable[[str], Any] | None = None,
     torch_worker: bool | None = None,
+    timings: dict[str, float] | None = None,
 ) -> CheckResult:
     """Run the spec in float64 and float32 at about `runs` points and check every result.
 
@@ -656,8 +658,10 @@ def check(
     how many values fell outside and the first `keep` offenders (named by their
     enclosure's quantity names), and the closest approach of a run to an endpoint, in
     ulps. PyTorch runs in a second process when `torch_worker` is True, or, when it is
-    None, for big work where one can start (see verifae.torch_runs).
+    None, for big work where one can start (see verifae.torch_runs). `timings`, when
+    given, gets the seconds of each part added (for benchmarks/bound_speed.py).
     """
+    clock = _Clock(timings)
     if runs < 1:
         raise BoxError(f"runs must be at least 1, got {runs}")
     model = _model(spec)
@@ -694,16 +698,19 @@ def check(
         for name in CHECKED_FORMATS:
             elsewhere[name] = torch_runs.submit(_implementation_check, "torch", *arguments(name))
     # numpy and the loops here, then the reference, and only then wait for PyTorch
+    clock("check: sampling and starting")
     for name in CHECKED_FORMATS:
         result.formats[name] = fc = FormatCheck()
         for impl in IMPLEMENTATIONS if elsewhere[name] is None else IMPLEMENTATIONS[:-1]:
             if progress:
                 progress(f"{name} {impl}")
             fc.merge(_implementation_check(impl, *arguments(name)), keep)
+            clock(f"check: {impl}")
     if reference:
         if progress:
             progress("reference")
         result.reference = _reference(model, points, fixed, box.lower, G, found["real"], keep, grad_output)
+        clock("check: reference")
     for name, future in elsewhere.items():
         if future is None:
             continue
@@ -714,4 +721,18 @@ def check(
         except BrokenProcessPool:  # the process died (killed, out of memory): run here after all
             part = _implementation_check("torch", *arguments(name))
         result.formats[name].merge(part, keep)
+        clock("check: waiting for PyTorch's process")
     return result
+
+
+class _Clock:
+    """Adds the seconds since the last call to `timings[what]` (nothing without timings)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def __call__(self, what: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[what] = self.timings.get(what, 0.0) + now - self.last
+            self.last = now

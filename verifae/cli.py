@@ -8,7 +8,6 @@ unavailable), 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from . import torch_runs
 from ._version import __version__
 from .api import SEMANTICS
 from .backends import RIGOROUS_BACKENDS
-from .bound import bound, to_json
+from .bound import bound, to_json_text
 from .cases import DEFAULT_MAX_BYTES, Case, LayeredCase, load_box, load_case
 from .errors import EnvironmentFailure, OutputError, VerifaeError
 from .files import write_atomically
@@ -202,7 +201,7 @@ def bound_command(ctx, case_file, model, backend, precision, semantics, method, 
             # Indented for small models; compact for large ones (a 784-64-784 result has
             # 300,000 intervals, and indentation triples the size and the time to write).
             small = _weights(case.spec) <= 4096
-            text = json.dumps(to_json(result), indent=1 if small else None) + "\n"
+            text = to_json_text(result, indent=1 if small else None) + "\n"
         else:
             text = render_table(result)
         if output is None:

@@ -14,8 +14,9 @@ with t_j in [cL_j, cU_j] gives, for every x in the box,
 and r = x_hat − x the same with M − I. Each coordinate is then concretized exactly
 over the box, M_i·c + |M_i|·ρ (centre c, radius ρ), which counts each x_k once
 through both layers: the dependency that naive intervals lose. Everything is in
-outward-rounded interval arithmetic (the fast backend, and Arb for the offsets),
-so the result is a proof, not an estimate.
+outward-rounded interval arithmetic (the fast backend, and Arb for the offsets; the
+d × d matrix M in midpoint-radius form, `DenseProduct`, with its radius bounded a
+priori), so the result is a proof, not an estimate.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from ..box import Box
 from ..model import AutoencoderSpec, Parameters
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
-from .base import MSE, may_overflow
+from .base import MSE, as_bounds, may_overflow
+from .dense import DenseProduct, magnitude_times
+from .gradients import float_box
 from .interval import interval_propagation
 from .linear_gradients import mse_gradient_bounds
 
@@ -76,7 +79,7 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
         return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, B.affine(W_enc, x, b_enc), empty, empty, empty, semantics)
     F = FloatSemantics(B, FORMATS[semantics])
     params = F.convert_parameters(spec)
-    xf = F.box(box)
+    xf = float_box(F, box)
     # Every error term below (e1, e2, e3, the float square and mean, the gradients')
     # assumes that no intermediate of the run overflows: the float interval pass proves
     # that or the method bounds nothing (`may_overflow`).
@@ -143,31 +146,32 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     W_neg = B.from_ends(np.minimum(W_lo, 0.0), np.minimum(W_hi, 0.0))
     rows = lambda v: B.constant_floats(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
     mid, rad = x.mid_rad()
-    eye = B.constant_floats(np.eye(d))
     bounds = {}
     same_slopes = np.array_equal(aL, aU)  # sigmoid, tanh, relu not straddling: one matrix for both sides
-    matrices: dict[bool, list[tuple[str, FastTensor, FastTensor]]] = {}
+    # M = P W_enc (d × d), in midpoint-radius form (`DenseProduct`: never as interval arrays)
+    matrices: dict[bool, DenseProduct] = {}
     for up in (True, False):
         a_pos, a_neg, c_pos, c_neg = (aU, aL, cU, cL) if up else (aL, aU, cL, cU)
-        P = B.add(B.mul(W_pos, rows(a_pos)), B.mul(W_neg, rows(a_neg)))  # d × h slopes
+        if not same_slopes or up:  # for one slope a, w⁺a + w⁻a = w a: one product for both sides
+            P = B.mul(W_dec, rows(aU)) if same_slopes else B.add(B.mul(W_pos, rows(a_pos)), B.mul(W_neg, rows(a_neg)))
         if h:
             const = B.add(B.add(B.matvec(W_pos, B.constant_floats(c_pos)),
                                 B.matvec(W_neg, B.constant_floats(c_neg))), B.add(B.matvec(P, b_enc), b_dec))
         else:
             const = b_dec
         if up or not same_slopes:
-            M = B.rmatvec(W_enc, P) if h else B.constant_floats(np.zeros((d, d)))  # rows P_i W_enc
-            matrices[up] = [(name, m, B.magnitude(m)) for name, m in (("output", M), ("residual", B.sub(M, eye)))]
+            matrices[up] = DenseProduct(P, W_enc, centre=mid)  # rows P_i W_enc
         if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
-            slack = (B.upper(B.matvec(B.magnitude(P), B.constant_floats(e1)))
-                     + B.upper(B.matvec(B.magnitude(W_dec), B.constant_floats(e2))))
+            slack = (magnitude_times(P, e1)
+                     + magnitude_times(W_dec, e2))
             const = B.widen(const, B.constant_floats(B.inflate(slack + e3, 2)))
-        for name, matrix, magnitude in matrices[up or same_slopes]:
-            centre = B.add(B.matvec(matrix, B.constant_floats(mid)), const)
-            spread = B.upper(B.matvec(magnitude, B.constant_floats(rad)))
-            centre_lo, centre_hi = B.ends(centre)
-            bounds[(name, up)] = B.up(centre_hi + spread) if up else B.down(centre_lo - spread)
-    out = {name: np.stack([bounds[(name, False)], bounds[(name, True)]], axis=-1) for name in ("output", "residual")}
+        const_lo, const_hi = B.ends(const)
+        for name, shift in (("output", 0), ("residual", 1)):  # M x + const, (M − I) x + const
+            centre, spread = matrices[up or same_slopes].concretize(rad, shift)
+            bounds[(name, up)] = (B.up(B.up(centre + spread) + const_hi) if up
+                                  else B.down(B.down(centre - spread) + const_lo))
+    out = {name: as_bounds(np.stack([bounds[(name, False)], bounds[(name, True)]], axis=-1))
+           for name in ("output", "residual")}
     r = B.from_ends(out["residual"][:, 0], out["residual"][:, 1])
     if semantics == "real":
         # E = mean(r_i²) from the bounds of each r_i (a square's exact range, then the mean).
@@ -188,7 +192,11 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     # forms below: the exact sums then refuse (`sum_up` is None, so no joint bound) and a
     # NaN end of a gradient bound reads as unbounded (`methods.base.as_bounds`).
     with np.errstate(invalid="ignore", over="ignore"):
-        form = residual_form(s, parallel)
+        # for one slope per neuron on both sides (sigmoid, tanh, relu not straddling 0) the
+        # lines are the parallel pair, and the residual form's W_dec diag(a) W_enc is M
+        parallel_slopes = np.array([line[0] for line in parallel], dtype=np.float64).reshape(h)
+        shared = matrices[True] if same_slopes and np.array_equal(aU, parallel_slopes) else None
+        form = residual_form(s, parallel, shared)
         if form is not None:
             joint = _joint_error(form)
             if joint is not None:
@@ -229,15 +237,16 @@ class ResidualForm(NamedTuple):
 
         x_hat − x = c0 + MI (ρ∘e_x) + W_dec (τ∘e_t) + ζ∘e_ζ   for some e in [−1, 1],
 
-    with MI = W_dec A − I and A = diag(a) W_enc (interval tensors), and, in a float
-    semantics, x_hat and x the float ones (before the rounding of their difference).
+    with MI = W_dec A − I and A = diag(a) W_enc (A an interval tensor, W_dec A a
+    `DenseProduct`, MI its shift by −I), and, in a float semantics, x_hat and x the
+    float ones (before the rounding of their difference).
     """
 
     B: FastBackend
     c0: FastTensor  # d
     A: FastTensor  # h × d
     W_dec: FastTensor  # d × h
-    MI: FastTensor  # d × d
+    M: DenseProduct  # d × d: W_dec A, so MI = M − I
     rho: np.ndarray  # d
     tau: np.ndarray  # h
     zeta: np.ndarray  # d; zeros for real numbers
@@ -250,8 +259,10 @@ class ResidualForm(NamedTuple):
         return self.B.up(self.B.upper(self.B.magnitude(self.c0)) + self.row)
 
 
-def residual_form(s: Prepared, parallel: list[tuple[float, float, float]]) -> ResidualForm | None:
-    """The affine form of x_hat − x from one slope a_j per neuron (None when h = 0).
+def residual_form(s: Prepared, parallel: list[tuple[float, float, float]],
+                  M: DenseProduct | None = None) -> ResidualForm | None:
+    """The affine form of x_hat − x from one slope a_j per neuron (None when h = 0);
+    `M`, when given, encloses W_dec diag(a) W_enc for these slopes (`linear_bounds`'s).
 
     `parallel` holds `relaxation`'s (a_j, cL_j, cU_j) per neuron, which gives
     act(z_j) = a_j z_j + t_j with t_j in [cL_j, cU_j] (the secant, for relu straddling 0
@@ -275,11 +286,12 @@ def residual_form(s: Prepared, parallel: list[tuple[float, float, float]]) -> Re
     A = B.mul(W_enc, B.constant_floats(np.broadcast_to(a[:, None], (h, d)).copy()))
     hidden_c = B.add(B.mul(B.constant_floats(a), B.affine(W_enc, B.constant_floats(mid), b_enc)), B.constant_floats(tc))
     c0 = B.sub(B.affine(W_dec, hidden_c, b_dec), B.constant_floats(mid))
-    MI = B.sub(B.rmatvec(A, W_dec), B.constant_floats(np.eye(d)))  # rows W_dec,i A, minus I
+    if M is None:
+        M = DenseProduct(W_dec, A)  # rows W_dec,i A
     zeta = s.e3 if len(s.e3) else np.zeros(d)
-    row = B.up(B.up(B.upper(B.matvec(B.magnitude(MI), B.constant_floats(rho)))
-                    + B.upper(B.matvec(B.magnitude(W_dec), B.constant_floats(tau)))) + zeta)
-    return ResidualForm(B, c0, A, W_dec, MI, rho, tau, zeta, row, s.semantics)
+    row = B.up(B.up(M.abs_times(rho, shift=1)
+                    + magnitude_times(W_dec, tau)) + zeta)
+    return ResidualForm(B, c0, A, W_dec, M, rho, tau, zeta, row, s.semantics)
 
 
 def _joint_error(form: ResidualForm) -> tuple[float, float] | None:

@@ -8,7 +8,7 @@ For the MSE loss the backward pass starts from g = (2/d) r with r = x_hat − x,
 dH = W_decᵀ g is linear in r, so it is an affine form in the same e and is
 concretized exactly (up to outward rounding):
 
-    dH ∈ (2/d) W_decᵀc0 ± (2/d)(|N| ρ + |C| τ + |W_dec|ᵀ ζ),   N = W_decᵀ MI,  C = W_decᵀ W_dec.
+    dH ∈ (2/d) W_decᵀc0 ± (2/d)(|N| ρ + |C| τ + |W_dec|ᵀ ζ),   N = W_decᵀ MI = C A − W_decᵀ,  C = W_decᵀ W_dec.
 
 Interval propagation instead multiplies W_decᵀ into the per-coordinate bounds of g,
 as if each r_i could take its extremes independently. For dX = W_encᵀ (act'(z) ∘ dH)
@@ -37,6 +37,7 @@ import numpy as np
 from ..backends.fast import FastBackend, FastTensor
 from ..numbers import FORMATS
 from ..rounding import gamma
+from .dense import DenseProduct, magnitude_times
 
 if TYPE_CHECKING:  # linear imports this module
     from .linear import ResidualForm
@@ -61,13 +62,13 @@ def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor)
     B = form.B
     h, d = W_enc.shape
     q = _upper(2 / d)  # >= 2/d, for magnitudes
-    mag = lambda t: B.upper(B.magnitude(t))  # noqa: E731
-    mag_product = lambda M, v: B.upper(B.matvec(B.magnitude(M), B.constant_floats(v)))  # noqa: E731  >= |M| v
     W_decT = _transpose(B, form.W_dec)  # h × d
-    N = B.rmatvec(form.MI, W_decT)  # W_decᵀ MI, h × d
     C = B.rmatvec(form.W_dec, W_decT)  # W_decᵀ W_dec, h × h
-    zeta_h = mag_product(W_decT, form.zeta)  # |W_dec|ᵀ ζ
-    spread_h = B.inflate(q * (mag_product(N, form.rho) + mag_product(C, form.tau) + zeta_h), 4)
+    # N = W_decᵀ MI = W_decᵀ (W_dec A − I) = C A − W_decᵀ: the same matrix for every W_dec
+    # in its enclosure, as h × h × d products instead of h × d × d
+    N = B.sub(B.rmatvec(form.A, C), W_decT)
+    zeta_h = magnitude_times(form.W_dec, form.zeta, transpose=True)  # |W_dec|ᵀ ζ
+    spread_h = B.inflate(q * (magnitude_times(N, form.rho) + magnitude_times(C, form.tau) + zeta_h), 4)
     centre = B.scale(B.rmatvec(form.W_dec, form.c0), 2, d)  # (2/d) W_decᵀ c0
     if form.semantics == "real":
         kappa = np.zeros(h)
@@ -79,27 +80,26 @@ def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor)
         reach = form.reach
         eps = B.inflate(q * g3 * reach + eta, 3)  # |g_f − (2/d)(x_hat_f − x_f)|
         g_mag = B.inflate(q * (1 + g3) * reach + eta, 4)  # |g_f|
-        abs_WT = B.magnitude(W_decT)
-        kappa = B.inflate(B.upper(B.matvec(abs_WT, B.constant_floats(eps)))
-                          + g_d * B.upper(B.matvec(abs_WT, B.constant_floats(g_mag))) + d * eta, 3)
+        kappa = B.inflate(magnitude_times(form.W_dec, eps, transpose=True)
+                          + g_d * magnitude_times(form.W_dec, g_mag, transpose=True) + d * eta, 3)
     dH = B.widen(centre, B.constant_floats(B.up(spread_h + kappa)))
     out = {"dH": B.bounds(dH)}
 
     m, w = dact.mid_rad()
     Wm = B.mul(W_enc, B.constant_floats(np.broadcast_to(m[:, None], (h, d)).copy()))  # diag(m) W_enc
     WmT = _transpose(B, Wm)  # d × h
-    K = B.rmatvec(N, WmT)  # Wmᵀ N, d × d
+    mid_Wm, rad_Wm = Wm.mid_rad()
+    K = DenseProduct((mid_Wm.T, rad_Wm.T), N)  # Wmᵀ N, d × d, in midpoint-radius form
     KC = B.rmatvec(C, WmT)  # Wmᵀ C, d × h
-    linear_spread = B.inflate(q * (mag_product(K, form.rho) + mag_product(KC, form.tau)
-                                   + mag_product(WmT, zeta_h)), 4)
-    dH_mag = mag(dH)
+    linear_spread = B.inflate(q * (K.abs_times(form.rho) + magnitude_times(KC, form.tau)
+                                   + magnitude_times(Wm, zeta_h, transpose=True)), 4)
+    dH_mag = B.upper(B.magnitude(dH))
     act_mag = B.up(np.abs(m) + w)
     dZ_mag = B.inflate(dH_mag * act_mag * (1 + u) + eta, 3)
     # per neuron: |m| κ + w |dH| + the rounding of the product u |dH act'| + eta
     per_neuron = B.inflate(np.abs(m) * kappa + w * dH_mag + u * dH_mag * act_mag + eta, 5)
-    abs_W_encT = B.magnitude(_transpose(B, W_enc))
-    rest = B.inflate(B.upper(B.matvec(abs_W_encT, B.constant_floats(per_neuron)))
-                     + g_h * B.upper(B.matvec(abs_W_encT, B.constant_floats(dZ_mag))) + h * eta, 3)
+    rest = B.inflate(magnitude_times(W_enc, per_neuron, transpose=True)
+                     + g_h * magnitude_times(W_enc, dZ_mag, transpose=True) + h * eta, 3)
     dX = B.widen(B.rmatvec(Wm, centre), B.constant_floats(B.up(linear_spread + rest)))
     out["dX"] = B.bounds(dX)
     return out

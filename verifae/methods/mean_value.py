@@ -37,6 +37,7 @@ from ..model import AutoencoderSpec, Parameters, parameters
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import gamma
 from .base import MSE
+from .dense import DenseProduct, magnitude_times
 from .interval import interval_propagation
 from .linear import prepare, sum_up
 
@@ -58,21 +59,20 @@ def _centred_form(B: FastBackend, p: Parameters, x: FastTensor) -> dict[str, np.
         slope_lo, slope_hi = B.ends(slope)
         P = B.mul(p.W_dec, B.from_ends(np.broadcast_to(slope_lo, (d, h)).copy(),
                                             np.broadcast_to(slope_hi, (d, h)).copy()))
-        J = B.rmatvec(p.W_enc, P)  # rows P_i W_enc: the interval Jacobian of x_hat
+        J = DenseProduct(P, p.W_enc)  # rows P_i W_enc: the interval Jacobian of x_hat
     else:
-        J = B.constant_floats(np.zeros((d, d)))
-    radius = B.constant_floats(rad)
-    spread = B.upper(B.matvec(B.magnitude(J), radius))
+        J = DenseProduct(B.constant_floats(np.zeros((d, 0))), B.constant_floats(np.zeros((0, d))))
+    spread = J.abs_times(rad)
     out_lo, out_hi = B.ends(at_c.forward.output)
     out = {"output": np.stack([B.down(out_lo - spread), B.up(out_hi + spread)], -1)}
     r_c = B.sub(at_c.forward.output, centre)
-    spread_r = B.upper(B.matvec(B.magnitude(B.sub(J, B.constant_floats(np.eye(d)))), radius))
+    spread_r = J.abs_times(rad, shift=1)  # |J − I| ρ
     r_lo, r_hi = B.ends(r_c)
     out["residual"] = np.stack([B.down(r_lo - spread_r), B.up(r_hi + spread_r)], -1)
     grad = B.sub(over_box.gradients.input, over_box.gradients.b_dec)  # ∇E = dX − g over the box
     grad_lo, grad_hi = B.ends(grad)
     grad_row = B.from_ends(grad_lo[None, :], grad_hi[None, :])
-    spread_e = float(B.up(np.float64(B.upper(B.matvec(B.magnitude(grad_row), radius))[0])))
+    spread_e = float(B.up(np.float64(magnitude_times(grad_row, rad)[0])))
     e_lo, e_hi = B.ends(at_c.reconstruction_error)
     out["reconstruction_error"] = np.array([max(float(B.down(e_lo - spread_e)), 0.0), float(B.up(e_hi + spread_e))])
     return out
@@ -99,7 +99,7 @@ def mean_value_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") 
     if h:
         lipschitz = B.upper(B.magnitude(B.activation_derivative(spec.activation, s.z)))
         inner = B.constant_floats(B.inflate(lipschitz * s.e1 + s.e2, 2))
-        delta = B.inflate(B.upper(B.matvec(B.magnitude(s.W_dec), inner)) + s.e3, 1)
+        delta = B.inflate(magnitude_times(s.W_dec, B.upper(inner)) + s.e3, 1)
     else:
         delta = s.e3
     widen = lambda b, w: np.stack([B.down(b[:, 0] - w), B.up(b[:, 1] + w)], -1)  # noqa: E731
