@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .derived import Derived
 from .errors import BoxError, VerifaeError
 from .numbers import exact_array
 
@@ -14,7 +15,7 @@ __all__ = ["Box"]
 
 
 @dataclass(frozen=True, eq=False)
-class Box:
+class Box(Derived):
     """The box {x : lower <= x <= upper}, with exact rational endpoints.
 
     `lower` and `upper` are 1-D object arrays of `Fraction`s.
@@ -69,12 +70,6 @@ class Box:
         v = _vector(x, "point")
         return cls(v, v)
 
-    def derived(self, key: Any, compute: Any) -> Any:
-        """`compute()`, once per key: a conversion of the immutable endpoints (their
-        float roundings, a backend's tensors); never results."""
-        if key not in self._derived:
-            self._derived[key] = compute()
-        return self._derived[key]
 
     @property
     def dim(self) -> int:

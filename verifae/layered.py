@@ -32,6 +32,7 @@ import numpy as np
 
 from .activations import Activation, get_activation
 from .backends.base import Backend
+from .derived import Derived
 from .errors import SpecError, VerifaeError
 from .numbers import exact_array, float_or_inf, is_double
 
@@ -57,7 +58,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, eq=False)
-class Layer:
+class Layer(Derived):
     """One dense layer y = act(W x + b): exact `weight` (out × in) and `bias` (out,) as
     object arrays of Fractions, the activation's registry entry (or None for no
     activation) and the layer's name."""
@@ -109,11 +110,6 @@ class Layer:
 
         return self.derived(("float64", name), compute)
 
-    def derived(self, key: Any, compute: Any) -> Any:
-        """`compute()`, once per key: conversions of the immutable parameters only."""
-        if key not in self._derived:
-            self._derived[key] = compute()
-        return self._derived[key]
 
     def __repr__(self) -> str:
         return f"Layer({self.name!r}, {self.in_features} -> {self.out_features}, {self.activation!r})"
@@ -142,7 +138,7 @@ def _layer(item: Any, default_name: str) -> Layer:
 
 
 @dataclass(frozen=True, eq=False)
-class LayeredSpec:
+class LayeredSpec(Derived):
     """An autoencoder of dense layers: `encoder` then `decoder`, tuples of `Layer`.
 
     Each layer is a `Layer`, a mapping {"weight", "bias", "activation", "name"} or a tuple
@@ -215,11 +211,6 @@ class LayeredSpec:
     def n_weights(self) -> int:
         return sum(layer.weight.size + layer.bias.size for layer in self.layers)
 
-    def derived(self, key: Any, compute: Any) -> Any:
-        """`compute()`, once per key (as `AutoencoderSpec.derived`)."""
-        if key not in self._derived:
-            self._derived[key] = compute()
-        return self._derived[key]
 
     def __repr__(self) -> str:
         sizes = " -> ".join(map(str, self.layer_sizes))

@@ -29,6 +29,7 @@ import numpy as np
 
 from .activations import Activation, get_activation
 from .backends.base import Backend
+from .derived import Derived
 from .errors import SpecError, VerifaeError
 from .layered import (
     LayeredForward,
@@ -65,7 +66,7 @@ GRADIENT_NAMES: tuple[str, ...] = ("W_enc", "b_enc", "W_dec", "b_dec", "input")
 
 
 @dataclass(frozen=True, eq=False)
-class AutoencoderSpec:
+class AutoencoderSpec(Derived):
     """Exact weights of x_hat = W_dec·act(W_enc·x + b_enc) + b_dec.
 
     Every parameter is stored as an object array of `Fraction`s holding the exact
@@ -141,13 +142,6 @@ class AutoencoderSpec:
 
         return self.derived(("float64", name), compute)
 
-    def derived(self, key: Any, compute: Any) -> Any:
-        """`compute()`, once per key: a conversion of the immutable parameters that every
-        enclosure of this spec needs (their float roundings, a backend's tensors). Only
-        such representations are kept here, never results."""
-        if key not in self._derived:
-            self._derived[key] = compute()
-        return self._derived[key]
 
     def __repr__(self) -> str:
         return (

@@ -3,7 +3,6 @@ certificate (design §8)."""
 
 from __future__ import annotations
 
-import copyreg
 import decimal
 import math
 import multiprocessing
@@ -17,7 +16,7 @@ from typing import Any
 from ..api import SEMANTICS
 from ..box import Box
 from ..errors import UnsupportedError
-from ..layered import Layer, LayeredSpec
+from ..layered import LayeredSpec
 from ..model import AutoencoderSpec
 from .checker import CERTIFICATE_FORMAT, CertificateError, checker_model, leaf_bound
 from .properties import Property, parse_property
@@ -30,15 +29,6 @@ __all__ = ["VerifyResult", "verify", "default_jobs", "to_json", "render_verdicts
            "EXIT_VIOLATED", "EXIT_UNKNOWN"]
 
 EXIT_PROVED, EXIT_VIOLATED, EXIT_UNKNOWN = 0, 1, 4
-
-# Tasks and their verdicts go to spawned processes and Dask workers by pickle. Boxes,
-# specs and layers keep a cache of derived values (`derived`) that may hold Arb balls,
-# which do not pickle: they travel as their exact parameters and are rebuilt (with an
-# empty cache) on arrival.
-copyreg.pickle(Box, lambda b: (Box, (b.lower, b.upper)))
-copyreg.pickle(AutoencoderSpec, lambda s: (AutoencoderSpec, (s.W_enc, s.b_enc, s.W_dec, s.b_dec, s.activation)))
-copyreg.pickle(Layer, lambda x: (Layer, (x.weight, x.bias, x.activation, x.name)))
-copyreg.pickle(LayeredSpec, lambda s: (LayeredSpec, (list(s.encoder), list(s.decoder))))
 
 
 @dataclass
