@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .derived import Derived
+from .derived import Derived, frozen
 from .errors import BoxError, VerifaeError
 from .numbers import exact_array
 
@@ -39,8 +39,8 @@ class Box(Derived):
                 f"lower[{i}] = {float(lo[i])!r} exceeds upper[{i}] = {float(hi[i])!r}"
                 + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
             )
-        object.__setattr__(self, "lower", lo)
-        object.__setattr__(self, "upper", hi)
+        object.__setattr__(self, "lower", frozen(lo))
+        object.__setattr__(self, "upper", frozen(hi))
         object.__setattr__(self, "_derived", {})
 
     @classmethod

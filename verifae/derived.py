@@ -3,7 +3,9 @@
 A `Box`, an `AutoencoderSpec`, a `Layer` and a `LayeredSpec` hold exact rationals that
 every enclosure converts the same way (their float roundings, a backend's tensors).
 Each keeps those conversions in its `_derived` dict, set empty when it is built: never
-results, so a value with an empty cache is the same value.
+results, so a value with an empty cache is the same value. The cache is right only while
+the exact arrays stay as they were, so they are read-only (`frozen`): changing a weight
+in place raises instead of leaving a stale conversion to enclose the old model.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Derived"]
+import numpy as np
+
+__all__ = ["Derived", "frozen"]
+
+
+def frozen(array: np.ndarray) -> np.ndarray:
+    """`array`, made read-only (it is a new array of the value's own, never the caller's)."""
+    array.flags.writeable = False
+    return array
 
 
 class Derived:
@@ -31,3 +41,10 @@ class Derived:
         state = dict(self.__dict__)
         state["_derived"] = {}
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # unpickled arrays are writeable again: read-only, as when the value was built
+        for value in state.values():
+            if isinstance(value, np.ndarray):
+                frozen(value)
+        self.__dict__.update(state)

@@ -32,7 +32,7 @@ import numpy as np
 
 from .activations import Activation, get_activation
 from .backends.base import Backend
-from .derived import Derived
+from .derived import Derived, frozen
 from .errors import SpecError, VerifaeError
 from .numbers import exact_array, float_or_inf, is_double
 
@@ -84,8 +84,8 @@ class Layer(Derived):
         if b.shape != (W.shape[0],):
             raise SpecError(f"{label}: bias has shape {b.shape} but weight has shape {W.shape}, "
                             f"so bias must have shape {(W.shape[0],)}")
-        object.__setattr__(self, "weight", W)
-        object.__setattr__(self, "bias", b)
+        object.__setattr__(self, "weight", frozen(W))
+        object.__setattr__(self, "bias", frozen(b))
         object.__setattr__(self, "activation", None if activation is None else get_activation(activation))
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "_derived", {})

@@ -29,7 +29,7 @@ import numpy as np
 
 from .activations import Activation, get_activation
 from .backends.base import Backend
-from .derived import Derived
+from .derived import Derived, frozen
 from .errors import SpecError, VerifaeError
 from .layered import (
     LayeredForward,
@@ -99,7 +99,7 @@ class AutoencoderSpec(Derived):
                 raise SpecError(f"{name}: {exc}") from None
         _check_shapes(arrays)
         for name, array in arrays.items():
-            object.__setattr__(self, name, array)
+            object.__setattr__(self, name, frozen(array))
         object.__setattr__(self, "activation", stored)
         object.__setattr__(self, "_derived", {})
 
