@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import flint
@@ -11,7 +12,7 @@ from flint import arb, fmpq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import AutoencoderSpec, Box, check, enclose
+from verifae import AutoencoderSpec, Box, LayeredSpec, check, enclose, enclose_many
 from verifae.methods.linear import relaxation
 
 from .reference import outside, reference
@@ -209,3 +210,23 @@ def test_an_error_sum_beyond_the_double_range_is_no_crash():
     spec = AutoencoderSpec([[0, 0]], [0], [[0], [0]], ["1.3e154", "1.3e154"], "identity")
     e = enclose(spec, Box.point([0, 0]), method="linear", backend="fast")
     assert e.reconstruction_error[0] <= 1.69e308 <= e.reconstruction_error[1]
+
+
+# ---------------------------------------------------------------- beyond the double range
+# Found by the adversarial review: with W_enc = 1e300 and x = 1e10 the real pre-activation
+# is 1e310, and the tightening methods raised (the entries' relaxations take finite ends)
+# instead of keeping the interval enclosure (−inf, inf).
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("activation", ["leaky_relu", "softplus", "silu", "gelu"])
+@pytest.mark.parametrize("method", ["linear", "auto", "bisect"])
+def test_a_pre_activation_beyond_the_double_range_keeps_the_interval_enclosure(activation, method):
+    spec = AutoencoderSpec([["1e300"]], [0], [[1]], [0], activation)
+    e = enclose(spec, Box(["1e10"], ["1e10"]), backend="fast", method=method, semantics="real")
+    assert e.pre_activation[0, 1] == math.inf and e.output[0, 1] == math.inf  # z = 1e310, act(z) >= z − 1
+    x = np.array([[1e10]])
+    many = enclose_many(spec, (x, x), backend="fast", method=method if method != "bisect" else "linear")
+    assert many.output[0, 0, 1] == math.inf
+    layered = enclose(LayeredSpec.from_v1(spec), Box(["1e10"], ["1e10"]), backend="fast", method="auto")
+    assert layered.output[0, 1] == math.inf

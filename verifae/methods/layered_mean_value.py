@@ -250,7 +250,8 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
     one), "reconstruction_error", and "gradients.<key>" (every gradient of
     `gradient_names`, and "gradients.<name>.input_gradient", the gradient Wᵀ dz reaching
     layer <name>'s input, as `layered_backward` names it; for the MSE loss only); None
-    where a float run may overflow or an activation is not continuous (module docstring)."""
+    where a float run may overflow, a real pre-activation may lie beyond the double range,
+    or an activation is not continuous (module docstring)."""
     if not mean_value_applies(spec):
         return None
     B = FastBackend()
@@ -258,6 +259,8 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
         p = layered_parameters(B, spec)
         x = B.box(box)
         form = _centred_form(B, spec, p, x)
+        if not all(np.isfinite(end).all() for z in form.pre_activation for end in B.ends(z)):
+            return None  # a pre-activation beyond the double range: the interval enclosure stands
         inputs = [x, *form.forward[:-1]]
         return {**form.bounds, **_mse_gradients(B, p, form, inputs, form.slopes, np.zeros(spec.input_dim), None)}
     fmt = FORMATS[semantics]

@@ -69,14 +69,18 @@ class Prepared(NamedTuple):
 def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
     """Parameters, inputs and pre-activations as fast tensors in `semantics` (the rounded
     ones in a float semantics, with the error bounds e1, e2, e3 of `linear_bounds`);
-    None where a float run may overflow."""
+    None where a float run may overflow, or a real pre-activation may lie beyond the
+    double range."""
     B = FastBackend()
     d, h = spec.input_dim, spec.hidden_dim
     if semantics == "real":
         W_enc, b_enc, W_dec, b_dec = B.convert_parameters(spec)
         x = B.box(box)
+        z = B.affine(W_enc, x, b_enc)
+        if not all(np.isfinite(end).all() for end in B.ends(z)):
+            return None  # a pre-activation beyond the double range: nothing to relax, the interval enclosure stands
         empty = np.zeros(0)
-        return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, B.affine(W_enc, x, b_enc), empty, empty, empty, semantics)
+        return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, z, empty, empty, empty, semantics)
     F = FloatSemantics(B, FORMATS[semantics])
     params = F.convert_parameters(spec)
     xf = float_box(F, box)
