@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from fractions import Fraction
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -198,3 +199,47 @@ def test_checker_bound_contains_exact_values(problem):
         assert bounds["error"][0] <= error <= bounds["error"][1]
         assert bounds["output"][0] <= output[0] <= bounds["output"][1]
         assert bounds["latent"][0] <= latent[0] <= bounds["latent"][1]
+
+
+# ---------------------------------------------------------------- found by the adversarial review
+
+
+def read_json_text(cert):
+    """The certificate through JSON text, as written and read back."""
+    return json.loads(json.dumps(cert))
+
+
+
+def test_a_relu_output_is_proved_non_negative_with_a_certificate():
+    """The checker's lower form of a straddling relu with hi >= −lo is z itself; without
+    the floor f(lo) = 0 the part holding the kink never closed, and a one-part proof
+    became `unknown` when a certificate was asked for."""
+    result = verify(KINK, KINK_BOX, ["latent[0]>=0"], semantics=("real",), max_parts=20, certificate=True)
+    assert result.boxes[0][0]["real"].status == "proved"
+    assert check_certificate(read_json_text(certificate_json(result))).accepted
+
+
+def test_a_certificate_of_a_v1_model_is_checked():
+    """A case file's v1 model (W_enc, b_enc, W_dec, b_dec) in a certificate crashed the
+    checker (exit 3)."""
+    cert = certificate_json(verify(KINK, KINK_BOX, ["output[0]<=3"], semantics=("real",), certificate=True))
+    v1 = {"W_enc": [["1", "1"]], "b_enc": ["0"], "W_dec": [["1"], ["-1"]], "b_dec": ["0", "0"],
+          "activation": "relu"}
+    assert check_certificate(read_json_text({**cert, "model": v1})).accepted
+
+
+def test_a_certificate_is_checked_against_its_case(tmp_path):
+    """Without the case, a certificate whose model was changed is a proof about the
+    changed model, and is accepted; `--case` binds it to the case verified."""
+    cert = certificate_json(verify(KINK, KINK_BOX, ["output[0]<=3"], semantics=("real",), certificate=True))
+    case = SimpleNamespace(spec=KINK, boxes=(KINK_BOX,))
+    assert check_certificate(read_json_text(cert), case).accepted
+    changed = copy.deepcopy(cert)
+    changed["model"]["encoder"][0]["weight"] = [["1/2", "1/2"]]
+    assert check_certificate(read_json_text(changed)).accepted  # a true statement about another model
+    report = check_certificate(read_json_text(changed), case)
+    assert not report.accepted and "model: not the case's model (a weight, bias, activation or shape differs)" \
+        in report.reasons
+    other_box = SimpleNamespace(spec=KINK, boxes=(Box([-1, 0], [1, 2]),))
+    report = check_certificate(read_json_text(cert), other_box)
+    assert report.reasons == ["proofs[0].box: not one of the case's boxes"]

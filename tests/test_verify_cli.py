@@ -296,3 +296,33 @@ def test_jobs_must_be_positive():
     r = _run(RELU, "--property", "error<=4.5", "--jobs", "0")
     assert r.exit_code == 2
     assert "Invalid value for '--jobs': 0 is not in the range x>=1." in r.output
+
+
+@pytest.mark.parametrize("body, message", [
+    # SMT-LIB symbols are whole names: Y_01 is a variable of its own, never Y_1 (found by the
+    # adversarial review: verifae read Y_01 as Y_1 and proved a property the file does not state)
+    ("(declare-const Y_01 Real)\n(assert (>= Y_01 5))", "variable 'Y_01' is neither an input X_i nor an output Y_j"),
+    ("(assert (>= Y_01 5))", "line 5: (>= Y_01 5): an assertion on no variable"),
+    # Y_² passes str.isdigit but is no index: bad input, not an internal error
+    ("(assert (<= Y_\u00b2 0))", "line 5: (<= Y_\u00b2 0): an assertion on no variable"),
+    ("(declare-const X_\u00b2 Real)\n(assert (<= Y_0 0))",
+     "variable 'X_\u00b2' is neither an input X_i nor an output Y_j"),
+])
+def test_vnnlib_names_are_whole_symbols(tmp_path, body, message):
+    r = _run(RELU, "--property", _vnnlib(tmp_path, body), "--semantics", "real")
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+
+
+def test_check_cert_against_the_case(tmp_path):
+    cert = tmp_path / "cert.json"
+    kink = str(CASES / "relu-kink-2-1-2.json")
+    assert _run(kink, "--property", "output[0]<=3", "--semantics", "real", "--certificate", str(cert)).exit_code == 0
+    r = CliRunner().invoke(main, ["check-cert", str(cert), "--case", kink])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith(f"model: 2 -> 1 -> 2, negative-side slopes 0, 1 (the model of {kink})\n")
+    r = CliRunner().invoke(main, ["check-cert", str(cert), "--case", RELU])
+    assert r.exit_code == 1
+    assert "rejected: model: not the case's model (a weight, bias, activation or shape differs)" in r.output
+    r = CliRunner().invoke(main, ["check-cert", str(cert), "--case", str(tmp_path / "none.json")])
+    assert r.exit_code == 2

@@ -40,7 +40,8 @@ from ..errors import BoxError, VerifaeError
 from ..numbers import to_exact
 from ._exact import exact_parameter
 
-__all__ = ["read_rows", "load_boxes", "boxes_around", "boxes_between", "boxes_from_vnnlib", "parse_number"]
+__all__ = ["read_rows", "load_boxes", "boxes_around", "boxes_between", "boxes_from_vnnlib", "parse_number",
+           "vnnlib_variable", "vnnlib_kinds"]
 
 #: at most this many boxes from one file (an `or` of `and`s can multiply out)
 MAX_BOXES = 10_000
@@ -255,10 +256,23 @@ def _show(expr: Any) -> str:
 Bounds = dict[int, tuple[Fraction | None, Fraction | None]]
 
 
-def _variables(expr: Any) -> set[str]:
+def vnnlib_variable(name: Any) -> tuple[str, int] | None:
+    """("X", i) for an input X_i, ("Y", j) for an output Y_j, else None. The index is
+    ASCII decimal without leading zeros: an SMT-LIB symbol is its whole name, so Y_01 is
+    a variable of its own, not Y_1, and Y_² is no index at all."""
+    if isinstance(name, str) and name[:2] in ("X_", "Y_"):
+        digits = name[2:]
+        if digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0"):
+            return name[0], int(digits)
+    return None
+
+
+def vnnlib_kinds(expr: Any) -> set[str]:
+    """The kinds of variable ("X", "Y") an expression mentions."""
     if isinstance(expr, str):
-        return {expr[0]} if expr[:2] in ("X_", "Y_") else set()
-    return set().union(*(_variables(e) for e in expr)) if expr else set()
+        found = vnnlib_variable(expr)
+        return {found[0]} if found else set()
+    return set().union(*(vnnlib_kinds(e) for e in expr)) if expr else set()
 
 
 def _constant(expr: Any) -> Fraction | None:
@@ -274,9 +288,8 @@ def _constant(expr: Any) -> Fraction | None:
 
 
 def _input_index(expr: Any, n: int) -> int | None:
-    if isinstance(expr, str) and expr.startswith("X_") and expr[2:].isdigit() and int(expr[2:]) < n:
-        return int(expr[2:])
-    return None
+    found = vnnlib_variable(expr)
+    return found[1] if found and found[0] == "X" and found[1] < n else None
 
 
 def _meet(a: Bounds, b: Bounds) -> Bounds | None:
@@ -345,9 +358,10 @@ def boxes_from_vnnlib(path: str | Path, dim: int | None = None) -> tuple[Box, ..
         head = form[0]
         if head == "declare-const" and len(form) == 3 and isinstance(form[1], str):
             name = form[1]
-            if name.startswith("X_") and name[2:].isdigit():
-                inputs.add(int(name[2:]))
-            elif not (name.startswith("Y_") and name[2:].isdigit()):
+            found = vnnlib_variable(name)
+            if found and found[0] == "X":
+                inputs.add(found[1])
+            elif not found:
                 raise BoxError(f"{where}: variable {name!r} is neither an input X_i nor an output Y_j")
         elif head == "assert" and len(form) == 2:
             asserts.append(form[1])
@@ -362,7 +376,7 @@ def boxes_from_vnnlib(path: str | Path, dim: int | None = None) -> tuple[Box, ..
         raise BoxError(f"{where} declares {n} inputs, but the model's input_dim is {dim}")
     parts: list[Bounds] = [{}]
     for formula in asserts:
-        kinds = _variables(formula)
+        kinds = vnnlib_kinds(formula)
         if kinds == {"Y"} or not kinds:
             continue  # the property on the outputs: not part of the input set
         if kinds == {"X", "Y"}:

@@ -45,12 +45,13 @@ from typing import Any
 
 import numpy as np
 
+from ..activations import get_activation
 from ..cases import DEFAULT_MAX_BYTES, parse_case, read_json
 from ..errors import VerifaeError
 from ..numbers import to_exact
 from .properties import Property, parse_property
 
-__all__ = ["CheckReport", "CheckerModel", "check_certificate", "check_certificate_file", "leaf_bound",
+__all__ = ["CheckReport", "CheckerModel", "check_certificate", "check_certificate_file", "leaf_bound", "same_model",
            "CERTIFICATE_FORMAT", "CertificateError"]
 
 CERTIFICATE_FORMAT = "verifae-certificate/1"
@@ -81,25 +82,45 @@ class CheckerModel:
     input_dim: int
 
 
+def _slope(label: str, config: dict[str, Any]) -> Fraction:
+    name = config["name"]
+    if name not in _NEGATIVE_SLOPE:
+        raise CertificateError(f"layer {label}: activation {name!r} needs Arb balls, which this checker "
+                               "does not implement; certificates cover identity, relu and leaky_relu models")
+    slope = _NEGATIVE_SLOPE[name]
+    if slope is None:
+        slope = to_exact(config["negative_slope"])
+    if not 0 <= slope <= 1:
+        raise CertificateError(f"layer {label}: {name} slope {slope} outside [0, 1] is not convex; "
+                               "not supported by the checker")
+    return slope
+
+
 def checker_model(spec: Any) -> CheckerModel:
-    """The checker's exact model from a parsed `LayeredSpec`; CertificateError for an
-    activation the checker cannot handle exactly."""
-    layers = []
-    for layer in spec.layers:
-        config = {"name": _NONE} if layer.activation is None else layer.activation.config()
-        name = config["name"]
-        if name not in _NEGATIVE_SLOPE:
-            raise CertificateError(f"layer {layer.name}: activation {name!r} needs Arb balls, which this checker "
-                                   "does not implement; certificates cover identity, relu and leaky_relu models")
-        slope = _NEGATIVE_SLOPE[name]
-        if slope is None:
-            slope = to_exact(config["negative_slope"])
-        if not 0 <= slope <= 1:
-            raise CertificateError(f"layer {layer.name}: {name} slope {slope} outside [0, 1] is not convex; "
-                                   "not supported by the checker")
-        layers.append(CheckerLayer(np.asarray(layer.weight, dtype=object), np.asarray(layer.bias, dtype=object),
-                                   slope))
-    return CheckerModel(tuple(layers), len(spec.encoder), spec.input_dim)
+    """The checker's exact model from a parsed model: a `LayeredSpec`, or a v1
+    `AutoencoderSpec` (its two layers: W_enc, b_enc with its activation, then W_dec,
+    b_dec with none); CertificateError for an activation the checker cannot handle
+    exactly."""
+    def exact(values: Any) -> np.ndarray:
+        return np.asarray(values, dtype=object)
+
+    if hasattr(spec, "W_enc"):  # v1, as a case file writes it
+        config = get_activation(spec.activation).config()
+        layers = (CheckerLayer(exact(spec.W_enc), exact(spec.b_enc), _slope("encoder", config)),
+                  CheckerLayer(exact(spec.W_dec), exact(spec.b_dec), Fraction(1)))
+        return CheckerModel(layers, 1, spec.input_dim)
+    return CheckerModel(tuple(
+        CheckerLayer(exact(layer.weight), exact(layer.bias),
+                     _slope(layer.name, {"name": _NONE} if layer.activation is None else layer.activation.config()))
+        for layer in spec.layers), len(spec.encoder), spec.input_dim)
+
+
+def same_model(a: CheckerModel, b: CheckerModel) -> bool:
+    """Whether two exact models are the same function's parameters, entry by entry."""
+    return (a.n_encoder == b.n_encoder and a.input_dim == b.input_dim and len(a.layers) == len(b.layers)
+            and all(x.slope == y.slope and x.weight.shape == y.weight.shape and x.bias.shape == y.bias.shape
+                    and bool((x.weight == y.weight).all()) and bool((x.bias == y.bias).all())
+                    for x, y in zip(a.layers, b.layers)))
 
 
 # ---------------------------------------------------------------- exact symbolic intervals
@@ -114,9 +135,11 @@ def _extremes(A: np.ndarray, c: np.ndarray, lower: np.ndarray, upper: np.ndarray
 
 
 def _propagate(model: CheckerModel, lower: np.ndarray, upper: np.ndarray, stop: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Affine lower and upper forms (A_L, c_L, A_U, c_U) of the post-activations of layer
-    `stop` − 1 over the box."""
+    `stop` − 1 over the box, and a constant lower bound of each: the activation's
+    minimum over [lo, hi], f(lo), which the form L = v dips below where lo < 0 (None
+    after a layer without activation)."""
     d = model.input_dim
     zero, one = Fraction(0), Fraction(1)
     identity = np.full((d, d), zero, dtype=object)
@@ -124,6 +147,7 @@ def _propagate(model: CheckerModel, lower: np.ndarray, upper: np.ndarray, stop: 
         identity[k, k] = one
     AL, cL = identity, np.full(d, zero, dtype=object)
     AU, cU = identity.copy(), cL.copy()
+    floor = np.full(d, None, dtype=object)
     for layer in model.layers[:stop]:
         zeros = np.full(layer.weight.shape, zero, dtype=object)
         Wp = np.where(layer.weight > 0, layer.weight, zeros)
@@ -131,10 +155,13 @@ def _propagate(model: CheckerModel, lower: np.ndarray, upper: np.ndarray, stop: 
         AL, cL, AU, cU = (Wp.dot(AL) + Wn.dot(AU), Wp.dot(cL) + Wn.dot(cU) + layer.bias,
                           Wp.dot(AU) + Wn.dot(AL), Wp.dot(cU) + Wn.dot(cL) + layer.bias)
         if layer.slope == 1:  # max(v, v) = v: the forms pass unchanged
+            floor = np.full(len(cL), None, dtype=object)
             continue
         s = layer.slope
         lo, _ = _extremes(AL, cL, lower, upper)
         _, hi = _extremes(AU, cU, lower, upper)
+        # f = max(v, s·v) is increasing: its minimum over [lo, hi] is f(lo)
+        floor = np.array([s * v if v < 0 else v for v in lo], dtype=object)
         AL, cL, AU, cU = AL.copy(), cL.copy(), AU.copy(), cU.copy()
         for j in range(len(lo)):
             if lo[j] >= 0:
@@ -146,7 +173,7 @@ def _propagate(model: CheckerModel, lower: np.ndarray, upper: np.ndarray, stop: 
             AU[j], cU[j] = lam * AU[j], s * lo[j] + lam * (cU[j] - lo[j])
             if hi[j] < -lo[j]:
                 AL[j], cL[j] = s * AL[j], s * cL[j]
-    return AL, cL, AU, cU
+    return AL, cL, AU, cU, floor
 
 
 def _square_range(lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
@@ -166,13 +193,13 @@ def leaf_bound(model: CheckerModel, prop: Property, lower: Sequence[Fraction] | 
         assert prop.index is not None
         i = prop.index
         stop = model.n_encoder if prop.kind == "latent" else len(model.layers)
-        AL, cL, AU, cU = _propagate(model, lower_a, upper_a, stop)
+        AL, cL, AU, cU, floor = _propagate(model, lower_a, upper_a, stop)
         lo, _ = _extremes(AL[i: i + 1], cL[i: i + 1], lower_a, upper_a)
         _, hi = _extremes(AU[i: i + 1], cU[i: i + 1], lower_a, upper_a)
-        return lo[0], hi[0]
+        return (lo[0] if floor[i] is None else max(lo[0], floor[i])), hi[0]
     if prop.kind != "error":
         raise CertificateError(f"{prop.text!r}: the checker bounds error, output and latent properties only")
-    AL, cL, AU, cU = _propagate(model, lower_a, upper_a, len(model.layers))
+    AL, cL, AU, cU, _ = _propagate(model, lower_a, upper_a, len(model.layers))
     d = model.input_dim
     for k in range(d):  # residual forms: x_hat − x
         AL[k, k] -= 1
@@ -250,6 +277,7 @@ class CheckReport:
     leaves: int = 0
     reasons: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # one line per accepted proof
+    model: str = ""  # the model the proofs speak of: its widths and activations' slopes
 
 
 def _vector(v: Any, where: str) -> list[Fraction]:
@@ -261,8 +289,11 @@ def _vector(v: Any, where: str) -> list[Fraction]:
         raise CertificateError(f"{where}: {exc}") from None
 
 
-def check_certificate(data: Any) -> CheckReport:
-    """Re-check a parsed certificate (JSON with exact numbers, `cases.read_json`)."""
+def check_certificate(data: Any, case: Any = None) -> CheckReport:
+    """Re-check a parsed certificate (JSON with exact numbers, `cases.read_json`). With
+    `case` (a parsed case, `cases.load_case`), also check that the certificate speaks of
+    it: the same model, exactly, and every proof's box one of the case's boxes. Without
+    it a certificate proves its statement about the model and boxes it contains."""
     report = CheckReport(accepted=False)
     try:
         if not isinstance(data, dict) or data.get("format") != CERTIFICATE_FORMAT:
@@ -277,6 +308,13 @@ def check_certificate(data: Any) -> CheckReport:
             raise CertificateError(f"model: {exc}") from None
         model = checker_model(spec)
         d = model.input_dim
+        widths = " -> ".join(str(n) for n in (d, *(len(layer.bias) for layer in model.layers)))
+        report.model = f"{widths}, negative-side slopes {', '.join(str(layer.slope) for layer in model.layers)}"
+        case_boxes: list[tuple[list[Fraction], list[Fraction]]] = []
+        if case is not None:
+            if not same_model(model, checker_model(case.spec)):
+                report.reasons.append("model: not the case's model (a weight, bias, activation or shape differs)")
+            case_boxes = [(list(b.lower), list(b.upper)) for b in case.boxes]
         for n, proof in enumerate(proofs):
             where = f"proofs[{n}]"
             if not isinstance(proof, dict):
@@ -293,6 +331,8 @@ def check_certificate(data: Any) -> CheckReport:
             upper = _vector(box.get("upper"), f"{where}.box.upper")
             if len(lower) != d or len(upper) != d or any(a > b for a, b in zip(lower, upper)):
                 raise CertificateError(f"{where}.box: not a box of dimension {d}")
+            if case is not None and (lower, upper) not in case_boxes:
+                report.reasons.append(f"{where}.box: not one of the case's boxes")
             raw_leaves = proof.get("leaves")
             if not isinstance(raw_leaves, list) or not raw_leaves:
                 raise CertificateError(f"{where}.leaves: expected a non-empty list")
@@ -324,10 +364,11 @@ def check_certificate(data: Any) -> CheckReport:
     return report
 
 
-def check_certificate_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> CheckReport:
-    """Read a certificate file keeping exact numbers, and check it."""
+def check_certificate_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, case: Any = None) -> CheckReport:
+    """Read a certificate file keeping exact numbers, and check it (against `case`, as
+    `check_certificate`)."""
     try:
         data = read_json(path, max_bytes)
     except VerifaeError as exc:
         return CheckReport(accepted=False, reasons=[str(exc)])
-    return check_certificate(data)
+    return check_certificate(data, case)

@@ -49,7 +49,7 @@ CHECK_EPILOG = """\b
 Exit codes:
   0    the certificate is accepted
   1    the certificate is rejected (the reasons are printed)
-  2    bad usage
+  2    bad usage, or a --case file that cannot be read
   3    internal error (rerun with --debug for the traceback)
   130  interrupted (Ctrl-C)
 """
@@ -167,15 +167,23 @@ def verify_command(ctx, case_file, properties, semantics, timeout, max_parts, me
 
 @click.command("check-cert", epilog=CHECK_EPILOG)
 @click.argument("cert_file", metavar="CERT.json", type=click.Path(path_type=Path))
+@click.option("--case", "case_file", type=click.Path(path_type=Path), default=None, metavar="CASE.json",
+              help="Also check that the certificate is about this case: its model exactly, and boxes of it.")
 @click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_BYTES, show_default=True,
-              help="Refuse certificate files larger than this many bytes.")
+              help="Refuse certificate and case files larger than this many bytes.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 @click.pass_context
-def check_cert_command(ctx, cert_file, max_size, debug):
+def check_cert_command(ctx, cert_file, case_file, max_size, debug):
     """Re-check a certificate of `verifae verify` in exact rational arithmetic."""
     debug = debug or bool((ctx.obj or {}).get("debug", False))
-    report = _run(debug, lambda: check_certificate_file(cert_file, max_size))
+
+    def body():
+        case = None if case_file is None else load_case(case_file, max_size, layered=True)
+        return check_certificate_file(cert_file, max_size, case)
+
+    report = _run(debug, body)
     if report.accepted:
+        click.echo(f"model: {report.model}" + ("" if case_file is None else f" (the model of {case_file})"))
         for line in report.checked:
             click.echo(f"checked: {line}")
         click.echo(f"accepted: {report.proofs} proof(s), {report.leaves} leaves")

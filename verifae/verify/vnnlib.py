@@ -47,7 +47,7 @@ import numpy as np
 
 from ..box import Box
 from ..errors import VerifaeError
-from ..importers.boxes import boxes_from_vnnlib, line_of, read_vnnlib
+from ..importers.boxes import boxes_from_vnnlib, line_of, read_vnnlib, vnnlib_kinds, vnnlib_variable
 from ..layered import LayeredSpec
 from ..methods.crown import Form, back_substitute, output_forms, prepare_network, propagate
 from ..model import AutoencoderSpec
@@ -80,8 +80,9 @@ class _Reader:
     def affine(self, expr: Any, line: int | None) -> Affine:
         """A linear expression of the outputs: (coefficients, constant), exactly."""
         if isinstance(expr, str):
-            if expr.startswith("Y_") and expr[2:].isdigit():
-                i = int(expr[2:])
+            found = vnnlib_variable(expr)
+            if found and found[0] == "Y":
+                i = found[1]
                 if i >= self.outputs:
                     raise self.refuse(expr, f"output Y_{i} is not declared", line)
                 return {i: Fraction(1)}, Fraction(0)
@@ -162,12 +163,6 @@ def _scale(term: Affine, factor: Fraction) -> Affine:
     return {i: v * factor for i, v in c.items() if v * factor != 0}, d * factor
 
 
-def _kinds(expr: Any) -> set[str]:
-    if isinstance(expr, str):
-        return {expr[0]} if expr[:2] in ("X_", "Y_") else set()
-    return set().union(*(_kinds(e) for e in expr)) if expr else set()
-
-
 def read_output_property(path: str | Path) -> Property:
     """The property stated by a VNN-LIB file's output constraints (see the module's doc)."""
     try:
@@ -184,13 +179,14 @@ def read_output_property(path: str | Path) -> Property:
         head = form[0]
         if head == "declare-const" and len(form) == 3 and isinstance(form[1], str):
             name = str(form[1])
-            if name[:2] in ("X_", "Y_") and name[2:].isdigit():
-                (inputs if name[0] == "X" else outputs).add(int(name[2:]))
+            found = vnnlib_variable(name)
+            if found:
+                (inputs if found[0] == "X" else outputs).add(found[1])
             else:
                 raise PropertyError(f"{where}, line {line_of(form)}: variable {name!r} is neither an input X_i "
                                     "nor an output Y_j")
         elif head == "assert" and len(form) == 2:
-            kinds = _kinds(form[1])
+            kinds = vnnlib_kinds(form[1])
             if kinds == {"X", "Y"}:
                 raise PropertyError(f"{where}, line {line_of(form)}: {_show(form[1])} mixes inputs and outputs; "
                                     "verifae reads input constraints (a box) and output constraints separately")
@@ -210,7 +206,7 @@ def read_output_property(path: str | Path) -> Property:
     reader = _Reader(where, len(outputs))
     disjuncts: list[tuple[LinearConstraint, ...]] = [()]
     for formula in on_outputs:
-        if not _kinds(formula):
+        if not vnnlib_kinds(formula):
             raise reader.refuse(formula, "an assertion on no variable (verifae reads constraints on the outputs Y_i)")
         disjuncts = [a + b for a, b in product(disjuncts, reader.dnf(formula))]
         if len(disjuncts) > MAX_DISJUNCTS:
