@@ -415,3 +415,36 @@ def test_outer_sum_takes_the_midpoint_radius_path_and_is_as_tight():
     width, reference_width = fast.hi - fast.lo, general.hi - general.lo
     assert np.all(np.abs(width - reference_width) <= 1e-12 * reference_width)
     np.testing.assert_array_equal(B.bounds(B.outer_sum(u, v)), B.bounds(fast))
+
+
+@settings(max_examples=80)
+@given(st.data())
+def test_product_with_a_nonnegative_factor_is_the_four_product_one(data):
+    """mul with a factor >= 0 (an activation's derivative; `scale` by a positive
+    constant) forms two products, not four: the same ends as the four products' min and
+    max stepped outward wherever those are defined, and the exact products inside."""
+    n = data.draw(st.integers(1, 6), label="n")
+    values = _values(data)
+    alo, ahi = data.draw(_intervals(n, values), label="a")
+    blo, bhi = data.draw(_intervals(n, values, "nonneg"), label="b")
+    B = FastBackend()
+    a, b = B.interval_floats(alo, ahi), B.interval_floats(blo, bhi)
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = (alo * blo, alo * bhi, ahi * blo, ahi * bhi)
+        four_lo = _lower(np.minimum(np.minimum(p[0], p[1]), np.minimum(p[2], p[3])))
+        four_hi = _upper(np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3])))
+    defined = ~(np.isnan(four_lo) | np.isnan(four_hi))
+    for t in (B.mul(a, b), B.mul(b, a)):
+        lo, hi = B.ends(t)
+        np.testing.assert_array_equal(lo[defined], four_lo[defined])
+        np.testing.assert_array_equal(hi[defined], four_hi[defined])
+        for i in range(n):
+            for x in (alo[i], ahi[i]):
+                for y in (blo[i], bhi[i]):
+                    if np.isfinite(x) and np.isfinite(y):
+                        assert _inside(Fraction(x) * Fraction(y), lo[i], hi[i])
+    c = B.scale(a, 2, 7)  # 2/7 is no double: its enclosure [c_lo, c_hi] is the factor
+    for i in range(n):
+        for x in (alo[i], ahi[i]):
+            if np.isfinite(x):
+                assert _inside(Fraction(x) * Fraction(2, 7), B.ends(c)[0][i], B.ends(c)[1][i])
