@@ -16,7 +16,12 @@ that each layer's relaxations are taken over bounds proven before:
    with the midpoint-radius product (centre and radius of x: each x_k counted once).
 3. Every step runs in the fast backend's outward-rounded interval arithmetic, with
    Λ an interval matrix: each inequality holds for every matrix in the interval, so
-   the final concretization (the interval product's upper end) is a proof.
+   the final concretization (the interval product's upper end) is a proof. The last
+   step, onto the input, keeps Λ = P W_0 as its two thin factors (`InputProduct`):
+   the rows × d matrix is concretized as a `DenseProduct` (Rump's midpoint-radius
+   product with a-priori bounds, |Λ| ρ applied as an operator), never formed as
+   interval arrays; the upper and lower forms share it when one slope per neuron
+   moved both, and the residual's Λ − I is the same product with its diagonal shifted.
 
 Each layer's bounds are intersected with interval propagation before its
 relaxations are taken (both are sound, so is their intersection).
