@@ -89,7 +89,8 @@ from .base import as_bounds
 from .dense import DenseProduct
 from .gradients import float_box
 
-__all__ = ["crown_bounds", "crown_result", "EmptyPart", "PHASE_ACTIVATIONS", "Phases", "Form", "Lines", "Network",
+__all__ = ["crown_bounds", "crown_result", "EmptyPart", "PHASE_ACTIVATIONS", "Phases", "Form", "InputProduct", "Lines",
+           "Network",
            "prepare_network", "propagate", "back_substitute", "start_rows", "output_forms", "minus_identity", "finish"]
 
 SEMANTICS = ("real", "float32", "float64")
