@@ -90,8 +90,8 @@ from .dense import DenseProduct
 from .gradients import float_box
 
 __all__ = ["crown_bounds", "crown_result", "EmptyPart", "PHASE_ACTIVATIONS", "Phases", "Form", "InputProduct", "Lines",
-           "Network",
-           "prepare_network", "propagate", "back_substitute", "start_rows", "output_forms", "minus_identity", "finish"]
+           "Network", "prepare_network", "propagate", "back_substitute", "start_rows", "output_forms", "minus_identity",
+           "finish"]
 
 SEMANTICS = ("real", "float32", "float64")
 #: activations whose phases can be fixed: piecewise linear with the kink at 0
