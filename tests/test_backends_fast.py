@@ -370,3 +370,81 @@ def test_midpoint_radius_paths_are_taken_and_tight():
     assert np.all(out.hi - out.lo <= (ref.hi - ref.lo) * (1 + 1e-12))
     p = B.constant_floats(rng.normal(size=6))
     assert B._midrad_outer(p, v) is not None and B._midrad_outer(u, v) is None
+
+
+@settings(max_examples=80)
+@given(st.data())
+def test_outer_sum_contains_the_exact_range(data):
+    """outer_sum (the batch's summed weight gradient, midpoint-radius with a-priori
+    radius, `_midrad_outer_sum`, or the general product where it refuses) against exact
+    rationals: Σ_b u_b v_b is bilinear term by term, so its exact range over the boxes is
+    [Σ_b min of the four corner products, Σ_b max of them]; subnormals, zeros, points,
+    mixed signs and values near overflow (an end there must be infinite, never wrong)."""
+    n_terms = data.draw(st.integers(1, 5), label="B")
+    m, n = data.draw(st.integers(1, 3), label="m"), data.draw(st.integers(1, 3), label="n")
+    values = _values(data)
+    us = [data.draw(_intervals(m, values), label="u") for _ in range(n_terms)]
+    vs = [data.draw(_intervals(n, values), label="v") for _ in range(n_terms)]
+    B = FastBackend()
+    u = B.interval_floats(np.array([lo for lo, _ in us]), np.array([hi for _, hi in us]))
+    v = B.interval_floats(np.array([lo for lo, _ in vs]), np.array([hi for _, hi in vs]))
+    if data.draw(st.booleans(), label="held by midpoint and radius"):
+        u, v = FastTensor._of_mid_rad(*u.mid_rad()), FastTensor._of_mid_rad(*v.mid_rad())
+    out = B.outer_sum(u, v)
+    lo, hi = B.ends(out)
+    assert lo.shape == (m, n) and not (np.isnan(lo).any() or np.isnan(hi).any())
+    for i in range(m):
+        for j in range(n):
+            corners = [[Fraction(a[i]) * Fraction(c[j]) for a in us[b] for c in vs[b]] for b in range(n_terms)]
+            assert _inside(sum(min(p) for p in corners), lo[i, j], hi[i, j]), (i, j)
+            assert _inside(sum(max(p) for p in corners), lo[i, j], hi[i, j]), (i, j)
+
+
+def test_outer_sum_takes_the_midpoint_radius_path_and_is_as_tight():
+    """On ordinary data outer_sum is `_midrad_outer_sum` (three BLAS calls), as tight as
+    the general product within a few ulps of each end."""
+    rng = np.random.default_rng(3)
+    B = FastBackend()
+    centre_u, centre_v = rng.normal(size=(50, 6)), rng.normal(size=(50, 9))
+    u = B.interval_floats(centre_u - 0.01, centre_u + 0.01)
+    v = B.interval_floats(centre_v - 0.02 * rng.random((50, 9)), centre_v + 0.02)
+    fast = B._midrad_outer_sum(u, v)
+    assert fast is not None and fast._lo is None
+    mv, rv = v.mid_rad()
+    general = B._product(mv, rv, np.abs(mv), FastTensor(u.lo.T, u.hi.T), transpose=True)
+    width, reference_width = fast.hi - fast.lo, general.hi - general.lo
+    assert np.all(np.abs(width - reference_width) <= 1e-12 * reference_width)
+    np.testing.assert_array_equal(B.bounds(B.outer_sum(u, v)), B.bounds(fast))
+
+
+@settings(max_examples=80)
+@given(st.data())
+def test_product_with_a_nonnegative_factor_is_the_four_product_one(data):
+    """mul with a factor >= 0 (an activation's derivative; `scale` by a positive
+    constant) forms two products, not four: the same ends as the four products' min and
+    max stepped outward wherever those are defined, and the exact products inside."""
+    n = data.draw(st.integers(1, 6), label="n")
+    values = _values(data)
+    alo, ahi = data.draw(_intervals(n, values), label="a")
+    blo, bhi = data.draw(_intervals(n, values, "nonneg"), label="b")
+    B = FastBackend()
+    a, b = B.interval_floats(alo, ahi), B.interval_floats(blo, bhi)
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = (alo * blo, alo * bhi, ahi * blo, ahi * bhi)
+        four_lo = _lower(np.minimum(np.minimum(p[0], p[1]), np.minimum(p[2], p[3])))
+        four_hi = _upper(np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3])))
+    defined = ~(np.isnan(four_lo) | np.isnan(four_hi))
+    for t in (B.mul(a, b), B.mul(b, a)):
+        lo, hi = B.ends(t)
+        np.testing.assert_array_equal(lo[defined], four_lo[defined])
+        np.testing.assert_array_equal(hi[defined], four_hi[defined])
+        for i in range(n):
+            for x in (alo[i], ahi[i]):
+                for y in (blo[i], bhi[i]):
+                    if np.isfinite(x) and np.isfinite(y):
+                        assert _inside(Fraction(x) * Fraction(y), lo[i], hi[i])
+    c = B.scale(a, 2, 7)  # 2/7 is no double: its enclosure [c_lo, c_hi] is the factor
+    for i in range(n):
+        for x in (alo[i], ahi[i]):
+            if np.isfinite(x):
+                assert _inside(Fraction(x) * Fraction(2, 7), B.ends(c)[0][i], B.ends(c)[1][i])

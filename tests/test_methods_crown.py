@@ -22,7 +22,15 @@ from verifae.activations import get_activation
 from verifae.cases import load_case
 from verifae.errors import BoxError, UnsupportedError
 from verifae.methods import alpha
-from verifae.methods.crown import EmptyPart, crown_bounds
+from verifae.methods.crown import (
+    EmptyPart,
+    Form,
+    crown_bounds,
+    minus_identity,
+    output_forms,
+    prepare_network,
+    propagate,
+)
 from verifae.methods.linear import linear_bounds
 from verifae.numbers import FORMATS, nearest_floats
 
@@ -449,3 +457,56 @@ def test_phases_are_checked():
         crown_bounds(spec, box, phases={5: np.array([1])})
     with pytest.raises(UnsupportedError, match=r"layer 0 needs 1 signs in \{-1, 0, 1\}"):
         crown_bounds(spec, box, phases={0: np.array([2])})
+
+
+# ---------------------------------------------------------------- the factored coefficient at the input
+
+#: subnormals, exact zeros, the smallest normal, and weights whose products overflow double
+_EDGE_WEIGHTS = [0, Fraction(2) ** -1074, -Fraction(2) ** -1074, Fraction(2) ** -1060, Fraction(2) ** -1022,
+                 Fraction(2) ** 600, -Fraction(2) ** 600, Fraction(2) ** 1000, 1, -1, Fraction(1, 3)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_edge_weights_through_the_factored_input_product(data):
+    """Back-substitution keeps the input coefficient as P W_0 (`InputProduct`, a
+    `DenseProduct` when concretized): with subnormal, zero and huge weights (products
+    beyond the double range) every bound contains the reference, zero tolerance, and a
+    bound that cannot be proven is infinite, never NaN."""
+    values = st.one_of(st.sampled_from(_EDGE_WEIGHTS), rationals())
+    spec = data.draw(layered_specs(activations=("relu", "leaky_relu", "identity", None), max_width=4, max_depth=3)
+                     .map(lambda s: LayeredSpec([(
+                         [[data.draw(values) if data.draw(st.booleans()) else w for w in row] for row in layer.weight],
+                         layer.bias, layer.activation) for layer in s.encoder],
+                         [(layer.weight, layer.bias, layer.activation) for layer in s.decoder])))
+    box = data.draw(boxes(spec.input_dim))
+    bounds = crown_bounds(spec, box, "real")
+    assert bounds is not None
+    assert not any(np.isnan(v).any() for v in bounds.values())
+    _check_real(spec, box, bounds, data.draw(points_in(box, count=3)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), semantics=st.sampled_from(["real", "float32", "float64"]))
+def test_factored_forms_agree_with_the_formed_matrix(data, semantics):
+    """A form whose input coefficient is kept as factors concretizes (through
+    `DenseProduct`) to what the formed interval matrix Λ = P W_0 gives (`Form.Lam`, the
+    backend's interval product), within rounding-level terms, for the output, the
+    residual's Λ − I and both sides; and the upper and lower forms share their product
+    when one slope per neuron moved both."""
+    spec = data.draw(layered_specs())
+    box = data.draw(boxes(spec.input_dim))
+    net = prepare_network(spec, box, semantics)
+    if net is None:
+        return
+    upper, lower = output_forms(net, propagate(net))
+    if upper.product is None:  # one layer below the output has no back-substitution: nothing factored
+        return
+    B = net.B
+    residual = (minus_identity(B, upper), True), (minus_identity(B, lower), False)
+    for form, up in ((upper, True), (lower, False), *residual):
+        formed = Form(form.Lam, form.const, form.slack)
+        a, b = form.concretize(B, net.x, up), formed.concretize(B, net.x, up)
+        scale = np.abs(a) + np.abs(b) + np.abs(form.concretize(B, net.x, not up))
+        finite = np.isfinite(a) & np.isfinite(b)
+        assert np.all(np.abs(a - b)[finite] <= 1e-9 * scale[finite] + 1e-300)

@@ -124,6 +124,21 @@ def _product_tau(n: int, bias: bool, sum_bound: float, rho: float) -> tuple[floa
     return _up_float(Fraction(kappa) + Fraction(rho)), _up_float(1 + Fraction(rho)), F, tau
 
 
+@functools.lru_cache(maxsize=256)
+def _outer_sum_constants(n: int, column_sum: float) -> tuple[float, float, float]:
+    """(κ, F, τ) of `FastBackend._midrad_outer_sum` for n terms, every column sum of |mu|
+    computed as at most `column_sum`: κ >= γ_{n+1}, F >= 1/((1 − γ_n)(1 − u)^6) and
+    τ >= 2(F(s + 2n) + n + 2)·eta for s >= the exact column sums (a float sum of n
+    non-negative terms is >= (1 − γ_{n−1}) times the exact one, so s = column_sum·(1 + 2γ_n)
+    bounds it), all rounded up from exact rationals."""
+    u = Fraction(U)
+    gamma = lambda k: k * u / (1 - k * u)  # noqa: E731
+    F = 1 / ((1 - gamma(n)) * (1 - u) ** 6)
+    s = Fraction(column_sum) * (1 + 2 * gamma(n))
+    tau = 2 * (F * (s + 2 * n) + n + 2) * Fraction(ETA)
+    return _up_float(gamma(n + 1)), _up_float(F), _up_float(tau)
+
+
 #: γ_2 = 2u/(1 − 2u) rounded up
 _GAMMA2 = _up_float(Fraction(2 * U) / (1 - 2 * Fraction(U)))
 
@@ -469,10 +484,28 @@ class FastBackend(IntervalBackend):
         return FastTensor._of_mid_rad(c, R)
 
     def mul(self, a: FastTensor, b: FastTensor) -> FastTensor:
+        if b.lo.size and np.min(b.lo) >= 0:  # NaN fails the test
+            return self._nonnegative_mul(a, b)
+        if a.lo.size and np.min(a.lo) >= 0:
+            return self._nonnegative_mul(b, a)
         with np.errstate(invalid="ignore", over="ignore"):
             p = (a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi)
             lo = np.minimum(np.minimum(p[0], p[1]), np.minimum(p[2], p[3]))
             hi = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
+            return self._clean(_lower(lo), _upper(hi))
+
+    def _nonnegative_mul(self, a: FastTensor, b: FastTensor) -> FastTensor:
+        """a·b for b >= 0 (an activation's derivative, a positive constant of `scale`): two
+        products in place of four, the same ends. With b >= 0 the product is increasing in
+        a, so its least value is at a = lo_a, times hi_b when lo_a < 0 and lo_b otherwise,
+        and its largest at a = hi_a, times hi_b when hi_a >= 0 and lo_b otherwise; rounding
+        to nearest is monotone, so the float product chosen is the least (largest) of the
+        four rounded products that `mul` compares, and the outward steps are `mul`'s. Where
+        one of the other products is NaN (0·inf), `mul` returns an unbounded entry; here
+        that product is not formed (the bound is the exact range's end, still sound)."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            lo = a.lo * np.where(a.lo >= 0, b.lo, b.hi)
+            hi = a.hi * np.where(a.hi >= 0, b.hi, b.lo)
             return self._clean(_lower(lo), _upper(hi))
 
     def outer(self, u: FastTensor, v: FastTensor) -> FastTensor:
@@ -773,11 +806,65 @@ class FastBackend(IntervalBackend):
     # the batch's summed weight gradient (`Backend.outer_sum`; helper `gradmodes`)
     def outer_sum(self, u: FastTensor, v: FastTensor) -> FastTensor:
         """Σ_b u_b ⊗ v_b = uᵀ v for u of shape (B, m), v of shape (B, n): Rump's
-        midpoint-radius product (module docstring) with v as the matrix and the columns
-        of u as the vectors, so uᵀ v ⊆ mu ᵀ mv ± (ru ᵀ |mv| + (|mu| + ru)ᵀ rv), and the
-        rounding error of the one BLAS call mu ᵀ mv is at most γ_B |mu|ᵀ|mv| + B·eta in
-        any summation order, FMA or not (Higham eq. (3.5) with (2.8)): `_product` bounds
-        each term so."""
+        midpoint-radius product (module docstring), uᵀ v ⊆ mu ᵀ mv ± (|mu|ᵀ rv + ru ᵀ(|mv| + rv)),
+        with the rounding error of the one BLAS call mu ᵀ mv at most γ_B |mu|ᵀ|mv| + B·eta
+        in any summation order, FMA or not (Higham eq. (3.5) with (2.8)):
+        `_midrad_outer_sum` (three BLAS calls, the radius bounded a priori), or where it
+        refuses (an infinite or NaN operand or result), `_product` bounding each term so."""
+        out = self._midrad_outer_sum(u, v)
+        if out is not None:
+            return out
         mv, rv = v.mid_rad()
         columns = FastTensor(u.lo.T, u.hi.T)  # (m, B): the m rows uᵀ are the vectors
         return self._product(mv, rv if np.any(rv) else None, np.abs(mv), columns, transpose=True)
+
+    @staticmethod
+    def _midrad_outer_sum(u: FastTensor, v: FastTensor) -> FastTensor | None:
+        """uᵀ v as (c, R) for u = mu ± ru (B × m), v = mv ± rv (B × n): c = fl(mu ᵀ mv) and
+        R from two BLAS products of non-negative terms; None when an operand or a result
+        is not finite (the caller then takes `_product`).
+
+        Why R bounds everything (Rump 1999, §3, each term |u_b v_b − mu_b mv_b| <=
+        |mu_b| rv_b + ru_b(|mv_b| + rv_b) exactly; Higham, 2nd ed., (3.5) with the
+        underflow term of (2.8) for each float product of B terms, any order, FMA or not):
+        - uᵀ v ∈ mu ᵀ mv ± ρ exactly, ρ = |mu|ᵀ rv + ru ᵀ(|mv| + rv), and
+          |c − mu ᵀ mv| <= γ_B |mu|ᵀ|mv| + B·eta, so |c| <= (1 + γ_B)|mu|ᵀ|mv| + B·eta.
+        - The ends are fl(c ∓ R) with no outward step when R >= (ρ' + u|c|)/(1 − u)
+          (`_midrad_product`), ρ' = ρ + γ_B |mu|ᵀ|mv| + B·eta; that is at most
+          (X + (1 + u)B·eta)/(1 − u) for X = |mu|ᵀ(κ|mv| + rv) + ru ᵀ(|mv| + rv) and
+          κ >= γ_{B+1} >= γ_B + u(1 + γ_B).
+        - Computed: w1 = fl(fl(κ|mv|) + rv) >= (1 − u)²(κ|mv| + rv) − eta (the product may
+          underflow by eta/2; a sum of non-negative doubles is exact when subnormal),
+          w2 = fl(|mv| + rv) >= (1 − u)(|mv| + rv); S1 = fl(|mu|ᵀ w1) >= (1 − γ_B)|mu|ᵀ w1 − B·eta
+          and S2 = fl(ru ᵀ w2) >= (1 − γ_B) ru ᵀ w2 − B·eta; S = fl(S1 + S2) >= (1 − u)(S1 + S2);
+          T = fl(S·F) >= (1 − u)S·F − eta; R = fl(T + τ) >= (1 − u)(T + τ). With
+          F >= 1/((1 − γ_B)(1 − u)^6) the relative part gives X/(1 − u), and
+          τ >= 2(F(s + 2B) + B + 2)·eta (s >= every column sum of |mu|, which the −eta of
+          w1 costs through |mu|ᵀ) covers every absolute term with room for τ's own (1 − u).
+        """
+        if u.shape[:1] != v.shape[:1] or len(u.shape) != 2 or len(v.shape) != 2:
+            return None
+        n_terms = u.shape[0]
+        if not (n_terms and u.shape[1] and v.shape[1]):
+            return None
+        mu, ru = u.mid_rad()
+        mv, rv = v.mid_rad()
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            abs_mu, abs_mv = np.abs(mu), np.abs(mv)
+            column_sum = float(abs_mu.sum(axis=0).max())
+            if not math.isfinite(column_sum):
+                return None
+            kappa, F, tau = _outer_sum_constants(n_terms, column_sum)
+            w1 = abs_mv * kappa
+            w1 += rv
+            c = mu.T @ mv
+            S = abs_mu.T @ w1
+            if np.any(ru):
+                w2 = abs_mv
+                w2 += rv  # abs_mv is not used after this: w2 = fl(|mv| + rv) in place
+                S += ru.T @ w2
+            S *= F
+            S += tau
+            if not (np.isfinite(np.sum(c)) and np.isfinite(np.sum(S))):
+                return None  # an infinity or NaN somewhere (or a sum beyond realmax): the general product
+        return FastTensor._of_mid_rad(c, S)

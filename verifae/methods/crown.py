@@ -16,7 +16,12 @@ that each layer's relaxations are taken over bounds proven before:
    with the midpoint-radius product (centre and radius of x: each x_k counted once).
 3. Every step runs in the fast backend's outward-rounded interval arithmetic, with
    Λ an interval matrix: each inequality holds for every matrix in the interval, so
-   the final concretization (the interval product's upper end) is a proof.
+   the final concretization (the interval product's upper end) is a proof. The last
+   step, onto the input, keeps Λ = P W_0 as its two thin factors (`InputProduct`):
+   the rows × d matrix is concretized as a `DenseProduct` (Rump's midpoint-radius
+   product with a-priori bounds, |Λ| ρ applied as an operator), never formed as
+   interval arrays; the upper and lower forms share it when one slope per neuron
+   moved both, and the residual's Λ − I is the same product with its diagonal shifted.
 
 Each layer's bounds are intersected with interval propagation before its
 relaxations are taken (both are sound, so is their intersection).
@@ -81,9 +86,12 @@ from ..layered import (
 from ..numbers import FORMATS
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import as_bounds
+from .dense import DenseProduct
+from .gradients import float_box
 
-__all__ = ["crown_bounds", "crown_result", "EmptyPart", "PHASE_ACTIVATIONS", "Phases", "Form", "Lines", "Network",
-           "prepare_network", "propagate", "back_substitute", "start_rows", "output_forms", "minus_identity", "finish"]
+__all__ = ["crown_bounds", "crown_result", "EmptyPart", "PHASE_ACTIVATIONS", "Phases", "Form", "InputProduct", "Lines",
+           "Network", "prepare_network", "propagate", "back_substitute", "start_rows", "output_forms", "minus_identity",
+           "finish"]
 
 SEMANTICS = ("real", "float32", "float64")
 #: activations whose phases can be fixed: piecewise linear with the kink at 0
@@ -219,7 +227,7 @@ def _prepare_network(spec: LayeredSpec, box: Box, semantics: str) -> Network | N
                        residual, error)
     F = FloatSemantics(B, FORMATS[semantics])
     pf = layered_parameters(F, spec)
-    xf = F.box(box)
+    xf = float_box(F, box)  # converted once per box and format
     fwd_f = layered_forward(F, pf, xf)
     error_f = reconstruction_error(F, fwd_f.output, xf)
     grads = layered_backward(F, pf, xf, fwd_f, mse_grad_output(F, fwd_f.output, xf, d))
@@ -238,20 +246,86 @@ def _prepare_network(spec: LayeredSpec, box: Box, semantics: str) -> Network | N
 # ------------------------------------------------------------------ back-substitution
 
 
-@dataclass
+class InputProduct:
+    """The coefficient at the input of a back-substituted form, kept as the product
+    Λ = P W_0 of its two thin factors (P rows × n_0, W_0 the first layer's n_0 × d
+    weight) and shifted by −I for the residual (`shift` = 1): the rows × d interval
+    matrix is never formed for the concretization. Its midpoint-radius enclosure
+    (`DenseProduct`: fl(mP mW) ± R, Rump 1999 §3 with Higham's γ_n for the one BLAS
+    product, R applied as an operator) is built on first use and shared by the forms
+    that hold the same factors (the upper and lower forms when one slope per neuron
+    moved both, and the residual's Λ − I), as are its concretizations."""
+
+    __slots__ = ("P", "W", "shift", "_shared")
+
+    def __init__(self, P: FastTensor, W: FastTensor, shift: int = 0,
+                 shared: dict[Any, Any] | None = None) -> None:
+        self.P, self.W, self.shift = P, W, shift
+        self._shared: dict[Any, Any] = {} if shared is None else shared
+
+    def shifted(self, shift: int) -> InputProduct:
+        """Λ − shift·I, sharing the factors' enclosure and its cache."""
+        return InputProduct(self.P, self.W, shift, self._shared)
+
+    def same_factors(self, other: InputProduct) -> bool:
+        return self._shared is other._shared
+
+    def tensor(self, B: FastBackend) -> FastTensor:
+        """Λ (− I) as an interval matrix (computed once per factors and shift): the matrix
+        back-substitution formed before, for callers that read `Form.Lam`."""
+        if ("tensor", 0) not in self._shared:
+            self._shared["tensor", 0] = B.rmatvec(self.W, self.P)  # P W_0 (P's rows: batch axes)
+        key = ("tensor", self.shift)
+        if key not in self._shared:
+            self._shared[key] = _minus_identity(B, self._shared["tensor", 0], self.shift)
+        return self._shared[key]
+
+    def concretize(self, x: FastTensor) -> tuple[np.ndarray, np.ndarray]:
+        """(y, s): (Λ − shift·I) ξ lies in [y − s, y + s] for every Λ in P W_0 and every ξ
+        in the box x (`DenseProduct.concretize` over the box's centre and radius, which
+        contain it)."""
+        key = ("concretize", self.shift, id(x))
+        if key not in self._shared:
+            centre, radius = x.mid_rad()  # [centre − radius, centre + radius] ⊇ the box
+            dense_key = ("dense", id(x))
+            if dense_key not in self._shared:
+                self._shared[dense_key] = (x, DenseProduct(self.P, self.W, centre=centre))  # x kept: id stays its own
+            self._shared[key] = self._shared[dense_key][1].concretize(radius, self.shift)
+        return self._shared[key]
+
+
 class Form:
     """An affine bound Λ x + c ± slack of some quantity over the box (one row per bounded
     quantity): the upper form bounds it from above by sup(Λ x + c) + slack, the lower form
-    from below by inf(Λ x + c) − slack, for every Λ and c in their intervals."""
+    from below by inf(Λ x + c) − slack, for every Λ and c in their intervals.
 
-    Lam: FastTensor  # rows × d
-    const: FastTensor  # rows
-    slack: np.ndarray  # rows, >= 0
+    Λ is an interval matrix (rows × d) or, as back-substitution leaves it, the product of
+    its factors (`InputProduct`); `Lam` forms the matrix when asked for."""
+
+    __slots__ = ("_Lam", "const", "slack", "product")
+
+    def __init__(self, Lam: FastTensor | None, const: FastTensor, slack: np.ndarray,
+                 product: InputProduct | None = None) -> None:
+        if Lam is None and product is None:
+            raise ValueError("a form needs its coefficient matrix or its factors")
+        self._Lam, self.const, self.slack, self.product = Lam, const, slack, product
+
+    @property
+    def Lam(self) -> FastTensor:  # noqa: N802 (the maths' Λ)
+        if self._Lam is None:
+            assert self.product is not None
+            self._Lam = self.product.tensor(FastBackend())
+        return self._Lam
 
     def concretize(self, B: FastBackend, x: FastTensor, up: bool) -> np.ndarray:
         """sup (up) or inf of Λ x + c ± slack over the box x: Rump's midpoint-radius product
         bounds Λ x for every Λ in its interval and x in the box (each x_k once)."""
-        value = B.widen(B.add(B.matvec(self.Lam, x), self.const), B.constant_floats(self.slack))
+        if self.product is not None:
+            y, s = self.product.concretize(x)
+            with np.errstate(invalid="ignore", over="ignore"):
+                value = B.widen(B.add(B.constant_floats(y), self.const), B.constant_floats(_add_up(B, s, self.slack)))
+        else:
+            value = B.widen(B.add(B.matvec(self.Lam, x), self.const), B.constant_floats(self.slack))
         lo, hi = B.ends(value)
         return hi if up else lo
 
@@ -295,7 +369,8 @@ def back_substitute(net: Network, k: int, rows: FastTensor, const: FastTensor, s
     k − 1, ..., 0, whose lines and e1 must be known. `slopes[j]` = (upper pass, lower
     pass) lower-line slopes of layer j, rows × n_j (NaN: the entry's own), for α-CROWN."""
     B = net.B
-    forms = {True: (rows, const, slack), False: (rows, const, slack)}
+    forms: dict[bool, tuple[Any, FastTensor, np.ndarray]] = {True: (rows, const, slack), False: (rows, const, slack)}
+    products: dict[bool, InputProduct] = {}
     for j in range(k - 1, -1, -1):
         lines = net.lines[j]
         shared = forms[True][0] is forms[False][0]
@@ -319,9 +394,15 @@ def back_substitute(net: Network, k: int, rows: FastTensor, const: FastTensor, s
                 c = B.add(c, B.matvec(P, b))
             if e1 is not None:
                 s = _add_up(B, s, _abs_times(B, P, e1))
-            Lam = forms[True][0] if (not up and same_P) else B.rmatvec(W, P)  # P W_j (P's rows: batch axes)
-            forms[up] = (Lam, c, s)
-    return Form(*forms[True]), Form(*forms[False])
+            if j:
+                Lam = forms[True][0] if (not up and same_P) else B.rmatvec(W, P)  # P W_j (P's rows: batch axes)
+                forms[up] = (Lam, c, s)
+            else:  # at the input: Λ = P W_0, kept as its factors (`InputProduct`)
+                products[up] = products[True] if (not up and same_P) else InputProduct(P, W)
+                forms[up] = (None, c, s)
+    if k == 0:
+        return Form(*forms[True]), Form(*forms[False])
+    return Form(*forms[True], product=products[True]), Form(*forms[False], product=products[False])
 
 
 # ------------------------------------------------------------------ layer by layer
@@ -439,21 +520,26 @@ def output_forms(net: Network, z_forms: tuple[Form, Form]) -> tuple[Form, Form]:
     """Forms of the last layer's output a_L from those of z_L (rows of the same count, or
     a multiple of it): the identity when it has no activation, else row by row through
     its lines, aU_i z_i + cU_i from z_i's upper form where aU_i >= 0, its lower form
-    where aU_i < 0 (and the other way round for aL), plus the slack e2."""
+    where aU_i < 0 (and the other way round for aL), plus the slack e2. A coefficient
+    kept as factors P W_0 has P's rows scaled: row i of diag(a) P W_0 is (a_i P_i) W_0."""
     L = net.depth - 1
     lines = net.lines[L]
     if lines is None:
         return z_forms
     B = net.B
     upper, lower = z_forms
+    factored = upper.product is not None and lower.product is not None and upper.product.shift == 0 \
+        and lower.product.shift == 0 and upper.product.W is lower.product.W
     reps = upper.const.shape[0] // len(lines.aU)
     out = []
+    scaled: dict[tuple[int, bytes], InputProduct] = {}  # one product for both passes when they agree
     for up, slope, offset in ((True, lines.aU, lines.cU), (False, lines.aL, lines.cL)):
         a, c = np.tile(slope, reps), np.tile(offset, reps)
         # a z <= a·U(x) for a >= 0 and z <= U(x); a z <= a·L(x) for a < 0 and z >= L(x)
         from_upper = (a >= 0) if up else (a < 0)
+        coefficients = (upper.product.P, lower.product.P) if factored else (upper.Lam, lower.Lam)  # type: ignore[union-attr]
         chosen = []
-        for t_up, t_lo in ((upper.Lam, lower.Lam), (upper.const, lower.const)):
+        for t_up, t_lo in (coefficients, (upper.const, lower.const)):
             if from_upper.all() or t_up is t_lo:
                 chosen.append(t_up)
                 continue
@@ -465,25 +551,43 @@ def output_forms(net: Network, z_forms: tuple[Form, Form]) -> tuple[Form, Form]:
             chosen.append(B.interval_floats(np.where(m, ulo, llo), np.where(m, uhi, lhi)))
         s = np.where(from_upper, upper.slack, lower.slack)
         with np.errstate(invalid="ignore", over="ignore"):
-            Lam = B.piecewise_scale(chosen[0], a[:, None], a[:, None])  # row i times a_i
+            key = (id(chosen[0]), a.tobytes())
+            Lam: FastTensor | None = None
+            product: InputProduct | None = None
+            if factored and key in scaled:
+                product = scaled[key]
+            else:
+                rows = B.piecewise_scale(chosen[0], a[:, None], a[:, None])  # row i times a_i
+                if factored:
+                    product = scaled[key] = InputProduct(rows, upper.product.W)  # type: ignore[union-attr]
+                else:
+                    Lam = rows
             const = B.add(B.piecewise_scale(chosen[1], a, a), B.constant_floats(c))
             slack = B.inflate(np.abs(a) * s, 1)  # one rounding of a product of non-negatives
             if lines.e2 is not None:
                 slack = _add_up(B, slack, np.tile(lines.e2, reps))
-        out.append(Form(Lam, const, slack))
+        out.append(Form(Lam, const, slack, product=product))
     return out[0], out[1]
+
+
+def _minus_identity(B: FastBackend, Lam: FastTensor, shift: int = 1) -> FastTensor:
+    """Λ − shift·I (Λ with d columns): only the diagonal is recomputed, outward."""
+    lo, hi = (v.copy() for v in B.ends(Lam))
+    d = lo.shape[-1]
+    diagonal = B.sub(B.interval_floats(np.diagonal(lo).copy(), np.diagonal(hi).copy()),
+                     B.constant_floats(np.full(d, float(shift))))
+    dlo, dhi = B.ends(diagonal)
+    np.fill_diagonal(lo, dlo)
+    np.fill_diagonal(hi, dhi)
+    return B.interval_floats(lo, hi)
 
 
 def minus_identity(B: FastBackend, form: Form) -> Form:
     """The form of a_L − x from that of a_L (d rows): Λ − I, which differs from Λ on the
-    diagonal only (so only the diagonal is recomputed, outward)."""
-    lo, hi = (v.copy() for v in B.ends(form.Lam))
-    d = lo.shape[-1]
-    diagonal = B.sub(B.interval_floats(np.diagonal(lo).copy(), np.diagonal(hi).copy()), B.constant_floats(np.ones(d)))
-    dlo, dhi = B.ends(diagonal)
-    np.fill_diagonal(lo, dlo)
-    np.fill_diagonal(hi, dhi)
-    return Form(B.interval_floats(lo, hi), form.const, form.slack)
+    diagonal only (a product of factors keeps them and is shifted when concretized)."""
+    if form.product is not None:
+        return Form(None, form.const, form.slack, product=form.product.shifted(form.product.shift + 1))
+    return Form(_minus_identity(B, form.Lam), form.const, form.slack)
 
 
 def _pair(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
