@@ -4,8 +4,9 @@
 on faces, random points, and points reached by a few steps of sign-gradient ascent
 toward each output's extremes and the error's maximum), runs the spec at each
 point in float64 and float32 in several ways (numpy's batched matmul, explicit
-left-to-right loops, and PyTorch's nn.Sequential with autograd when torch is
-installed) and checks each result against the enclosure of its semantics. It also
+left-to-right loops, and PyTorch's layers with autograd, batched, when torch is
+installed) and checks each result against the enclosure of its semantics, every
+run's every value (weight gradients through their factors, `OuterRuns`). It also
 checks a high-precision reference (exact rationals when no activation needs exp,
 Arb at 256 bits otherwise) against the real enclosure. Any point outside is a bug.
 

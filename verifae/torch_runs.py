@@ -1,18 +1,19 @@
 """PyTorch's float runs for the Float-run check, and a process to run them beside the rest.
 
-`torch_runs` is the textbook PyTorch code for the spec: nn.Sequential(Linear, act,
-Linear, act, …) with each layer's activation module from its registry entry (none
-for a layer without an activation, such as a v1 decoder), F.mse_loss against a
-detached copy of the input, and autograd, on a batch of points at once as a training
-step would run it, each point with its own loss (see `torch_runs`).
+`torch_runs` is the textbook PyTorch code for the spec: the modules of
+nn.Sequential(Linear, act, Linear, act, …), in its order, with each layer's
+activation module from its registry entry (none for a layer without an activation,
+such as a v1 decoder), F.mse_loss against a detached copy of the input, and autograd,
+on a batch of points at once as a training step would run it, each point with its
+own loss (see `torch_runs`).
 
 Importing PyTorch takes about a second and tearing it down at exit another third of
-one, and for a 784-64-784 model its runs and their comparison take about as long
-again; that is as much as the rest of the check. On big work the check therefore
-hands PyTorch to a second process (`submit`), started ahead of need (`start`) so
-that the import overlaps the enclosures. Where a process cannot be started (a
-daemonic Dask worker, a sandbox without semaphores) `submit` returns None and the
-caller runs PyTorch in its own process: the same runs, only slower.
+one, as much as the rest of the check (the batched runs of a 784-64-784 model, 2 ×
+1000, take about 0.1 s). On big work the check therefore hands PyTorch to a second
+process (`submit`), started ahead of need (`start`) so that the import overlaps the
+enclosures. Where a process cannot be started (a daemonic Dask worker, a sandbox
+without semaphores) `submit` returns None and the caller runs PyTorch in its own
+process: the same runs, only slower.
 """
 
 from __future__ import annotations
