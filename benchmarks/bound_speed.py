@@ -26,13 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _wall(command: list[str], pythonpath: str) -> tuple[float, float]:
+def _wall(command: list[str], pythonpath: str, cwd: str) -> tuple[float, float]:
     """Wall seconds, and CPU seconds of the process and its children (PyTorch's process):
-    the CPU time hardly depends on the load of a shared machine."""
+    the CPU time hardly depends on the load of a shared machine. `cwd` holds no checkout:
+    `python -m` puts the working directory before PYTHONPATH."""
     env = {**os.environ, "PYTHONPATH": pythonpath}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, cwd=cwd)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -45,7 +46,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--compare", default=None, help="another checkout, timed interleaved with this one")
     args = parser.parse_args()
-    out = Path(tempfile.mkdtemp()) / "result.json"
+    args.case = str(Path(args.case).resolve())
+    elsewhere = tempfile.mkdtemp()
+    out = Path(elsewhere) / "result.json"
     bound = [sys.executable, "-m", "verifae", "bound", args.case, "--runs", str(args.runs)]
     commands = {
         "import verifae.cli": [sys.executable, "-c", "import verifae.cli"],
@@ -57,7 +60,7 @@ def main() -> None:
     for _ in range(args.repeat):
         for name, command in commands.items():
             for tree, path in trees.items():
-                walls[(tree, name)].append(_wall(command, path))
+                walls[(tree, name)].append(_wall(command, str(Path(path).resolve()), elsewhere))
     for name in commands:
         line = "  ".join(f"{tree} {statistics.median(w for w, _ in walls[(tree, name)]):.2f} s "
                          f"(CPU {statistics.median(c for _, c in walls[(tree, name)]):.2f} s)" for tree in trees)
