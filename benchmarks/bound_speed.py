@@ -3,8 +3,9 @@
     python benchmarks/bound_speed.py [CASE.json] [--repeat 3] [--runs 1000] [--compare DIR]
 
 Times, in fresh processes, the default command (table output) and `--format json -o
-FILE`, and the import of the CLI; with `--compare DIR` (another checkout, say the
-commit before a change) the same commands under PYTHONPATH=DIR, interleaved with
+FILE`, and the import of the CLI (wall seconds, and CPU seconds with PyTorch's
+process); with `--compare DIR` (another checkout, say the commit before a change)
+the same commands under PYTHONPATH=DIR, interleaved with
 these round by round, so both see the same load. Prints each median, then where the
 time goes inside one run of this checkout (case loading, each semantics' enclosure,
 the parts of the Float-run check, writing the JSON). Run with OMP_NUM_THREADS=1.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -24,11 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _wall(command: list[str], pythonpath: str) -> float:
+def _wall(command: list[str], pythonpath: str, cwd: str) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of the process and its children (PyTorch's process):
+    the CPU time hardly depends on the load of a shared machine. `cwd` holds no checkout:
+    `python -m` puts the working directory before PYTHONPATH."""
     env = {**os.environ, "PYTHONPATH": pythonpath}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, cwd=cwd)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def main() -> None:
@@ -38,7 +46,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--compare", default=None, help="another checkout, timed interleaved with this one")
     args = parser.parse_args()
-    out = Path(tempfile.mkdtemp()) / "result.json"
+    args.case = str(Path(args.case).resolve())
+    elsewhere = tempfile.mkdtemp()
+    out = Path(elsewhere) / "result.json"
     bound = [sys.executable, "-m", "verifae", "bound", args.case, "--runs", str(args.runs)]
     commands = {
         "import verifae.cli": [sys.executable, "-c", "import verifae.cli"],
@@ -46,13 +56,14 @@ def main() -> None:
         "bound --format json -o FILE": [*bound, "--format", "json", "-o", str(out)],
     }
     trees = {"this": str(ROOT)} | ({"compare": args.compare} if args.compare else {})
-    walls: dict[tuple[str, str], list[float]] = {(t, c): [] for t in trees for c in commands}
+    walls: dict[tuple[str, str], list[tuple[float, float]]] = {(t, c): [] for t in trees for c in commands}
     for _ in range(args.repeat):
         for name, command in commands.items():
             for tree, path in trees.items():
-                walls[(tree, name)].append(_wall(command, path))
+                walls[(tree, name)].append(_wall(command, str(Path(path).resolve()), elsewhere))
     for name in commands:
-        line = "  ".join(f"{tree} {statistics.median(walls[(tree, name)]):.2f} s" for tree in trees)
+        line = "  ".join(f"{tree} {statistics.median(w for w, _ in walls[(tree, name)]):.2f} s "
+                         f"(CPU {statistics.median(c for _, c in walls[(tree, name)]):.2f} s)" for tree in trees)
         print(f"median wall over {args.repeat}, {name}: {line}")
 
     # inside one process of this checkout

@@ -383,3 +383,60 @@ def test_layered_check_finds_nothing_outside(depth, d, acts, seed, scale, radius
     result = check(spec, Box.around(rng.normal(size=d), radius), grad_output=g, runs=12, seed=seed,
                    backend=backend, torch_worker=False)
     assert result.ok, (result.formats, result.reference)
+
+
+class _Bounds(dict):
+    """An enclosure as `_Comparison` reads one: quantity -> bounds (..., 2), by items()."""
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["float32", "float64"]), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
+       st.integers(0, 2**32 - 1), st.sampled_from(["tight", "shrunk", "wide", "specials"]))
+def test_weight_gradients_given_as_factors_are_checked_as_their_values(fmt, chunks, h, d, seed, kind):
+    """`OuterRuns` (each run's fl(dz ⊗ a) as its factors) gives the very verdicts,
+    offenders and closest approach that the runs' values give, run by run: with
+    bounds at the runs' own extremes (the corner bound is then inconclusive), bounds
+    that cut through the runs, wide ones, and factors with inf, NaN, zeros, subnormals
+    and overflowing products."""
+    from verifae.check import FormatCheck, OuterRuns, _Comparison
+    from verifae.numbers import FORMATS
+
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(fmt)
+    runs = [OuterRuns(rng.normal(size=(n, h)).astype(dtype), rng.normal(size=(n, d)).astype(dtype))
+            for n in rng.integers(1, 6, size=chunks)]
+    if kind == "specials":
+        pool = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-310, 3e38, -3e38, 1e300], dtype=np.float64)
+        for r in runs:
+            for factor in (r.dz, r.a):
+                where = rng.random(factor.shape) < 0.3
+                with np.errstate(over="ignore"):
+                    factor[where] = rng.choice(pool, size=int(where.sum())).astype(dtype)
+    values = np.concatenate([r.values() for r in runs])
+    with np.errstate(invalid="ignore"):
+        low, high = np.nanmin(values, axis=0).astype(np.float64), np.nanmax(values, axis=0).astype(np.float64)
+    low, high = np.nan_to_num(low, nan=-1.0), np.nan_to_num(high, nan=1.0)
+    if kind == "shrunk":  # some runs outside
+        low, high = low + (high - low) * rng.random(low.shape) / 2, high - (high - low) * rng.random(low.shape) / 2
+    elif kind == "wide":
+        low, high = low - np.abs(low) * 1e-3 - 1e-300, high + np.abs(high) * 1e-3 + 1e-300
+    # a second quantity, given value by value, comes first: ties between the two go to it
+    other = np.concatenate([r.dz for r in runs])
+    with np.errstate(invalid="ignore"):
+        o_low, o_high = np.nanmin(other, axis=0).astype(np.float64), np.nanmax(other, axis=0).astype(np.float64)
+    enclosure = _Bounds({"other": np.stack([o_low - 1, o_high + 1], axis=-1),
+                         "gradients.weight": np.stack([low, high], axis=-1)})
+    points = rng.random((len(values), 2))
+    results = []
+    for factored in (True, False):
+        result = FormatCheck()
+        comparison = _Comparison(enclosure, {}, FORMATS[fmt], "numpy", points, 1000, result)
+        with np.errstate(all="ignore"):
+            for r in runs:
+                comparison.add({"other": r.dz, "gradients.weight": r if factored else r.values()})
+            comparison.finish()
+        inside = comparison.inside["gradients.weight"]
+        # repr: a NaN run's offender is the same offender
+        results.append(repr((result.runs, result.outside, result.closest_ulps, result.closest_quantity,
+                             [dataclasses.astuple(o) for o in result.offenders], np.asarray(inside).tolist())))
+    assert results[0] == results[1]

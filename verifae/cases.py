@@ -294,7 +294,7 @@ def _short(v: Any) -> str:
 def _number(v: Any, path: str) -> Fraction:
     if type(v) is Decimal:
         if -300 < v.adjusted() < 300:  # the common case, fast: finite, in range
-            return Fraction(*v.as_integer_ratio())
+            return Fraction(v)  # exact: the Decimal's integer ratio
         # Decided from the exponent alone: converting 1e999999999 to a Fraction would
         # build a billion-digit integer.
         if v.is_finite() and v:
@@ -322,7 +322,10 @@ def _vector(v: Any, path: str, length: int | None = None, what: str = "") -> lis
         raise CaseError(f"expected a list of numbers, got {_kind(v)}", path)
     if length is not None and len(v) != length:
         raise CaseError(f"expected {length} numbers{what}, got {len(v)}", path)
-    return [_number(x, f"{path}[{i}]") for i, x in enumerate(v)]
+    # The common case inline (a decimal in range, as `_number` takes it first), and the
+    # field path formed only for the others.
+    return [Fraction(x) if type(x) is Decimal and -300 < x.adjusted() < 300 else _number(x, f"{path}[{i}]")
+            for i, x in enumerate(v)]
 
 
 def _matrix(v: Any, path: str, rows: int | None, cols: int | None, what: str) -> list[list[Fraction]]:

@@ -4,8 +4,9 @@
 on faces, random points, and points reached by a few steps of sign-gradient ascent
 toward each output's extremes and the error's maximum), runs the spec at each
 point in float64 and float32 in several ways (numpy's batched matmul, explicit
-left-to-right loops, and PyTorch's nn.Sequential with autograd when torch is
-installed) and checks each result against the enclosure of its semantics. It also
+left-to-right loops, and PyTorch's layers with autograd, batched, when torch is
+installed) and checks each result against the enclosure of its semantics, every
+run's every value (weight gradients through their factors, `OuterRuns`). It also
 checks a high-precision reference (exact rationals when no activation needs exp,
 Arb at 256 bits otherwise) against the real enclosure. Any point outside is a bug.
 
@@ -356,13 +357,41 @@ def _inputs(points: np.ndarray, fixed: np.ndarray, exact: np.ndarray, fmt: Float
 # ---------------------------------------------------------------- float runs
 
 
-Chunk = dict[str, np.ndarray]  # quantity -> values stacked along a leading run axis
+@dataclass(frozen=True)
+class OuterRuns:
+    """The weight gradients of a chunk of runs, fl(dz_b ⊗ a_b) for each run b, held as
+    their factors: dz (runs × out) and a (runs × in), in the format.
+
+    Each entry of a run's weight gradient is one product of two floats rounded once (so
+    `numpy`'s `outer`, a loop, and PyTorch's Linear backward for one point, Gᵀ·A with
+    an inner dimension of 1, give the same float), so `values` gives the very runs.
+    Keeping the factors lets `_Comparison` check every run's entries without forming
+    the runs × out × in products (see `_Comparison._add_outer`).
+    """
+
+    dz: np.ndarray
+    a: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.dz)
+
+    def values(self) -> np.ndarray:
+        """Every run's weight gradient, runs × out × in."""
+        with np.errstate(all="ignore"):
+            return self.dz[:, :, None] * self.a[:, None, :]
 
 
-def _chunk_size(work: int) -> int:
-    """Runs per chunk, so that a chunk of weight gradients (about 4 MB) stays in cache
-    between its computation and its comparison (measured: larger chunks are slower)."""
-    return max(1, 500_000 // max(1, work))
+Chunk = dict[str, "np.ndarray | OuterRuns"]  # quantity -> values stacked along a leading run axis
+#: per-run values (weight gradients aside, which come as `OuterRuns`) in one chunk: its
+#: arrays stay in cache between the runs and their comparison
+CHUNK_VALUES = 500_000
+
+
+def _chunk_size(p: LayeredParameters) -> int:
+    """Runs per chunk of the numpy and PyTorch runs: CHUNK_VALUES values of every layer's
+    pre- and post-activation, bias gradient and input gradient, and the output, per chunk."""
+    per_run = sum(3 * layer.weight.shape[0] + layer.weight.shape[1] for layer in p.layers) + 2 * p.input_dim
+    return max(1, CHUNK_VALUES // per_run)
 
 
 def _run_quantities(p: LayeredParameters, fwd: Any, error: Any, grads: Mapping[str, Any]) -> dict[str, Any]:
@@ -379,7 +408,9 @@ def _run_quantities(p: LayeredParameters, fwd: Any, error: Any, grads: Mapping[s
 
 
 def _numpy_runs(p: LayeredParameters, X: np.ndarray, G: np.ndarray | None, chunk: int) -> Iterator[Chunk]:
-    """The model code on numpy arrays, batched: BLAS matrix products in the format."""
+    """The model code on numpy arrays, batched: BLAS matrix products in the format. The
+    weight gradients come as their factors (`OuterRuns`: `layered_backward`'s
+    `backend.outer(dz, a)` is the same product per entry)."""
     B = get_backend(p.layers[0].weight.dtype.name)
     with np.errstate(all="ignore"):
         for start in range(0, len(X), chunk):
@@ -387,7 +418,11 @@ def _numpy_runs(p: LayeredParameters, X: np.ndarray, G: np.ndarray | None, chunk
             fwd = layered_forward(B, p, x)
             error = reconstruction_error(B, fwd.output, x)
             g = mse_grad_output(B, fwd.output, x, p.input_dim) if G is None else G[start : start + len(x)]
-            yield _run_quantities(p, fwd, error, layered_backward(B, p, x, fwd, g))
+            grads = layered_backward(B, p, x, fwd, g, weights=False)
+            inputs = [x, *(f.post_activation for f in fwd.layers[:-1])]
+            outer = {f"{layer.name}.weight": OuterRuns(grads[f"{layer.name}.bias"], a_in)
+                     for layer, a_in in zip(p.layers, inputs)}
+            yield _run_quantities(p, fwd, error, {**grads, **outer})
 
 
 def _stack(runs: list[dict[str, np.ndarray]]) -> Chunk:
@@ -461,7 +496,9 @@ class _Comparison:
     largest run do, so each chunk is reduced to its elementwise min and max (one
     pass each) and single runs are looked at only when that test fails. The running
     min and max also give the observed ranges and the closest approach of a run to
-    an endpoint, once, at the end.
+    an endpoint, once, at the end. Weight gradients come as their factors
+    (`OuterRuns`) and are tested through the factors' ranges (`_add_outer`), with the
+    same verdict per run.
     """
 
     def __init__(self, enclosure: AnyEnclosure, names: Mapping[str, str], fmt: FloatFormat, implementation: str,
@@ -480,32 +517,86 @@ class _Comparison:
         self.low: dict[str, np.ndarray] = {}  # running elementwise min and max, NaN ignored
         self.high: dict[str, np.ndarray] = {}
         self.inside = {name: True for name in self.bounds}  # entries whose every run so far is inside
+        # of quantities that came as OuterRuns: running bounds on the min and max of the runs
+        # (self.low/high then hold only the chunks compared value by value), and the factors
+        self.hull_low: dict[str, np.ndarray] = {}
+        self.hull_high: dict[str, np.ndarray] = {}
+        self.factors: dict[str, list[OuterRuns]] = {}
         self.runs = 0
 
     def add(self, chunk: Chunk) -> None:
         """Check a chunk of runs, stacked along a leading axis."""
         n = 0
-        for name, (lo, hi, lo_f, hi_f) in self.bounds.items():
-            raw = np.asarray(chunk[self.names.get(name, name)])
+        for name, bounds in self.bounds.items():
+            found = chunk[self.names.get(name, name)]
+            if isinstance(found, OuterRuns):
+                n = len(found)
+                self._add_outer(name, found, bounds)
+                continue
+            raw = np.asarray(found)
             n = raw.shape[0]
-            # min and max propagate NaN, and NaN compares false: a NaN run fails this test
-            vmin, vmax = raw.min(axis=0), raw.max(axis=0)
-            entry_inside = (vmin >= lo_f) & (vmax <= hi_f)
-            self.inside[name] = self.inside[name] & entry_inside
-            if not entry_inside.all():
-                self._offenders(name, raw, lo, hi, lo_f, hi_f)
-            if np.isnan(vmin).any() or np.isnan(vmax).any():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
-                    vmin, vmax = np.nanmin(raw, axis=0), np.nanmax(raw, axis=0)
-            if name in self.low:
-                vmin, vmax = np.fmin(self.low[name], vmin), np.fmax(self.high[name], vmax)
-            self.low[name], self.high[name] = vmin, vmax
+            self._add_values(name, raw, bounds)
             if name == "reconstruction_error" and self.implementation == "numpy":
                 # one sample per point (numpy runs them all), for histograms
                 samples = self.result.error_samples
                 samples.extend(raw[: ERROR_SAMPLES - len(samples)].astype(np.float64).tolist())
         self.runs += n
+
+    def _add_values(self, name: str, raw: np.ndarray, bounds: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Check runs given value by value; returns their elementwise min and max, NaN ignored."""
+        lo, hi, lo_f, hi_f = bounds
+        # min and max propagate NaN, and NaN compares false: a NaN run fails this test
+        vmin, vmax = raw.min(axis=0), raw.max(axis=0)
+        entry_inside = (vmin >= lo_f) & (vmax <= hi_f)
+        self.inside[name] = self.inside[name] & entry_inside
+        if not entry_inside.all():
+            self._offenders(name, raw, lo, hi, lo_f, hi_f)
+        if np.isnan(vmin).any() or np.isnan(vmax).any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
+                vmin, vmax = np.nanmin(raw, axis=0), np.nanmax(raw, axis=0)
+        if name in self.low:
+            vmin, vmax = np.fmin(self.low[name], vmin), np.fmax(self.high[name], vmax)
+        self.low[name], self.high[name] = vmin, vmax
+        return vmin, vmax
+
+    def _add_outer(self, name: str, runs: OuterRuns, bounds: tuple[np.ndarray, ...]) -> None:
+        """Check every run's fl(dz_b ⊗ a_b) against [lo, hi] through the ranges of the factors.
+
+        With dz_bi in [dlo_i, dhi_i] and a_bj in [alo_j, ahi_j] over the chunk's runs, the
+        exact product dz_bi·a_bj lies between the least and the greatest of the four
+        corner products (a bilinear function takes its extremes over a rectangle at the
+        corners), and rounding to nearest is monotone, so fl(dz_bi·a_bj) lies between
+        the least and the greatest of the four rounded corners P_lo ≤ P_hi, which are
+        floats the runs could produce. Where lo ≤ P_lo and P_hi ≤ hi, every run of the
+        entry is inside; elsewhere (rare: an enclosure about as tight as the runs' own
+        ranges) the entry's runs are compared one by one. Factors with an inf or NaN
+        (where inf·0 = NaN breaks the corner argument) are compared value by value.
+        """
+        lo, hi, lo_f, hi_f = bounds
+        dz, a = runs.dz, runs.a
+        if not (np.isfinite(dz).all() and np.isfinite(a).all()):
+            vmin, vmax = self._add_values(name, runs.values(), bounds)
+            p_lo, p_hi = vmin, vmax
+        else:
+            dlo, dhi, alo, ahi = dz.min(axis=0), dz.max(axis=0), a.min(axis=0), a.max(axis=0)
+            corners = [np.multiply.outer(u, v) for u in (dlo, dhi) for v in (alo, ahi)]
+            p_lo = np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3]))
+            p_hi = np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3]))
+            entry_inside = (p_lo >= lo_f) & (p_hi <= hi_f)
+            unsure = np.nonzero(~entry_inside)
+            if len(unsure[0]):
+                rows, cols = unsure
+                values = dz[:, rows] * a[:, cols]  # these entries' runs, exactly as the runs form them
+                exact = (values.min(axis=0) >= lo_f[unsure]) & (values.max(axis=0) <= hi_f[unsure])
+                entry_inside[unsure] = exact
+                if not exact.all():
+                    self._offenders(name, runs.values(), lo, hi, lo_f, hi_f)
+            self.inside[name] = self.inside[name] & entry_inside
+            self.factors.setdefault(name, []).append(runs)
+        if name in self.hull_low:
+            p_lo, p_hi = np.fmin(self.hull_low[name], p_lo), np.fmax(self.hull_high[name], p_hi)
+        self.hull_low[name], self.hull_high[name] = p_lo, p_hi
 
     def _offenders(self, name, raw, lo, hi, lo_f, hi_f) -> None:
         result = self.result
@@ -521,24 +612,61 @@ class _Comparison:
                          float(raw[index]), float(lo[where]), float(hi[where]))
             )
 
+    def _gaps(self, lo: np.ndarray, hi: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Per entry, the distance in ulps of the format from [low, high] to the nearer endpoint
+        (at the endpoint approached; spacings are powers of two, so the products are exact)."""
+        with np.errstate(all="ignore"):
+            per_ulp_lo = 1 / np.spacing(np.abs(lo).astype(self.fmt.dtype)).astype(np.float64)
+            per_ulp_hi = 1 / np.spacing(np.abs(hi).astype(self.fmt.dtype)).astype(np.float64)
+            return np.minimum((low.astype(np.float64) - lo) * per_ulp_lo, (hi - high.astype(np.float64)) * per_ulp_hi)
+
+    def _outer_smallest(self, name: str, threshold: float) -> float:
+        """The closest approach of the runs of a quantity that came as `OuterRuns`, exact
+        where it is at most `threshold` (else some value above it).
+
+        The running bounds P_lo ≤ min and P_hi ≥ max give a gap at most the runs' gap,
+        so only entries whose bound gap is at most the threshold can matter; their min
+        and max over every run are formed from the factors."""
+        lo, hi, _, _ = self.bounds[name]
+        bound_gap = self._gaps(lo, hi, self.hull_low[name], self.hull_high[name])
+        candidates = np.nonzero(self.inside[name] & ~(bound_gap > threshold))
+        if not len(candidates[0]):
+            return math.inf
+        low = np.full(len(candidates[0]), np.inf, dtype=self.fmt.dtype)
+        high = np.full(len(candidates[0]), -np.inf, dtype=self.fmt.dtype)
+        if name in self.low:  # chunks that were compared value by value
+            low, high = self.low[name][candidates], self.high[name][candidates]
+        rows, cols = candidates
+        step = max(1, 2**22 // max(1, sum(len(r) for r in self.factors.get(name, []))))
+        for runs in self.factors.get(name, []):
+            for s in range(0, len(rows), step):
+                part = slice(s, s + step)
+                values = runs.dz[:, rows[part]] * runs.a[:, cols[part]]
+                low[part] = np.fmin(low[part], values.min(axis=0))
+                high[part] = np.fmax(high[part], values.max(axis=0))
+        gap = self._gaps(lo[candidates], hi[candidates], low, high)
+        return float(np.min(gap, initial=np.inf, where=~np.isnan(gap)))
+
     def finish(self) -> None:
         """Record the runs, the observed ranges and the closest approach in the result."""
         result = self.result
+        smallest: dict[str, float] = {}
         for name, (lo, hi, _, _) in self.bounds.items():
-            if name not in self.low:
+            if name not in self.low or name in self.hull_low:
                 continue
             low, high = self.low[name].astype(np.float64), self.high[name].astype(np.float64)
             if name in OBSERVED:
                 result._observe(name, low, high)
-            # The closest approach, in ulps of the format at the endpoint approached
-            # (spacings are powers of two, so the products are exact).
-            with np.errstate(all="ignore"):
-                per_ulp_lo = 1 / np.spacing(np.abs(lo).astype(self.fmt.dtype)).astype(np.float64)
-                per_ulp_hi = 1 / np.spacing(np.abs(hi).astype(self.fmt.dtype)).astype(np.float64)
-                gap = np.minimum((low - lo) * per_ulp_lo, (hi - high) * per_ulp_hi)
-            smallest = float(np.min(gap, initial=np.inf, where=self.inside[name] & ~np.isnan(gap)))
-            if smallest < result.closest_ulps:
-                result.closest_ulps, result.closest_quantity = smallest, name
+            gap = self._gaps(lo, hi, low, high)
+            smallest[name] = float(np.min(gap, initial=np.inf, where=self.inside[name] & ~np.isnan(gap)))
+        # The quantities given as factors matter only where they come at least as close as
+        # the others (ties: the first in the enclosure's order, as below).
+        threshold = min([result.closest_ulps, *smallest.values()])
+        for name in self.hull_low:
+            smallest[name] = self._outer_smallest(name, threshold)
+        for name in self.bounds:
+            if name in smallest and smallest[name] < result.closest_ulps:
+                result.closest_ulps, result.closest_quantity = smallest[name], name
         result.runs += self.runs
         if self.runs:
             result.implementations[self.implementation] = self.runs
@@ -684,7 +812,7 @@ def check(
         g_inputs = {name: _inputs(G, g_fixed, grad_output.lower, FORMATS[name]) for name in CHECKED_FORMATS}
     result = CheckResult(points=len(points), formats={}, reference=None)
     loop_points = max(1, LOOP_BUDGET // max(1, 6 * model.work))
-    chunk = _chunk_size(model.work)
+    chunk = _chunk_size(params["float64"])
     inputs = {}
     for name in CHECKED_FORMATS:
         X = _inputs(points, fixed, box.lower, FORMATS[name])

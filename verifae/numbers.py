@@ -175,16 +175,22 @@ def exact_array(values: Any) -> np.ndarray:
             return out
         values = values.tolist()
     shape = _nested_shape(values)
-    out = np.empty(shape, dtype=object)
     flat = list(_flatten(values, len(shape)))
     for i, v in enumerate(flat):
+        # A Fraction (a case file's numbers arrive parsed) with fewer than 1023 more bits in
+        # its numerator than in its denominator is below 2^1023, inside the double range:
+        # kept as it is, without the slower comparison below.
+        if type(v) is Fraction and v.numerator.bit_length() - v.denominator.bit_length() < 1023:
+            continue
         q = to_exact(v)
         # As in case files: every value must be a number a float64 run can start from
         # (a float is one already; a numpy array of floats or integers is too).
         if not isinstance(v, float) and abs(q) > _DOUBLE_MAX:
             raise InvalidNumberError(f"{_short_number(v)} is beyond the double range (magnitude at most 1.8e308)")
-        out.flat[i] = q
-    return out
+        flat[i] = q
+    out = np.empty(len(flat), dtype=object)
+    out[:] = flat
+    return out.reshape(shape)
 
 
 _DOUBLE_MAX = Fraction(float(np.finfo(np.float64).max))
