@@ -17,7 +17,7 @@ from flint import fmpq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import AutoencoderSpec, Box, LayeredSpec
+from verifae import AutoencoderSpec, Box, LayeredSpec, enclose_layered
 from verifae.activations import get_activation
 from verifae.cases import load_case
 from verifae.errors import BoxError, UnsupportedError
@@ -33,6 +33,7 @@ from verifae.methods.crown import (
 )
 from verifae.methods.linear import linear_bounds
 from verifae.numbers import FORMATS, nearest_floats
+from verifae.verify import verify
 
 from .reference import REFERENCE_BITS, layered_reference, outside
 from .strategies import boxes, points_in, rationals
@@ -510,3 +511,47 @@ def test_factored_forms_agree_with_the_formed_matrix(data, semantics):
         scale = np.abs(a) + np.abs(b) + np.abs(form.concretize(B, net.x, not up))
         finite = np.isfinite(a) & np.isfinite(b)
         assert np.all(np.abs(a - b)[finite] <= 1e-9 * scale[finite] + 1e-300)
+
+
+# ---------------------------------------------------------------- found by the adversarial review
+# The factored last step reused one pass's scaled rows for the other pass, keyed by the
+# id() of a merged tensor freed in between: a silu or gelu output (one slope for both
+# lines, of either sign) got the upper form's rows in its lower form, and `verify`
+# proved output[0] >= 4.8 where the true value is 4.7493.
+
+_SILU_W0 = [[0.1, -1.1], [-1.2, 1.5], [0.8, -1.0], [-1.9, 1.1]]
+_SILU_B0 = [0.3, 0.0, -0.1, 0.4]
+_SILU_W1 = [[5.7, 3.1, 0.0, 0.8], [-2.4, -5.6, 0.6, -0.4]]
+_SILU_B1 = [3.9, -0.7]
+
+
+@pytest.mark.parametrize("act", ["silu", "gelu"])
+def test_an_output_activation_with_one_slope_of_either_sign_is_enclosed(act):
+    spec = LayeredSpec(encoder=[(_SILU_W0, _SILU_B0, "relu")], decoder=[(_SILU_W1, _SILU_B1, act)])
+    box = Box([-0.8, -0.3], [0.2, 0.7])
+    crown = crown_bounds(spec, box, "real")
+    enclosure = enclose_layered(spec, box, method="linear", backend="fast")
+    for x in ([Fraction(0.2), Fraction(0.28)], [Fraction(-0.8), Fraction(0.7)], [Fraction(0), Fraction(0)]):
+        ref = layered_reference(spec, x, None)
+        assert not outside(enclosure, ref), (act, x)
+        assert not outside({k: crown[k] for k in ("output", "residual")},
+                           {"output": ref["output"], "residual": [o - fmpq(v.numerator, v.denominator)
+                                                                  for o, v in zip(ref["output"], x)]})
+    result = verify(spec, box, ["output[0]>=4.8"], semantics=("real",), max_parts=1)
+    assert result.boxes[0][0]["real"].status != "proved"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["silu", "gelu"]))
+def test_relu_then_non_monotone_outputs_contain_the_reference(seed, act):
+    """Random relu → silu/gelu models (the adversary's sweep missed on 7 of 200 seeds)."""
+    rng = np.random.default_rng(seed)
+    W0, B0 = np.round(rng.normal(0, 1.2, (4, 2)), 1), np.round(rng.normal(0, 0.3, 4), 1)
+    W1, B1 = np.round(rng.normal(0, 3, (2, 4)), 1), np.round(rng.normal(0, 2, 2), 1)
+    spec = LayeredSpec(encoder=[(W0, B0, "relu")], decoder=[(W1, B1, act)])
+    lo = np.round(rng.uniform(-1, 0.5, 2), 1)
+    box = Box(lo, lo + 1)
+    enclosure = enclose_layered(spec, box, method="linear", backend="fast")
+    for _ in range(4):
+        x = [Fraction(float(v)) for v in lo + rng.uniform(0, 1, 2)]
+        assert not outside(enclosure, layered_reference(spec, x, None)), (seed, act, x)

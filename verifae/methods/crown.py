@@ -532,7 +532,12 @@ def output_forms(net: Network, z_forms: tuple[Form, Form]) -> tuple[Form, Form]:
         and lower.product.shift == 0 and upper.product.W is lower.product.W
     reps = upper.const.shape[0] // len(lines.aU)
     out = []
-    scaled: dict[tuple[int, bytes], InputProduct] = {}  # one product for both passes when they agree
+    # One product for both passes when they scale the same rows by the same slopes. The
+    # rows are compared by identity, so each entry keeps its rows alive: a merged tensor
+    # freed after the first pass could otherwise hand its id to the second pass's
+    # different rows (found by the adversarial review: silu and gelu outputs, whose
+    # lines share one slope, got the upper form's rows in their lower form).
+    scaled: list[tuple[FastTensor, np.ndarray, InputProduct]] = []
     for up, slope, offset in ((True, lines.aU, lines.cU), (False, lines.aL, lines.cL)):
         a, c = np.tile(slope, reps), np.tile(offset, reps)
         # a z <= a·U(x) for a >= 0 and z <= U(x); a z <= a·L(x) for a < 0 and z >= L(x)
@@ -551,15 +556,14 @@ def output_forms(net: Network, z_forms: tuple[Form, Form]) -> tuple[Form, Form]:
             chosen.append(B.interval_floats(np.where(m, ulo, llo), np.where(m, uhi, lhi)))
         s = np.where(from_upper, upper.slack, lower.slack)
         with np.errstate(invalid="ignore", over="ignore"):
-            key = (id(chosen[0]), a.tobytes())
             Lam: FastTensor | None = None
-            product: InputProduct | None = None
-            if factored and key in scaled:
-                product = scaled[key]
-            else:
+            product = next((p for source, slopes, p in scaled if source is chosen[0] and np.array_equal(slopes, a)),
+                           None) if factored else None
+            if product is None:
                 rows = B.piecewise_scale(chosen[0], a[:, None], a[:, None])  # row i times a_i
                 if factored:
-                    product = scaled[key] = InputProduct(rows, upper.product.W)  # type: ignore[union-attr]
+                    product = InputProduct(rows, upper.product.W)  # type: ignore[union-attr]
+                    scaled.append((chosen[0], a, product))
                 else:
                     Lam = rows
             const = B.add(B.piecewise_scale(chosen[1], a, a), B.constant_floats(c))
