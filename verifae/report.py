@@ -54,8 +54,9 @@ from typing import Any
 from ._version import __version__
 from .bound import activation_config, activation_label, bound, to_json
 from .cases import DEFAULT_MAX_BYTES, Case, CaseError, LayeredCase, load_case
-from .errors import EnvironmentFailure, VerifaeError
+from .errors import VerifaeError
 from .files import install_dir, make_temp_dir
+from .workers import dask_client, terminate, worker_init
 
 __all__ = ["ReportOptions", "CaseEntry", "collect_cases", "build_report", "exit_code", "environment", "cache_key"]
 
@@ -474,45 +475,6 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _worker_init() -> None:
-    # Each worker leads its own process group, so that ending it also ends the PyTorch
-    # process it may have started (orphaned, that one would wait on its queue forever),
-    # and Ctrl-C at the terminal reaches the parent alone, which ends the workers itself.
-    try:
-        os.setpgrp()
-    except OSError:
-        pass
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Stop a pool now: cancel what has not started, end the workers mid-case, with
-    whatever they started.
-
-    ProcessPoolExecutor has no public way to end running workers before Python 3.14,
-    and shutdown() waits for every running case: minutes on an interrupted report.
-    """
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in processes:
-        _signal_group(p, signal.SIGTERM)
-    for p in processes:
-        p.join(5)
-        if p.is_alive():
-            _signal_group(p, signal.SIGKILL)
-            p.join(1)
-
-
-def _signal_group(p: Any, signum: int) -> None:
-    try:
-        if os.getpgid(p.pid) == p.pid:  # its own group (see _worker_init): the PyTorch child too
-            os.killpg(p.pid, signum)
-        else:
-            os.kill(p.pid, signum)
-    except (ProcessLookupError, PermissionError, TypeError):
-        pass
-
-
 _QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
@@ -532,7 +494,7 @@ def _run_local(tasks: list[tuple], jobs: int, progress: _Progress) -> dict[int, 
     # "spawn", not fork: a forked child of a process that has started threads (BLAS,
     # PyTorch's pool) can deadlock on a lock held by a thread that does not exist in it.
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init)
+                               initializer=worker_init)
     try:
         # At most `jobs` cases in flight, so the progress line names the running ones
         # and an interrupt has nothing queued to cancel.
@@ -549,7 +511,7 @@ def _run_local(tasks: list[tuple], jobs: int, progress: _Progress) -> dict[int, 
                 results[i] = f.result()
                 progress.finish(t[1])
     except BaseException:
-        _terminate(pool)
+        terminate(pool)
         raise
     pool.shutdown(wait=True)
     return results
@@ -632,7 +594,7 @@ def build_report(
     out = Path(out)
     jobs = jobs or os.cpu_count() or 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    client = _dask_client(scheduler, scheduler_timeout) if scheduler else None
+    client = dask_client(scheduler, scheduler_timeout) if scheduler else None
     try:
         with _signals():
             tmp = make_temp_dir(out)
@@ -694,19 +656,6 @@ def _size(file: str) -> int:
         return os.path.getsize(file)
     except OSError:
         return 0
-
-
-def _dask_client(address: str, timeout: float):
-    try:
-        from distributed import Client
-    except ImportError:
-        raise EnvironmentFailure("--scheduler needs dask.distributed: pip install 'verifae[dask]'") from None
-    try:
-        return Client(address, timeout=timeout)
-    except ValueError as exc:  # a malformed address: the user's input
-        raise VerifaeError(f"--scheduler {address!r}: {exc}") from None
-    except (OSError, TimeoutError) as exc:
-        raise EnvironmentFailure(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

@@ -18,6 +18,7 @@ from ..box import Box
 from ..errors import UnsupportedError
 from ..layered import LayeredSpec
 from ..model import AutoencoderSpec
+from ..workers import dask_client, terminate, worker_init
 from .checker import CERTIFICATE_FORMAT, CertificateError, checker_model, leaf_bound
 from .properties import Property, parse_property
 from .runs import exact_strings, json_float
@@ -177,10 +178,9 @@ def _run_local(args: list[tuple], jobs: int) -> list[Any]:
     ended with the pool on an interrupt). The answers in the order of `args`."""
     if jobs <= 1 or len(args) <= 1:
         return [_task(*a) for a in args]
-    from ..report import _terminate, _worker_init
 
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(args)), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init)
+                               initializer=worker_init)
     answers: dict[int, Any] = {}
     try:
         queue = list(enumerate(args))
@@ -193,7 +193,7 @@ def _run_local(args: list[tuple], jobs: int) -> list[Any]:
             for f in finished:
                 answers[running.pop(f)] = f.result()
     except BaseException:
-        _terminate(pool)
+        terminate(pool)
         raise
     pool.shutdown(wait=True)
     return [answers[i] for i in range(len(args))]
@@ -202,9 +202,8 @@ def _run_local(args: list[tuple], jobs: int) -> list[Any]:
 def _run_dask(address: str, timeout: float, args: list[tuple]) -> list[Any]:
     """`_task` on each argument tuple on the dask.distributed scheduler at `address`
     (`verifae.report`'s client: EnvironmentFailure when unreachable or not installed)."""
-    from ..report import _dask_client
 
-    client = _dask_client(address, timeout)
+    client = dask_client(address, timeout)
     try:
         futures = [client.submit(_task, *a, pure=False) for a in args]
         try:
