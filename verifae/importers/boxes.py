@@ -292,6 +292,14 @@ def _input_index(expr: Any, n: int) -> int | None:
     return found[1] if found and found[0] == "X" and found[1] < n else None
 
 
+def _conjoin(parts: list[Bounds], more: list[Bounds], where: str) -> list[Bounds]:
+    """The boxes of (or parts) and (or more): every non-empty pairwise intersection."""
+    merged = [m for m in (_meet(a, b) for a, b in product(parts, more)) if m is not None]
+    if len(merged) > MAX_BOXES:
+        raise BoxError(f"{where}: the input constraints make more than {MAX_BOXES} boxes")
+    return merged
+
+
 def _meet(a: Bounds, b: Bounds) -> Bounds | None:
     """The intersection of two partial boxes, or None when it is empty."""
     out = dict(a)
@@ -314,14 +322,7 @@ def _boxes(expr: Any, n: int, where: str) -> list[Bounds]:
     if op == "and":
         parts: list[Bounds] = [{}]
         for arg in args:
-            merged = []
-            for a, b in product(parts, _boxes(arg, n, where)):
-                m = _meet(a, b)
-                if m is not None:
-                    merged.append(m)
-            if len(merged) > MAX_BOXES:
-                raise BoxError(f"{where}: the input constraints make more than {MAX_BOXES} boxes")
-            parts = merged
+            parts = _conjoin(parts, _boxes(arg, n, where), where)
         return parts
     if op == "or":
         out = [b for arg in args for b in _boxes(arg, n, where)]
@@ -382,14 +383,7 @@ def boxes_from_vnnlib(path: str | Path, dim: int | None = None) -> tuple[Box, ..
         if kinds == {"X", "Y"}:
             raise BoxError(f"{where}: {_show(formula)} mixes inputs and outputs; verifae reads the input "
                            "constraints as a box, and they must not depend on the outputs")
-        merged = []
-        for a, b in product(parts, _boxes(formula, n, where)):
-            m = _meet(a, b)
-            if m is not None:
-                merged.append(m)
-        if len(merged) > MAX_BOXES:
-            raise BoxError(f"{where}: the input constraints make more than {MAX_BOXES} boxes")
-        parts = merged
+        parts = _conjoin(parts, _boxes(formula, n, where), where)
     if not parts:
         raise BoxError(f"{where}: the input constraints are contradictory (no input satisfies them)")
     boxes = []
