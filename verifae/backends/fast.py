@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, TypeVar
 
@@ -149,9 +151,31 @@ _GAMMA3 = _up_float(Fraction(3 * U) / (1 - 3 * Fraction(U)))
 _ONE_PLUS_4U = 1.0 + 4 * U
 _ONE_MINUS_2U = 1.0 - 2 * U
 _ONE_PLUS_8U = 1.0 + 8 * U
+#: the factors of D(β) (row 0, for b1) and U(β) (row 1, for b2) by the sign of β
+#: (`FastBackend._sign_split_outer`)
+_SCALE_NONNEG = np.array([[1.0 - 2 * U], [1.0 + 4 * U]])
+_SCALE_NEG = np.array([[1.0 + 4 * U], [1.0 - 2 * U]])
 #: the largest relative radius of a matrix's entries that the one-GEMM radius absorbs
 _RHO_MAX = 2.0**-40
 _NO_OVERFLOW = 2.0**1020
+
+
+_thread = threading.local()
+_SCRATCH_MAX = 2**20  # 8 MB
+
+
+def _scratch(shape: tuple[int, ...]) -> np.ndarray:
+    """A float64 work array of `shape`, this thread's own, reused from call to call: a
+    fresh array of a few hundred kB costs as much in page faults as the arithmetic on it.
+    Its contents are garbage; it is overwritten by the next call. Above `_SCRATCH_MAX`
+    entries (a batch's chunk) a new array: the buffer is kept for the thread's life."""
+    size = math.prod(shape)
+    if size > _SCRATCH_MAX:
+        return np.empty(shape)
+    buffer = getattr(_thread, "buffer", None)
+    if buffer is None or buffer.size < size:
+        buffer = _thread.buffer = np.empty(size)
+    return buffer[:size].reshape(shape)
 
 
 def _min_nonzero(x: np.ndarray) -> float:
@@ -167,7 +191,7 @@ class FastTensor:
     (tensors are never changed in place, and the parameters take part in many products).
     """
 
-    __slots__ = ("_lo", "_hi", "_mid_rad", "_matrix", "_sum_bound", "_pairs")
+    __slots__ = ("_lo", "_hi", "_mid_rad", "_matrix", "_sum_bound", "_pairs", "_make_pairs", "_shape")
 
     def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
         self._lo: np.ndarray | None = lo
@@ -177,6 +201,9 @@ class FastTensor:
         self._sum_bound: tuple[float, float] | None = None
         #: (lo, hi) side by side in a trailing axis, when lo and hi are views of it
         self._pairs: np.ndarray | None = None
+        #: computes `_pairs` (a new array each call) for a tensor made by `_deferred`
+        self._make_pairs: Callable[[], np.ndarray] | None = None
+        self._shape: tuple[int, ...] | None = None
 
     @classmethod
     def _of_mid_rad(cls, mid: np.ndarray, rad: np.ndarray) -> FastTensor:
@@ -190,9 +217,26 @@ class FastTensor:
         t._matrix = None
         t._sum_bound = None
         t._pairs = None
+        t._make_pairs = None
+        t._shape = None
+        return t
+
+    @classmethod
+    def _deferred(cls, shape: tuple[int, ...], make_pairs: Callable[[], np.ndarray]) -> FastTensor:
+        """The tensor whose ends, side by side in a new (*shape, 2) array, `make_pairs()`
+        computes when first asked for: `FastBackend.bounds` of a tensor asked for only once
+        (a weight gradient) then writes them once, with no copy."""
+        t = cls._of_mid_rad(None, None)  # type: ignore[arg-type]
+        t._mid_rad = None
+        t._make_pairs = make_pairs
+        t._shape = shape
         return t
 
     def _ends(self) -> None:
+        if self._make_pairs is not None:
+            self._pairs = self._make_pairs()
+            self._lo, self._hi = self._pairs[..., 0], self._pairs[..., 1]
+            return
         mid, rad = self._mid_rad  # type: ignore[misc]
         with np.errstate(over="ignore"):  # finite operands: no NaN; overflow is ±inf, still a bound
             self._lo, self._hi = mid - rad, mid + rad
@@ -211,11 +255,13 @@ class FastTensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._mid_rad[0].shape if self._lo is None else self._lo.shape  # type: ignore[index]
+        if self._lo is not None:
+            return self._lo.shape
+        return self._shape if self._mid_rad is None else self._mid_rad[0].shape  # type: ignore[return-value]
 
     def __getitem__(self, index: Any) -> FastTensor:
-        if self._lo is None:
-            mid, rad = self._mid_rad  # type: ignore[misc]
+        if self._lo is None and self._mid_rad is not None:
+            mid, rad = self._mid_rad
             return FastTensor._of_mid_rad(mid[index], rad[index])  # the contract holds entrywise
         return FastTensor(self.lo[index], self.hi[index])
 
@@ -516,24 +562,36 @@ class FastBackend(IntervalBackend):
 
     @staticmethod
     def _sign_split_outer(u: FastTensor, v: FastTensor) -> FastTensor | None:
-        """u ⊗ v, rows grouped by the sign of u_i: four products and a min and a max per
-        entry, no outward step; None when a product might underflow or overflow, or the
-        batch axes differ (the caller then takes `mul`).
+        """u ⊗ v with each end the min or max of two rounded corner products, the corners
+        chosen by the sign of the row factor's ends, as two small BLAS products and a min
+        and a max per entry; None when a product might underflow or overflow, or the batch
+        axes differ (the caller then takes `mul`).
 
-        For a = [a1, a2] and b = [b1, b2], min(a·b) = min(m(a1), m(a2)) with
-        m(α) = min over β in b of α·β = α·b1 if α >= 0 else α·b2, and max likewise with
-        M(α) = α·b2 if α >= 0 else α·b1 (the product is linear in β). A row u_i that
-        straddles 0 (a1 < 0 < a2) takes (a1·b2, a2·b1) for the lower end and (a1·b1,
-        a2·b2) for the upper; a row >= 0 takes (a1·b1, a2·b1) and (a1·b2, a2·b2); a row
-        <= 0 the reverse: the choice is per row, so each group is four outer products.
-        Each product's rounding is covered by scaling the b vector beforehand, by the
-        sign of its row factor: a lower end α·β with α >= 0 uses down(β) = fl(β(1 − 2u))
-        for β >= 0, fl(β(1 + 4u)) for β < 0, and with α < 0 up(β) (the reverse factors);
-        an upper end the opposite. With every nonzero exact product >= realmin and every
+        Which corners: for a = [a1, a2] and b = [b1, b2], min(a·b) = min(m(a1), m(a2)) with
+        m(α) = α·b1 if α >= 0 else α·b2 (the product is linear in β), and
+        max(a·b) = max(M(a1), M(a2)) with M(α) = α·b2 if α >= 0 else α·b1.
+
+        Rounding: each product's rounding is covered by scaling the β vector beforehand,
+        by the sign of its α: a lower end α·β with α >= 0 uses D(β) = fl(β(1 − 2u)) for
+        β >= 0, fl(β(1 + 4u)) for β < 0, and with α < 0 U(β) (the reverse factors); an
+        upper end the opposite. With every nonzero exact product >= 4·realmin and every
         nonzero β >= 4·realmin (checked on the factors' extreme entries), each rounding is
         relative (Higham, 2nd ed., (2.4)), and (1 − 2u)(1 + u)² <= 1 <= (1 + 4u)(1 − u)²
-        give fl(α·down(β)) <= α·β for α >= 0, fl(α·up(β)) <= α·β for α < 0 (and >= for
-        the upper ends). A zero factor gives an exact zero.
+        give fl(α·D(β)) <= α·β for α >= 0, fl(α·U(β)) <= α·β for α < 0 (and >= for the
+        upper ends). A zero factor gives an exact zero.
+
+        So the lower end is min(X, Y) with X = fl(a1·D(b1)) where a1 >= 0 and fl(a1·U(b2))
+        where a1 < 0, Y the same of a2, and the upper end max(X', Y') = −min(−X', −Y') with
+        X' = fl(a1·U(b2)) where a1 >= 0 and fl(a1·D(b1)) where a1 < 0. With `pairs`
+        (m, n, 2) viewed as (m, 2n), the ends side by side, [X, −X'] = [a1⁺, a1⁻]·R with
+        R's rows D(b1), −U(b2) and U(b2), −D(b1) side by side (a1⁺ = a1 where a1 >= 0,
+        else 0; a1⁻ the rest). Each sum has one term whose factor is an exact zero, so that
+        term is exactly zero (the factors are finite), and a sum of an exact zero and a
+        product p is fl(p) in either order, with or without FMA (fma(x, y, c) with x·y = 0
+        returns c; with c = 0, fl(x·y)). So one BLAS product gives X and −X' exactly as the
+        rounded products above, another Y and −Y'; one elementwise min of the two gives
+        [lower, −upper], and negating every second entry (the imaginary parts of the same
+        memory viewed as complex numbers, a conjugation) is exact.
         """
         lead = u.shape[:-1]
         if v.shape[:-1] != lead:
@@ -542,59 +600,34 @@ class FastBackend(IntervalBackend):
         K = math.prod(lead)
         if not (K and m and n):
             return None
-        a1, a2 = u.lo.reshape(K * m), u.hi.reshape(K * m)
-        b1, b2 = v.lo.reshape(K, n), v.hi.reshape(K, n)
+        a = np.stack((u.lo.reshape(K, m), u.hi.reshape(K, m)))  # (2, K, m): a1, a2
+        b = np.stack((v.lo.reshape(K, n), v.hi.reshape(K, n)), axis=1)  # (K, 2, n): b1, b2
         with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-            abs_b = np.maximum(np.abs(b1), np.abs(b2))
-            a_max = max(float(np.max(np.abs(a1))), float(np.max(np.abs(a2))))
-            b_small = min(_min_nonzero(np.abs(b1)), _min_nonzero(np.abs(b2)))
-            a_small = min(_min_nonzero(np.abs(a1)), _min_nonzero(np.abs(a2)))
-            if not (b_small >= 4 * REALMIN and a_small * b_small >= 4 * REALMIN
-                    and a_max * float(np.max(abs_b)) < _NO_OVERFLOW):
+            abs_a, abs_b = np.abs(a), np.abs(b)
+            a_max, b_max = float(abs_a.max()), float(abs_b.max())
+            a_small = float(abs_a.min(initial=INF, where=abs_a != 0))
+            b_small = float(abs_b.min(initial=INF, where=abs_b != 0))
+            if not (b_small >= 4 * REALMIN and a_small * b_small >= 4 * REALMIN and a_max * b_max < _NO_OVERFLOW):
                 return None  # NaN, infinities, tiny or huge factors: the general product
-            down_b1 = np.where(b1 >= 0, b1 * _ONE_MINUS_2U, b1 * _ONE_PLUS_4U)
-            up_b2 = np.where(b2 >= 0, b2 * _ONE_PLUS_4U, b2 * _ONE_MINUS_2U)
-            nonneg = a1 >= 0
-            nonpos = ~nonneg & (a2 <= 0)
-            straddles = ~nonneg & ~nonpos
-            # (lower: vector for a1, for a2; upper: for a1, for a2), by the row's sign
-            groups = sorted(((int(np.count_nonzero(rows)), g, rows) for g, rows in enumerate((
-                straddles, nonneg, nonpos))), key=lambda x: -x[0])
-            vectors = ((up_b2, down_b1, down_b1, up_b2), (down_b1, down_b1, up_b2, up_b2),
-                       (up_b2, up_b2, down_b1, down_b1))
-            # The largest group over every row first (no gathering), the others over it.
-            # The ends are written side by side, as `bounds` returns them, from row blocks
-            # computed in a small buffer that stays in cache.
-            pairs = np.empty((K * m, n, 2))
-            _, g, _ = groups[0]
-            rows_per_block = max(1, 8192 // n)
-            work = np.empty((2, min(rows_per_block, m), n))
-            for k in range(K):
-                l1, l2, h1, h2 = (x[k] for x in vectors[g])
-                for start in range(0, m, rows_per_block):
-                    stop = min(start + rows_per_block, m)
-                    A1, A2 = a1[k * m + start:k * m + stop, None], a2[k * m + start:k * m + stop, None]
-                    E, T = work[0, :stop - start], work[1, :stop - start]
-                    block = pairs[k * m + start:k * m + stop]
-                    np.multiply(A1, l1, out=E)
-                    np.multiply(A2, l2, out=T)
-                    np.minimum(E, T, out=block[..., 0])
-                    np.multiply(A1, h1, out=E)
-                    np.multiply(A2, h2, out=T)
-                    np.maximum(E, T, out=block[..., 1])
-            for count, g, rows in groups[1:]:
-                if count == 0:
-                    continue
-                idx = np.flatnonzero(rows)
-                A1, A2 = a1[idx, None], a2[idx, None]
-                k_of = idx // m  # the batch element of each row
-                l1, l2, h1, h2 = vectors[g]
-                pairs[idx, :, 0] = np.minimum(A1 * l1[k_of], A2 * l2[k_of])
-                pairs[idx, :, 1] = np.maximum(A1 * h1[k_of], A2 * h2[k_of])
-        pairs = pairs.reshape((*lead, m, n, 2))
-        out = FastTensor(pairs[..., 0], pairs[..., 1])
-        out._pairs = pairs
-        return out
+            # R[:, 0] = (D(b1), −U(b2)) and R[:, 1] = (U(b2), −D(b1)) side by side
+            scaled = np.empty((K, 2, n, 2))
+            np.multiply(b, np.where(b >= 0, _SCALE_NONNEG, _SCALE_NEG), out=scaled[..., 0])
+            np.negative(scaled[:, ::-1, :, 0], out=scaled[..., 1])
+        R = scaled.reshape(K, 2, 2 * n)
+        L = np.empty((2, K, m, 2))  # (a⁺, a⁻) of a1, then of a2
+        np.maximum(a, 0.0, out=L[..., 0])
+        np.minimum(a, 0.0, out=L[..., 1])
+
+        def make_pairs() -> np.ndarray:
+            pairs = np.matmul(L[0], R)
+            other = _scratch(pairs.shape)
+            np.matmul(L[1], R, out=other)
+            np.minimum(pairs, other, out=pairs)
+            ends = pairs.reshape(K * m * n, 2).view(np.complex128)
+            np.conjugate(ends, out=ends)
+            return pairs.reshape((*lead, m, n, 2))
+
+        return FastTensor._deferred((*lead, m, n), make_pairs)
 
     @staticmethod
     def _midrad_outer(u: FastTensor, v: FastTensor) -> FastTensor | None:
@@ -774,6 +807,8 @@ class FastBackend(IntervalBackend):
         by side (`_sign_split_outer`) it is a plain copy of them."""
         if t._pairs is not None:
             return t._pairs.copy()
+        if t._make_pairs is not None:  # not computed yet: computed for this caller, not kept
+            return t._make_pairs()
         if t._lo is None:  # written in place: the ends of a midpoint-radius tensor (`_of_mid_rad`)
             mid, rad = t.mid_rad()
             out = np.empty((*mid.shape, 2))
