@@ -14,7 +14,15 @@ from .backends.base import Backend, IntervalBackend
 from .batch import BATCH_WIDE, check_weight_gradients, hull_update, products_may_overflow
 from .box import Box
 from .errors import BoxError, UnsupportedError
-from .layered import LayeredForward, LayeredSpec, gradient_names, layered_backward, layered_forward, layered_parameters
+from .layered import (
+    LayeredForward,
+    LayeredSpec,
+    gradient_names,
+    layered_backward,
+    layered_forward,
+    layered_parameters,
+    residual,
+)
 from .methods import (
     EXPENSIVE,
     METHOD_NAMES,
@@ -438,14 +446,16 @@ class _Pass(NamedTuple):
     notes: tuple[Note, ...]
 
 
-def _incoming(B: Backend, g_box: Box | str, x_hat: Any, x: Any, d: int, rows: int, batch: int = 1) -> Any:
+def _incoming(B: Backend, g_box: Box | str, x_hat: Any, x: Any, d: int, rows: int, batch: int = 1,
+              r: Any = None) -> Any:
     """g = dL/dx_hat per box: (2/d)(x_hat − x) for "mse", else the box G; for the mean loss
-    over `batch` boxes (`verifae.batch`, "mean"), (2/(batch·d))(x_hat − x) or G/batch."""
+    over `batch` boxes (`verifae.batch`, "mean"), (2/(batch·d))(x_hat − x) or G/batch
+    (`r`: the residual x_hat − x, already computed)."""
     if isinstance(g_box, Box):  # not MSE
         g = B.interval_floats(np.tile([round_down(q) for q in g_box.lower], (rows, 1)),
                               np.tile([round_up(q) for q in g_box.upper], (rows, 1)))
         return g if batch == 1 else B.scale(g, 1, batch)
-    return mse_grad_output(B, x_hat, x, d * batch)
+    return mse_grad_output(B, x_hat, x, d * batch, r=r)
 
 
 def _batch_step(spec: LayeredSpec, n: int, chunk: int | None, keys: list[str], weight_gradients: str) -> int:
@@ -477,14 +487,15 @@ def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.nd
         stop = min(start + step, n)
         x = B.interval_floats(lower[start:stop], upper[start:stop])
         fwd = layered_forward(B, p, x)
-        error = reconstruction_error(B, fwd.output, x)
+        r = residual(B, fwd.output, x)
+        error = reconstruction_error(B, fwd.output, x, r)
         g: Any = None
         grads: dict[str, Any] | None = None
         summed: dict[str, Any] = {}
         mean_pass: list[Any] = []
         overflow = np.zeros(stop - start, dtype=bool)
         if gradients:
-            g = _incoming(B, g_box, fwd.output, x, spec.input_dim, stop - start)
+            g = _incoming(B, g_box, fwd.output, x, spec.input_dim, stop - start, r=r)
             grads = layered_backward(B, p, x, fwd, g, weights=False)
             inputs = {layer.name: a for layer, a in zip(p.layers, [x, *(f.post_activation for f in fwd.layers[:-1])])}
             if weight_gradients in ("per-box", "hull"):
@@ -493,7 +504,7 @@ def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.nd
             elif weights:  # "sum" or "mean": this pass is the whole batch
                 source = grads
                 if weight_gradients == "mean" and semantics != "real":
-                    g_mean = _incoming(B, g_box, fwd.output, x, spec.input_dim, stop - start, batch=n)
+                    g_mean = _incoming(B, g_box, fwd.output, x, spec.input_dim, stop - start, batch=n, r=r)
                     source = layered_backward(B, p, x, fwd, g_mean, weights=False)
                     mean_pass = [g_mean, source]  # for their notes
                 for layer in weights:
@@ -942,8 +953,9 @@ def enclose_layered(
     x = B.box(box)
     p = layered_parameters(B, spec)
     fwd = layered_forward(B, p, x)
-    error = reconstruction_error(B, fwd.output, x)
-    g = mse_grad_output(B, fwd.output, x, spec.input_dim) if g_box is MSE else B.box(g_box)
+    r = residual(B, fwd.output, x)
+    error = reconstruction_error(B, fwd.output, x, r)
+    g = mse_grad_output(B, fwd.output, x, spec.input_dim, r=r) if g_box is MSE else B.box(g_box)
     grads = layered_backward(B, p, x, fwd, g)
     overflow = bool(layered_may_overflow(fwd, error, grads))  # decided once, here, for every method
     flat = _layered_flat(spec, B, fwd, error, grads, semantics)

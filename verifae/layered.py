@@ -309,11 +309,19 @@ def layered_backward(backend: Backend, p: LayeredParameters, x: Any, fwd: Layere
     return ordered
 
 
-def mse_grad_output(backend: Backend, x_hat: Any, x: Any, d: int, refine: Refine = unrefined) -> Any:
-    """g_mse = (2/d)(x_hat − x), the gradient of E with respect to x_hat."""
-    return backend.scale(refine("residual", backend.sub(x_hat, x)), 2, d)
+def residual(backend: Backend, x_hat: Any, x: Any) -> Any:
+    """x_hat − x, which E and g_mse share: pass it to both as `r` to subtract once."""
+    return backend.sub(x_hat, x)
 
 
-def reconstruction_error(backend: Backend, x_hat: Any, x: Any) -> Any:
-    """E = (1/d) Σ (x_hat − x)², with the square's range (not a product of two copies)."""
-    return backend.mean(backend.square(backend.sub(x_hat, x)))
+def mse_grad_output(backend: Backend, x_hat: Any, x: Any, d: int, refine: Refine = unrefined,
+                    r: Any = None) -> Any:
+    """g_mse = (2/d)(x_hat − x), the gradient of E with respect to x_hat (`r`: that
+    residual, already computed)."""
+    return backend.scale(refine("residual", residual(backend, x_hat, x) if r is None else r), 2, d)
+
+
+def reconstruction_error(backend: Backend, x_hat: Any, x: Any, r: Any = None) -> Any:
+    """E = (1/d) Σ (x_hat − x)², with the square's range (not a product of two copies)
+    (`r`: that residual, already computed)."""
+    return backend.mean(backend.square(residual(backend, x_hat, x) if r is None else r))

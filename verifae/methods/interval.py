@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends.base import Backend
+from ..layered import residual
 from ..model import Parameters, Refine, backward, forward, mse_grad_output, reconstruction_error, unrefined
 from .base import MSE, Quantities
 
@@ -28,8 +29,9 @@ def interval_propagation(
     quantities (see `verifae.model.Refine`).
     """
     fwd = forward(backend, p, x)
-    error = reconstruction_error(backend, fwd.output, x)
+    r = residual(backend, fwd.output, x)
+    error = reconstruction_error(backend, fwd.output, x, r)
     if not gradients:
         return Quantities(fwd, error, None)
-    g = mse_grad_output(backend, fwd.output, x, p.input_dim, refine) if grad_output is MSE else grad_output
+    g = mse_grad_output(backend, fwd.output, x, p.input_dim, refine, r) if grad_output is MSE else grad_output
     return Quantities(fwd, error, backward(backend, p, x, fwd, g, refine))
