@@ -354,6 +354,52 @@ def test_subtraction_and_square_of_a_product_contain_the_exact_values(data):
             assert sq.lo[i] >= 0 or sq.lo[i] == -np.inf  # -inf: a square that may overflow
 
 
+#: the scales of the gradient's path (2/d, 1/B), exact powers of two, and ones whose double
+#: is far from the rational, near the double range's edges
+_SCALES = st.one_of(st.sampled_from([(2, 784), (1, 1000), (2, 3), (1, 7), (1, 1), (4, 1), (1, 2**1070),
+                                     (1, 3 * 2**1020), (2**1000, 3), (2**1023, 1)]),
+                    st.tuples(st.integers(1, 10**6), st.integers(1, 10**6)))
+
+
+@settings(max_examples=80)
+@given(st.data())
+def test_scale_of_a_product_contains_the_exact_values(data):
+    """s·(A·x − y) with the difference held by midpoint and radius (the MSE gradient
+    (2/d)(x_hat − x), `_midrad_scale`), against exact rationals at the corners."""
+    n = data.draw(st.integers(1, 4), label="n")
+    values = _values(data)
+    A = np.array(data.draw(st.lists(values, min_size=n * n, max_size=n * n), label="A")).reshape(n, n)
+    xlo, xhi = data.draw(_intervals(n, values), label="x")
+    ylo, yhi = data.draw(_intervals(n, values), label="y")
+    num, den = data.draw(_SCALES, label="s")
+    B = FastBackend()
+    y = B.interval_floats(ylo, yhi)
+    y.mid_rad()
+    d = B.sub(B.matvec(B.constant_floats(A), B.interval_floats(xlo, xhi)), y)
+    out = B.scale(d, num, den)
+    lo, hi = B.ends(out)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    for p, py in zip(_corners(xlo, xhi, rng), _corners(ylo, yhi, rng)):
+        for i in range(n):
+            diff = sum(Fraction(A[i, j]) * p[j] for j in range(n)) - py[i]
+            assert _inside(Fraction(num, den) * diff, lo[i], hi[i])
+
+
+def test_scale_of_a_product_keeps_midpoint_and_radius_and_is_tight():
+    """On ordinary data the scale keeps the product's form (no ends formed) and costs at
+    most a few ulps against scaling the ends."""
+    rng = np.random.default_rng(3)
+    B = FastBackend()
+    z = B.matvec(B.constant_floats(rng.normal(size=(6, 9))), B.interval_floats(rng.random(9) - 0.5,
+                                                                               rng.random(9) + 0.5))
+    out = B.scale(z, 2, 784)
+    assert out._lo is None and out._mid_rad is not None
+    ref = B.mul(FastTensor(*B.ends(z)), B.interval_floats(np.array(2 / 784), np.array(2 / 784)))
+    lo, hi = B.ends(out)
+    ref_lo, ref_hi = B.ends(ref)
+    assert np.all(hi - lo <= (ref_hi - ref_lo) * (1 + 1e-12))
+
+
 def test_midpoint_radius_paths_are_taken_and_tight():
     """The fast paths are the ones used on ordinary data, and cost at most a few ulps of
     each end against the lower/upper products they replace."""

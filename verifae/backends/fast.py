@@ -147,6 +147,26 @@ _GAMMA2 = _up_float(Fraction(2 * U) / (1 - 2 * Fraction(U)))
 #: γ_3 = 3u/(1 − 3u) rounded up
 _GAMMA3 = _up_float(Fraction(3 * U) / (1 - 3 * Fraction(U)))
 
+#: γ_4 = 4u/(1 − 4u) rounded up
+_GAMMA4 = _up_float(Fraction(4 * U) / (1 - 4 * Fraction(U)))
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_factors(s: Fraction) -> tuple[float, float]:
+    """(fl(s), the least double >= s) of a rational s > 0 (`FastBackend.scale`); (inf, inf)
+    beyond the double range."""
+    if s >= Fraction(np.finfo(np.float64).max):
+        return INF, INF
+    return float(s), _up_float(s)
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_bounds(s: Fraction) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 lower and upper bounds of s (`_fractions_to_bounds`), kept:
+    `FastBackend.scale` multiplies by the same few constants again and again."""
+    lo, hi = _fractions_to_bounds(np.array([s], dtype=object))
+    return lo[0], hi[0]
+
 #: 1 + 4u >= 1/(1 − u)^3, a double; 1 − 2u, a double
 _ONE_PLUS_4U = 1.0 + 4 * U
 _ONE_MINUS_2U = 1.0 - 2 * U
@@ -418,24 +438,38 @@ class FastBackend(IntervalBackend):
           (the factor 2 covers τ's own (1 − u)).
         """
         mx, rx = x.mid_rad()
-        n = mA.shape[0] if transpose else mA.shape[1]
+        n, out = mA.shape if transpose else mA.shape[::-1]
         k1, k2, F, tau = _product_tau(n, b is not None, *scalars)
         with np.errstate(invalid="ignore", over="ignore"):
             w = np.abs(mx)
+            # A product that widens (out > n: the decoder) is checked for overflow before, on
+            # its inputs, rather than after, on its larger result: each |c| is at most
+            # (1 + γ_n)·s·max|mx| + n·eta + |mb| (s >= every row sum of |mA|), each R at
+            # most F((1 + γ_n)·s·max w + n·eta + bias term) + τ (`_matrix_scalars`), both
+            # far below realmax when s·max|mx| + max|mb| and s·max w + max(bias term) are
+            # below 2^1000; a NaN fails the test.
+            mx_max = float(w.max(initial=0.0)) if out > n else INF
             w *= k1
             w += rx if k2 == 1.0 else k2 * rx  # k2 = 1: the product is exact
             if transpose:
                 c, S = mx @ mA, w @ absA
             else:
                 c, S = mx @ mA.T, w @ absA.T
+            bias_max = term_max = 0.0
             if b is not None:
                 mb, rb = b.mid_rad()
                 c += mb
-                S += _upper(_upper(np.abs(mb) * _GAMMA2) + rb)  # >= γ_2|mb| + rb (one step up per rounding)
+                term = _upper(_upper(np.abs(mb) * _GAMMA2) + rb)  # >= γ_2|mb| + rb (one step up per rounding)
+                S += term
+                if out > n:
+                    bias_max, term_max = float(np.abs(mb).max(initial=0.0)), float(term.max(initial=0.0))
             S *= F
             S += tau
             R = S
-            if not (np.isfinite(np.sum(c)) and np.isfinite(np.sum(R))):
+            s = scalars[0]
+            checked = (out > n and s * mx_max + bias_max < 2.0**1000
+                       and s * float(w.max(initial=0.0)) + term_max < 2.0**1000)
+            if not (checked or (np.isfinite(np.sum(c)) and np.isfinite(np.sum(R)))):
                 return None  # an infinity or NaN somewhere (or a sum beyond realmax): the general product
         return FastTensor._of_mid_rad(c, R)
 
@@ -670,8 +704,45 @@ class FastBackend(IntervalBackend):
         return FastTensor._of_mid_rad(c, R)
 
     def scale(self, a: FastTensor, numerator: int, denominator: int = 1) -> FastTensor:
-        lo, hi = _fractions_to_bounds(np.array([Fraction(numerator, denominator)], dtype=object))
-        return self.mul(a, FastTensor(lo[0], hi[0]))
+        s = Fraction(numerator, denominator)
+        if a._lo is None and a._mid_rad is not None and s > 0:
+            out = self._midrad_scale(a, s)
+            if out is not None:
+                return out
+        lo, hi = _scalar_bounds(s)
+        return self.mul(a, FastTensor(lo, hi))
+
+    @staticmethod
+    def _midrad_scale(a: FastTensor, s: Fraction) -> FastTensor | None:
+        """a·s for a held by (c, R) (`_of_mid_rad`) and a rational s > 0, as (c', R') with
+        c' = fl(c·fl(s)); None when fl(s) is not normal or a result is not finite.
+
+        Why R' bounds it: a·s ∈ c·s ± R·s exactly, R·s <= R·s↑ (s↑ the least double >= s),
+        and |c' − c·s| <= |c'− c·fl(s)| + |c|·|fl(s) − s| <= 2u(1 + u)|c|·fl(s) + eta/2 (two
+        correct roundings, relative when normal, Higham, 2nd ed., (2.4); a product in the
+        subnormal range errs by at most eta/2), with |c|·fl(s) <= (|c'| + eta/2)/(1 − u).
+        The ends fl(c' ∓ R') need no outward step when R' >= (ρ + u|c'|)/(1 − u)
+        (`_midrad_product`), ρ the radius so far: it suffices that
+        R' >= (R·s↑ + γ_4|c'| + 2·eta)/(1 − u). R' = fl(fl(fl(R·s↑) + fl(γ_4|c'|))·(1 + 8u))
+        + 8·eta, rounded: five roundings, each a factor >= 1 − u when normal, covered by
+        (1 + 8u)(1 − u)^5 >= 1 + u; the two products may underflow by eta/2 each and the
+        product by 1 + 8u, when subnormal, loses at most 8u·realmin = 4·eta, which with the
+        2·eta wanted is less than the (1 − u)·8·eta added.
+        """
+        s_near, s_up = _scalar_factors(s)
+        if not REALMIN <= s_near < _NO_OVERFLOW:
+            return None
+        c, R = a.mid_rad()
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            c_s = c * s_near
+            R_s = np.abs(c_s)
+            R_s *= _GAMMA4
+            R_s += R * s_up
+            R_s *= _ONE_PLUS_8U
+            R_s += 8 * ETA
+            if not (np.isfinite(np.sum(c_s)) and np.isfinite(np.sum(R_s))):
+                return None
+        return FastTensor._of_mid_rad(c_s, R_s)
 
     def square(self, a: FastTensor) -> FastTensor:
         if a._lo is None:
