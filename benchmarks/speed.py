@@ -6,8 +6,11 @@ On the case's model (default: the 784-64-784 tanh case): the plain float64 forwa
 and backward pass of one point and of a batch; `enclose` of one box with arb at 53 bits
 (all quantities; real, float64 and float32 semantics), mpmath (all quantities, real
 semantics) and fast (all quantities; real, float64 and float32 semantics); `enclose_many`
-of many boxes with fast (outputs and reconstruction error). Each time is the median of
-several runs after a warm-up (which converts the parameters once per spec).
+of many boxes with fast (outputs and reconstruction error). Every run is warmed up once
+(which converts the parameters once per spec); then the runs are interleaved round by
+round (each round times every run once, a small run as the mean of a block of calls), so
+that the plain runs and the rigorous ones see the same load, and each time is the median
+over the rounds. Run with OMP_NUM_THREADS=1.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,20 +32,27 @@ from verifae.model import backward, forward, mse_grad_output, parameters, recons
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(f, repeat: int) -> float:
-    f()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def interleaved(runs: dict[str, tuple[Callable[[], object], int]], rounds: int) -> dict[str, float]:
+    """The median over `rounds` rounds of each run's time; a round times every run once,
+    as the mean of `block` calls (small runs: a block lasts at least a few milliseconds)."""
+    for f, _ in runs.values():
         f()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, (f, block) in runs.items():
+            start = time.perf_counter()
+            for _ in range(block):
+                f()
+            times[name].append((time.perf_counter() - start) / block)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("case", nargs="?", default=str(ROOT / "cases" / "large-784-64-784.json"))
     parser.add_argument("--boxes", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--mpmath", action="store_true", help="also time mpmath (seconds per box)")
     args = parser.parse_args()
     case = load_case(args.case)
     spec, box = case.spec, case.box
@@ -61,30 +72,35 @@ def main() -> None:
         f = forward(B, p, points)
         reconstruction_error(B, f.output, points)
 
-    rows = [
-        ("numpy float64 forward+backward, 1 point", timed(lambda: plain(x), 200), None),
-        (f"numpy float64 forward+error, {args.boxes} points", timed(lambda: plain_forward(X), 20), None),
-        (f"numpy float64 forward+backward, {args.boxes} points",
-         timed(lambda: [plain(X[i:i + 50]) for i in range(0, len(X), 50)], 3), None),
-    ]
-    base_one, base_batch = rows[0][1], rows[1][1]
+    lower, upper = X - eps, X + eps
+    one, batch = "numpy float64 forward+backward, 1 point", f"numpy float64 forward+error, {args.boxes} points"
+    runs: dict[str, tuple[Callable[[], object], int]] = {
+        one: (lambda: plain(x), 100),
+        batch: (lambda: plain_forward(X), 5),
+        f"numpy float64 forward+backward, {args.boxes} points":
+            (lambda: [plain(X[i:i + 50]) for i in range(0, len(X), 50)], 1),
+    }
     # arb at 53 bits, one box, every quantity (issue 14 target: <= 30 ms), and its float semantics
     for semantics in ("real", "float64", "float32"):
-        t = timed(lambda semantics=semantics: enclose(spec, box, backend="arb", precision=53, method="interval",
-                                                      semantics=semantics), 15)
-        rows.append((f"enclose, 1 box, all quantities, arb 53 bits, {semantics}", t, t / base_one))
-    t = timed(lambda: enclose(spec, box, backend="mpmath", method="interval"), 3)
-    rows.append(("enclose, 1 box, all quantities, mpmath", t, t / base_one))
+        runs[f"enclose, 1 box, all quantities, arb 53 bits, {semantics}"] = (
+            lambda semantics=semantics: enclose(spec, box, backend="arb", precision=53, method="interval",
+                                                semantics=semantics), 1)
+    if args.mpmath:
+        runs["enclose, 1 box, all quantities, mpmath"] = (
+            lambda: enclose(spec, box, backend="mpmath", method="interval"), 1)
     # fast, one box, every quantity (issue 14 target: <= 4x the plain run), and its float semantics
-    for semantics in ("real", "float64", "float32"):
-        t = timed(lambda semantics=semantics: enclose(spec, box, backend="fast", method="interval",
-                                                      semantics=semantics), 50)
-        rows.append((f"enclose, 1 box, all quantities, fast, {semantics}", t, t / base_one))
-    lower, upper = X - eps, X + eps
-    t = timed(lambda: enclose_many(spec, (lower, upper), backend="fast",
-                                   quantities=("output", "reconstruction_error")), 3)
-    rows.append((f"enclose_many, {args.boxes} boxes, output+error, fast", t, t / base_batch))
-    print(f"{case.name}: {d}-{spec.hidden_dim}-{d} {spec.activation}; load average {os.getloadavg()[0]:.1f}")
+    for semantics, block in (("real", 20), ("float64", 2), ("float32", 2)):
+        runs[f"enclose, 1 box, all quantities, fast, {semantics}"] = (
+            lambda semantics=semantics: enclose(spec, box, backend="fast", method="interval",
+                                                semantics=semantics), block)
+    runs[f"enclose_many, {args.boxes} boxes, output+error, fast"] = (
+        lambda: enclose_many(spec, (lower, upper), backend="fast", quantities=("output", "reconstruction_error")),
+        1)
+    medians = interleaved(runs, args.rounds)
+    base = {name: medians[batch] if "enclose_many" in name else medians[one] for name in medians}
+    rows = [(name, t, None if name.startswith("numpy") else t / base[name]) for name, t in medians.items()]
+    print(f"{case.name}: {d}-{spec.hidden_dim}-{d} {spec.activation}; load average {os.getloadavg()[0]:.1f}; "
+          f"median of {args.rounds} interleaved rounds")
     print(f"{'what':<58}{'time':>12}{'ratio':>10}")
     for what, t, ratio in rows:
         print(f"{what:<58}{t * 1000:>10.2f} ms{'' if ratio is None else f'{ratio:>9.1f}x'}")
