@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("case", nargs="?", default=str(ROOT / "cases" / "large-784-64-784.json"))
     parser.add_argument("--boxes", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--tightness", action="store_true",
+                        help="also compare the widths of 'factor-hull' with those of 'hull'")
     args = parser.parse_args()
     case = load_case(args.case)
     spec, box = case.spec, case.box
@@ -82,6 +84,7 @@ def main() -> None:
         "summed dW (weight_gradients='sum')": many("sum"),
         "mean dW (weight_gradients='mean')": many("mean"),
         "hull of dW (weight_gradients='hull')": many("hull"),
+        "factors' hull (weight_gradients='factor-hull')": many("factor-hull"),
         "per-box dW, streamed (iter_enclose_many)": streamed,
         "b-grads + dX, float32 semantics": many("none", "float32"),
         "summed dW, float32 semantics": many("sum", "float32"),
@@ -102,6 +105,16 @@ def main() -> None:
     for name, t in times.items():
         m = statistics.median(t)
         print(f"| {name:<44} | {m * 1e3:7.1f} ms | {m / base:6.1f}× |")
+    if args.tightness:
+        exact, factors = (enclose_many(spec, boxes, backend="fast", quantities=("gradients",), weight_gradients=mode)
+                          for mode in ("hull", "factor-hull"))
+        for name in ("W_enc", "W_dec"):
+            width = {k: e.gradients[name][..., 1] - e.gradients[name][..., 0]
+                     for k, e in (("hull", exact), ("factor-hull", factors))}
+            ratio = width["factor-hull"] / np.maximum(width["hull"], np.finfo(float).tiny)
+            print(f"{name}: factor-hull width / hull width: summed over entries "
+                  f"{width['factor-hull'].sum() / width['hull'].sum():.4f}, median {np.median(ratio):.4f}, "
+                  f"90th percentile {np.percentile(ratio, 90):.4f}, max {ratio.max():.4f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""enclose_many's weight-gradient modes (verifae.batch): sum, mean, hull, none, per-box
+"""enclose_many's weight-gradient modes (verifae.batch): sum, mean, hull, factor-hull, none, per-box
 streamed, against exact rationals (tests/reference.py) and float runs in numpy and PyTorch."""
 
 from __future__ import annotations
@@ -68,16 +68,17 @@ def v1_problems(draw):
 @given(v1_problems(), st.sampled_from(["fast", "arb"]))
 def test_sum_mean_hull_contain_the_exact_gradients(problem, backend):
     """Zero tolerance, real semantics: the summed (mean) weight gradient contains Σ_b (1/B Σ_b)
-    of the exact per-box gradients at one point of each box; the hull contains each."""
+    of the exact per-box gradients at one point of each box; the hull and the factors' hull
+    contain each."""
     spec, lower, upper, corner = problem
     refs = [reference(spec, x, None) for x in _points(lower, upper, corner)]
     n = len(lower)
-    for mode in ("sum", "mean", "hull"):
+    for mode in ("sum", "mean", "hull", "factor-hull"):
         found = enclose_many(spec, (lower, upper), backend=backend, quantities=("gradients",), weight_gradients=mode)
         assert found.weight_gradients == mode and len(found) == n
         weights = {f"gradients.{w}": found.gradients[w] for w in V1_WEIGHTS}
         assert weights["gradients.W_enc"].shape == (spec.hidden_dim, spec.input_dim, 2)
-        if mode == "hull":
+        if mode in ("hull", "factor-hull"):
             for ref in refs:
                 assert outside(_Found(weights), ref) == []
         else:
@@ -106,13 +107,19 @@ def test_layered_sum_and_hull_contain_the_exact_gradients(d, width, n, seed):
     assert outside(_Found({k: summed.gradients[k.removeprefix("gradients.")] for k in keys}), total) == []
     hull = enclose_many(spec, (lower, upper), quantities=("gradients",), weight_gradients="hull", backend="fast",
                         chunk=1)
+    factors = enclose_many(spec, (lower, upper), quantities=("gradients",), weight_gradients="factor-hull",
+                           backend="fast")
     for ref in refs:
         assert outside(_Found({k: hull.gradients[k.removeprefix("gradients.")] for k in keys}), ref) == []
+        assert outside(_Found({k: factors.gradients[k.removeprefix("gradients.")] for k in keys}), ref) == []
     per_box = enclose_many(spec, (lower, upper), quantities=("gradients",), backend="fast", chunk=1)
-    for k in keys:  # the hull is the per-box enclosures' min / max, exactly
-        name = k.removeprefix("gradients.")
+    for k in keys:  # the hull is the per-box enclosures' min / max, exactly; the factors' hull holds it
+        name = k.removeprefix("gradients.")  # up to their rounding (a few ulps, either way)
         assert np.array_equal(hull.gradients[name][..., 0], per_box.gradients[name][..., 0].min(axis=0))
         assert np.array_equal(hull.gradients[name][..., 1], per_box.gradients[name][..., 1].max(axis=0))
+        slack = 1e-12 * np.abs(hull.gradients[name]).max(axis=-1) + 1e-300
+        assert np.all(factors.gradients[name][..., 0] <= hull.gradients[name][..., 0] + slack)
+        assert np.all(hull.gradients[name][..., 1] - slack <= factors.gradients[name][..., 1])
 
 
 def _float32_problem(seed: int = 7, d: int = 6, h: int = 4, n: int = 9, width: float = 0.01):
@@ -166,7 +173,8 @@ _NUMPY_DERIVS = {"relu": lambda z, a: (z > 0).astype(np.float32), "identity": la
        st.sampled_from([0.0, 1e-3]), st.integers(0, 2**32 - 1))
 def test_float32_sum_and_hull_contain_numpy_runs(d, h, n, act, width, seed):
     """Property: float32 runs in numpy (one matmul, and per-box products summed in either
-    order) lie in the float32 summed gradient; each box's own lies in the hull."""
+    order) lie in the float32 summed gradient; each box's own lies in the hull and in the
+    factors' hull."""
     rng = np.random.default_rng(seed)
     scale = float(rng.choice([1e-3, 1.0, 1e3]))
     f32 = lambda *shape: (scale * rng.normal(size=shape)).astype(np.float32)  # noqa: E731
@@ -179,7 +187,7 @@ def test_float32_sum_and_hull_contain_numpy_runs(d, h, n, act, width, seed):
     G = np.float32(2 / d) * (H @ W_dec.T + b_dec - X)
     dZ = (G @ W_dec) * _NUMPY_DERIVS[act](Z, H)
     found = {mode: enclose_many(spec, boxes, semantics="float32", quantities=("gradients",), weight_gradients=mode,
-                                backend="fast") for mode in ("sum", "hull")}
+                                backend="fast") for mode in ("sum", "hull", "factor-hull")}
     for name, (u, v) in {"W_dec": (G, H), "W_enc": (dZ, X)}.items():
         runs = [u.T @ v]
         for order in (range(n), reversed(range(n))):
@@ -190,13 +198,14 @@ def test_float32_sum_and_hull_contain_numpy_runs(d, h, n, act, width, seed):
         for run in runs:
             assert _inside(found["sum"].gradients[name], run.astype(np.float64)), name
         for b in range(n):
-            assert _inside(found["hull"].gradients[name], np.outer(u[b], v[b]).astype(np.float64)), name
+            for mode in ("hull", "factor-hull"):
+                assert _inside(found[mode].gradients[name], np.outer(u[b], v[b]).astype(np.float64)), (name, mode)
 
 
 def test_float32_sum_mean_hull_contain_pytorch_batch_runs():
     """What a training step computes: PyTorch's batch backward of the summed per-box loss
     and of F.mse_loss (the mean over all B·d entries), dW = Gᵀ A as one mm; and each
-    box's own gradient inside the hull."""
+    box's own gradient inside the hull and the factors' hull."""
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     spec, params, X, boxes = _float32_problem()
@@ -213,12 +222,14 @@ def test_float32_sum_mean_hull_contain_pytorch_batch_runs():
     mean = run(lambda x_hat, x: torch.nn.functional.mse_loss(x_hat, x))
     per_box = [run(lambda x_hat, x: torch.nn.functional.mse_loss(x_hat, x), slice(b, b + 1)) for b in range(n)]
     found = {mode: enclose_many(spec, boxes, semantics="float32", quantities=("gradients.W_enc", "gradients.W_dec"),
-                                weight_gradients=mode, backend="fast") for mode in ("sum", "mean", "hull")}
+                                weight_gradients=mode, backend="fast")
+             for mode in ("sum", "mean", "hull", "factor-hull")}
     for name in ("W_enc", "W_dec"):
         assert _inside(found["sum"].gradients[name], summed[name]), name
         assert _inside(found["mean"].gradients[name], mean[name]), name
         for b in range(n):
             assert _inside(found["hull"].gradients[name], per_box[b][name]), (name, b)
+            assert _inside(found["factor-hull"].gradients[name], per_box[b][name]), (name, b)
 
 
 @pytest.mark.parametrize("layered", [False, True])
@@ -260,7 +271,7 @@ def test_weight_gradient_modes_share_the_per_box_quantities():
     boxes = (lower, lower + 0.01)
     default = enclose_many(spec, boxes, quantities=("output", "gradients"), chunk=6)
     assert default.weight_gradients == "per-box" and default.gradients["W_enc"].shape == (6, 3, 5, 2)
-    for mode in ("none", "sum", "mean", "hull"):
+    for mode in ("none", "sum", "mean", "hull", "factor-hull"):
         other = enclose_many(spec, boxes, quantities=("output", "gradients"), weight_gradients=mode, chunk=6)
         for name in ("b_enc", "b_dec", "input"):
             assert np.array_equal(other.gradients[name], default.gradients[name]), (mode, name)

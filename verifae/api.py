@@ -11,7 +11,7 @@ import numpy as np
 from .activations import Activation, get_activation
 from .backends import get_backend
 from .backends.base import Backend, IntervalBackend
-from .batch import BATCH_WIDE, check_weight_gradients, hull_update, products_may_overflow
+from .batch import BATCH_WIDE, WHOLE_BATCH, check_weight_gradients, hull_update, products_may_overflow
 from .box import Box
 from .errors import BoxError, UnsupportedError
 from .layered import (
@@ -345,7 +345,7 @@ BATCH_QUANTITIES: tuple[str, ...] = ("pre_activation", "hidden", "output", "reco
 @dataclass(frozen=True)
 class BatchEnclosure:
     """Enclosures of B boxes at once: each array has a leading axis of length B, except
-    the weight gradients when `weight_gradients` is "sum", "mean" or "hull" (one array of
+    the weight gradients when `weight_gradients` is "sum", "mean", "hull" or "factor-hull" (one array of
     the parameter's shape for the whole batch, `verifae.batch`).
 
     Quantities not asked for are None (gradients: absent from the dict).
@@ -463,7 +463,7 @@ def _batch_step(spec: LayeredSpec, n: int, chunk: int | None, keys: list[str], w
     whatever `chunk` says); else `chunk`, by default about 4·10^6 intervals of per-box
     weight gradients per pass, or the whole batch when there are none."""
     weights = sum(layer.weight.size for layer in spec.layers if f"gradients.{layer.name}.weight" in keys)
-    if weights and weight_gradients in ("sum", "mean"):
+    if weights and weight_gradients in WHOLE_BATCH:
         return max(n, 1)
     if chunk:
         return chunk
@@ -477,8 +477,8 @@ def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.nd
     The backward pass never forms a weight gradient it is not asked for: bias gradients
     and dX need none. Weight gradients are as `weight_gradients` says (`verifae.batch`):
     the chunk's outer products dz_b ⊗ a_b for "per-box" and "hull"; one product
-    Σ_b dz_b ⊗ a_b (`Backend.outer_sum`) for "sum" and "mean", whose pass is the whole
-    batch (`_batch_step`)."""
+    Σ_b dz_b ⊗ a_b (`Backend.outer_sum`) for "sum" and "mean", and the one product of the
+    factors' hulls for "factor-hull", whose pass is the whole batch (`_batch_step`)."""
     n = len(lower)
     p = layered_parameters(B, spec)
     weights = [layer for layer in p.layers if f"gradients.{layer.name}.weight" in keys]
@@ -501,6 +501,10 @@ def _batch_passes(spec: LayeredSpec, B: Backend, lower: np.ndarray, upper: np.nd
             if weight_gradients in ("per-box", "hull"):
                 for layer in weights:
                     grads[f"{layer.name}.weight"] = B.outer(grads[f"{layer.name}.bias"], inputs[layer.name])
+            elif weights and weight_gradients == "factor-hull":  # this pass is the whole batch
+                for layer in weights:
+                    summed[f"{layer.name}.weight"] = B.outer(B.batch_hull(grads[f"{layer.name}.bias"]),
+                                                             B.batch_hull(inputs[layer.name]))
             elif weights:  # "sum" or "mean": this pass is the whole batch
                 source = grads
                 if weight_gradients == "mean" and semantics != "real":
@@ -673,7 +677,9 @@ def enclose_many(
     `chunk` boxes at a time, default about 4·10^6 intervals per chunk; for a stream see
     `iter_enclose_many`), "sum" or "mean" (the gradient of the batch's summed or mean
     loss, one product over the whole batch, `chunk` not applying), "hull" (per entry
-    the hull of the boxes' enclosures) or "none" (none; "gradients" then means the bias
+    the hull of the boxes' enclosures), "factor-hull" (an interval holding every box's,
+    from one outer product of the factors' hulls: faster than "hull", may be wider) or
+    "none" (none; "gradients" then means the bias
     gradients and dX). Interval propagation runs on the whole batch; any other `method`
     then tightens each box in turn, as `enclose` does (`max_parts` as there; weight
     gradients other than "per-box" keep the interval pass's bounds), calling

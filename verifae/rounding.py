@@ -269,6 +269,11 @@ class FloatSemantics(Backend):
         out = self.relative(real, self.u, absolute)
         return self._finish(out, unbounded, out, what, *operands)
 
+    def batch_hull(self, t: FloatTensor) -> FloatTensor:
+        """Every float value of every row: the inner backend's hull of the rows, unbounded
+        where some row is."""
+        return FloatTensor(self.inner.batch_hull(t.value), np.asarray(t.unbounded.any(axis=0)), t.notes)
+
     def outer(self, u: FloatTensor, v: FloatTensor) -> FloatTensor:
         unbounded = u.unbounded[..., :, None] | v.unbounded[..., None, :]
         return self._one_rounding(self.inner.outer(u.value, v.value), unbounded, self.eta, "an outer product", u, v)

@@ -97,6 +97,11 @@ class Backend(ABC):
     def outer(self, u: Any, v: Any) -> Any:
         """u ⊗ v: (..., m) and (..., n) to (..., m, n)."""
 
+    def batch_hull(self, t: Any) -> Any:
+        """A tensor holding every value of every row of `t` along its leading (batch) axis:
+        (B, ...) to (...). Interval backends only (a set of points is no point)."""
+        raise UnsupportedError(f"backend {self.name!r} computes points, not enclosures: it has no hull")
+
     @abstractmethod
     def outer_sum(self, u: Any, v: Any) -> Any:
         """Σ_b u_b ⊗ v_b over the leading (batch) axis: (B, m) and (B, n) to (m, n), the
@@ -226,6 +231,18 @@ class ObjectIntervalBackend(IntervalBackend):
     @abstractmethod
     def erfc(self, x: Any) -> Any:
         """A rigorous enclosure of erfc over interval x."""
+
+    def batch_hull(self, t: Any) -> Any:
+        # Per entry, the join of the row with the least exact lower end and the row with
+        # the greatest exact upper end: exact, and unbounded ends stay unbounded.
+        rows = t.reshape(len(t), -1)
+        out = np.empty(rows.shape[1], dtype=object)
+        for j, column in enumerate(rows.T):
+            ends = [self.endpoints(e) for e in column]
+            lowest = min(range(len(column)), key=lambda k: ends[k][0])
+            highest = max(range(len(column)), key=lambda k: ends[k][1])
+            out[j] = self.join(column[lowest], column[highest])
+        return out.reshape(t.shape[1:])
 
     # scalar kit, supplied by subclasses
     @abstractmethod

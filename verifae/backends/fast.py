@@ -909,6 +909,11 @@ class FastBackend(IntervalBackend):
         """The upper ends of `t` (`ends`); of a `magnitude`, upper bounds of |v|."""
         return t.hi
 
+    def batch_hull(self, t: FastTensor) -> FastTensor:
+        """`Backend.batch_hull`: the least lower and greatest upper end over the rows (NaN,
+        which `_clean` reads as unbounded, stays NaN)."""
+        return self._clean(t.lo.min(axis=0), t.hi.max(axis=0))
+
     # the batch's summed weight gradient (`Backend.outer_sum`; helper `gradmodes`)
     def outer_sum(self, u: FastTensor, v: FastTensor) -> FastTensor:
         """Σ_b u_b ⊗ v_b = uᵀ v for u of shape (B, m), v of shape (B, n): Rump's
