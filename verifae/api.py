@@ -240,10 +240,10 @@ def _within(bounds: np.ndarray, low: float, high: float) -> np.ndarray:
     at -1e-9). E = mean of squares is >= 0 in every semantics: squares of floats and
     sums and quotients of non-negative floats are non-negative. An unbounded interval
     (-inf, inf) stays as it is: it stands for a run that may overflow into inf or NaN."""
-    out = bounds.copy()
-    bounded = ~(np.isneginf(out[..., 0]) & np.isposinf(out[..., 1]))
-    out[..., 0] = np.where(bounded, np.clip(out[..., 0], low, high), out[..., 0])
-    out[..., 1] = np.where(bounded, np.clip(out[..., 1], low, high), out[..., 1])
+    out = np.clip(bounds, low, high)
+    unbounded = (bounds[..., 0] == -np.inf) & (bounds[..., 1] == np.inf)
+    if unbounded.any():
+        out[unbounded] = bounds[unbounded]
     return out
 
 
