@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, overload
@@ -408,9 +409,8 @@ def _box_arrays(boxes: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
         raise BoxError(f"lower and upper must both have shape (B, {d}); got {lower.shape} and {upper.shape}")
     if not (np.isfinite(lower).all() and np.isfinite(upper).all()):
         raise BoxError("box endpoints must be finite")
-    bad = np.argwhere(lower > upper)
-    if len(bad):
-        i, j = bad[0]
+    if np.any(lower > upper):
+        i, j = np.argwhere(lower > upper)[0]
         raise BoxError(f"box {i}: lower[{j}] = {lower[i, j]!r} exceeds upper[{j}] = {upper[i, j]!r}")
     return lower, upper
 
@@ -562,7 +562,11 @@ def _run_batch(spec: LayeredSpec, lower: np.ndarray, upper: np.ndarray, keys: li
                 wide[key] = b
             else:
                 parts[key].append(b)
-    joined = {key: np.concatenate(v) for key, v in parts.items() if v}
+    # A single pass's arrays are kept as they are (no copy) unless two keys share one (an
+    # alias such as "output"): each key owns its array, as `_tighten_rows` writes into them.
+    shared = Counter(id(v[0]) for v in parts.values() if len(v) == 1)
+    joined = {key: v[0] if len(v) == 1 and shared[id(v[0])] == 1 else np.concatenate(v)
+              for key, v in parts.items() if v}
     joined.update(wide)
     notes = note_texts(met)
     if method != "interval":
