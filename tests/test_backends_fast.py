@@ -418,6 +418,36 @@ def test_midpoint_radius_paths_are_taken_and_tight():
     assert B._midrad_outer(p, v) is not None and B._midrad_outer(u, v) is None
 
 
+@pytest.mark.parametrize("tiny_in", ["rows", "columns", "both"])
+def test_outer_product_of_a_relu_zero_gradient_takes_the_blas_path(tiny_in):
+    """A relu's zero gradient is [−eta, eta] after the outward step of its product: the
+    outer product widens such ends in one factor to a negligible normal magnitude (every
+    product stays normal) instead of refusing the fast path, and still holds the exact
+    corners; with tiny ends in both factors it refuses (the general product)."""
+    rng = np.random.default_rng(11)
+    B = FastBackend()
+    lo, hi = rng.normal(size=6) - 0.5, rng.normal(size=6) + 0.5
+    vlo = rng.random(5) - 0.2
+    vhi = vlo + 0.1
+    if tiny_in in ("rows", "both"):
+        lo[[1, 4]], hi[[1, 4]] = -5e-324, 5e-324
+        lo[2], hi[2] = 1e-310, 0.3  # a subnormal lower end
+    if tiny_in in ("columns", "both"):
+        vlo[3], vhi[3] = -2e-320, 0.0
+    u, v = B.interval_floats(lo, hi), B.interval_floats(vlo, vhi)
+    fast = B._sign_split_outer(u, v)
+    assert (fast is None) == (tiny_in == "both")
+    ends = np.stack(B.ends(B.outer(u, v)), axis=-1)
+    for i in range(6):
+        for j in range(5):
+            products = [Fraction(a) * Fraction(c) for a in (lo[i], hi[i]) for c in (vlo[j], vhi[j])]
+            assert _inside(min(products), *ends[i, j]) and _inside(max(products), *ends[i, j])
+    if tiny_in == "rows":
+        assert np.all(np.abs(ends[[1, 4]]) <= 1e-290)  # the zero rows stay negligible
+    if tiny_in == "columns":
+        assert np.all(np.abs(ends[:, 3, 1]) <= 1e-290)
+
+
 @settings(max_examples=80)
 @given(st.data())
 def test_outer_sum_contains_the_exact_range(data):

@@ -198,6 +198,21 @@ def _scratch(shape: tuple[int, ...]) -> np.ndarray:
     return buffer[:size].reshape(shape)
 
 
+def _widen_tiny(ends: np.ndarray, magnitude: np.ndarray, t: float, axis: int) -> np.ndarray:
+    """The interval ends (lower, upper stacked along `axis`), each nonzero end of magnitude
+    below t moved outward to 0 or ±t: a lower end in (0, t) to 0 and in (−t, 0) to −t, an
+    upper end in (0, t) to t and in (−t, 0) to 0. Each interval only grows, and every
+    nonzero end is then at least t in magnitude (`FastBackend._sign_split_outer`)."""
+    tiny = (magnitude < t) & (magnitude != 0)
+    if not tiny.any():
+        return ends
+    lower, upper = (np.take(ends, k, axis=axis) for k in (0, 1))
+    low_tiny, up_tiny = (np.take(tiny, k, axis=axis) for k in (0, 1))
+    lower = np.where(low_tiny, np.where(lower > 0, 0.0, -t), lower)
+    upper = np.where(up_tiny, np.where(upper > 0, t, 0.0), upper)
+    return np.stack((lower, upper), axis=axis)
+
+
 def _min_nonzero(x: np.ndarray) -> float:
     nz = x[x != 0]
     return float(nz.min()) if nz.size else INF
@@ -641,6 +656,17 @@ class FastBackend(IntervalBackend):
             a_max, b_max = float(abs_a.max()), float(abs_b.max())
             a_small = float(abs_a.min(initial=INF, where=abs_a != 0))
             b_small = float(abs_b.min(initial=INF, where=abs_b != 0))
+            if not (b_small >= 4 * REALMIN and a_small * b_small >= 4 * REALMIN):
+                # Ends within a few ulps of 0 in one factor (a relu's zero gradient is
+                # [−eta, eta] after its outward step) are widened to the least magnitude t
+                # that keeps every product normal, t·(the other's least end) >= 4·realmin,
+                # when t is negligible (<= 2^-900); else the general product.
+                t_a, t_b = (max(float(_up(np.float64(4 * REALMIN / other) * (1 + 4 * U))), 4 * REALMIN)
+                            for other in (b_small, a_small))
+                if b_small >= 4 * REALMIN and t_a <= 2.0**-900:
+                    a, a_small = _widen_tiny(a, abs_a, t_a, axis=0), t_a
+                elif t_b <= 2.0**-900:
+                    b, b_small = _widen_tiny(b, abs_b, t_b, axis=1), t_b
             if not (b_small >= 4 * REALMIN and a_small * b_small >= 4 * REALMIN and a_max * b_max < _NO_OVERFLOW):
                 return None  # NaN, infinities, tiny or huge factors: the general product
             # R[:, 0] = (D(b1), −U(b2)) and R[:, 1] = (U(b2), −D(b1)) side by side
