@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from verifae import enclose, enclose_many
+from verifae import Box, LayeredSpec, enclose, enclose_many
 from verifae.backends import get_backend
 from verifae.cases import load_case
+from verifae.layered import layered_backward, layered_forward, layered_parameters
 from verifae.model import backward, forward, mse_grad_output, parameters, reconstruction_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,24 +54,48 @@ def main() -> None:
     parser.add_argument("--boxes", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--mpmath", action="store_true", help="also time mpmath (seconds per box)")
+    parser.add_argument("--layered", metavar="SIZES",
+                        help="a random layered model instead of the case, e.g. 784-256-64-256-784 (relu layers, "
+                             "a sigmoid output), eps 0.01 around a random point of [0, 1]^d")
     args = parser.parse_args()
-    case = load_case(args.case)
-    spec, box = case.spec, case.box
-    d = spec.input_dim
     B = get_backend("float64")
-    p = parameters(B, spec)
+    if args.layered:
+        sizes = [int(k) for k in args.layered.split("-")]
+        rng = np.random.default_rng(1)
+        layers = [(rng.normal(0.0, 1.0, (n_out, n_in)) / np.sqrt(n_in), rng.normal(0.0, 0.1, n_out), act)
+                  for n_in, n_out, act in zip(sizes[:-1], sizes[1:], ["relu"] * (len(sizes) - 2) + ["sigmoid"])]
+        k = len(layers) // 2 if len(layers) > 2 else 1
+        spec = LayeredSpec(layers[:k], layers[k:])
+        centre = rng.random(sizes[0])
+        box, name = Box(centre - 0.01, centre + 0.01), f"random layered {args.layered}"
+    else:
+        case = load_case(args.case)
+        spec, box, name = case.spec, case.box, case.name
+    d = spec.input_dim
     x = np.array([float(q) for q in box.center])
     rng = np.random.default_rng(0)
     X = np.clip(x + 0.05 * rng.normal(size=(args.boxes, d)), 0, 1)
     eps = float(max(hi - lo for lo, hi in zip(box.lower, box.upper))) / 2
 
-    def plain(points):
-        f = forward(B, p, points)
-        backward(B, p, points, f, mse_grad_output(B, f.output, points, d))
+    if isinstance(spec, LayeredSpec):
+        lp = layered_parameters(B, spec)
 
-    def plain_forward(points):
-        f = forward(B, p, points)
-        reconstruction_error(B, f.output, points)
+        def plain(points):
+            f = layered_forward(B, lp, points)
+            layered_backward(B, lp, points, f, mse_grad_output(B, f.output, points, d))
+
+        def plain_forward(points):
+            reconstruction_error(B, layered_forward(B, lp, points).output, points)
+    else:
+        p = parameters(B, spec)
+
+        def plain(points):
+            f = forward(B, p, points)
+            backward(B, p, points, f, mse_grad_output(B, f.output, points, d))
+
+        def plain_forward(points):
+            f = forward(B, p, points)
+            reconstruction_error(B, f.output, points)
 
     lower, upper = X - eps, X + eps
     one, batch = "numpy float64 forward+backward, 1 point", f"numpy float64 forward+error, {args.boxes} points"
@@ -99,7 +124,7 @@ def main() -> None:
     medians = interleaved(runs, args.rounds)
     base = {name: medians[batch] if "enclose_many" in name else medians[one] for name in medians}
     rows = [(name, t, None if name.startswith("numpy") else t / base[name]) for name, t in medians.items()]
-    print(f"{case.name}: {d}-{spec.hidden_dim}-{d} {spec.activation}; load average {os.getloadavg()[0]:.1f}; "
+    print(f"{name}: {spec}; load average {os.getloadavg()[0]:.1f}; "
           f"median of {args.rounds} interleaved rounds")
     print(f"{'what':<58}{'time':>12}{'ratio':>10}")
     for what, t, ratio in rows:
