@@ -6,7 +6,8 @@ Times, in fresh processes, the default command (table output) and `--format json
 FILE`, and the import of the CLI (wall seconds, and CPU seconds with PyTorch's
 process); with `--compare DIR` (another checkout, say the commit before a change)
 the same commands under PYTHONPATH=DIR, interleaved with
-these round by round, so both see the same load. Prints each median, then where the
+these round by round, so both see the same load. Prints each median (and the least
+wall time: on a shared machine, the run least slowed by other jobs), then where the
 time goes inside one run of this checkout (case loading, each semantics' enclosure,
 the parts of the Float-run check, writing the JSON), started as the command starts
 it (PyTorch's process before the case is read, the enclosures' JSON text written
@@ -65,7 +66,8 @@ def main() -> None:
                 walls[(tree, name)].append(_wall(command, str(Path(path).resolve()), elsewhere))
     for name in commands:
         line = "  ".join(f"{tree} {statistics.median(w for w, _ in walls[(tree, name)]):.2f} s "
-                         f"(CPU {statistics.median(c for _, c in walls[(tree, name)]):.2f} s)" for tree in trees)
+                         f"(min {min(w for w, _ in walls[(tree, name)]):.2f} s, "
+                         f"CPU {statistics.median(c for _, c in walls[(tree, name)]):.2f} s)" for tree in trees)
         print(f"median wall over {args.repeat}, {name}: {line}")
 
     # inside one process of this checkout
