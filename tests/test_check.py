@@ -440,3 +440,16 @@ def test_weight_gradients_given_as_factors_are_checked_as_their_values(fmt, chun
         results.append(repr((result.runs, result.outside, result.closest_ulps, result.closest_quantity,
                              [dataclasses.astuple(o) for o in result.offenders], np.asarray(inside).tolist())))
     assert results[0] == results[1]
+
+
+def test_the_callers_work_runs_once_after_the_checks_own_work():
+    """`while_waiting` (what `bound` writes ahead while PyTorch's process runs) is called
+    exactly once, after the numpy runs, the loops and the reference, and is timed."""
+    spec = random_spec(np.random.default_rng(5), 4, 3, "tanh")
+    timings: dict[str, float] = {}
+    calls = []
+    result = check(spec, Box.around([0.1, 0.2, 0.3, 0.4], "0.1"), runs=20, torch_worker=False, timings=timings,
+                   while_waiting=lambda: calls.append(sorted(timings)))
+    assert result.ok and len(calls) == 1
+    assert {"check: numpy", "check: loops", "check: reference"} <= set(calls[0])
+    assert "check: the caller's work, while PyTorch's process runs" in timings

@@ -752,3 +752,45 @@ def test_bound_model_misuse_is_a_usage_error(args, message):
 def test_bound_model_with_a_missing_file_exits_2():
     result = run("bound", "--model", "no-such-model.onnx", "--center", "x.npy", "--radius", "0.1")
     assert result.exit_code == 2 and "no-such-model.onnx" in result.output and "Traceback" not in result.output
+
+
+HAVE_TORCH = __import__("importlib").util.find_spec("torch") is not None
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("name", ["tanh-4x2.json", "not-a-case.json"])
+def test_bound_ends_an_early_torch_process_when_the_model_is_small_or_bad(monkeypatch, tmp_path, name):
+    """`bound` starts PyTorch's process before it reads a big model file; when the model
+    turns out small (PyTorch runs in this process) or the file is bad, it ends the
+    process at once, and the result is the one without the early start."""
+    import verifae.cli as cli
+    from verifae import torch_runs
+
+    path = CASES / name if name != "not-a-case.json" else write(tmp_path, {"name": "bad"}, name)
+    plain = run("bound", path, "--runs", "20", "--format", "json")
+    monkeypatch.setattr(cli, "EARLY_TORCH_BYTE_RUNS", 1)  # every file counts as big
+    stops = []
+    real_stop = torch_runs.stop
+    monkeypatch.setattr(torch_runs, "stop", lambda **kw: (stops.append(kw), real_stop(**kw))[1])
+    early = run("bound", path, "--runs", "20", "--format", "json")
+    assert stops[0] == {"terminate": True} and torch_runs._pool is None
+    assert early.exit_code == plain.exit_code == (0 if name == "tanh-4x2.json" else 2)
+    strip = re.compile(r'"seconds": [0-9.e-]+')
+    assert strip.sub("", early.output) == strip.sub("", plain.output)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_the_early_start_guesses_the_checks_choice_on_every_shipped_case(monkeypatch):
+    """The file-size guess of `_start_torch_early` agrees with the check's own choice
+    (`verifae.check._torch_elsewhere`) on every case in cases/, at 1000 and 100 runs."""
+    import verifae.cli as cli
+    from verifae import torch_runs
+    from verifae.cases import load_case
+    from verifae.check import _torch_elsewhere
+
+    monkeypatch.setattr(torch_runs, "start", lambda: True)  # the guess only, no process
+    for path in sorted(CASES.glob("*.json")):
+        case = load_case(path, layered=True)
+        for runs in (1000, 100):
+            expected = _torch_elsewhere(case.spec, max(1, runs // len(case.boxes)))
+            assert cli._start_torch_early(path, runs) == expected, (path.name, runs)

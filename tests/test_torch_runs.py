@@ -134,3 +134,25 @@ def test_batched_runs_give_each_points_own_loss_and_weight_gradient(fmt):
         np.testing.assert_array_equal(enc.weight.grad.numpy(), np.multiply.outer(z.grad.numpy(), X[k]))
         np.testing.assert_array_equal(dec.weight.grad.numpy(),
                                       np.multiply.outer(x_hat.grad.numpy(), h.detach().numpy()))
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_terminate_ends_a_process_still_importing_torch_and_a_new_one_can_start(monkeypatch):
+    """`verifae bound` starts the process before it knows the model's size; for a small
+    model it ends the process at once rather than wait at exit for PyTorch's import."""
+    from verifae import torch_runs
+
+    monkeypatch.setattr(torch_runs, "_pool", None)
+    monkeypatch.setattr(torch_runs, "_failed", False)
+    assert torch_runs.start()
+    pool = torch_runs._pool
+    assert pool is not None
+    processes = list(pool._processes.values())
+    assert len(processes) == 1
+    torch_runs.stop(terminate=True)
+    processes[0].join(30)
+    # ended by the signal, not by leaving after its import (exit code 0)
+    assert processes[0].exitcode is not None and processes[0].exitcode < 0
+    assert torch_runs._pool is None and not torch_runs._failed  # not broken: a later check may start one
+    assert torch_runs.start()
+    torch_runs.stop(terminate=True)

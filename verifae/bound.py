@@ -70,6 +70,9 @@ class BoundResult:
     boxes: list[BoxResult]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    #: the JSON text of enclosure arrays written ahead (`bound(json_ahead=True)`), by the
+    #: array's id, with the array itself (kept alive, so no other array takes its id)
+    json_texts: dict[int, tuple[np.ndarray, str]] = field(default_factory=dict, repr=False)
 
     @property
     def layered(self) -> bool:
@@ -101,6 +104,7 @@ def bound(
     method: str = "auto",
     max_parts: int | None = None,
     progress: Callable[[str], Any] | None = None,
+    json_ahead: bool = False,
 ) -> BoundResult:
     """Enclose every quantity of `case` in each of `semantics`, then check `runs` float runs.
 
@@ -108,10 +112,16 @@ def bound(
     enclosures; any of them not asked for is computed for the check only. A layered
     case is enclosed by `enclose_layered` with `method` as given, and checked like a v1
     case (`verifae.check.check` takes both).
+
+    With `json_ahead`, the JSON text of every enclosure array (most of what
+    `to_json_text` writes: 600,000 doubles at 784-64-784, each by its shortest repr) is
+    written while the check waits for PyTorch's process, and `to_json_text(result)`
+    uses it; change no array of the result in between.
     """
     start = time.perf_counter()
+    each = max(1, runs // len(case.boxes))  # Float-run points per box
     if runs:
-        prepare_check(case.spec, runs // len(case.boxes))  # PyTorch's process imports while we enclose
+        prepare_check(case.spec, each)  # PyTorch's process imports while we enclose
     g = case.grad_output if grad_output is None else grad_output
     timings: dict[str, float] = {}
     needed = list(semantics) + ([s for s in SEMANTICS if s not in semantics] if runs else [])
@@ -134,19 +144,30 @@ def bound(
             for k in range(len(case.boxes)):
                 per_box[k][s] = _one_box(many, k, precision)
         timings[f"enclose {s}"] = time.perf_counter() - t
+    json_texts: dict[int, tuple[np.ndarray, str]] = {}
+
+    def write_json_ahead() -> None:
+        # the very arrays `to_json_text` puts in (its `_enclosures_json`, for every box)
+        for e in per_box:
+            _enclosures_json({s: e[s] for s in semantics}, lambda a: _text_ahead(a, json_texts))
+
     checks: list[CheckResult | None] = [None] * len(case.boxes)
     if runs:
         t = time.perf_counter()
-        each = max(1, runs // len(case.boxes))
         for k, box in enumerate(case.boxes):
             checks[k] = check(case.spec, box, grad_output=g, runs=each, seed=seed + k, enclosures=per_box[k],
                               progress=(lambda what: progress(f"float runs ({what})")) if progress else None,
-                              timings=timings)
+                              timings=timings, while_waiting=write_json_ahead if json_ahead and k == 0 else None)
         timings["check"] = time.perf_counter() - t
     boxes = [BoxResult({s: e[s] for s in semantics}, c) for e, c in zip(per_box, checks)]
     any_enclosure = next(iter(per_box[0].values()))
     return BoundResult(case, any_enclosure.backend, any_enclosure.precision, method, g, boxes,
-                       time.perf_counter() - start, timings)
+                       time.perf_counter() - start, timings, json_texts)
+
+
+def _text_ahead(a: Any, texts: dict[int, tuple[np.ndarray, str]]) -> None:
+    if isinstance(a, np.ndarray):
+        texts[id(a)] = (a, _array_text(a))
 
 
 def _enclose_layered_boxes(spec: LayeredSpec, boxes: tuple[Box, ...], g: Box | str, backend: str,
@@ -394,7 +415,8 @@ def to_json_text(result: BoundResult, indent: int | None = None) -> str:
     texts: list[str] = []
 
     def placeholder(a: Any) -> str:
-        texts.append(_array_text(a))
+        ahead = result.json_texts.get(id(a))
+        texts.append(ahead[1] if ahead is not None and ahead[0] is a else _array_text(a))
         return f"{token}:{len(texts) - 1}"
 
     text = json.dumps(to_json(result, placeholder))

@@ -724,10 +724,10 @@ def _torch_elsewhere(spec: Spec, points: int) -> bool:
     return points * _model(spec).work >= TORCH_WORKER_WORK and torch_runs.available()
 
 
-def prepare_check(spec: Spec, runs: int) -> None:
-    """Start what a later `check` of `runs` points will need (PyTorch's process), ahead of it."""
-    if runs and _torch_elsewhere(spec, runs):
-        torch_runs.start()
+def prepare_check(spec: Spec, runs: int) -> bool:
+    """Start what a later `check` of `runs` points will need (PyTorch's process), ahead of
+    it; True when that check will run PyTorch in the second process."""
+    return bool(runs) and _torch_elsewhere(spec, runs) and torch_runs.start()
 
 
 def _reference(model: _Model, points, fixed, exact, G, enclosure: AnyEnclosure, keep: int,
@@ -775,6 +775,7 @@ def check(
     progress: Callable[[str], Any] | None = None,
     torch_worker: bool | None = None,
     timings: dict[str, float] | None = None,
+    while_waiting: Callable[[], Any] | None = None,
 ) -> CheckResult:
     """Run the spec in float64 and float32 at about `runs` points and check every result.
 
@@ -788,6 +789,9 @@ def check(
     ulps. PyTorch runs in a second process when `torch_worker` is True, or, when it is
     None, for big work where one can start (see verifae.torch_runs). `timings`, when
     given, gets the seconds of each part added (for benchmarks/bound_speed.py).
+    `while_waiting`, when given, is called once, after the check's own work and before
+    it waits for PyTorch's process: work of the caller's that this process would
+    otherwise do after the check, done while the other core finishes PyTorch's runs.
     """
     clock = _Clock(timings)
     if runs < 1:
@@ -839,6 +843,9 @@ def check(
             progress("reference")
         result.reference = _reference(model, points, fixed, box.lower, G, found["real"], keep, grad_output)
         clock("check: reference")
+    if while_waiting is not None:
+        while_waiting()
+        clock("check: the caller's work, while PyTorch's process runs")
     for name, future in elsewhere.items():
         if future is None:
             continue

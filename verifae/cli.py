@@ -19,6 +19,7 @@ from .api import SEMANTICS
 from .backends import RIGOROUS_BACKENDS
 from .bound import bound, to_json_text
 from .cases import DEFAULT_MAX_BYTES, Case, LayeredCase, load_box, load_case
+from .check import prepare_check
 from .errors import EnvironmentFailure, OutputError, VerifaeError
 from .files import write_atomically
 from .importers.cli import MODEL_OPTION_NAMES, case_command, model_options
@@ -134,6 +135,27 @@ def _weights(spec: AutoencoderSpec | LayeredSpec) -> int:
     return spec.input_dim * max(spec.hidden_dim, 1)
 
 
+#: runs × model file bytes from which `bound` starts PyTorch's process before reading
+#: the model. The check uses that process from runs × work >= TORCH_WORKER_WORK
+#: (verifae.check, 10⁷, work about half the weights); a case file spends some 5–20
+#: bytes per number and a binary model file 4, so 3·10⁸ separates the 784-64-784 case
+#: (2.1 MB, 50,176 work) from the 64-32-8-32-64 ones (0.15 MB, 2,304 work). A wrong
+#: guess costs no result: an unneeded process is ended once the model's size is known,
+#: and a needed one not started early starts when `bound` begins, as before.
+EARLY_TORCH_BYTE_RUNS = 3 * 10**8
+
+
+def _start_torch_early(path: Path, runs: int) -> bool:
+    """Start PyTorch's process now, before the model is read, when the check will likely
+    run PyTorch there: its import (about two seconds of CPU) then overlaps reading the
+    model and the enclosures on the other core instead of only the enclosures."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False  # the loader reports it
+    return runs * size >= EARLY_TORCH_BYTE_RUNS and torch_runs.available() and torch_runs.start()
+
+
 @main.command("bound", epilog=EPILOG)
 @click.argument("case_file", metavar="CASE.json", type=click.Path(path_type=Path), required=False)
 @click.option("--model", type=click.Path(path_type=Path), default=None, metavar="MODEL",
@@ -180,28 +202,36 @@ def bound_command(ctx, case_file, model, backend, precision, semantics, method, 
             # Before the work, not after it: a typo in -o should not cost the whole run.
             what = "does not exist" if not output.parent.exists() else "is not a folder"
             raise OutputError(f"cannot write {output}: folder {output.parent} {what}")
-        case: Case | LayeredCase
-        if model is not None:
-            from .importers import load_model_case
+        early = _start_torch_early(model if model is not None else case_file, runs)
+        try:
+            case: Case | LayeredCase
+            if model is not None:
+                from .importers import load_model_case
 
-            case = load_model_case(model, **model_args)
-        else:
-            case = load_case(case_file, max_size, layered=True)
-        g = None
-        if grad_output is not None:
-            g = "mse" if grad_output == "mse" else load_box(grad_output, max_size)
-        progress = _progress()
-        result = bound(case, backend=backend, precision=precision, semantics=tuple(semantics) or SEMANTICS,
-                       runs=runs, seed=seed, grad_output=g, method=method, max_parts=max_parts,
-                       progress=progress)
+                case = load_model_case(model, **model_args)
+            else:
+                case = load_case(case_file, max_size, layered=True)
+            if early and not prepare_check(case.spec, max(1, runs // len(case.boxes))):
+                torch_runs.stop(terminate=True)  # a small model after all: PyTorch runs here
+            g = None
+            if grad_output is not None:
+                g = "mse" if grad_output == "mse" else load_box(grad_output, max_size)
+            progress = _progress()
+            # Indented for small models; compact for large ones (a 784-64-784 result has
+            # 300,000 intervals, and indentation triples the size and the time to write),
+            # whose arrays' text is written while the check waits for PyTorch's process.
+            compact = fmt == "json" and _weights(case.spec) > 4096
+            result = bound(case, backend=backend, precision=precision, semantics=tuple(semantics) or SEMANTICS,
+                           runs=runs, seed=seed, grad_output=g, method=method, max_parts=max_parts,
+                           progress=progress, json_ahead=compact)
+        except BaseException:
+            torch_runs.stop(terminate=True)  # bad input, Ctrl-C: exit without waiting for PyTorch's import
+            raise
         torch_runs.stop()  # one case per command: PyTorch's process exits while we write
         if progress:
             click.echo("\r\x1b[K", err=True, nl=False)
         if fmt == "json":
-            # Indented for small models; compact for large ones (a 784-64-784 result has
-            # 300,000 intervals, and indentation triples the size and the time to write).
-            small = _weights(case.spec) <= 4096
-            text = to_json_text(result, indent=1 if small else None) + "\n"
+            text = to_json_text(result, indent=None if compact else 1) + "\n"
         else:
             text = render_table(result)
         if output is None:

@@ -169,16 +169,26 @@ def submit(fn: Callable[..., Any], *args: Any) -> Future | None:
         return None
 
 
-def stop() -> None:
+def stop(*, terminate: bool = False) -> None:
     """Let the PyTorch process exit (its teardown overlaps whatever comes next); a later
-    `start` begins a new one."""
-    _shutdown(wait=False)
+    `start` begins a new one.
+
+    With `terminate`, end it at once: a process started ahead of a check that turned out
+    not to need it (`verifae bound` starts it before it knows the model's size) may still
+    be importing PyTorch, and the interpreter's exit waits for the pool's process, so
+    letting it finish would cost a small case the second or two of that import."""
+    if terminate and _pool is not None:
+        # the pool's own processes (CPython 3.14 has ProcessPoolExecutor.terminate_workers
+        # for this; 3.11 keeps them in _processes, by pid)
+        for process in list((getattr(_pool, "_processes", None) or {}).values()):
+            process.terminate()
+    _shutdown(wait=False, cancel=terminate)
 
 
-def _shutdown(*, wait: bool, broken: bool = False) -> None:
+def _shutdown(*, wait: bool, broken: bool = False, cancel: bool = False) -> None:
     """Stop the process; a broken one is not started again (the caller runs PyTorch itself)."""
     global _pool, _failed
     if _pool is not None:
-        _pool.shutdown(wait=wait, cancel_futures=broken)
+        _pool.shutdown(wait=wait, cancel_futures=broken or cancel)
     _pool = None
     _failed = _failed or broken
