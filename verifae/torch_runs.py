@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from . import workers
 from .layered import LayeredParameters
 
 __all__ = ["available", "torch_runs", "start", "submit"]
@@ -177,18 +178,17 @@ def stop(*, terminate: bool = False) -> None:
     not to need it (`verifae bound` starts it before it knows the model's size) may still
     be importing PyTorch, and the interpreter's exit waits for the pool's process, so
     letting it finish would cost a small case the second or two of that import."""
+    global _pool
     if terminate and _pool is not None:
-        # the pool's own processes (CPython 3.14 has ProcessPoolExecutor.terminate_workers
-        # for this; 3.11 keeps them in _processes, by pid)
-        for process in list((getattr(_pool, "_processes", None) or {}).values()):
-            process.terminate()
-    _shutdown(wait=False, cancel=terminate)
+        workers.terminate(_pool)
+        _pool = None
+    _shutdown(wait=False)
 
 
-def _shutdown(*, wait: bool, broken: bool = False, cancel: bool = False) -> None:
+def _shutdown(*, wait: bool, broken: bool = False) -> None:
     """Stop the process; a broken one is not started again (the caller runs PyTorch itself)."""
     global _pool, _failed
     if _pool is not None:
-        _pool.shutdown(wait=wait, cancel_futures=broken or cancel)
+        _pool.shutdown(wait=wait, cancel_futures=broken)
     _pool = None
     _failed = _failed or broken
