@@ -37,7 +37,7 @@ from .base import MSE, as_bounds, may_overflow
 from .dense import DenseProduct, magnitude_times
 from .gradients import float_box
 from .interval import interval_propagation
-from .linear_gradients import mse_gradient_bounds
+from .linear_gradients import decoder_gram, mse_gradient_bounds
 
 __all__ = ["relaxation", "linear_bounds"]
 
@@ -145,33 +145,39 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     # the lines of back-substitution: the parallel pair, or relu's triangle straddling 0
     lines = [act.relaxation_lines(lo, hi, line) for lo, hi, line in zip(z_lo, z_hi, parallel)]
     aL, cL, aU, cU = (np.array([line[k] for line in lines], dtype=np.float64).reshape(h) for k in range(4))
-    W_lo, W_hi = B.ends(W_dec)
-    W_pos = B.from_ends(np.maximum(W_lo, 0.0), np.maximum(W_hi, 0.0))
-    W_neg = B.from_ends(np.minimum(W_lo, 0.0), np.minimum(W_hi, 0.0))
+    # W_dec's positive and negative parts and W_decᵀ W_dec depend on the parameters only:
+    # computed once per spec and semantics (each tensor then keeps its own midpoint, radius
+    # and scalars for the products), the same values as computed here every time
+    W_pos, W_neg = spec.derived(("linear: W_dec's signed parts", semantics), lambda: _signed_parts(B, W_dec))
     rows = lambda v: B.constant_floats(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
     mid, rad = x.mid_rad()
     bounds = {}
     same_slopes = np.array_equal(aL, aU)  # sigmoid, tanh, relu not straddling: one matrix for both sides
     # M = P W_enc (d × d), in midpoint-radius form (`DenseProduct`: never as interval arrays)
     matrices: dict[bool, DenseProduct] = {}
+    concrete: dict[tuple[bool, int], tuple[np.ndarray, np.ndarray]] = {}  # (matrix, shift) -> concretize's
     for up in (True, False):
         a_pos, a_neg, c_pos, c_neg = (aU, aL, cU, cL) if up else (aL, aU, cL, cU)
         if not same_slopes or up:  # for one slope a, w⁺a + w⁻a = w a: one product for both sides
             P = B.mul(W_dec, rows(aU)) if same_slopes else B.add(B.mul(W_pos, rows(a_pos)), B.mul(W_neg, rows(a_neg)))
+            P_b = B.add(B.matvec(P, b_enc), b_dec) if h else b_dec  # P b_enc + b_dec
+            if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
+                slack = B.constant_floats(B.inflate(magnitude_times(P, e1) + magnitude_times(W_dec, e2) + e3, 2))
         if h:
             const = B.add(B.add(B.matvec(W_pos, B.constant_floats(c_pos)),
-                                B.matvec(W_neg, B.constant_floats(c_neg))), B.add(B.matvec(P, b_enc), b_dec))
+                                B.matvec(W_neg, B.constant_floats(c_neg))), P_b)
         else:
             const = b_dec
         if up or not same_slopes:
             matrices[up] = DenseProduct(P, W_enc, centre=mid)  # rows P_i W_enc
-        if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
-            slack = (magnitude_times(P, e1)
-                     + magnitude_times(W_dec, e2))
-            const = B.widen(const, B.constant_floats(B.inflate(slack + e3, 2)))
+        if len(e1):
+            const = B.widen(const, slack)
         const_lo, const_hi = B.ends(const)
         for name, shift in (("output", 0), ("residual", 1)):  # M x + const, (M − I) x + const
-            centre, spread = matrices[up or same_slopes].concretize(rad, shift)
+            key = (up or same_slopes, shift)
+            if key not in concrete:
+                concrete[key] = matrices[key[0]].concretize(rad, shift)
+            centre, spread = concrete[key]
             bounds[(name, up)] = (B.up(B.up(centre + spread) + const_hi) if up
                                   else B.down(B.down(centre - spread) + const_lo))
     out = {name: as_bounds(np.stack([bounds[(name, False)], bounds[(name, True)]], axis=-1))
@@ -209,9 +215,17 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
                 dact = B.activation_derivative(spec.activation, z)
             else:
                 dact = F.activation_derivative(spec.activation, FloatTensor(z, np.zeros(h, dtype=bool))).value
-            out.update(mse_gradient_bounds(form, W_enc, dact))
+            gram = spec.derived(("linear: W_decᵀ W_dec", semantics), lambda: decoder_gram(B, W_dec))
+            out.update(mse_gradient_bounds(form, W_enc, dact, gram))
     out["reconstruction_error"] = np.array([lower, upper])
     return out
+
+
+def _signed_parts(B: FastBackend, W: FastTensor) -> tuple[FastTensor, FastTensor]:
+    """(W⁺, W⁻): the interval matrices of the positive and negative parts of every W in W."""
+    W_lo, W_hi = B.ends(W)
+    return (B.from_ends(np.maximum(W_lo, 0.0), np.maximum(W_hi, 0.0)),
+            B.from_ends(np.minimum(W_lo, 0.0), np.minimum(W_hi, 0.0)))
 
 
 def _exact_sum(terms: np.ndarray) -> float | None:
