@@ -30,10 +30,10 @@ import numpy as np
 from ..activations import Activation, get_activation
 from ..backends.fast import FastBackend, FastTensor
 from ..box import Box
-from ..model import AutoencoderSpec, Parameters
+from ..model import AutoencoderSpec, Parameters, backward, mse_grad_output
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
-from .base import MSE, as_bounds, may_overflow
+from .base import MSE, as_bounds
 from .dense import DenseProduct, magnitude_times
 from .gradients import float_box
 from .interval import interval_propagation
@@ -86,9 +86,17 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
     xf = float_box(F, box)
     # Every error term below (e1, e2, e3, the float square and mean, the gradients')
     # assumes that no intermediate of the run overflows: the float interval pass proves
-    # that or the method bounds nothing (`may_overflow`).
-    q = interval_propagation(F, Parameters(*params, spec.activation, d), xf, MSE)
-    if any(t.unbounded.any() for t in (*params, xf)) or may_overflow(q):
+    # that or the method bounds nothing (as `may_overflow`: an unbounded entry anywhere).
+    # The pass leaves out the weight gradients' outer products dz ⊗ x and g ⊗ hid: they
+    # feed no other value of the run, and no bound of this module or of the mean-value
+    # form is a weight gradient, so an overflow there breaks none of these premises
+    # (`enclose` decides on its own full pass, weight gradients included, whether any
+    # method may tighten at all).
+    p = Parameters(*params, spec.activation, d)
+    q = interval_propagation(F, p, xf, MSE, gradients=False)
+    grads = backward(F, p, xf, q.forward, mse_grad_output(F, q.forward.output, xf, d), weights=False)
+    computed = [*params, xf, *q.forward, q.reconstruction_error, *(t for t in grads if t is not None)]
+    if any(t.unbounded.any() for t in computed):
         return None
     zf, hidf = q.forward.pre_activation, q.forward.hidden
     W_enc, b_enc, W_dec, b_dec = (t.value for t in params)
