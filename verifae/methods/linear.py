@@ -157,7 +157,8 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     # computed once per spec and semantics (each tensor then keeps its own midpoint, radius
     # and scalars for the products), the same values as computed here every time
     W_pos, W_neg = spec.derived(("linear: W_dec's signed parts", semantics), lambda: _signed_parts(B, W_dec))
-    rows = lambda v: B.constant_floats(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
+    # a point factor per column, broadcast by the backend's elementwise product (no d × h copies)
+    rows = lambda v: B.constant_floats(v[None, :])  # noqa: E731
     mid, rad = x.mid_rad()
     bounds = {}
     same_slopes = np.array_equal(aL, aU)  # sigmoid, tanh, relu not straddling: one matrix for both sides
@@ -309,7 +310,7 @@ def residual_form(s: Prepared, parallel: list[tuple[float, float, float]],
     tc = 0.5 * cL + 0.5 * cU
     tau = B.up(np.maximum(tc - cL, cU - tc))
     mid, rho = x.mid_rad()
-    A = B.mul(W_enc, B.constant_floats(np.broadcast_to(a[:, None], (h, d)).copy()))
+    A = B.mul(W_enc, B.constant_floats(a[:, None]))  # a_j times row j, broadcast
     hidden_c = B.add(B.mul(B.constant_floats(a), B.affine(W_enc, B.constant_floats(mid), b_enc)), B.constant_floats(tc))
     c0 = B.sub(B.affine(W_dec, hidden_c, b_dec), B.constant_floats(mid))
     if M is None:

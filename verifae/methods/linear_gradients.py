@@ -94,7 +94,7 @@ def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor,
     out = {"dH": B.bounds(dH)}
 
     m, w = dact.mid_rad()
-    Wm = B.mul(W_enc, B.constant_floats(np.broadcast_to(m[:, None], (h, d)).copy()))  # diag(m) W_enc
+    Wm = B.mul(W_enc, B.constant_floats(m[:, None]))  # diag(m) W_enc: m_j times row j, broadcast
     mid_Wm, rad_Wm = Wm.mid_rad()
     WmT = (mid_Wm.T, rad_Wm.T)  # d × h, midpoint and radius
     K = DenseProduct(WmT, N)  # Wmᵀ N, d × d, in midpoint-radius form

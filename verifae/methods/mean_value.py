@@ -57,8 +57,7 @@ def _centred_form(B: FastBackend, p: Parameters, x: FastTensor) -> dict[str, np.
     if h:
         slope = B.activation_derivative(p.activation, over_box.forward.pre_activation)  # act'(Z)
         slope_lo, slope_hi = B.ends(slope)
-        P = B.mul(p.W_dec, B.from_ends(np.broadcast_to(slope_lo, (d, h)).copy(),
-                                            np.broadcast_to(slope_hi, (d, h)).copy()))
+        P = B.mul(p.W_dec, B.from_ends(slope_lo[None, :], slope_hi[None, :]))  # act'(Z_j) times column j, broadcast
         J = DenseProduct(P, p.W_enc)  # rows P_i W_enc: the interval Jacobian of x_hat
     else:
         J = DenseProduct(B.constant_floats(np.zeros((d, 0))), B.constant_floats(np.zeros((0, d))))
