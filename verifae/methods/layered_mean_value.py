@@ -97,6 +97,7 @@ from ..model import mse_grad_output, reconstruction_error
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import layered_may_overflow
+from .gradients import float_box
 from .linear import sum_up
 from .linear_gradients import _transpose
 
@@ -235,7 +236,7 @@ def _centred_form(B: FastBackend, spec: LayeredSpec, p: LayeredParameters, x: Fa
     fwd = LayeredForward(tuple(LayerForward(layer.name, z, a) for layer, z, a in zip(p.layers, pre, post)),
                          post[p.n_encoder - 1], post[-1])
     g = B.scale(r, 2, d)
-    grad_E = B.sub(layered_backward(B, p, x, fwd, g)["input"], g)
+    grad_E = B.sub(layered_backward(B, p, x, fwd, g, weights=False)["input"], g)  # dX only: no outer products
     grad_lo, grad_hi = B.ends(grad_E)
     e_spread = B.upper(B.matvec(B.magnitude(B.from_ends(grad_lo[None, :], grad_hi[None, :])), rho))[0]
     e = _pm(B, reconstruction_error(B, a_c, centre), np.asarray(e_spread))
@@ -266,7 +267,7 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
     fmt = FORMATS[semantics]
     F = FloatSemantics(B, fmt)
     pf = layered_parameters(F, spec)
-    xf = F.box(box)
+    xf = float_box(F, box)  # converted once per box and format
     # The float interval pass: it bounds every intermediate of every run (|a_k^f|, z_k^f)
     # and proves that none overflows, the premise of every error term below.
     fwd_f = layered_forward(F, pf, xf)
