@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/linear_speed.py [CASE.json] [--old DIR] [--rounds 9]
         [--calls 3] [--methods interval,linear,mean-value,auto] [--semantics real,float64,float32]
-        [--in-process]
+        [--in-process] [--layered]
 
 `--old DIR` is another checkout (say main at the commit before a change: `git worktree
 add DIR COMMIT`). Each round starts one process per version (PYTHONPATH=DIR, outside
@@ -11,7 +11,8 @@ encloses the case's first box once with every (method, semantics) as a warm-up (
 parameters are converted once per spec), then times `--calls` more calls of each; the
 versions alternate round by round, so both see the same load. Prints the median wall
 and CPU time (process_time: the machine may be shared) of each over all rounds and
-calls, and the ratio old/new of the CPU medians.
+calls, and the ratio old/new of the CPU medians. `--layered` encloses the case as a
+layered model (a v1 case through `LayeredSpec.from_v1`): `enclose_layered`.
 
 Separate processes, because at this size the time depends on the allocator's state:
 a fresh d × d array is about 1200 page faults (glibc returns freed memory at the top of
@@ -51,12 +52,16 @@ def _time(call: Any) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _measure(package: Any, case_path: str, runs: list[tuple[str, str]], calls: int, warm: bool = True) -> Times:
+def _measure(package: Any, case_path: str, runs: list[tuple[str, str]], calls: int, warm: bool = True,
+             layered: bool = False) -> Times:
     """Every (method, semantics) once as a warm-up, then `calls` timed calls of each."""
-    case = package.cases.load_case(case_path)
+    case = package.cases.load_case(case_path, layered=layered)
+    spec = case.spec
+    if layered and not isinstance(spec, package.LayeredSpec):
+        spec = package.LayeredSpec.from_v1(spec)
 
     def call(method: str, semantics: str) -> Any:
-        return lambda: package.enclose(case.spec, case.boxes[0], method=method, semantics=semantics)
+        return lambda: package.enclose(spec, case.boxes[0], method=method, semantics=semantics)
 
     if warm:
         for method, semantics in runs:
@@ -69,13 +74,13 @@ def _measure(package: Any, case_path: str, runs: list[tuple[str, str]], calls: i
 
 
 def _child(args: argparse.Namespace, runs: list[tuple[str, str]]) -> None:
-    print(json.dumps(_measure(importlib.import_module("verifae"), args.case, runs, args.calls)))
+    print(json.dumps(_measure(importlib.import_module("verifae"), args.case, runs, args.calls, layered=args.layered)))
 
 
 def _subprocess_round(tree: str, args: argparse.Namespace) -> Times:
     env = {**os.environ, "PYTHONPATH": tree}
     command = [sys.executable, str(Path(__file__).resolve()), args.case, "--child", "--calls", str(args.calls),
-               "--methods", args.methods, "--semantics", args.semantics]
+               "--methods", args.methods, "--semantics", args.semantics, *(["--layered"] if args.layered else [])]
     done = subprocess.run(command, check=True, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     return {key: [tuple(t) for t in value] for key, value in json.loads(done.stdout.splitlines()[-1]).items()}
 
@@ -89,6 +94,7 @@ def main() -> None:
     parser.add_argument("--methods", default="interval,linear,mean-value,auto")
     parser.add_argument("--semantics", default="real,float64,float32")
     parser.add_argument("--in-process", action="store_true", help="both versions in this process")
+    parser.add_argument("--layered", action="store_true", help="enclose the case as a layered model")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.case = str(Path(args.case).resolve())
@@ -107,10 +113,10 @@ def main() -> None:
             sys.path.insert(0, folder)
             packages["old"] = importlib.import_module("verifae_old")
         for package in packages.values():
-            _measure(package, args.case, runs, 0)  # the warm-up only
+            _measure(package, args.case, runs, 0, layered=args.layered)  # the warm-up only
         for _ in range(args.rounds):
             for name, package in packages.items():
-                for key, found in _measure(package, args.case, runs, args.calls, warm=False).items():
+                for key, found in _measure(package, args.case, runs, args.calls, False, args.layered).items():
                     times[name][key] += found
     else:
         for _ in range(args.rounds):
