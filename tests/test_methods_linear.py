@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import flint
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verifae import AutoencoderSpec, Box, LayeredSpec, check, enclose, enclose_many
-from verifae.methods.linear import relaxation
+from verifae.methods.linear import linear_bounds, relaxation
 
 from .reference import outside, reference
 from .strategies import boxes, points_in, specs
@@ -140,6 +141,41 @@ def test_linear_tightens_the_float_semantics():
         width = lambda b: b[..., 1] - b[..., 0]  # noqa: E731
         assert np.median(width(linear.output) / width(interval.output)) < 0.5
         assert width(linear.reconstruction_error) < width(interval.reconstruction_error)
+
+
+def test_what_linear_keeps_on_the_spec_holds_for_every_box_and_semantics():
+    """W_dec's signed parts and W_decᵀW_dec are kept on the spec per semantics: every
+    box and semantics bounded after others on one spec gets the bounds of a fresh spec."""
+    rng = np.random.default_rng(7)
+    arrays = (rng.normal(size=(5, 12)) / 3, rng.normal(size=5) / 10, rng.normal(size=(12, 5)) / 2,
+              rng.normal(size=12) / 10)
+    kept = AutoencoderSpec(*arrays, "sigmoid")
+    boxes_ = [Box.around(rng.random(12), r) for r in ("0.01", "0.2")]
+    for semantics in ("real", "float32", "float64"):
+        for box in boxes_:
+            again, fresh = linear_bounds(kept, box, semantics), linear_bounds(AutoencoderSpec(*arrays, "sigmoid"), box,
+                                                                              semantics)
+            assert again is not None and fresh is not None and again.keys() == fresh.keys()
+            for key in fresh:
+                np.testing.assert_array_equal(again[key], fresh[key])
+
+
+def test_an_overflow_in_a_weight_gradient_only_leaves_the_linear_bounds_sound():
+    """dW_enc = dz ⊗ x overflows float32 here (|dz| about 1e35, x about 1e4) and no
+    other intermediate does: `enclose` keeps the interval enclosure (its pass has an
+    unbounded entry), while `linear_bounds`, which bounds no weight gradient, still
+    bounds the rest, and every float32 run lies inside."""
+    spec = AutoencoderSpec([["1e-4", "1e-4"]], [0], [["1e18"], ["1e18"]], [0, 0], "tanh")
+    box = Box([10000, 10000], [10001, 10001])
+    interval = enclose(spec, box, method="interval", semantics="float32")
+    assert np.isinf(interval.gradients["W_enc"]).all() and np.isfinite(interval.gradients["input"]).all()
+    assert enclose(spec, box, method="linear", semantics="float32").output.tolist() == interval.output.tolist()
+    bounds = linear_bounds(spec, box, "float32")
+    assert bounds is not None
+    tight = replace(interval, output=bounds["output"], reconstruction_error=bounds["reconstruction_error"],
+                    gradients={**interval.gradients, "input": bounds["dX"]})
+    result = check(spec, box, runs=200, enclosures={"float32": tight}, reference=False, torch_worker=False)
+    assert result.formats["float32"].outside == 0, result.formats["float32"].offenders
 
 
 def test_unknown_method():

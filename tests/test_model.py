@@ -135,3 +135,16 @@ def test_an_activation_with_parameters():
 def test_a_configured_activation_with_bad_parameters():
     with pytest.raises(SpecError, match="negative_slope must lie in"):
         spec(activation={"name": "leaky_relu", "negative_slope": "-1"})
+
+
+def test_backward_without_weights_leaves_out_the_outer_products_only():
+    s = spec(activation="tanh", b_enc=["0.1", "-0.2"])
+    B = get_backend("fast")
+    p = parameters(B, s)
+    x = B.interval_floats(np.array([0.1, -0.2, 0.3]), np.array([0.2, 0.1, 0.35]))
+    fwd = forward(B, p, x)
+    g = mse_grad_output(B, fwd.output, x, 3)
+    full, part = backward(B, p, x, fwd, g), backward(B, p, x, fwd, g, weights=False)
+    assert part.W_enc is None and part.W_dec is None
+    for name in ("b_enc", "b_dec", "input"):
+        np.testing.assert_array_equal(B.bounds(getattr(part, name)), B.bounds(getattr(full, name)))

@@ -239,13 +239,15 @@ Refine = Callable[[str, Any], Any]
 _V1_NAMES = {"decoder.0.input_gradient": "dH", "encoder.0.input_gradient": "dX"}
 
 
-def backward(backend: Backend, p: Parameters, x: Any, fwd: Forward, g: Any, refine: Refine = unrefined) -> Gradients:
+def backward(backend: Backend, p: Parameters, x: Any, fwd: Forward, g: Any, refine: Refine = unrefined,
+             weights: bool = True) -> Gradients:
     """The manual VJP of design §1 for incoming gradient g = dL/dx_hat: the layered
     model's (`layered_backward`) on the v1 layers, in v1's tuple order. act' is evaluated
-    at z, never at hid (design §1)."""
+    at z, never at hid (design §1). With weights=False the outer products are not formed
+    (the weight gradients are None; their factors are the bias gradients and the inputs)."""
     layers = _layers(p)
     found = LayeredForward((LayerForward("encoder.0", fwd.pre_activation, fwd.hidden),
                             LayerForward("decoder.0", fwd.output, fwd.output)), fwd.hidden, fwd.output)
-    grads = layered_backward(backend, layers, x, found, g, lambda name, t: refine(_V1_NAMES[name], t))
-    return Gradients(grads["encoder.0.weight"], grads["encoder.0.bias"], grads["decoder.0.weight"],
+    grads = layered_backward(backend, layers, x, found, g, lambda name, t: refine(_V1_NAMES[name], t), weights)
+    return Gradients(grads.get("encoder.0.weight"), grads["encoder.0.bias"], grads.get("decoder.0.weight"),
                      grads["decoder.0.bias"], grads["input"])

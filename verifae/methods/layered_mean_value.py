@@ -97,6 +97,8 @@ from ..model import mse_grad_output, reconstruction_error
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import layered_may_overflow
+from .dense import DenseProduct
+from .gradients import float_box
 from .linear import sum_up
 from .linear_gradients import _transpose
 
@@ -131,16 +133,52 @@ def _column(B: FastBackend, v: FastTensor) -> FastTensor:
     return B.from_ends(lo[:, None], hi[:, None])
 
 
+class _LastJacobian(NamedTuple):
+    """A = (2/d)(X − I) for a last layer without activation, X = W_K J_{K−1}
+    (`CentredForm.last`), kept factored: no d × d interval matrix is formed."""
+
+    B: FastBackend
+    X: DenseProduct  # W_K J_{K−1}: contains the Jacobian of the output at every point of the box
+    J: FastTensor  # n × d: J_{K−1}
+
+    def abs_times(self, rho: np.ndarray, d: int) -> np.ndarray:
+        """>= |A| ρ = (2/d) |X − I| ρ (`DenseProduct.abs_times`; the product by q >= 2/d
+        stepped up)."""
+        q = float(self.B.up(np.float64(2 / d)))
+        return self.B.inflate(q * self.X.abs_times(rho, shift=1), 1)
+
+    def transposed_times(self, W: FastTensor, d: int) -> FastTensor:
+        """W_Kᵀ A for the layer's own weights W = W_K, as an interval matrix:
+        (2/d)((Wᵀ W) J_{K−1} − Wᵀ). It contains Wᵀ M̄ for the true W and the average M̄ of
+        the Jacobians W J' − I along the segment (J' in J_{K−1}): Wᵀ W lies in the interval
+        Wᵀ W for the true W in its enclosure, every product with a J' in J_{K−1} lies in the
+        interval product, and an interval result is convex, so it holds the average (the
+        N = C A − W_decᵀ of `linear_gradients`: h × h × d products, not h × d × d)."""
+        B = self.B
+        W_T = _transpose(B, W)
+        return B.scale(B.sub(B.rmatvec(self.J, B.rmatvec(W, W_T)), W_T), 2, d)
+
+
 def _mse_gradients(B: FastBackend, p: LayeredParameters, form: CentredForm, inputs: list[FastTensor],
                    slopes: list[FastTensor | None], tau: np.ndarray, F: FloatSemantics | None) -> dict[str, np.ndarray]:
     """Bounds of every gradient for the MSE loss (module docstring, "Gradients")."""
     d = p.input_dim
     rho = form.rho
     a0 = B.scale(form.r_c, 2, d)  # gy = a0 + A e + τ, e = x − c in [−ρ, ρ], |τ| <= t
-    A = B.scale(form.J_r, 2, d)
+    # (2/d) J_r: factored for a last layer without activation (`CentredForm.last`)
+    A: FastTensor | _LastJacobian
+    if form.last is not None:
+        A = _LastJacobian(B, *form.last)
+    else:
+        assert form.J_r is not None  # the one or the other
+        A = B.scale(form.J_r, 2, d)
     t = tau
     u, eta = (0.0, 0.0) if F is None else (float(F.u), float(F.eta))
-    concrete = lambda a0, A, t: (a0, B.inflate(B.upper(B.matvec(B.magnitude(A), rho)) + t, 1))  # noqa: E731
+
+    def concrete(a0: FastTensor, A: FastTensor | _LastJacobian, t: np.ndarray) -> tuple[FastTensor, np.ndarray]:
+        A_rho = A.abs_times(B.upper(rho), d) if isinstance(A, _LastJacobian) else B.upper(B.matvec(B.magnitude(A), rho))
+        return a0, B.inflate(A_rho + t, 1)
+
     out: dict[str, np.ndarray] = {}
     for layer, slope, a_in in reversed(list(zip(p.layers, slopes, inputs))):
         if slope is not None:  # dz = gy ⊙ s with s = m ± w: a0 m + (diag(m) A) e + (m τ + (s − m) gy)
@@ -148,7 +186,9 @@ def _mse_gradients(B: FastBackend, p: LayeredParameters, form: CentredForm, inpu
             gy_mag = B.inflate(B.upper(B.magnitude(centre)) + spread, 1)
             m, w = slope.mid_rad()
             s_mag = B.up(np.abs(m) + w)
-            a0, A = B.mul(a0, B.constant_floats(m)), B.mul(A, B.constant_floats(m[:, None]))
+            a0 = B.mul(a0, B.constant_floats(m))
+            assert not isinstance(A, _LastJacobian)  # factored only for a last layer without activation
+            A = B.mul(A, B.constant_floats(m[:, None]))
             # the float run rounds the product once: u|gy s| + eta
             t = B.inflate(np.abs(m) * t + w * gy_mag + u * gy_mag * s_mag + eta, 5)
         centre, spread = concrete(a0, A, t)
@@ -163,7 +203,8 @@ def _mse_gradients(B: FastBackend, p: LayeredParameters, form: CentredForm, inpu
         # gx = Wᵀ dz; the float run's sum within γ_n |W|ᵀ|dz| + n·eta (no bias: n = out features)
         W, abs_W = layer.weight, B.magnitude(layer.weight)
         n = layer.weight.shape[0]
-        a0, A = B.rmatvec(W, a0), B.rmatvec(A, _transpose(B, W))  # Wᵀ a0 and Wᵀ A
+        a0 = B.rmatvec(W, a0)  # Wᵀ a0 and Wᵀ A
+        A = A.transposed_times(W, d) if isinstance(A, _LastJacobian) else B.rmatvec(A, _transpose(B, W))
         t = B.upper(B.rmatvec(abs_W, B.constant_floats(t)))
         if F is not None:
             g_n = float(B.up(np.float64(float(gamma(n, F.format)))))
@@ -183,7 +224,10 @@ class CentredForm(NamedTuple):
     forward: list[FastTensor]  # the interval pass's post-activations, per layer
     slopes: list[FastTensor | None]  # act'(Z_k) per layer (None: no activation)
     r_c: FastTensor  # r(c)
-    J_r: FastTensor  # the interval Jacobian of r over the box, d × d
+    J_r: FastTensor | None  # the interval Jacobian of r over the box, d × d (None: `last`)
+    #: for a last layer without activation, (X, J_{K−1}) with X = W_K J_{K−1} a
+    #: `DenseProduct` containing the Jacobian of the output over the box (J_r = X − I)
+    last: tuple[DenseProduct, FastTensor] | None
     rho: FastTensor  # the radius ρ >= |x − c|
 
 
@@ -206,12 +250,23 @@ def _centred_form(B: FastBackend, spec: LayeredSpec, p: LayeredParameters, x: Fa
     out: dict[str, np.ndarray] = {}
     pre, post = [], []
     slopes: list[FastTensor | None] = []
-    J = B.constant_floats(np.eye(d))
+    # J_k = diag(act_k'(Z_k)) W_k J_{k−1} as interval matrices (n_k × d). A last layer
+    # without activation (d × d) is X = W_K J_{K−1}, a `DenseProduct` (Rump's
+    # midpoint-radius product, its radius applied as an operator: never an interval array).
+    factored = p.layers[-1].activation is None
+    J: FastTensor | None = None  # J_0 = I
+    X = None
     a, a_c = x, centre
-    for layer in p.layers:
-        J = B.rmatvec(J, layer.weight)  # W_k J: the rows of W_k times J
+    for k, layer in enumerate(p.layers):
         z_c = B.affine(layer.weight, a_c, layer.bias)
-        z = _inside(B, B.affine(layer.weight, a, layer.bias), _pm(B, z_c, spread(J)))
+        if factored and k == len(p.layers) - 1 and J is not None:
+            X = DenseProduct(layer.weight, J)  # W_K J_{K−1}
+            z_spread = X.abs_times(B.upper(rho))
+        else:
+            # W_k J: the rows of W_k times J; W_1 J_0 = W_1 exactly (no product with a d × d I)
+            J = layer.weight if J is None else B.rmatvec(J, layer.weight)
+            z_spread = spread(J)
+        z = _inside(B, B.affine(layer.weight, a, layer.bias), _pm(B, z_c, z_spread))
         slope = None
         if layer.activation is None:
             a, a_c = z, z_c
@@ -228,19 +283,26 @@ def _centred_form(B: FastBackend, spec: LayeredSpec, p: LayeredParameters, x: Fa
     out["latent"] = out[f"layers.{p.layers[p.n_encoder - 1].name}.post_activation"]
     out["output"] = out[f"layers.{p.layers[-1].name}.post_activation"]
     r_c = B.sub(a_c, centre)
-    J_r = B.sub(J, B.constant_floats(np.eye(d)))
-    r = _inside(B, B.sub(a, x), _pm(B, r_c, spread(J_r)))
+    if X is not None:  # J_r = X − I
+        assert J is not None  # J_{K−1}
+        J_r, last = None, (X, J)
+        r_spread = X.abs_times(B.upper(rho), shift=1)
+    else:
+        assert J is not None  # a layered model has layers
+        J_r, last = B.sub(J, B.constant_floats(np.eye(d))), None
+        r_spread = spread(J_r)
+    r = _inside(B, B.sub(a, x), _pm(B, r_c, r_spread))
     out["residual"] = B.bounds(r)
     # ∇E = dX − g over the box: the backward pass from the tighter forward enclosures
     fwd = LayeredForward(tuple(LayerForward(layer.name, z, a) for layer, z, a in zip(p.layers, pre, post)),
                          post[p.n_encoder - 1], post[-1])
     g = B.scale(r, 2, d)
-    grad_E = B.sub(layered_backward(B, p, x, fwd, g)["input"], g)
+    grad_E = B.sub(layered_backward(B, p, x, fwd, g, weights=False)["input"], g)  # dX only: no outer products
     grad_lo, grad_hi = B.ends(grad_E)
     e_spread = B.upper(B.matvec(B.magnitude(B.from_ends(grad_lo[None, :], grad_hi[None, :])), rho))[0]
     e = _pm(B, reconstruction_error(B, a_c, centre), np.asarray(e_spread))
     out["reconstruction_error"] = np.array([max(float(e[0]), 0.0), float(e[1])])
-    return CentredForm(out, pre, post, slopes, r_c, J_r, rho)
+    return CentredForm(out, pre, post, slopes, r_c, J_r, last, rho)
 
 
 def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "real") -> dict[str, np.ndarray] | None:
@@ -266,7 +328,7 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
     fmt = FORMATS[semantics]
     F = FloatSemantics(B, fmt)
     pf = layered_parameters(F, spec)
-    xf = F.box(box)
+    xf = float_box(F, box)  # converted once per box and format
     # The float interval pass: it bounds every intermediate of every run (|a_k^f|, z_k^f)
     # and proves that none overflows, the premise of every error term below.
     fwd_f = layered_forward(F, pf, xf)

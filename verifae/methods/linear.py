@@ -30,14 +30,14 @@ import numpy as np
 from ..activations import Activation, get_activation
 from ..backends.fast import FastBackend, FastTensor
 from ..box import Box
-from ..model import AutoencoderSpec, Parameters
+from ..model import AutoencoderSpec, Parameters, backward, mse_grad_output
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
-from .base import MSE, as_bounds, may_overflow
+from .base import MSE, as_bounds
 from .dense import DenseProduct, magnitude_times
 from .gradients import float_box
 from .interval import interval_propagation
-from .linear_gradients import mse_gradient_bounds
+from .linear_gradients import decoder_gram, mse_gradient_bounds
 
 __all__ = ["relaxation", "linear_bounds"]
 
@@ -86,9 +86,17 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
     xf = float_box(F, box)
     # Every error term below (e1, e2, e3, the float square and mean, the gradients')
     # assumes that no intermediate of the run overflows: the float interval pass proves
-    # that or the method bounds nothing (`may_overflow`).
-    q = interval_propagation(F, Parameters(*params, spec.activation, d), xf, MSE)
-    if any(t.unbounded.any() for t in (*params, xf)) or may_overflow(q):
+    # that or the method bounds nothing (as `may_overflow`: an unbounded entry anywhere).
+    # The pass leaves out the weight gradients' outer products dz ⊗ x and g ⊗ hid: they
+    # feed no other value of the run, and no bound of this module or of the mean-value
+    # form is a weight gradient, so an overflow there breaks none of these premises
+    # (`enclose` decides on its own full pass, weight gradients included, whether any
+    # method may tighten at all).
+    p = Parameters(*params, spec.activation, d)
+    q = interval_propagation(F, p, xf, MSE, gradients=False)
+    grads = backward(F, p, xf, q.forward, mse_grad_output(F, q.forward.output, xf, d), weights=False)
+    computed = [*params, xf, *q.forward, q.reconstruction_error, *(t for t in grads if t is not None)]
+    if any(t.unbounded.any() for t in computed):
         return None
     zf, hidf = q.forward.pre_activation, q.forward.hidden
     W_enc, b_enc, W_dec, b_dec = (t.value for t in params)
@@ -145,33 +153,40 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
     # the lines of back-substitution: the parallel pair, or relu's triangle straddling 0
     lines = [act.relaxation_lines(lo, hi, line) for lo, hi, line in zip(z_lo, z_hi, parallel)]
     aL, cL, aU, cU = (np.array([line[k] for line in lines], dtype=np.float64).reshape(h) for k in range(4))
-    W_lo, W_hi = B.ends(W_dec)
-    W_pos = B.from_ends(np.maximum(W_lo, 0.0), np.maximum(W_hi, 0.0))
-    W_neg = B.from_ends(np.minimum(W_lo, 0.0), np.minimum(W_hi, 0.0))
-    rows = lambda v: B.constant_floats(np.broadcast_to(v, (d, h)).copy())  # noqa: E731
+    # W_dec's positive and negative parts and W_decᵀ W_dec depend on the parameters only:
+    # computed once per spec and semantics (each tensor then keeps its own midpoint, radius
+    # and scalars for the products), the same values as computed here every time
+    W_pos, W_neg = spec.derived(("linear: W_dec's signed parts", semantics), lambda: _signed_parts(B, W_dec))
+    # a point factor per column, broadcast by the backend's elementwise product (no d × h copies)
+    rows = lambda v: B.constant_floats(v[None, :])  # noqa: E731
     mid, rad = x.mid_rad()
     bounds = {}
     same_slopes = np.array_equal(aL, aU)  # sigmoid, tanh, relu not straddling: one matrix for both sides
     # M = P W_enc (d × d), in midpoint-radius form (`DenseProduct`: never as interval arrays)
     matrices: dict[bool, DenseProduct] = {}
+    concrete: dict[tuple[bool, int], tuple[np.ndarray, np.ndarray]] = {}  # (matrix, shift) -> concretize's
     for up in (True, False):
         a_pos, a_neg, c_pos, c_neg = (aU, aL, cU, cL) if up else (aL, aU, cL, cU)
         if not same_slopes or up:  # for one slope a, w⁺a + w⁻a = w a: one product for both sides
             P = B.mul(W_dec, rows(aU)) if same_slopes else B.add(B.mul(W_pos, rows(a_pos)), B.mul(W_neg, rows(a_neg)))
+            P_b = B.add(B.matvec(P, b_enc), b_dec) if h else b_dec  # P b_enc + b_dec
+            if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
+                slack = B.constant_floats(B.inflate(magnitude_times(P, e1) + magnitude_times(W_dec, e2) + e3, 2))
         if h:
             const = B.add(B.add(B.matvec(W_pos, B.constant_floats(c_pos)),
-                                B.matvec(W_neg, B.constant_floats(c_neg))), B.add(B.matvec(P, b_enc), b_dec))
+                                B.matvec(W_neg, B.constant_floats(c_neg))), P_b)
         else:
             const = b_dec
         if up or not same_slopes:
             matrices[up] = DenseProduct(P, W_enc, centre=mid)  # rows P_i W_enc
-        if len(e1):  # the float errors: |P| e1 + |W_dec| e2 + e3
-            slack = (magnitude_times(P, e1)
-                     + magnitude_times(W_dec, e2))
-            const = B.widen(const, B.constant_floats(B.inflate(slack + e3, 2)))
+        if len(e1):
+            const = B.widen(const, slack)
         const_lo, const_hi = B.ends(const)
         for name, shift in (("output", 0), ("residual", 1)):  # M x + const, (M − I) x + const
-            centre, spread = matrices[up or same_slopes].concretize(rad, shift)
+            key = (up or same_slopes, shift)
+            if key not in concrete:
+                concrete[key] = matrices[key[0]].concretize(rad, shift)
+            centre, spread = concrete[key]
             bounds[(name, up)] = (B.up(B.up(centre + spread) + const_hi) if up
                                   else B.down(B.down(centre - spread) + const_lo))
     out = {name: as_bounds(np.stack([bounds[(name, False)], bounds[(name, True)]], axis=-1))
@@ -209,9 +224,17 @@ def linear_bounds(spec: AutoencoderSpec, box: Box, semantics: str = "real") -> d
                 dact = B.activation_derivative(spec.activation, z)
             else:
                 dact = F.activation_derivative(spec.activation, FloatTensor(z, np.zeros(h, dtype=bool))).value
-            out.update(mse_gradient_bounds(form, W_enc, dact))
+            gram = spec.derived(("linear: W_decᵀ W_dec", semantics), lambda: decoder_gram(B, W_dec))
+            out.update(mse_gradient_bounds(form, W_enc, dact, gram))
     out["reconstruction_error"] = np.array([lower, upper])
     return out
+
+
+def _signed_parts(B: FastBackend, W: FastTensor) -> tuple[FastTensor, FastTensor]:
+    """(W⁺, W⁻): the interval matrices of the positive and negative parts of every W in W."""
+    W_lo, W_hi = B.ends(W)
+    return (B.from_ends(np.maximum(W_lo, 0.0), np.maximum(W_hi, 0.0)),
+            B.from_ends(np.minimum(W_lo, 0.0), np.minimum(W_hi, 0.0)))
 
 
 def _exact_sum(terms: np.ndarray) -> float | None:
@@ -287,7 +310,7 @@ def residual_form(s: Prepared, parallel: list[tuple[float, float, float]],
     tc = 0.5 * cL + 0.5 * cU
     tau = B.up(np.maximum(tc - cL, cU - tc))
     mid, rho = x.mid_rad()
-    A = B.mul(W_enc, B.constant_floats(np.broadcast_to(a[:, None], (h, d)).copy()))
+    A = B.mul(W_enc, B.constant_floats(a[:, None]))  # a_j times row j, broadcast
     hidden_c = B.add(B.mul(B.constant_floats(a), B.affine(W_enc, B.constant_floats(mid), b_enc)), B.constant_floats(tc))
     c0 = B.sub(B.affine(W_dec, hidden_c, b_dec), B.constant_floats(mid))
     if M is None:

@@ -42,7 +42,7 @@ from .dense import DenseProduct, magnitude_times
 if TYPE_CHECKING:  # linear imports this module
     from .linear import ResidualForm
 
-__all__ = ["mse_gradient_bounds"]
+__all__ = ["mse_gradient_bounds", "decoder_gram"]
 
 
 def _transpose(B: FastBackend, t: FastTensor) -> FastTensor:
@@ -54,16 +54,24 @@ def _upper(x: float) -> float:
     return float(FastBackend.up(np.float64(x)))
 
 
-def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor) -> dict[str, np.ndarray]:
+def decoder_gram(B: FastBackend, W_dec: FastTensor) -> tuple[FastTensor, FastTensor]:
+    """(W_decᵀ, C = W_decᵀ W_dec) as fast tensors: they depend on the parameters only, so
+    `linear_bounds` computes them once per spec and semantics."""
+    W_decT = _transpose(B, W_dec)  # h × d
+    return W_decT, B.rmatvec(W_dec, W_decT)  # W_decᵀ W_dec, h × h
+
+
+def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor,
+                        gram: tuple[FastTensor, FastTensor] | None = None) -> dict[str, np.ndarray]:
     """Bounds (..., 2) of dH and dX for the MSE loss, in the semantics of `form`.
 
-    `dact` encloses act' at every (float, in a float semantics) pre-activation.
+    `dact` encloses act' at every (float, in a float semantics) pre-activation; `gram`,
+    when given, is `decoder_gram` of form.W_dec.
     """
     B = form.B
     h, d = W_enc.shape
     q = _upper(2 / d)  # >= 2/d, for magnitudes
-    W_decT = _transpose(B, form.W_dec)  # h × d
-    C = B.rmatvec(form.W_dec, W_decT)  # W_decᵀ W_dec, h × h
+    W_decT, C = decoder_gram(B, form.W_dec) if gram is None else gram
     # N = W_decᵀ MI = W_decᵀ (W_dec A − I) = C A − W_decᵀ: the same matrix for every W_dec
     # in its enclosure, as h × h × d products instead of h × d × d
     N = B.sub(B.rmatvec(form.A, C), W_decT)
@@ -86,12 +94,13 @@ def mse_gradient_bounds(form: ResidualForm, W_enc: FastTensor, dact: FastTensor)
     out = {"dH": B.bounds(dH)}
 
     m, w = dact.mid_rad()
-    Wm = B.mul(W_enc, B.constant_floats(np.broadcast_to(m[:, None], (h, d)).copy()))  # diag(m) W_enc
-    WmT = _transpose(B, Wm)  # d × h
+    Wm = B.mul(W_enc, B.constant_floats(m[:, None]))  # diag(m) W_enc: m_j times row j, broadcast
     mid_Wm, rad_Wm = Wm.mid_rad()
-    K = DenseProduct((mid_Wm.T, rad_Wm.T), N)  # Wmᵀ N, d × d, in midpoint-radius form
-    KC = B.rmatvec(C, WmT)  # Wmᵀ C, d × h
-    linear_spread = B.inflate(q * (K.abs_times(form.rho) + magnitude_times(KC, form.tau)
+    WmT = (mid_Wm.T, rad_Wm.T)  # d × h, midpoint and radius
+    K = DenseProduct(WmT, N)  # Wmᵀ N, d × d, in midpoint-radius form
+    # |Wmᵀ C| τ by the same midpoint-radius bound (d × h, one BLAS product; Rump 1999, §3)
+    KC_tau = DenseProduct(WmT, C).abs_times(form.tau)
+    linear_spread = B.inflate(q * (K.abs_times(form.rho) + KC_tau
                                    + magnitude_times(Wm, zeta_h, transpose=True)), 4)
     dH_mag = B.upper(B.magnitude(dH))
     act_mag = B.up(np.abs(m) + w)

@@ -33,7 +33,7 @@ import numpy as np
 from ..activations import get_activation
 from ..backends.fast import FastBackend, FastTensor
 from ..box import Box
-from ..model import AutoencoderSpec, Parameters, parameters
+from ..model import AutoencoderSpec, Parameters, backward, mse_grad_output, parameters
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import gamma
 from .base import MSE
@@ -48,17 +48,16 @@ def _centred_form(B: FastBackend, p: Parameters, x: FastTensor) -> dict[str, np.
     """Bounds of the real output, residual and E of parameters `p` over the inputs `x`."""
     d, h = p.W_dec.shape
     # ∇E needs the backward pass for g = (2/d)(x_hat − x), whatever grad_output the
-    # caller asked for: its own interval pass.
-    over_box = interval_propagation(B, p, x, MSE, gradients=True)
-    assert over_box.gradients is not None  # gradients=True
+    # caller asked for: its own interval pass (dX and g only: no weight gradients).
+    over_box = interval_propagation(B, p, x, MSE, gradients=False)
+    gradients = backward(B, p, x, over_box.forward, mse_grad_output(B, over_box.forward.output, x, d), weights=False)
     mid, rad = x.mid_rad()
     centre = B.constant_floats(mid)
     at_c = interval_propagation(B, p, centre, MSE, gradients=False)
     if h:
         slope = B.activation_derivative(p.activation, over_box.forward.pre_activation)  # act'(Z)
         slope_lo, slope_hi = B.ends(slope)
-        P = B.mul(p.W_dec, B.from_ends(np.broadcast_to(slope_lo, (d, h)).copy(),
-                                            np.broadcast_to(slope_hi, (d, h)).copy()))
+        P = B.mul(p.W_dec, B.from_ends(slope_lo[None, :], slope_hi[None, :]))  # act'(Z_j) times column j, broadcast
         J = DenseProduct(P, p.W_enc)  # rows P_i W_enc: the interval Jacobian of x_hat
     else:
         J = DenseProduct(B.constant_floats(np.zeros((d, 0))), B.constant_floats(np.zeros((0, d))))
@@ -69,7 +68,7 @@ def _centred_form(B: FastBackend, p: Parameters, x: FastTensor) -> dict[str, np.
     spread_r = J.abs_times(rad, shift=1)  # |J − I| ρ
     r_lo, r_hi = B.ends(r_c)
     out["residual"] = np.stack([B.down(r_lo - spread_r), B.up(r_hi + spread_r)], -1)
-    grad = B.sub(over_box.gradients.input, over_box.gradients.b_dec)  # ∇E = dX − g over the box
+    grad = B.sub(gradients.input, gradients.b_dec)  # ∇E = dX − g over the box
     grad_lo, grad_hi = B.ends(grad)
     grad_row = B.from_ends(grad_lo[None, :], grad_hi[None, :])
     spread_e = float(B.up(np.float64(magnitude_times(grad_row, rad)[0])))
