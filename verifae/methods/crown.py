@@ -87,7 +87,6 @@ from ..numbers import FORMATS
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import as_bounds
 from .dense import DenseProduct
-from .gradients import float_box
 
 __all__ = ["crown_bounds", "crown_result", "EmptyPart", "PHASE_ACTIVATIONS", "Phases", "Form", "InputProduct", "Lines",
            "Network", "prepare_network", "propagate", "back_substitute", "start_rows", "output_forms", "minus_identity",
@@ -227,7 +226,7 @@ def _prepare_network(spec: LayeredSpec, box: Box, semantics: str) -> Network | N
                        residual, error)
     F = FloatSemantics(B, FORMATS[semantics])
     pf = layered_parameters(F, spec)
-    xf = float_box(F, box)  # converted once per box and format
+    xf = F.box(box)  # converted once per box and format
     fwd_f = layered_forward(F, pf, xf)
     error_f = reconstruction_error(F, fwd_f.output, xf)
     grads = layered_backward(F, pf, xf, fwd_f, mse_grad_output(F, fwd_f.output, xf, d))

@@ -27,7 +27,7 @@ from ..rounding import FloatSemantics, FloatTensor
 from .base import MSE, as_bounds
 from .interval import interval_propagation
 
-__all__ = ["REFINED", "tightened_gradients", "layered_refined_pass", "float_box"]
+__all__ = ["REFINED", "tightened_gradients", "layered_refined_pass"]
 
 #: the intermediate quantities a tightening method may bound (see `verifae.model.Refine`)
 REFINED: tuple[str, ...] = ("residual", "dH", "dX")
@@ -47,17 +47,6 @@ def _intersect(t: Any, bounds: np.ndarray) -> Any:
     return fast.from_ends(np.maximum(lo, bounds[..., 0]), np.minimum(hi, bounds[..., 1]))
 
 
-def float_box(F: FloatSemantics, box: Box) -> FloatTensor:
-    """`F.box(box)`, converted once per box and format (FloatSemantics has no cache key, so
-    its `box` converts the box's exact endpoints every time: about 20 ms for d = 784):
-    a conversion of the box's immutable endpoints, kept on the box (`Box.derived`), with
-    a fresh copy of its overflow mask for each caller."""
-    fast = F.inner
-    assert isinstance(fast, FastBackend)  # the methods' float semantics run on the fast backend
-    t = box.derived(("float box", F.format.name, fast.cache_key), lambda: F.box(box))
-    return FloatTensor(t.value, t.unbounded.copy(), t.notes)
-
-
 def tightened_gradients(
     spec: AutoencoderSpec, box: Box, semantics: str, bounds: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
@@ -69,7 +58,7 @@ def tightened_gradients(
     def refine(name: str, t: Any) -> Any:
         return _intersect(t, bounds[name]) if name in bounds else t
 
-    x = B.box(box) if isinstance(B, FastBackend) else float_box(B, box)
+    x = B.box(box)
     q = interval_propagation(B, parameters(B, spec), x, MSE, refine=refine)
     assert q.gradients is not None  # gradients=True, the default
     return {name: B.bounds(t) for name, t in zip(GRADIENT_NAMES, q.gradients)}

@@ -98,7 +98,6 @@ from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import layered_may_overflow
 from .dense import DenseProduct
-from .gradients import float_box
 from .linear import sum_up
 from .linear_gradients import _transpose
 
@@ -328,7 +327,7 @@ def layered_mean_value_bounds(spec: LayeredSpec, box: Box, semantics: str = "rea
     fmt = FORMATS[semantics]
     F = FloatSemantics(B, fmt)
     pf = layered_parameters(F, spec)
-    xf = float_box(F, box)  # converted once per box and format
+    xf = F.box(box)  # converted once per box and format
     # The float interval pass: it bounds every intermediate of every run (|a_k^f|, z_k^f)
     # and proves that none overflows, the premise of every error term below.
     fwd_f = layered_forward(F, pf, xf)

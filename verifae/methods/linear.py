@@ -35,7 +35,6 @@ from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import MSE, as_bounds
 from .dense import DenseProduct, magnitude_times
-from .gradients import float_box
 from .interval import interval_propagation
 from .linear_gradients import decoder_gram, mse_gradient_bounds
 
@@ -83,7 +82,7 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
         return Prepared(B, W_enc, b_enc, W_dec, b_dec, x, z, empty, empty, empty, semantics)
     F = FloatSemantics(B, FORMATS[semantics])
     params = F.convert_parameters(spec)
-    xf = float_box(F, box)
+    xf = F.box(box)
     # Every error term below (e1, e2, e3, the float square and mean, the gradients')
     # assumes that no intermediate of the run overflows: the float interval pass proves
     # that or the method bounds nothing (as `may_overflow`: an unbounded entry anywhere).
