@@ -1,9 +1,10 @@
 """Conversions that an immutable value keeps of itself.
 
 A `Box`, an `AutoencoderSpec`, a `Layer` and a `LayeredSpec` hold exact rationals that
-every enclosure converts the same way (their float roundings, a backend's tensors).
-Each keeps those conversions in its `_derived` dict, set empty when it is built: never
-results, so a value with an empty cache is the same value. The cache is right only while
+every enclosure converts the same way (their float roundings, a backend's tensors, a
+method's products of the parameters alone such as W_decᵀW_dec). Each keeps those in its
+`_derived` dict, set empty when it is built: never anything that depends on a box or a
+call, so a value with an empty cache is the same value. The cache is right only while
 the exact arrays stay as they were, so they are read-only (`frozen`): changing a weight
 in place raises instead of leaving a stale conversion to enclose the old model.
 """
@@ -30,7 +31,7 @@ class Derived:
     _derived: dict[Any, Any]
 
     def derived(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """`compute()`, once per key: a conversion of the immutable values, never a result."""
+        """`compute()`, once per key: a function of the immutable values alone."""
         if key not in self._derived:
             self._derived[key] = compute()
         return self._derived[key]
