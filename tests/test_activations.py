@@ -12,7 +12,7 @@ from flint import arb, fmpq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifae import ACTIVATIONS, AutoencoderSpec, Box, SpecError, get_backend
+from verifae import ACTIVATIONS, AutoencoderSpec, Box, LayeredSpec, SpecError, enclose, enclose_many, get_backend
 from verifae.activations import REGISTRY, TRANSCENDENTAL, Activation, get_activation, validate_activation
 from verifae.activations.elu import Elu
 from verifae.activations.leaky_relu import LeakyRelu
@@ -1051,3 +1051,65 @@ def test_smooth_end_to_end_cases(case, method):
     spec, box = _SMOOTH_SPECS[case]
     xs = [list(box.lower), list(box.upper), list(box.center)]
     _elu_end_to_end(spec, box, method, xs, seed=5)
+
+
+# A float32 gelu run may overflow where |z| >= realmax/2 (found by the adversarial review,
+# session 20): PyTorch's vectorised CPU kernel (2.13, approximate="none") forms about 2z
+# (z·(1 + erf(z/√2)) before the ×0.5) and returns inf for every z above 2^127 in a tensor of
+# two or more entries (1.7014118e38 gives 1.70141173e38, the next float32 gives inf); a
+# tensor of one takes the scalar path and gives ≈ z. The enclosure was finite there.
+
+_GELU_WIDTH = 8  # long enough for the vectorised loop
+_GELU_BIG = 2e38  # in (realmax/2, realmax) of float32
+
+
+def _torch_gelu_float32(z: float) -> np.ndarray:
+    torch = pytest.importorskip("torch")
+    return torch.nn.GELU()(torch.full((1, _GELU_WIDTH), z, dtype=torch.float32)).double().numpy()[0]
+
+
+def _holds(bounds: np.ndarray, values: np.ndarray) -> np.ndarray:
+    lo, hi = bounds[..., 0], bounds[..., 1]
+    return ((lo == -np.inf) & (hi == np.inf)) | (np.isfinite(values) & (lo <= values) & (values <= hi))
+
+
+def _gelu_identity_spec() -> LayeredSpec:
+    identity = np.eye(_GELU_WIDTH).tolist()
+    return LayeredSpec([(identity, [0] * _GELU_WIDTH, None)], [(identity, [0] * _GELU_WIDTH, "gelu")])
+
+
+@pytest.mark.parametrize("method", ["interval", "linear", "mean-value", "auto"])
+def test_gelu_float32_output_holds_a_vectorised_pytorch_run_that_overflows(method):
+    run = _torch_gelu_float32(_GELU_BIG)
+    box = Box([_GELU_BIG] * _GELU_WIDTH, [_GELU_BIG] * _GELU_WIDTH)
+    e = dict(enclose(_gelu_identity_spec(), box, backend="fast", semantics="float32", method=method).items())
+    assert _holds(np.asarray(e["output"]), run).all()
+
+
+@pytest.mark.parametrize("weight_gradients", ["per-box", "sum"])
+def test_gelu_float32_batch_output_holds_a_vectorised_pytorch_run_that_overflows(weight_gradients):
+    run = _torch_gelu_float32(_GELU_BIG)
+    X = np.full((2, _GELU_WIDTH), _GELU_BIG)
+    e = dict(enclose_many(_gelu_identity_spec(), (X, X), backend="fast", semantics="float32",
+                          weight_gradients=weight_gradients).items())
+    assert _holds(np.asarray(e["output"])[0], run).all()
+
+
+def test_gelu_float32_hidden_of_a_v1_spec_holds_a_vectorised_pytorch_run_that_overflows():
+    run = _torch_gelu_float32(_GELU_BIG)
+    spec = AutoencoderSpec(W_enc=[[1.0]] * _GELU_WIDTH, b_enc=[0.0] * _GELU_WIDTH, W_dec=[[0.0] * _GELU_WIDTH],
+                           b_dec=[0.0], activation="gelu")
+    e = enclose(spec, Box([_GELU_BIG], [_GELU_BIG]), backend="fast", semantics="float32", method="interval")
+    assert _holds(np.asarray(e.hidden), run).all()
+
+
+def test_gelu_float_value_marks_only_inputs_from_half_realmax():
+    """Below realmax/2 the enclosure stays finite (the model's bound), from it unbounded."""
+    spec = _gelu_identity_spec()
+    for semantics, big in (("float32", 1.7e38), ("float64", 8.9e307)):
+        e = dict(enclose(spec, Box([big] * _GELU_WIDTH, [big] * _GELU_WIDTH), backend="fast",
+                         semantics=semantics, method="interval").items())
+        assert np.isfinite(np.asarray(e["output"])).all(), semantics
+        e = dict(enclose(spec, Box([big * 1.01] * _GELU_WIDTH, [big * 1.01] * _GELU_WIDTH), backend="fast",
+                         semantics=semantics, method="interval").items())
+        assert np.isinf(np.asarray(e["output"])).all(), semantics

@@ -257,7 +257,13 @@ class Gelu(PiecewiseMonotone, Activation):
         rel, per_z, absolute = self._value_error(kit.format)
         real = inner.activation(self, z.value)
         radius = inner.add(kit.radius(real, rel), kit.radius(z.value, per_z))
-        return inner.widen(real, radius, absolute), z.unbounded.copy()
+        # A run's kernel may form an intermediate of about 2z before its ×0.5: PyTorch's
+        # vectorised CPU kernel (2.13, float32) computes z·(1 + erf(z/√2)) first and returns
+        # inf for every z above realmax/2 in a tensor of two or more entries (≈ z in a
+        # tensor of one; found by the adversarial review). So a run may overflow where
+        # |z| >= realmax/2, in either format.
+        huge = np.asarray(inner.exceeds(z.value, kit.format.realmax / 2))
+        return inner.widen(real, radius, absolute), z.unbounded | huge
 
     def float_derivative(self, kit: FloatKit, z: Any) -> tuple[Any, np.ndarray]:
         inner = kit.inner
