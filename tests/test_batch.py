@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.reference import REFERENCE_BITS, layered_reference, outside, reference
-from verifae import AutoencoderSpec, Box, Layer, LayeredSpec, UnsupportedError, enclose_many
+from verifae import AutoencoderSpec, Box, BoxError, Layer, LayeredSpec, UnsupportedError, enclose_many
 from verifae.api import iter_enclose_many
 from verifae.backends import get_backend
 from verifae.numbers import FLOAT32
@@ -340,3 +340,21 @@ def test_float32_overflow_of_unformed_products_blocks_tightening():
     summed = enclose_many(spec, boxes, semantics="float32", quantities=("gradients",), weight_gradients="sum",
                           grad_output=g)
     assert np.isinf(summed.gradients["W_enc"]).all() and np.isfinite(summed.gradients["W_dec"]).all()
+
+
+@pytest.mark.parametrize("layered", [False, True])
+def test_degenerate_batch_arguments_are_refused(layered):
+    """Zero boxes and a chunk below one box are bad input (found by the adversarial review,
+    session 20: a bare KeyError, and iter_enclose_many silently dropped every box)."""
+    spec = AutoencoderSpec([[1, 2], [3, 4], [0, 1]], [0, 1, 0], [[1, 0, 1], [0, 1, 1]], [0, 0], "tanh")
+    if layered:
+        spec = LayeredSpec.from_v1(spec)
+    boxes = (np.array([[0.0, 1.0], [-1.0, 1.0]]), np.array([[0.5, 1.5], [-0.5, 1.5]]))
+    for mode in ("per-box", "sum"):
+        with pytest.raises(BoxError, match=r"no boxes: lower and upper have shape \(0, d\)"):
+            enclose_many(spec, (np.zeros((0, 2)), np.zeros((0, 2))), weight_gradients=mode)
+    for chunk in (0, -1, 1.5):
+        with pytest.raises(UnsupportedError, match=f"chunk must be a positive number of boxes, got {chunk!r}"):
+            enclose_many(spec, boxes, chunk=chunk)
+        with pytest.raises(UnsupportedError, match="chunk must be a positive number of boxes"):
+            list(iter_enclose_many(spec, boxes, chunk=chunk))

@@ -407,6 +407,8 @@ def _box_arrays(boxes: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
         raise BoxError("boxes must be (lower, upper) arrays of shape (B, d), or a list of Box") from None
     if lower.ndim != 2 or lower.shape != upper.shape or lower.shape[1] != d:
         raise BoxError(f"lower and upper must both have shape (B, {d}); got {lower.shape} and {upper.shape}")
+    if len(lower) == 0:
+        raise BoxError("no boxes: lower and upper have shape (0, d)")
     if not (np.isfinite(lower).all() and np.isfinite(upper).all()):
         raise BoxError("box endpoints must be finite")
     if np.any(lower > upper):
@@ -462,6 +464,8 @@ def _batch_step(spec: LayeredSpec, n: int, chunk: int | None, keys: list[str], w
     """Boxes per pass: the whole batch for a summed gradient (one product over every box,
     whatever `chunk` says); else `chunk`, by default about 4·10^6 intervals of per-box
     weight gradients per pass, or the whole batch when there are none."""
+    if chunk is not None and not (isinstance(chunk, (int, np.integer)) and chunk >= 1):
+        raise UnsupportedError(f"chunk must be a positive number of boxes, got {chunk!r}")
     weights = sum(layer.weight.size for layer in spec.layers if f"gradients.{layer.name}.weight" in keys)
     if weights and weight_gradients in WHOLE_BATCH:
         return max(n, 1)
