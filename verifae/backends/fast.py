@@ -226,7 +226,7 @@ class FastTensor:
     (tensors are never changed in place, and the parameters take part in many products).
     """
 
-    __slots__ = ("_lo", "_hi", "_mid_rad", "_matrix", "_sum_bound", "_pairs", "_make_pairs", "_shape")
+    __slots__ = ("_lo", "_hi", "_mid_rad", "_matrix", "_sum_bound", "_pairs", "_make_pairs", "_shape", "_magnitude")
 
     def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
         self._lo: np.ndarray | None = lo
@@ -239,6 +239,7 @@ class FastTensor:
         #: computes `_pairs` (a new array each call) for a tensor made by `_deferred`
         self._make_pairs: Callable[[], np.ndarray] | None = None
         self._shape: tuple[int, ...] | None = None
+        self._magnitude: FastTensor | None = None  # `FastBackend.magnitude`, when asked for
 
     @classmethod
     def _of_mid_rad(cls, mid: np.ndarray, rad: np.ndarray) -> FastTensor:
@@ -254,6 +255,7 @@ class FastTensor:
         t._pairs = None
         t._make_pairs = None
         t._shape = None
+        t._magnitude = None
         return t
 
     @classmethod
@@ -866,8 +868,13 @@ class FastBackend(IntervalBackend):
 
     # the helpers the float semantics needs
     def magnitude(self, a: FastTensor) -> FastTensor:
-        m = np.maximum(np.abs(a.lo), np.abs(a.hi))
-        return FastTensor(m, m.copy())
+        # kept on the tensor (tensors never change): the float semantics asks for the
+        # parameters' magnitudes at every product, and the magnitude tensor then keeps
+        # its own midpoint-radius form and scalars for those products
+        if a._magnitude is None:
+            m = np.maximum(np.abs(a.lo), np.abs(a.hi))
+            a._magnitude = FastTensor(m, m.copy())
+        return a._magnitude
 
     def widen(self, a: FastTensor, r: FastTensor, absolute: Fraction = Fraction(0)) -> FastTensor:
         extra = float(_up(np.float64(float(absolute)))) if absolute else 0.0
