@@ -358,3 +358,18 @@ def test_degenerate_batch_arguments_are_refused(layered):
             enclose_many(spec, boxes, chunk=chunk)
         with pytest.raises(UnsupportedError, match="chunk must be a positive number of boxes"):
             list(iter_enclose_many(spec, boxes, chunk=chunk))
+
+
+@pytest.mark.parametrize("backend", ["mpmath", "arb", "exact"])
+def test_factor_hull_of_the_object_backends_converts_no_endpoint(backend):
+    """The rows' hull joins them with the backend's exact union: an mpmath bias gradient of
+    about e^(−2e30) (tanh' at 1e30) has no Fraction one can build, and converting its ends
+    made factor-hull run out of memory (found by the adversarial review, session 20)."""
+    act = "relu" if backend == "exact" else "tanh"
+    spec = AutoencoderSpec([["1e30"]], [0], [[1]], [0], act)
+    boxes = (np.array([[1.0], [2.0]]), np.array([[1.0], [2.0]]))
+    found = {mode: enclose_many(spec, boxes, backend=backend, weight_gradients=mode, quantities=("gradients",))
+             for mode in ("hull", "factor-hull")}
+    for name in ("W_enc", "W_dec"):
+        hull, factors = found["hull"].gradients[name], found["factor-hull"].gradients[name]
+        assert np.all(factors[..., 0] <= hull[..., 0]) and np.all(hull[..., 1] <= factors[..., 1]), name

@@ -336,6 +336,11 @@ def _with_precision(method):
 class ArbBackend(ArbKit, ObjectIntervalBackend):
     """Arb balls at `precision` bits (default 53)."""
 
+    @staticmethod
+    def union(a: arb, b: arb) -> arb:
+        """A ball holding both (`arb.union`, which rounds outward)."""
+        return a.union(b)
+
     name = "arb"
     precision: int  # always set: 53 bits unless more or fewer are asked for
 

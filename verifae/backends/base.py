@@ -232,17 +232,15 @@ class ObjectIntervalBackend(IntervalBackend):
     def erfc(self, x: Any) -> Any:
         """A rigorous enclosure of erfc over interval x."""
 
+    @abstractmethod
+    def union(self, a: Any, b: Any) -> Any:
+        """An interval holding every value of `a` and of `b` (from the lesser lower end to
+        the greater upper end, compared exactly)."""
+
     def batch_hull(self, t: Any) -> Any:
-        # Per entry, the join of the row with the least exact lower end and the row with
-        # the greatest exact upper end: exact, and unbounded ends stay unbounded.
-        rows = t.reshape(len(t), -1)
-        out = np.empty(rows.shape[1], dtype=object)
-        for j, column in enumerate(rows.T):
-            ends = [self.endpoints(e) for e in column]
-            lowest = min(range(len(column)), key=lambda k: ends[k][0])
-            highest = max(range(len(column)), key=lambda k: ends[k][1])
-            out[j] = self.join(column[lowest], column[highest])
-        return out.reshape(t.shape[1:])
+        # the rows joined one by one with the backend's exact `union`: no endpoint is
+        # converted (an mpmath end such as e^(−2e30) has no Fraction one can build)
+        return np.frompyfunc(self.union, 2, 1).reduce(t, axis=0)
 
     # scalar kit, supplied by subclasses
     @abstractmethod

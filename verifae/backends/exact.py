@@ -86,6 +86,9 @@ class ExactBackend(ObjectIntervalBackend):
     def join(self, a: RationalInterval, b: RationalInterval) -> RationalInterval:
         return RationalInterval(a.lo, b.hi)
 
+    def union(self, a: RationalInterval, b: RationalInterval) -> RationalInterval:
+        return RationalInterval(min(a.lo, b.lo), max(a.hi, b.hi))
+
     def exp(self, x: RationalInterval) -> RationalInterval:
         raise UnsupportedError("backend 'exact' cannot evaluate exp exactly")
 

@@ -63,6 +63,11 @@ class MpmathBackend(ObjectIntervalBackend):
     def join(self, a: Any, b: Any) -> Any:
         return self._iv.make_mpf((a._mpi_[0], b._mpi_[1]))
 
+    def union(self, a: Any, b: Any) -> Any:
+        (a_lo, a_hi), (b_lo, b_hi) = a._mpi_, b._mpi_  # raw mpf ends, compared exactly
+        return self._iv.make_mpf((b_lo if libmp.mpf_lt(b_lo, a_lo) else a_lo,
+                                  b_hi if libmp.mpf_gt(b_hi, a_hi) else a_hi))
+
     def exp(self, x: Any) -> Any:
         # exp is increasing: its range over [a, b] is [exp(a), exp(b)].
         lo, hi = x._mpi_
