@@ -1113,3 +1113,33 @@ def test_gelu_float_value_marks_only_inputs_from_half_realmax():
         e = dict(enclose(spec, Box([big * 1.01] * _GELU_WIDTH, [big * 1.01] * _GELU_WIDTH), backend="fast",
                          semantics=semantics, method="interval").items())
         assert np.isinf(np.asarray(e["output"])).all(), semantics
+
+
+_ELU_FAR_BELOW = r"""
+from fractions import Fraction
+from verifae.activations import get_activation
+from verifae.backends import get_backend
+B = get_backend("mpmath")
+for alpha in ("1", "2.5"):
+    act = get_activation({"name": "elu", "alpha": alpha})
+    d = act.interval_derivative(B, B.hull(Fraction(-10**77), Fraction(1)))
+    lo, hi = B.scalar_bounds(d)
+    assert lo <= 0 < 1 <= hi and hi >= float(alpha), (alpha, lo, hi)
+print("ok")
+"""
+
+
+def test_elu_derivative_far_below_zero_converts_no_tiny_end():
+    """elu' over [−1e77, 1] on mpmath: deciding min(α e^lo, 1) converted α e^(−1e77) to an
+    exact Fraction, which ran out of memory (found by the adversarial review, session 20).
+    In a process with 2 GB of address space, so that a regression fails cleanly."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    done = subprocess.run([sys.executable, "-c", _ELU_FAR_BELOW], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-800:]

@@ -158,9 +158,16 @@ class Elu(Activation):
         low = A * kit.exp(kit.point(lo))
         if hi <= 0:
             return kit.join(low, A * kit.exp(kit.point(hi)))
-        # straddling 0: [α e^lo, α] ∪ {1}; its hull is [min(α e^lo, 1), max(α, 1)]
-        low_end, _ = kit.endpoints(low)
-        return kit.join(low if low_end <= 1 else one, A if self.alpha >= 1 else one)
+        # straddling 0: [α e^lo, α] ∪ {1}; its hull is [min(α e^lo, 1), max(α, 1)].
+        # α e^lo <= 1 when α <= 1, and when lo <= −⌈α⌉ (e^α >= 1 + α > α): decided without
+        # the ends of α e^lo, which for lo far below 0 (e^(−1e77)) no kit can convert
+        # cheaply (an mpmath end as an exact Fraction: found by the adversarial review)
+        if self.alpha <= 1 or lo <= -math.ceil(self.alpha):
+            low_is_least = True
+        else:
+            low_end, _ = kit.endpoints(low)
+            low_is_least = low_end <= 1
+        return kit.join(low if low_is_least else one, A if self.alpha >= 1 else one)
 
     def _fast_alpha(self, kit: FastKit) -> tuple[float, float]:
         """Doubles 0 < α_lo <= α <= α_hi."""
