@@ -19,7 +19,7 @@ def test_terminate_ends_a_running_worker_at_once():
     processes = list(pool._processes.values())
     start = time.monotonic()
     terminate(pool)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 25
     assert processes and not any(p.is_alive() for p in processes)
 
 

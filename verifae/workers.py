@@ -38,8 +38,10 @@ def terminate(pool: ProcessPoolExecutor) -> None:
     for p in processes:
         p.join(5)
         if p.is_alive():
+            # SIGKILL cannot be caught, but on a loaded machine the exit itself can take a
+            # while: wait for it (bounded), so that no worker outlives the pool
             _signal_group(p, signal.SIGKILL)
-            p.join(1)
+            p.join(15)
 
 
 def _signal_group(p: Any, signum: int) -> None:
