@@ -20,11 +20,13 @@ __all__ = ["interval_propagation"]
 
 
 def interval_propagation(
-    backend: Backend, p: Parameters, x: Any, grad_output: Any, gradients: bool = True, refine: Refine = unrefined
+    backend: Backend, p: Parameters, x: Any, grad_output: Any, gradients: bool = True, refine: Refine = unrefined,
+    weights: bool = True,
 ) -> Quantities:
     """Every quantity of the spec, for x (and g) ranging over backend tensors.
 
-    With gradients=False the backward pass is skipped and `Quantities.gradients` is None.
+    With gradients=False the backward pass is skipped and `Quantities.gradients` is None;
+    with weights=False it leaves out the weight gradients' outer products (`backward`).
     `refine` lets a tightening method substitute tighter enclosures of intermediate
     quantities (see `verifae.model.Refine`).
     """
@@ -34,4 +36,4 @@ def interval_propagation(
     if not gradients:
         return Quantities(fwd, error, None)
     g = mse_grad_output(backend, fwd.output, x, p.input_dim, refine, r) if grad_output is MSE else grad_output
-    return Quantities(fwd, error, backward(backend, p, x, fwd, g, refine))
+    return Quantities(fwd, error, backward(backend, p, x, fwd, g, refine, weights))

@@ -30,7 +30,7 @@ import numpy as np
 from ..activations import Activation, get_activation
 from ..backends.fast import FastBackend, FastTensor
 from ..box import Box
-from ..model import AutoencoderSpec, Parameters, backward, mse_grad_output
+from ..model import AutoencoderSpec, Parameters
 from ..numbers import FORMATS, round_down, round_up
 from ..rounding import FloatSemantics, FloatTensor, gamma
 from .base import MSE, as_bounds
@@ -92,9 +92,9 @@ def prepare(spec: AutoencoderSpec, box: Box, semantics: str) -> Prepared | None:
     # (`enclose` decides on its own full pass, weight gradients included, whether any
     # method may tighten at all).
     p = Parameters(*params, spec.activation, d)
-    q = interval_propagation(F, p, xf, MSE, gradients=False)
-    grads = backward(F, p, xf, q.forward, mse_grad_output(F, q.forward.output, xf, d), weights=False)
-    computed = [*params, xf, *q.forward, q.reconstruction_error, *(t for t in grads if t is not None)]
+    q = interval_propagation(F, p, xf, MSE, weights=False)
+    assert q.gradients is not None
+    computed = [*params, xf, *q.forward, q.reconstruction_error, *(t for t in q.gradients if t is not None)]
     if any(t.unbounded.any() for t in computed):
         return None
     zf, hidf = q.forward.pre_activation, q.forward.hidden
